@@ -1,0 +1,283 @@
+/*
+ * dynpb.h -- shared internals of the dynpb Lua module.
+ *
+ * Pipeline (one source file per stage):
+ *   sha256.c   content fingerprint of descriptor-set bytes
+ *   wire.c     varint/fixed primitives and the bounded pre-scan of a
+ *              FileDescriptorSet (depth, lengths) run before protobuf-c
+ *   schema.c   FileDescriptorSet (parsed by protobuf-c) -> compiled tables
+ *   cache.c    per-lua_State fingerprint cache: weak values + pinned LRU
+ *   reflect.c  enum constant tables, type lists, field reflection
+ *   decode.c   protobuf bytes -> Lua tables
+ *   encode.c   Lua tables -> protobuf bytes
+ *   dynpb.c    luaopen_dynpb: module table, object layout, method tables
+ *
+ * Invariants:
+ *  - no mutable C global anywhere: per-state data lives in a dp_state
+ *    userdata, per-schema data in a dp_schema userdata;
+ *  - a compiled schema is immutable once dp_compile returns;
+ *  - all C memory of a schema comes from the lua_State's allocator and is
+ *    owned by the schema userdata, so its __gc releases it even when the
+ *    compile raised half way.
+ */
+#ifndef DYNPB_H
+#define DYNPB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compat.h"
+
+#define DP_HIDDEN __attribute__((visibility("hidden")))
+#define DP_EXPORT __attribute__((visibility("default")))
+
+#define DP_DEFAULT_PIN 4
+#define DP_DEFAULT_MAX_DEPTH 100   /* decode/encode nesting limit */
+#define DP_MAX_MAX_DEPTH 1000      /* upper bound accepted for max_depth */
+#define DP_MAX_TYPE_DEPTH 64       /* nested message declarations in a set */
+#define DP_UNKNOWN_KEY "@unknown"  /* dynpb.UNKNOWN: not a valid field name */
+
+/* ---- status codes (upb style): every failure of a stage is one of these */
+typedef enum {
+    DP_OK = 0,
+    DP_ERR_TRUNCATED,       /* input ends inside a tag, varint, fixed or length */
+    DP_ERR_VARINT,          /* varint longer than 10 bytes */
+    DP_ERR_LENGTH,          /* length-delimited field runs past its container */
+    DP_ERR_WIRETYPE,        /* wire type 6 or 7, or not the field's wire type */
+    DP_ERR_FIELD_ZERO,      /* field number 0 */
+    DP_ERR_GROUP,           /* unmatched or mismatched group end */
+    DP_ERR_DEPTH,           /* nesting deeper than the limit */
+    DP_ERR_UTF8,            /* invalid UTF-8 in a proto3 string */
+    DP_ERR_NOMEM            /* allocation failed */
+} dp_status;
+
+DP_HIDDEN const char *dp_status_str(dp_status st);
+
+/* ---- descriptor field types (values of FieldDescriptorProto.Type) */
+enum {
+    DP_T_DOUBLE = 1, DP_T_FLOAT = 2, DP_T_INT64 = 3, DP_T_UINT64 = 4,
+    DP_T_INT32 = 5, DP_T_FIXED64 = 6, DP_T_FIXED32 = 7, DP_T_BOOL = 8,
+    DP_T_STRING = 9, DP_T_GROUP = 10, DP_T_MESSAGE = 11, DP_T_BYTES = 12,
+    DP_T_UINT32 = 13, DP_T_ENUM = 14, DP_T_SFIXED32 = 15, DP_T_SFIXED64 = 16,
+    DP_T_SINT32 = 17, DP_T_SINT64 = 18
+};
+
+enum { DP_WT_VARINT = 0, DP_WT_I64 = 1, DP_WT_LEN = 2, DP_WT_SGROUP = 3,
+       DP_WT_EGROUP = 4, DP_WT_I32 = 5 };
+
+/* field flags */
+enum {
+    DPF_REPEATED = 1 << 0,
+    DPF_PACKED = 1 << 1,      /* encode repeated scalars packed */
+    DPF_PACKABLE = 1 << 2,    /* scalar numeric: decode accepts packed and not */
+    DPF_PRESENCE = 1 << 3,    /* explicit presence (proto2, optional, message, oneof) */
+    DPF_MAP = 1 << 4,         /* repeated map-entry message */
+    DPF_UTF8 = 1 << 5,        /* string checked as UTF-8 (proto3) */
+    DPF_CLOSED_ENUM = 1 << 6, /* enum type is closed (proto2) */
+    DPF_REQUIRED = 1 << 7,
+    DPF_HAS_DEFAULT = 1 << 8  /* proto2 [default = ...] given */
+};
+
+/* A default value, parsed at compile time. */
+typedef union {
+    int64_t i;
+    uint64_t u;
+    double d;
+    struct { const char *p; size_t n; } s;
+} dp_value;
+
+typedef struct dp_field {
+    uint32_t number;
+    uint8_t type;             /* DP_T_* */
+    uint8_t wiretype;         /* DP_WT_* of one unpacked element */
+    uint16_t flags;           /* DPF_* */
+    int32_t oneof;            /* index into the message's oneofs, or -1 */
+    int32_t sub;              /* message index (message/group/map) or enum index, or -1 */
+    int32_t name;             /* index of the name string in the schema's names array */
+    const char *cname;        /* the name as C string (errors, reflection) */
+    const char *type_name;    /* resolved full type name without dot, or NULL */
+    const char *default_text; /* descriptor's default_value text, or NULL */
+    dp_value def;             /* parsed default (DPF_HAS_DEFAULT or proto3 zero) */
+} dp_field;
+
+typedef struct dp_msg {
+    const char *name;         /* full name, no leading dot */
+    int32_t name_ref;         /* index of the full name in the names array */
+    uint32_t nfields;
+    dp_field *fields;         /* sorted by number */
+    uint32_t ndense;          /* dense[n] valid for n < ndense */
+    uint16_t *dense;          /* field number -> index+1, 0 = no such field */
+    uint32_t noneofs;
+    const char **oneof_names;
+    uint8_t map_entry;        /* is a synthesized map entry (key=1, value=2) */
+    uint8_t proto3;           /* declared in a proto3 file */
+    uint8_t has_required;     /* some field is proto2 required */
+} dp_msg;
+
+typedef struct dp_enumval {
+    const char *cname;
+    int32_t number;
+    int32_t name;             /* index in the names array */
+} dp_enumval;
+
+typedef struct dp_enum {
+    const char *name;         /* full name, no leading dot */
+    uint32_t nvalues;
+    dp_enumval *values;       /* declaration order */
+    int32_t *by_number;       /* value indices sorted by number, first declared wins */
+    uint32_t nunique;         /* length of by_number */
+    uint8_t closed;           /* proto2 enum */
+} dp_enum;
+
+/* Per lua_State module state; a full userdata anchored in the registry. */
+typedef struct dp_state {
+    /* cache counters, exposed by dynpb.stats() */
+    uint64_t hits, misses;
+    int64_t live;             /* compiled schemas not yet freed */
+    int64_t bytes;            /* C bytes held by those schemas */
+    int pin;                  /* size of the pinned LRU */
+    /* encode output buffer, reused across calls, freed by __gc */
+    unsigned char *buf;
+    size_t bufcap;
+} dp_state;
+
+/* A block of schema memory; blocks form a list freed together. */
+typedef struct dp_block {
+    struct dp_block *next;
+    size_t size;              /* bytes of this block, header included */
+} dp_block;
+
+typedef struct dp_schema {
+    dp_state *state;          /* anchored in the uservalue; counters */
+    lua_Alloc alloc;
+    void *alloc_ud;
+    dp_block *blocks;         /* everything below lives in these */
+    size_t nbytes;            /* sum of block sizes */
+    char *cur;                /* bump pointer into the newest block */
+    size_t left;              /* bytes left at cur */
+    int counted;              /* included in state->live/bytes */
+    uint32_t nmsgs, nenums;
+    dp_msg *msgs;
+    dp_enum *enums;
+    char fingerprint[65];
+} dp_schema;
+
+/* ---- 64-bit integers in Lua
+ * A 64-bit value is pushed as a Lua integer (5.3+) or number (5.1, LuaJIT)
+ * when that holds it exactly, otherwise as its decimal string. */
+DP_HIDDEN void dp_push_i64_string(lua_State *L, int64_t v);
+DP_HIDDEN void dp_push_u64_string(lua_State *L, uint64_t v);
+static inline void dp_push_i64(lua_State *L, int64_t v) {
+#if DP_HAVE_INT64
+    lua_pushinteger(L, (lua_Integer)v);
+#else
+    if (v >= -(INT64_C(1) << 53) && v <= (INT64_C(1) << 53)) lua_pushnumber(L, (lua_Number)v);
+    else dp_push_i64_string(L, v);
+#endif
+}
+static inline void dp_push_u64(lua_State *L, uint64_t v) {
+    if (v <= (uint64_t)INT64_MAX) dp_push_i64(L, (int64_t)v);
+    else dp_push_u64_string(L, v);
+}
+
+/* ---- sha256.c */
+DP_HIDDEN void dp_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* ---- wire.c */
+/* Reads a varint at *p (< end). Returns DP_OK and advances *p, or an error. */
+DP_HIDDEN dp_status dp_read_varint(const unsigned char **p,
+                                   const unsigned char *end, uint64_t *out);
+/* Skips one field's value of wire type wt (groups included, bounded by depth). */
+DP_HIDDEN dp_status dp_skip_field(const unsigned char **p, const unsigned char *end,
+                                  uint32_t number, int wt, int depth);
+/* Checks a FileDescriptorSet's wire structure before protobuf-c sees it.
+   On failure writes a message into err (errlen bytes). */
+DP_HIDDEN int dp_scan_descriptor_set(const unsigned char *data, size_t len,
+                                     char *err, size_t errlen);
+
+/* ---- schema.c */
+/* [-0, +0, e] allocates n bytes (aligned) from the schema's blocks; raises on OOM. */
+DP_HIDDEN void *dp_schema_alloc(lua_State *L, dp_schema *S, size_t n);
+DP_HIDDEN void dp_schema_free(dp_schema *S);
+/* [-0, +0, e] compiles data into S, whose uservalue table is at uvidx.
+   Returns 1, or 0 with an error message pushed. */
+DP_HIDDEN int dp_compile(lua_State *L, dp_schema *S, int uvidx,
+                         const unsigned char *data, size_t len);
+/* field lookup by number: dense index, else binary search. NULL if none. */
+static inline const dp_field *dp_find_field(const dp_msg *m, uint32_t number) {
+    if (number < m->ndense) {
+        uint16_t i = m->dense[number];
+        return i ? &m->fields[i - 1] : NULL;
+    }
+    uint32_t lo = 0, hi = m->nfields;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        uint32_t n = m->fields[mid].number;
+        if (n == number) return &m->fields[mid];
+        if (n < number) lo = mid + 1; else hi = mid;
+    }
+    return NULL;
+}
+/* enum value index for a number, or -1 */
+DP_HIDDEN int dp_enum_find(const dp_enum *e, int32_t number);
+
+/* uservalue table slots of a schema userdata */
+enum {
+    DP_UV_NAMES = 1,      /* array of interned Lua strings (field, value, type names) */
+    DP_UV_MSGS = 2,       /* full name -> message index (0-based) */
+    DP_UV_ENUMS = 3,      /* full name -> enum index */
+    DP_UV_ENUMTABS = 4,   /* enum index -> constants table (lazy) */
+    DP_UV_STATE = 5,      /* the dp_state userdata (anchor) */
+    DP_UV_HANDLES = 6     /* message index -> handle object (lazy) */
+};
+
+/* upvalues shared by every function of the module and its objects */
+enum {
+    DP_UP_STATE = 1,      /* the dp_state userdata */
+    DP_UP_SCHEMAMT = 2,   /* metatable of schema objects */
+    DP_UP_HANDLEMT = 3,   /* metatable of message handles */
+    DP_UP_COREMT = 4,     /* metatable of dp_schema userdata */
+    DP_NUPVALUES = 4
+};
+
+/* slots of the dp_state userdata's uservalue table */
+enum {
+    DP_SU_CACHE = 1,      /* fingerprint -> schema object, weak values */
+    DP_SU_PINS = 2        /* array of pinned schema objects, least recent first */
+};
+
+/* ---- cache.c */
+DP_HIDDEN void dp_cache_open(lua_State *L, int stateidx);
+DP_HIDDEN int dp_l_load(lua_State *L);
+DP_HIDDEN int dp_l_load_file(lua_State *L);
+DP_HIDDEN int dp_l_stats(lua_State *L);
+DP_HIDDEN int dp_l_configure(lua_State *L);
+DP_HIDDEN int dp_l_fingerprint(lua_State *L);
+
+/* ---- reflect.c */
+DP_HIDDEN int dp_l_types(lua_State *L);
+DP_HIDDEN int dp_l_enums(lua_State *L);
+DP_HIDDEN int dp_l_enum(lua_State *L);
+DP_HIDDEN int dp_l_enum_values(lua_State *L);
+DP_HIDDEN int dp_l_message(lua_State *L);
+DP_HIDDEN int dp_l_fields(lua_State *L);
+DP_HIDDEN const char *dp_type_str(int type);
+
+/* ---- dynpb.c: object access shared by the binding files */
+/* [-0, +0, e] schema userdata behind the schema object at idx; raises if not one */
+DP_HIDDEN dp_schema *dp_check_schema(lua_State *L, int idx);
+/* [-0, +0, e] schema and message index behind the handle object at idx */
+DP_HIDDEN dp_schema *dp_check_handle(lua_State *L, int idx, const dp_msg **m);
+/* [-0, +0, e] message named by the string at idx (with or without dot), or raises */
+DP_HIDDEN const dp_msg *dp_lookup_msg(lua_State *L, dp_schema *S, int sidx, int nameidx);
+/* [-0, +0, e] raises "dynpb.<fn>: unknown option 'k'" for a key of the
+   table at idx not in the NULL-terminated list known; raises if idx holds
+   neither a table nor nil. */
+DP_HIDDEN void dp_check_options(lua_State *L, int idx, const char *fn,
+                                const char *const known[]);
+/* [-0, +0] a printable name for the key at idx (its text, or its type) */
+DP_HIDDEN const char *dp_keyname(lua_State *L, int idx);
+/* [-0, +1, e] pushes a new schema object for the schema userdata at udidx */
+DP_HIDDEN void dp_push_schema_object(lua_State *L, int udidx);
+
+#endif

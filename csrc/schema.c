@@ -1,0 +1,793 @@
+/*
+ * schema.c -- compile a FileDescriptorSet into dynpb's immutable tables.
+ *
+ * Stages:
+ *   1. dp_scan_descriptor_set (wire.c) bounds depth and lengths;
+ *   2. protobuf-c parses the set, allocating through the lua_State's
+ *      allocator; the parsed set is owned by a "holder" userdata whose __gc
+ *      frees it, so a raise anywhere below leaks nothing;
+ *   3. collect: every message and enum gets a full name and an index
+ *      (duplicates rejected), recorded in the uservalue tables MSGS/ENUMS;
+ *   4. enums, then messages, are compiled into blocks owned by the schema
+ *      userdata (dp_schema_alloc); field names become Lua strings in the
+ *      NAMES array so decode never builds or hashes a name.
+ *
+ * Contract of dp_compile: returns 1 with S filled, or 0 with one error
+ * message pushed; it may raise only for memory errors. Either way the Lua
+ * stack is as it was (plus the message on failure).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "dynpb.h"
+#include "gen/google/protobuf/descriptor.pb-c.h"
+
+typedef Google__Protobuf__FileDescriptorSet FDSet;
+typedef Google__Protobuf__FileDescriptorProto FileProto;
+typedef Google__Protobuf__DescriptorProto MsgProto;
+typedef Google__Protobuf__FieldDescriptorProto FieldProto;
+typedef Google__Protobuf__EnumDescriptorProto EnumProto;
+
+/* ---- schema memory: bump allocation in blocks from the Lua allocator */
+
+#define DP_ALIGN 16
+#define DP_BLOCK 4096
+
+void *dp_schema_alloc(lua_State *L, dp_schema *S, size_t n) {
+    n = (n + (DP_ALIGN - 1)) & ~(size_t)(DP_ALIGN - 1);
+    if (n > S->left) {
+        size_t hdr = (sizeof(dp_block) + DP_ALIGN - 1) & ~(size_t)(DP_ALIGN - 1);
+        size_t size = hdr + (n > DP_BLOCK ? n : DP_BLOCK);
+        dp_block *b = S->alloc(S->alloc_ud, NULL, 0, size);
+        if (!b) luaL_error(L, "dynpb: not enough memory");
+        b->next = S->blocks;
+        b->size = size;
+        S->blocks = b;
+        S->nbytes += size;
+        S->cur = (char *)b + hdr;
+        S->left = size - hdr;
+    }
+    void *p = S->cur;
+    S->cur += n;
+    S->left -= n;
+    memset(p, 0, n);
+    return p;
+}
+
+void dp_schema_free(dp_schema *S) {
+    dp_block *b = S->blocks;
+    while (b) {
+        dp_block *next = b->next;
+        S->alloc(S->alloc_ud, b, b->size, 0);
+        b = next;
+    }
+    S->blocks = NULL;
+    S->cur = NULL;
+    S->left = 0;
+}
+
+static const char *sdup(lua_State *L, dp_schema *S, const char *s) {
+    size_t n = strlen(s);
+    char *d = dp_schema_alloc(L, S, n + 1);
+    memcpy(d, s, n + 1);
+    return d;
+}
+
+/* ---- protobuf-c allocator over lua_Alloc; each block carries its size */
+
+typedef struct holder {
+    ProtobufCAllocator pa;   /* handed to protobuf-c; allocator_data = this */
+    lua_Alloc alloc;
+    void *alloc_ud;
+    FDSet *set;              /* parsed set, freed by __gc */
+} holder;
+
+static void *pa_alloc(void *ud, size_t size) {
+    holder *h = ud;
+    size_t *p = h->alloc(h->alloc_ud, NULL, 0, size + DP_ALIGN);
+    if (!p) return NULL;
+    *p = size + DP_ALIGN;
+    return (char *)p + DP_ALIGN;
+}
+
+static void pa_free(void *ud, void *ptr) {
+    holder *h = ud;
+    if (!ptr) return;
+    size_t *p = (size_t *)((char *)ptr - DP_ALIGN);
+    h->alloc(h->alloc_ud, p, *p, 0);
+}
+
+static int holder_gc(lua_State *L) {
+    holder *h = lua_touserdata(L, 1);
+    if (h->set) {
+        protobuf_c_message_free_unpacked(&h->set->base, &h->pa);
+        h->set = NULL;
+    }
+    return 0;
+}
+
+/* [-0, +1, m] pushes a holder userdata with a __gc metatable */
+static holder *push_holder(lua_State *L) {
+    holder *h = dp_newudata(L, sizeof *h);
+    memset(h, 0, sizeof *h);
+    h->alloc = lua_getallocf(L, &h->alloc_ud);
+    h->pa.alloc = pa_alloc;
+    h->pa.free = pa_free;
+    h->pa.allocator_data = h;
+    if (luaL_newmetatable(L, "dynpb.holder")) {   /* +1 metatable */
+        lua_pushcfunction(L, holder_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);                      /* -1 */
+    return h;
+}
+
+/* ---- compile context */
+
+typedef struct ctx {
+    lua_State *L;
+    dp_schema *S;
+    int uv;                  /* absolute index of the uservalue table */
+    int names;               /* absolute index of the NAMES array */
+    int msgs, enums;         /* absolute indices of MSGS / ENUMS tables */
+    int nnames;              /* entries in NAMES so far */
+    /* per message/enum index: its proto, file and scope (temporary userdata) */
+    const MsgProto **mproto;
+    const FileProto **mfile;
+    const EnumProto **eproto;
+    const FileProto **efile;
+    uint32_t nm, ne;
+} ctx;
+
+/* [-0, +1] pushes an error message and returns 0 */
+static int fail(ctx *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(c->L, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+/* [-1, +0] pops a string into NAMES; returns its index */
+static int32_t add_name(ctx *c) {
+    lua_rawseti(c->L, c->names, ++c->nnames);
+    return c->nnames;
+}
+
+static int is_ident(const char *s) {
+    if (!s || !*s) return 0;
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_')) return 0;
+    for (s++; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_' ||
+              (*s >= '0' && *s <= '9')))
+            return 0;
+    return 1;
+}
+
+/* a dotted package name: identifiers separated by single dots, or empty */
+static int is_package(const char *s) {
+    if (!s || !*s) return 1;
+    for (;;) {
+        const char *d = strchr(s, '.');
+        size_t n = d ? (size_t)(d - s) : strlen(s);
+        if (n == 0 || n > 4096) return 0;
+        char buf[4097];
+        memcpy(buf, s, n);
+        buf[n] = 0;
+        if (!is_ident(buf)) return 0;
+        if (!d) return 1;
+        s = d + 1;
+    }
+}
+
+static int file_syntax(ctx *c, const FileProto *f, int *proto3) {
+    const char *syn = f->syntax;
+    if (!syn || !*syn || strcmp(syn, "proto2") == 0) *proto3 = 0;
+    else if (strcmp(syn, "proto3") == 0) *proto3 = 1;
+    else
+        return fail(c, "file '%s': unsupported syntax '%s' (dynpb supports proto2 and proto3)",
+                    f->name ? f->name : "?", syn);
+    return 1;
+}
+
+/* ---- stage 3: collect names */
+
+static void count_types(const MsgProto *m, uint32_t *nm, uint32_t *ne) {
+    (*nm)++;
+    *ne += (uint32_t)m->n_enum_type;
+    for (size_t i = 0; i < m->n_nested_type; i++) count_types(m->nested_type[i], nm, ne);
+}
+
+/* [-0, +0] registers full name "scope.name" in table tidx, value idx.
+   The full name is left in *out (interned in NAMES). */
+static int register_name(ctx *c, const FileProto *f, const char *scope,
+                         const char *name, int tidx, uint32_t idx,
+                         const char **out, int32_t *ref) {
+    lua_State *L = c->L;
+    if (!is_ident(name))
+        return fail(c, "file '%s': invalid type name '%s' in scope '%s'",
+                    f->name, name ? name : "(none)", scope);
+    if (*scope) lua_pushfstring(L, "%s.%s", scope, name);    /* +1 full name */
+    else lua_pushstring(L, name);
+    lua_pushvalue(L, -1);                                    /* +1 copy */
+    lua_rawget(L, c->msgs);                                  /* -1 +1 */
+    int dup = !lua_isnil(L, -1);
+    lua_pop(L, 1);                                           /* -1 */
+    lua_pushvalue(L, -1);
+    lua_rawget(L, c->enums);
+    dup = dup || !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (dup) {
+        const char *full = lua_tostring(L, -1);
+        lua_pop(L, 1);
+        return fail(c, "file '%s': duplicate type name '%s'", f->name, full);
+    }
+    *out = sdup(L, c->S, lua_tostring(L, -1));
+    lua_pushvalue(L, -1);                                    /* +1 key */
+    lua_pushinteger(L, (lua_Integer)idx);                    /* +1 */
+    lua_rawset(L, tidx);                                     /* -2 */
+    *ref = add_name(c);                                      /* -1 full name */
+    return 1;
+}
+
+static int collect_msg(ctx *c, const FileProto *f, const char *scope,
+                       const MsgProto *m, uint32_t *im, uint32_t *ie) {
+    uint32_t idx = (*im)++;
+    dp_msg *dm = &c->S->msgs[idx];
+    c->mproto[idx] = m;
+    c->mfile[idx] = f;
+    if (!register_name(c, f, scope, m->name, c->msgs, idx, &dm->name, &dm->name_ref))
+        return 0;
+    for (size_t i = 0; i < m->n_enum_type; i++) {
+        uint32_t e = (*ie)++;
+        c->eproto[e] = m->enum_type[i];
+        c->efile[e] = f;
+        int32_t ref;
+        if (!register_name(c, f, dm->name, m->enum_type[i]->name, c->enums, e,
+                           &c->S->enums[e].name, &ref))
+            return 0;
+    }
+    for (size_t i = 0; i < m->n_nested_type; i++)
+        if (!collect_msg(c, f, dm->name, m->nested_type[i], im, ie)) return 0;
+    return 1;
+}
+
+static int collect(ctx *c, const FDSet *set) {
+    lua_State *L = c->L;
+    uint32_t nm = 0, ne = 0;
+    for (size_t i = 0; i < set->n_file; i++) {
+        const FileProto *f = set->file[i];
+        ne += (uint32_t)f->n_enum_type;
+        for (size_t j = 0; j < f->n_message_type; j++) count_types(f->message_type[j], &nm, &ne);
+    }
+    c->nm = nm;
+    c->ne = ne;
+    c->S->nmsgs = nm;
+    c->S->nenums = ne;
+    c->S->msgs = dp_schema_alloc(L, c->S, sizeof(dp_msg) * (nm ? nm : 1));
+    c->S->enums = dp_schema_alloc(L, c->S, sizeof(dp_enum) * (ne ? ne : 1));
+    /* temporaries: one userdata, collected with the call's garbage */
+    size_t tsz = sizeof(void *) * 2 * ((size_t)nm + ne + 1);
+    const void **tmp = lua_newuserdata(L, tsz);               /* +1 (left on stack) */
+    c->mproto = (const MsgProto **)tmp;
+    c->mfile = (const FileProto **)(tmp + nm);
+    c->eproto = (const EnumProto **)(tmp + 2 * nm);
+    c->efile = (const FileProto **)(tmp + 2 * nm + ne);
+
+    /* file names unique, dependencies present in the set */
+    lua_newtable(L);                                          /* +1 file names */
+    int files = lua_gettop(L);
+    for (size_t i = 0; i < set->n_file; i++) {
+        const FileProto *f = set->file[i];
+        int p3;
+        if (!f->name || !*f->name) return fail(c, "file #%d has no name", (int)i + 1);
+        if (!file_syntax(c, f, &p3)) return 0;
+        lua_getfield(L, files, f->name);
+        if (!lua_isnil(L, -1)) return fail(c, "duplicate file '%s' in the set", f->name);
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+        lua_setfield(L, files, f->name);
+        if (!is_package(f->package))
+            return fail(c, "file '%s': invalid package name '%s'", f->name, f->package);
+    }
+    for (size_t i = 0; i < set->n_file; i++) {
+        const FileProto *f = set->file[i];
+        for (size_t j = 0; j < f->n_dependency; j++) {
+            lua_getfield(L, files, f->dependency[j]);
+            int found = !lua_isnil(L, -1);
+            lua_pop(L, 1);
+            if (!found)
+                return fail(c, "file '%s' imports '%s', which is not in the set "
+                               "(make the set with protoc --include_imports)",
+                            f->name, f->dependency[j]);
+        }
+    }
+    lua_pop(L, 1);                                            /* -1 file names */
+
+    uint32_t im = 0, ie = 0;
+    for (size_t i = 0; i < set->n_file; i++) {
+        const FileProto *f = set->file[i];
+        const char *pkg = f->package ? f->package : "";
+        for (size_t j = 0; j < f->n_enum_type; j++) {
+            uint32_t e = ie++;
+            c->eproto[e] = f->enum_type[j];
+            c->efile[e] = f;
+            int32_t ref;
+            if (!register_name(c, f, pkg, f->enum_type[j]->name, c->enums, e,
+                               &c->S->enums[e].name, &ref))
+                return 0;
+        }
+        for (size_t j = 0; j < f->n_message_type; j++)
+            if (!collect_msg(c, f, pkg, f->message_type[j], &im, &ie)) return 0;
+    }
+    return 1;
+}
+
+/* ---- stage 4a: enums */
+
+static int compile_enum(ctx *c, uint32_t idx) {
+    lua_State *L = c->L;
+    const EnumProto *ep = c->eproto[idx];
+    const FileProto *f = c->efile[idx];
+    dp_enum *e = &c->S->enums[idx];
+    int p3;
+    file_syntax(c, f, &p3);
+    e->closed = !p3;
+    if (ep->n_value == 0) return fail(c, "file '%s': enum '%s' has no values", f->name, e->name);
+    e->nvalues = (uint32_t)ep->n_value;
+    e->values = dp_schema_alloc(L, c->S, sizeof(dp_enumval) * ep->n_value);
+    for (size_t i = 0; i < ep->n_value; i++) {
+        const Google__Protobuf__EnumValueDescriptorProto *v = ep->value[i];
+        if (!is_ident(v->name))
+            return fail(c, "file '%s': enum '%s': invalid value name '%s'", f->name, e->name,
+                        v->name ? v->name : "(none)");
+        if (!v->has_number)
+            return fail(c, "file '%s': enum '%s': value '%s' has no number", f->name, e->name,
+                        v->name);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(e->values[j].cname, v->name) == 0)
+                return fail(c, "file '%s': enum '%s': duplicate value name '%s'", f->name,
+                            e->name, v->name);
+        e->values[i].cname = sdup(L, c->S, v->name);
+        e->values[i].number = v->number;
+        lua_pushstring(L, v->name);
+        e->values[i].name = add_name(c);
+    }
+    if (p3 && e->values[0].number != 0)
+        return fail(c, "file '%s': enum '%s': the first value of a proto3 enum must be 0",
+                    f->name, e->name);
+    /* by_number: indices sorted by number; the first declared of aliases kept.
+       Insertion sort, stable, so equal numbers keep declaration order. */
+    int32_t *bn = dp_schema_alloc(L, c->S, sizeof(int32_t) * e->nvalues);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < e->nvalues; i++) {
+        int32_t num = e->values[i].number;
+        uint32_t pos = n;
+        while (pos > 0 && e->values[bn[pos - 1]].number > num) pos--;
+        if (pos > 0 && e->values[bn[pos - 1]].number == num) continue;  /* alias */
+        memmove(bn + pos + 1, bn + pos, sizeof(int32_t) * (n - pos));
+        bn[pos] = (int32_t)i;
+        n++;
+    }
+    e->by_number = bn;
+    e->nunique = n;
+    return 1;
+}
+
+int dp_enum_find(const dp_enum *e, int32_t number) {
+    uint32_t lo = 0, hi = e->nunique;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        int32_t n = e->values[e->by_number[mid]].number;
+        if (n == number) return e->by_number[mid];
+        if (n < number) lo = mid + 1; else hi = mid;
+    }
+    return -1;
+}
+
+/* ---- stage 4b: messages */
+
+/* [-0, +0] resolves type_name seen in message scope; returns 1 and sets
+   *kind (1 message, 2 enum) and *idx, or 0 if not found. Relative names are
+   searched from the innermost scope outwards. */
+static int resolve(ctx *c, const char *scope, const char *tn, int *kind, int32_t *idx) {
+    lua_State *L = c->L;
+    if (tn[0] == '.') {
+        lua_pushstring(L, tn + 1);
+    } else {
+        /* try scope prefixes, longest first */
+        size_t n = strlen(scope);
+        for (;;) {
+            if (n) {
+                lua_pushlstring(L, scope, n);                         /* +1 prefix */
+                lua_pushfstring(L, "%s.%s", lua_tostring(L, -1), tn); /* +1 name */
+                lua_remove(L, -2);                                    /* -1 prefix */
+            } else {
+                lua_pushstring(L, tn);                                /* +1 name */
+            }
+            lua_pushvalue(L, -1);
+            lua_rawget(L, c->msgs);
+            int hit = !lua_isnil(L, -1);
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            lua_rawget(L, c->enums);
+            hit = hit || !lua_isnil(L, -1);
+            lua_pop(L, 1);
+            if (hit || n == 0) break;
+            lua_pop(L, 1);
+            while (n > 0 && scope[n - 1] != '.') n--;
+            if (n > 0) n--;   /* drop the dot */
+        }
+    }
+    lua_pushvalue(L, -1);
+    lua_rawget(L, c->msgs);
+    if (!lua_isnil(L, -1)) {
+        *kind = 1;
+        *idx = (int32_t)lua_tointeger(L, -1);
+        lua_pop(L, 2);
+        return 1;
+    }
+    lua_pop(L, 1);
+    lua_rawget(L, c->enums);
+    if (!lua_isnil(L, -1)) {
+        *kind = 2;
+        *idx = (int32_t)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        return 1;
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+static int wiretype_of(int type) {
+    switch (type) {
+    case DP_T_DOUBLE: case DP_T_FIXED64: case DP_T_SFIXED64: return DP_WT_I64;
+    case DP_T_FLOAT: case DP_T_FIXED32: case DP_T_SFIXED32: return DP_WT_I32;
+    case DP_T_STRING: case DP_T_BYTES: case DP_T_MESSAGE: return DP_WT_LEN;
+    case DP_T_GROUP: return DP_WT_SGROUP;
+    default: return DP_WT_VARINT;
+    }
+}
+
+/* Decodes a C-escaped default for bytes (as protoc writes it). */
+static size_t unescape(char *out, const char *s) {
+    size_t n = 0;
+    while (*s) {
+        if (*s != '\\') { out[n++] = *s++; continue; }
+        s++;
+        switch (*s) {
+        case 'a': out[n++] = '\a'; s++; break;
+        case 'b': out[n++] = '\b'; s++; break;
+        case 'f': out[n++] = '\f'; s++; break;
+        case 'n': out[n++] = '\n'; s++; break;
+        case 'r': out[n++] = '\r'; s++; break;
+        case 't': out[n++] = '\t'; s++; break;
+        case 'v': out[n++] = '\v'; s++; break;
+        case 'x': case 'X': {
+            int v = 0, k = 0;
+            s++;
+            while (k < 2 && ((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') ||
+                             (*s >= 'A' && *s <= 'F'))) {
+                v = v * 16 + (*s <= '9' ? *s - '0' : (*s | 32) - 'a' + 10);
+                s++; k++;
+            }
+            out[n++] = (char)v;
+            break;
+        }
+        default:
+            if (*s >= '0' && *s <= '7') {
+                int v = 0, k = 0;
+                while (k < 3 && *s >= '0' && *s <= '7') { v = v * 8 + (*s - '0'); s++; k++; }
+                out[n++] = (char)v;
+            } else if (*s) {
+                out[n++] = *s++;
+            }
+        }
+    }
+    return n;
+}
+
+static int parse_default(ctx *c, const char *where, dp_field *fd, const char *text) {
+    dp_value *v = &fd->def;
+    char *endp = NULL;
+    errno = 0;
+    switch (fd->type) {
+    case DP_T_INT32: case DP_T_SINT32: case DP_T_SFIXED32:
+    case DP_T_INT64: case DP_T_SINT64: case DP_T_SFIXED64: {
+        long long x = strtoll(text, &endp, 10);
+        if (errno || *endp || endp == text) goto bad;
+        if ((fd->type == DP_T_INT32 || fd->type == DP_T_SINT32 || fd->type == DP_T_SFIXED32) &&
+            (x < INT32_MIN || x > INT32_MAX))
+            goto bad;
+        v->i = x;
+        break;
+    }
+    case DP_T_UINT32: case DP_T_FIXED32: case DP_T_UINT64: case DP_T_FIXED64: {
+        if (text[0] == '-') goto bad;
+        unsigned long long x = strtoull(text, &endp, 10);
+        if (errno || *endp || endp == text) goto bad;
+        if ((fd->type == DP_T_UINT32 || fd->type == DP_T_FIXED32) && x > UINT32_MAX) goto bad;
+        v->u = x;
+        break;
+    }
+    case DP_T_DOUBLE: case DP_T_FLOAT: {
+        double x = strtod(text, &endp);
+        if (*endp || endp == text) goto bad;
+        if (fd->type == DP_T_FLOAT) x = (double)(float)x;
+        v->d = x;
+        break;
+    }
+    case DP_T_BOOL:
+        if (strcmp(text, "true") == 0) v->i = 1;
+        else if (strcmp(text, "false") == 0) v->i = 0;
+        else goto bad;
+        break;
+    case DP_T_STRING:
+        v->s.p = sdup(c->L, c->S, text);
+        v->s.n = strlen(text);
+        break;
+    case DP_T_BYTES: {
+        char *out = dp_schema_alloc(c->L, c->S, strlen(text) + 1);
+        v->s.n = unescape(out, text);
+        v->s.p = out;
+        break;
+    }
+    case DP_T_ENUM: {
+        const dp_enum *e = &c->S->enums[fd->sub];
+        uint32_t i;
+        for (i = 0; i < e->nvalues; i++)
+            if (strcmp(e->values[i].cname, text) == 0) break;
+        if (i == e->nvalues) goto bad;
+        v->i = e->values[i].number;
+        break;
+    }
+    default:
+        return fail(c, "%s: a %s field cannot have a default", where, dp_type_str(fd->type));
+    }
+    fd->flags |= DPF_HAS_DEFAULT;
+    fd->default_text = sdup(c->L, c->S, text);
+    return 1;
+bad:
+    return fail(c, "%s: invalid default value '%s' for a %s field", where, text,
+                dp_type_str(fd->type));
+}
+
+static int field_cmp(const void *a, const void *b) {
+    uint32_t x = ((const dp_field *)a)->number, y = ((const dp_field *)b)->number;
+    return x < y ? -1 : x > y;
+}
+
+static int is_map_entry(const MsgProto *m) {
+    return m->options && m->options->has_map_entry && m->options->map_entry;
+}
+
+static int compile_msg(ctx *c, uint32_t idx) {
+    lua_State *L = c->L;
+    dp_schema *S = c->S;
+    const MsgProto *mp = c->mproto[idx];
+    const FileProto *f = c->mfile[idx];
+    dp_msg *m = &S->msgs[idx];
+    int p3;
+    file_syntax(c, f, &p3);
+    m->proto3 = (uint8_t)p3;
+    m->map_entry = (uint8_t)is_map_entry(mp);
+    m->nfields = (uint32_t)mp->n_field;
+    if (mp->n_field > 65535)
+        return fail(c, "file '%s': message '%s' has more than 65535 fields", f->name, m->name);
+    m->fields = dp_schema_alloc(L, S, sizeof(dp_field) * (mp->n_field ? mp->n_field : 1));
+    m->noneofs = (uint32_t)mp->n_oneof_decl;
+    m->oneof_names = dp_schema_alloc(L, S, sizeof(char *) * (mp->n_oneof_decl + 1));
+    for (size_t i = 0; i < mp->n_oneof_decl; i++) {
+        const char *on = mp->oneof_decl[i]->name;
+        if (!is_ident(on))
+            return fail(c, "file '%s': message '%s': invalid oneof name '%s'", f->name, m->name,
+                        on ? on : "(none)");
+        m->oneof_names[i] = sdup(L, S, on);
+    }
+
+    for (size_t i = 0; i < mp->n_field; i++) {
+        const FieldProto *fp = mp->field[i];
+        dp_field *fd = &m->fields[i];
+        if (!is_ident(fp->name))
+            return fail(c, "file '%s': message '%s': invalid field name '%s'", f->name, m->name,
+                        fp->name ? fp->name : "(none)");
+        const char *where = lua_pushfstring(L, "file '%s': field '%s.%s'", f->name, m->name,
+                                            fp->name);   /* +1, popped below */
+        int where_idx = lua_gettop(L);
+        if (!fp->has_number || fp->number <= 0 || fp->number > 536870911)
+            return fail(c, "%s: invalid field number %d", where, fp->has_number ? fp->number : 0);
+        if (fp->number >= 19000 && fp->number <= 19999)
+            return fail(c, "%s: field number %d is reserved for the protobuf implementation",
+                        where, fp->number);
+        for (size_t j = 0; j < i; j++) {
+            if (m->fields[j].number == (uint32_t)fp->number)
+                return fail(c, "%s: duplicate field number %d", where, fp->number);
+            if (strcmp(m->fields[j].cname, fp->name) == 0)
+                return fail(c, "%s: duplicate field name", where);
+        }
+        fd->number = (uint32_t)fp->number;
+        fd->cname = sdup(L, S, fp->name);
+        fd->oneof = -1;
+        fd->sub = -1;
+        lua_pushstring(L, fp->name);
+        fd->name = add_name(c);
+
+        int label = fp->has_label ? (int)fp->label : 1;
+        if (label < 1 || label > 3) return fail(c, "%s: invalid label %d", where, label);
+        if (label == 3) fd->flags |= DPF_REPEATED;
+        if (label == 2) {
+            if (p3) return fail(c, "%s: required fields are not allowed in proto3", where);
+            fd->flags |= DPF_REQUIRED;
+            m->has_required = 1;
+        }
+
+        int type = fp->has_type ? (int)fp->type : 0;
+        if (fp->type_name && *fp->type_name) {
+            int kind;
+            int32_t sub;
+            if (!resolve(c, m->name, fp->type_name, &kind, &sub))
+                return fail(c, "%s: type '%s' not found in the set (is an import missing? "
+                               "make the set with protoc --include_imports)",
+                            where, fp->type_name);
+            if (type == 0) type = kind == 1 ? DP_T_MESSAGE : DP_T_ENUM;
+            if ((kind == 1 && type != DP_T_MESSAGE && type != DP_T_GROUP) ||
+                (kind == 2 && type != DP_T_ENUM))
+                return fail(c, "%s: type '%s' is not a%s", where, fp->type_name,
+                            type == DP_T_ENUM ? "n enum" : " message");
+            fd->sub = sub;
+            fd->type_name = kind == 1 ? S->msgs[sub].name : S->enums[sub].name;
+        } else if (type == DP_T_MESSAGE || type == DP_T_GROUP || type == DP_T_ENUM || type == 0) {
+            return fail(c, "%s: missing type name", where);
+        }
+        if (type < 1 || type > 18) return fail(c, "%s: invalid type %d", where, type);
+        fd->type = (uint8_t)type;
+        fd->wiretype = (uint8_t)wiretype_of(type);
+
+        int scalar_num = type != DP_T_STRING && type != DP_T_BYTES && type != DP_T_MESSAGE &&
+                         type != DP_T_GROUP;
+        if (scalar_num) fd->flags |= DPF_PACKABLE;
+        if (label == 3 && scalar_num) {
+            const Google__Protobuf__FieldOptions *o = fp->options;
+            if (o && o->has_packed) {
+                if (o->packed) fd->flags |= DPF_PACKED;
+            } else if (p3) {
+                fd->flags |= DPF_PACKED;
+            }
+        } else if (fp->options && fp->options->has_packed && fp->options->packed &&
+                   label == 3) {
+            return fail(c, "%s: [packed = true] on a %s field", where, dp_type_str(type));
+        }
+
+        if (fp->has_oneof_index) {
+            if (label == 3) return fail(c, "%s: a repeated field cannot be in a oneof", where);
+            if (fp->oneof_index < 0 || (size_t)fp->oneof_index >= mp->n_oneof_decl)
+                return fail(c, "%s: oneof index %d out of range", where, fp->oneof_index);
+            if (!(fp->has_proto3_optional && fp->proto3_optional)) fd->oneof = fp->oneof_index;
+            fd->flags |= DPF_PRESENCE;
+        }
+        if (label != 3 && (!p3 || type == DP_T_MESSAGE || type == DP_T_GROUP ||
+                           (fp->has_proto3_optional && fp->proto3_optional)))
+            fd->flags |= DPF_PRESENCE;
+        if (p3 && type == DP_T_STRING) fd->flags |= DPF_UTF8;
+        if (type == DP_T_ENUM && S->enums[fd->sub].closed) fd->flags |= DPF_CLOSED_ENUM;
+        if (type == DP_T_GROUP && p3) return fail(c, "%s: groups are not allowed in proto3", where);
+
+        if (fp->default_value) {
+            if (p3) return fail(c, "%s: default values are not allowed in proto3", where);
+            if (label == 3) return fail(c, "%s: a repeated field cannot have a default", where);
+            if (!parse_default(c, where, fd, fp->default_value)) return 0;
+        } else if (type == DP_T_ENUM) {
+            fd->def.i = S->enums[fd->sub].values[0].number;
+        }
+        lua_remove(L, where_idx);   /* -1 where */
+    }
+    /* oneof members of each oneof must exist */
+    for (uint32_t o = 0; o < m->noneofs; o++) {
+        size_t k;
+        for (k = 0; k < mp->n_field; k++)
+            if (mp->field[k]->has_oneof_index && mp->field[k]->oneof_index == (int32_t)o) break;
+        if (k == mp->n_field)
+            return fail(c, "file '%s': message '%s': oneof '%s' has no fields", f->name, m->name,
+                        m->oneof_names[o]);
+    }
+
+    qsort(m->fields, m->nfields, sizeof(dp_field), field_cmp);
+    /* dense index over small numbers */
+    uint32_t maxn = 0;
+    for (uint32_t i = 0; i < m->nfields; i++)
+        if (m->fields[i].number < 1024 && m->fields[i].number > maxn) maxn = m->fields[i].number;
+    m->ndense = m->nfields ? maxn + 1 : 0;
+    m->dense = dp_schema_alloc(L, S, sizeof(uint16_t) * (m->ndense ? m->ndense : 1));
+    for (uint32_t i = 0; i < m->nfields; i++)
+        if (m->fields[i].number < m->ndense) m->dense[m->fields[i].number] = (uint16_t)(i + 1);
+    return 1;
+}
+
+/* map entries: key = 1 (integral or string), value = 2, nothing else;
+   a field whose type is a map entry must be repeated. */
+static int check_maps(ctx *c) {
+    dp_schema *S = c->S;
+    for (uint32_t i = 0; i < S->nmsgs; i++) {
+        dp_msg *m = &S->msgs[i];
+        for (uint32_t j = 0; j < m->nfields; j++) {
+            dp_field *fd = &m->fields[j];
+            if (fd->type != DP_T_MESSAGE || !S->msgs[fd->sub].map_entry) continue;
+            if (!(fd->flags & DPF_REPEATED))
+                return fail(c, "field '%s.%s': map entry type '%s' used by a non-repeated field",
+                            m->name, fd->cname, S->msgs[fd->sub].name);
+            fd->flags |= DPF_MAP;
+            fd->flags &= (uint16_t)~DPF_PRESENCE;
+        }
+        if (!m->map_entry) continue;
+        const dp_field *k = dp_find_field(m, 1), *v = dp_find_field(m, 2);
+        if (m->nfields != 2 || !k || !v || strcmp(k->cname, "key") || strcmp(v->cname, "value"))
+            return fail(c, "malformed map entry '%s': it must have exactly fields key = 1 and "
+                           "value = 2", m->name);
+        if ((k->flags | v->flags) & DPF_REPEATED)
+            return fail(c, "malformed map entry '%s': key and value cannot be repeated", m->name);
+        switch (k->type) {
+        case DP_T_DOUBLE: case DP_T_FLOAT: case DP_T_BYTES: case DP_T_MESSAGE:
+        case DP_T_GROUP: case DP_T_ENUM:
+            return fail(c, "malformed map entry '%s': a %s cannot be a map key", m->name,
+                        dp_type_str(k->type));
+        }
+        if (v->type == DP_T_GROUP)
+            return fail(c, "malformed map entry '%s': a group cannot be a map value", m->name);
+    }
+    return 1;
+}
+
+int dp_compile(lua_State *L, dp_schema *S, int uvidx, const unsigned char *data, size_t len) {
+    char err[256];
+    int top = lua_gettop(L);
+    uvidx = dp_absindex(L, uvidx);
+    if (!dp_scan_descriptor_set(data, len, err, sizeof err)) {
+        lua_pushstring(L, err);
+        return 0;
+    }
+    luaL_checkstack(L, 16, "dynpb: compile");
+    holder *h = push_holder(L);                                   /* +1 holder */
+    h->set = (FDSet *)protobuf_c_message_unpack(
+        &google__protobuf__file_descriptor_set__descriptor, &h->pa, len, data);
+    if (!h->set) {
+        lua_settop(L, top);
+        lua_pushstring(L, "malformed descriptor set: not a valid FileDescriptorSet "
+                          "(protobuf-c could not parse it)");
+        return 0;
+    }
+    if (h->set->n_file == 0) {
+        lua_settop(L, top);
+        lua_pushstring(L, "empty descriptor set: it contains no files");
+        return 0;
+    }
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.L = L;
+    c.S = S;
+    c.uv = uvidx;
+    lua_newtable(L); lua_pushvalue(L, -1); lua_rawseti(L, uvidx, DP_UV_NAMES);
+    c.names = lua_gettop(L);
+    lua_newtable(L); lua_pushvalue(L, -1); lua_rawseti(L, uvidx, DP_UV_MSGS);
+    c.msgs = lua_gettop(L);
+    lua_newtable(L); lua_pushvalue(L, -1); lua_rawseti(L, uvidx, DP_UV_ENUMS);
+    c.enums = lua_gettop(L);
+    lua_newtable(L); lua_rawseti(L, uvidx, DP_UV_ENUMTABS);
+
+    int ok = collect(&c, h->set);
+    for (uint32_t i = 0; ok && i < c.ne; i++) ok = compile_enum(&c, i);
+    for (uint32_t i = 0; ok && i < c.nm; i++) ok = compile_msg(&c, i);
+    if (ok) ok = check_maps(&c);
+    if (!ok) {
+        lua_replace(L, top + 1);   /* message over the holder */
+        lua_settop(L, top + 1);
+        return 0;
+    }
+    protobuf_c_message_free_unpacked(&h->set->base, &h->pa);
+    h->set = NULL;
+    lua_settop(L, top);
+    return 1;
+}
