@@ -8,7 +8,7 @@
 #   make regen             regenerate csrc/gen from the system descriptor.proto
 
 LUA ?= lua5.4
-override LUA := $(patsubst 5.%,lua5.%,$(LUA))
+override LUA := $(patsubst 5.%,lua5.%,$(notdir $(LUA)))
 ifeq ($(LUA),luajit)
   LUA_INC ?= /usr/include/luajit-2.1
   LUA_ABI := 5.1
@@ -38,9 +38,21 @@ INSTALL_LMOD ?= $(PREFIX)/share/lua/$(LUA_ABI)
 TEST_LUAS ?= lua5.1 lua5.3 lua5.4 luajit
 BUSTED_ARGS ?=
 
-.PHONY: all test check install regen clean example
+.DEFAULT_GOAL := all
 
-all: $(SO)
+# ---- HTTP transport (issue: live schemas): build/$(LUA)/dynpb/http.so
+HTTP_SO := $(BUILD)/dynpb/http.so
+ifneq ($(wildcard csrc/http.c),)
+HTTP_TARGET := $(HTTP_SO)
+endif
+$(HTTP_SO): csrc/http.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_SO) -o $@ csrc/http.c -lcurl -lpthread
+# ---- end of HTTP section
+
+.PHONY: all test check install regen clean example deps
+
+all: $(SO) $(HTTP_TARGET)
 
 $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -50,21 +62,34 @@ $(SO): $(OBJS)
 	$(CC) $(LDFLAGS_SO) -o $@ $(OBJS) -lprotobuf-c
 
 # the specs find the module through DYNPB_CPATH/DYNPB_LPATH (spec/helper.lua)
-check: $(SO)
+check: $(SO) $(HTTP_TARGET)
 	DYNPB_CPATH="$(CURDIR)/$(BUILD)/?.so" DYNPB_LPATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua" \
 	DYNPB_LUA=$(LUA) $(LUA) /usr/bin/busted --helper=spec/helper.lua $(BUSTED_ARGS) spec
 
-test:
-	@set -e; for l in $(TEST_LUAS); do \
-	  echo "=== $$l"; $(MAKE) --no-print-directory check LUA=$$l; done
+# every Lua in turn; the last line totals them as "N passed, N failed"
+test: deps
+	@mkdir -p build; rm -f build/test-summary; status=0; \
+	for l in $(TEST_LUAS); do \
+	  echo "=== $$l"; \
+	  $(MAKE) --no-print-directory check LUA=$$l > build/test-$$l.log 2>&1 || status=1; \
+	  cat build/test-$$l.log; \
+	  grep -E '^[0-9]+ success' build/test-$$l.log | tail -1 >> build/test-summary || status=1; \
+	done; \
+	awk '{ p += $$1; f += $$4 + $$7 } END { printf "%d passed, %d failed\n", p, f }' build/test-summary; \
+	exit $$status
 
-example: $(SO)
+deps:
+	@sh .ci/deps.sh
+
+example: deps $(SO)
 	cd examples && LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUA_PATH="$(CURDIR)/lua/?.lua;;" \
 	  $(LUA) domain_constants.lua
 
 install: $(SO)
 	install -d $(DESTDIR)$(INSTALL_CMOD) $(DESTDIR)$(INSTALL_LMOD)/dynpb
 	install -m 0755 $(SO) $(DESTDIR)$(INSTALL_CMOD)/dynpb.so
+	if [ -n "$(HTTP_TARGET)" ]; then install -d $(DESTDIR)$(INSTALL_CMOD)/dynpb && \
+	  install -m 0755 $(HTTP_SO) $(DESTDIR)$(INSTALL_CMOD)/dynpb/http.so; fi
 	for f in lua/dynpb/*.lua; do [ -e "$$f" ] || continue; \
 	  install -m 0644 $$f $(DESTDIR)$(INSTALL_LMOD)/dynpb/; done
 
