@@ -26,7 +26,7 @@ LDFLAGS_SO := -shared $(LDFLAGS) $(XLDFLAGS)
 
 BUILD := build/$(LUA)$(VARIANT)
 SRCS := csrc/sha256.c csrc/wire.c csrc/schema.c csrc/cache.c csrc/reflect.c \
-        csrc/dynpb.c csrc/gen/google/protobuf/descriptor.pb-c.c
+        csrc/codec.c csrc/decode.c csrc/encode.c csrc/dynpb.c csrc/gen/google/protobuf/descriptor.pb-c.c
 OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRCS))
 HDRS := $(wildcard csrc/*.h) csrc/gen/google/protobuf/descriptor.pb-c.h
 SO := $(BUILD)/dynpb.so

@@ -187,10 +187,14 @@ static const luaL_Reg schema_methods[] = {
     {"enum", dp_l_enum},
     {"enum_values", dp_l_enum_values},
     {"message", dp_l_message},
+    {"decode", dp_l_schema_decode},
+    {"encode", dp_l_schema_encode},
     {NULL, NULL}};
 
 static const luaL_Reg handle_methods[] = {
     {"fields", dp_l_fields},
+    {"decode", dp_l_handle_decode},
+    {"encode", dp_l_handle_encode},
     {NULL, NULL}};
 
 /* [-0, +0] registers l into the table at the top; every function gets the

@@ -263,6 +263,43 @@ DP_HIDDEN int dp_l_message(lua_State *L);
 DP_HIDDEN int dp_l_fields(lua_State *L);
 DP_HIDDEN const char *dp_type_str(int type);
 
+/* ---- codec.c: what decode and encode share */
+
+/* options of one decode/encode call (defaults when none are given) */
+typedef struct dp_opts {
+    int max_depth;            /* nesting limit, default DP_DEFAULT_MAX_DEPTH */
+    uint8_t int64_string;     /* decode 64-bit integers as decimal strings */
+    uint8_t enums_number;     /* decode enums as numbers */
+    uint8_t defaults;         /* decode: fill absent scalars with defaults */
+    uint8_t drop_unknown;     /* decode: drop unknown fields; encode: do not emit them */
+    uint8_t ignore_unknown_keys; /* encode: keys that are not fields are skipped */
+} dp_opts;
+
+/* [-0, +0, e] fills o from the options table at idx (nil/none = defaults);
+   raises on an unknown option or a bad value. */
+DP_HIDDEN void dp_parse_opts(lua_State *L, int idx, const char *fn, dp_opts *o);
+
+/* one step of the path to a value, for error messages */
+typedef struct dp_pathel {
+    const dp_field *f;
+    uint8_t kind;             /* DP_PK_* */
+    int64_t i;                /* element index (1-based) or integer key */
+    const char *s;            /* string key */
+    size_t n;
+} dp_pathel;
+enum { DP_PK_NONE, DP_PK_INDEX, DP_PK_IKEY, DP_PK_SKEY, DP_PK_BKEY };
+
+/* [-0, +1, m] pushes "a.b[3].c" for path[0..n) */
+DP_HIDDEN void dp_push_path(lua_State *L, const dp_pathel *path, int n);
+/* is s[0..n) valid UTF-8 (no surrogates, overlongs or values past U+10FFFF)? */
+DP_HIDDEN int dp_utf8_valid(const unsigned char *s, size_t n);
+
+/* ---- decode.c / encode.c: Lua methods */
+DP_HIDDEN int dp_l_schema_decode(lua_State *L);  /* schema:decode(type, bytes [, opts]) */
+DP_HIDDEN int dp_l_handle_decode(lua_State *L);  /* handle:decode(bytes [, opts]) */
+DP_HIDDEN int dp_l_schema_encode(lua_State *L);  /* schema:encode(type, t [, opts]) */
+DP_HIDDEN int dp_l_handle_encode(lua_State *L);  /* handle:encode(t [, opts]) */
+
 /* ---- dynpb.c: object access shared by the binding files */
 /* [-0, +0, e] schema userdata behind the schema object at idx; raises if not one */
 DP_HIDDEN dp_schema *dp_check_schema(lua_State *L, int idx);

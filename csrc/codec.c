@@ -1,0 +1,128 @@
+/*
+ * codec.c -- what the decoder and the encoder share: call options, error
+ * paths ("items[3].price") and UTF-8 validation.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "dynpb.h"
+
+/* [-0, +0, e] reads option `name` of the table at idx as one of the strings
+   in choices (NULL-terminated); returns its index, or dflt when absent. */
+static int opt_choice(lua_State *L, int idx, const char *fn, const char *name,
+                      const char *const choices[], int dflt) {
+    lua_getfield(L, idx, name);                       /* +1 */
+    int r = dflt;
+    if (!lua_isnil(L, -1)) {
+        const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        for (r = 0; v && choices[r]; r++)
+            if (strcmp(choices[r], v) == 0) break;
+        if (!v || !choices[r])
+            luaL_error(L, "dynpb.%s: option '%s' must be \"%s\" or \"%s\"", fn, name, choices[0],
+                       choices[1]);
+    }
+    lua_pop(L, 1);                                    /* -1 */
+    return r;
+}
+
+static int opt_bool(lua_State *L, int idx, const char *fn, const char *name, int dflt) {
+    lua_getfield(L, idx, name);
+    int r = dflt;
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isboolean(L, -1)) luaL_error(L, "dynpb.%s: option '%s' must be a boolean", fn, name);
+        r = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 1);
+    return r;
+}
+
+void dp_parse_opts(lua_State *L, int idx, const char *fn, dp_opts *o) {
+    static const char *const known[] = {"max_depth", "int64", "enums", "defaults", "unknown",
+                                        "ignore_unknown_keys", NULL};
+    static const char *const int64s[] = {"auto", "string", NULL};
+    static const char *const enums[] = {"name", "number", NULL};
+    static const char *const unknowns[] = {"keep", "drop", NULL};
+    o->max_depth = DP_DEFAULT_MAX_DEPTH;
+    o->int64_string = o->enums_number = o->defaults = o->drop_unknown = 0;
+    o->ignore_unknown_keys = 0;
+    if (lua_isnoneornil(L, idx)) return;
+    dp_check_options(L, idx, fn, known);
+    idx = dp_absindex(L, idx);
+    lua_getfield(L, idx, "max_depth");
+    if (!lua_isnil(L, -1)) {
+        lua_Number n = lua_tonumber(L, -1);
+        if (lua_type(L, -1) != LUA_TNUMBER || !(n >= 1 && n <= DP_MAX_MAX_DEPTH) ||
+            n != (lua_Number)(int)n)
+            luaL_error(L, "dynpb.%s: option 'max_depth' must be an integer from 1 to %d", fn,
+                       DP_MAX_MAX_DEPTH);
+        o->max_depth = (int)n;
+    }
+    lua_pop(L, 1);
+    o->int64_string = (uint8_t)opt_choice(L, idx, fn, "int64", int64s, 0);
+    o->enums_number = (uint8_t)opt_choice(L, idx, fn, "enums", enums, 0);
+    o->drop_unknown = (uint8_t)opt_choice(L, idx, fn, "unknown", unknowns, 0);
+    o->defaults = (uint8_t)opt_bool(L, idx, fn, "defaults", 0);
+    o->ignore_unknown_keys = (uint8_t)opt_bool(L, idx, fn, "ignore_unknown_keys", 0);
+}
+
+void dp_push_path(lua_State *L, const dp_pathel *path, int n) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 0; i < n; i++) {
+        const dp_pathel *e = &path[i];
+        if (i) luaL_addchar(&b, '.');
+        luaL_addstring(&b, e->f ? e->f->cname : "?");
+        switch (e->kind) {
+        case DP_PK_INDEX:
+        case DP_PK_IKEY: {
+            char num[32];
+            snprintf(num, sizeof num, "[%lld]", (long long)e->i);
+            luaL_addstring(&b, num);
+            break;
+        }
+        case DP_PK_SKEY: {
+            luaL_addchar(&b, '[');
+            luaL_addchar(&b, '"');
+            luaL_addlstring(&b, e->s, e->n > 40 ? 40 : e->n);
+            if (e->n > 40) luaL_addstring(&b, "...");
+            luaL_addchar(&b, '"');
+            luaL_addchar(&b, ']');
+            break;
+        }
+        case DP_PK_BKEY:
+            luaL_addstring(&b, e->i ? "[true]" : "[false]");
+            break;
+        }
+    }
+    luaL_pushresult(&b);
+}
+
+int dp_utf8_valid(const unsigned char *s, size_t n) {
+    const unsigned char *end = s + n;
+    while (s < end) {
+        /* ASCII runs, 8 bytes at a time */
+        while (end - s >= 8) {
+            uint64_t w;
+            memcpy(&w, s, 8);
+            if (w & UINT64_C(0x8080808080808080)) break;
+            s += 8;
+        }
+        if (s >= end) break;
+        unsigned c = *s;
+        if (c < 0x80) { s++; continue; }
+        size_t need;
+        uint32_t cp, min;
+        if (c >= 0xc2 && c <= 0xdf) { need = 1; cp = c & 0x1f; min = 0x80; }
+        else if (c >= 0xe0 && c <= 0xef) { need = 2; cp = c & 0x0f; min = 0x800; }
+        else if (c >= 0xf0 && c <= 0xf4) { need = 3; cp = c & 0x07; min = 0x10000; }
+        else return 0;
+        if ((size_t)(end - s) <= need) return 0;
+        for (size_t k = 1; k <= need; k++) {
+            if ((s[k] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (s[k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+        s += need + 1;
+    }
+    return 1;
+}

@@ -1,0 +1,599 @@
+/*
+ * decode.c -- protobuf bytes -> plain Lua tables.
+ *
+ * One recursive function per message (decode_msg), bounded by max_depth, so
+ * the C stack is bounded too. Field names are pushed from the schema's NAMES
+ * array (lua_rawgeti by a precomputed index): decode never builds or hashes a
+ * name. Errors do not raise: the first failure records a status, the byte
+ * offset and the innermost field, decode_msg returns 0 all the way up, and
+ * the method returns nil plus a message built from the path stack. Only
+ * memory errors raise (the partial result is then garbage, never returned).
+ *
+ * Stack discipline: decode_msg(c, m, t, ...) fills the table at absolute
+ * index t and leaves the stack as it found it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "dynpb.h"
+
+typedef struct dctx {
+    lua_State *L;
+    const dp_schema *S;
+    const unsigned char *base;       /* start of the input (byte offsets) */
+    int names;                       /* stack index of the NAMES array */
+    dp_opts o;
+    /* error state */
+    dp_status st;
+    dp_status vst;                   /* why the last rd_varint failed */
+    const char *detail;              /* overrides dp_status_str(st) */
+    size_t at;                       /* byte offset of the failure */
+    int depth;                       /* entries used in path */
+    dp_pathel path[DP_MAX_MAX_DEPTH + 2];
+} dctx;
+
+/* Records the first failure; always returns 0 so callers can `return fail(...)`. */
+static int fail(dctx *c, dp_status st, const unsigned char *at, const dp_field *f,
+                int64_t index) {
+    if (c->st == DP_OK) {
+        c->st = st;
+        c->at = (size_t)(at - c->base);
+        c->path[c->depth].f = f;
+        c->path[c->depth].kind = index ? DP_PK_INDEX : DP_PK_NONE;
+        c->path[c->depth].i = index;
+        if (f) c->depth++;
+    }
+    return 0;
+}
+
+/* fail() for a varint that could not be read */
+static int fail_varint(dctx *c, const unsigned char *at, const dp_field *f, int64_t index) {
+    if (c->st == DP_OK)
+        c->detail = c->vst == DP_ERR_TRUNCATED ? "truncated varint" : "varint longer than 10 bytes";
+    return fail(c, c->vst, at, f, index);
+}
+
+/* fail() for a fixed-width value cut short */
+static int fail_fixed(dctx *c, size_t width, const unsigned char *at, const dp_field *f,
+                      int64_t index) {
+    if (c->st == DP_OK) c->detail = width == 4 ? "truncated 32-bit value" : "truncated 64-bit value";
+    return fail(c, DP_ERR_TRUNCATED, at, f, index);
+}
+
+/* ---- scalar reads */
+
+static const unsigned char *varint_slow(dctx *c, const unsigned char *p,
+                                        const unsigned char *end, uint64_t *out) {
+    c->vst = dp_read_varint(&p, end, out);
+    return c->vst == DP_OK ? p : NULL;
+}
+
+/* Reads a varint; on failure returns NULL with c->vst set (not yet recorded). */
+static inline const unsigned char *rd_varint(dctx *c, const unsigned char *p,
+                                             const unsigned char *end, uint64_t *out) {
+    if (p < end && *p < 0x80) {
+        *out = *p;
+        return p + 1;
+    }
+    if (end - p >= 2 && p[1] < 0x80) {
+        *out = (uint64_t)(p[0] & 0x7f) | ((uint64_t)p[1] << 7);
+        return p + 2;
+    }
+    return varint_slow(c, p, end, out);
+}
+
+static inline uint32_t rd_le32(const unsigned char *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+static inline uint64_t rd_le64(const unsigned char *p) {
+    return (uint64_t)rd_le32(p) | ((uint64_t)rd_le32(p + 4) << 32);
+}
+
+/* [-0, +1] pushes the enum value name, or the number if it has none */
+static void push_enum(dctx *c, const dp_field *f, int32_t v) {
+    if (!c->o.enums_number) {
+        const dp_enum *e = &c->S->enums[f->sub];
+        int i = dp_enum_find(e, v);
+        if (i >= 0) {
+            lua_rawgeti(c->L, c->names, e->values[i].name);
+            return;
+        }
+    }
+    lua_pushinteger(c->L, v);
+}
+
+static void push_i64(dctx *c, int64_t v) {
+    if (c->o.int64_string) dp_push_i64_string(c->L, v);
+    else dp_push_i64(c->L, v);
+}
+
+static void push_u64(dctx *c, uint64_t v) {
+    if (c->o.int64_string) dp_push_u64_string(c->L, v);
+    else dp_push_u64(c->L, v);
+}
+
+/* [-0, +1] pushes a varint-encoded value of field f */
+static void push_varint(dctx *c, const dp_field *f, uint64_t v) {
+    lua_State *L = c->L;
+    switch (f->type) {
+    case DP_T_INT32: lua_pushinteger(L, (int32_t)(uint32_t)v); break;
+    case DP_T_UINT32: lua_pushinteger(L, (lua_Integer)(uint32_t)v); break;
+    case DP_T_SINT32: {
+        uint32_t n = (uint32_t)v;
+        lua_pushinteger(L, (int32_t)((n >> 1) ^ (~(n & 1) + 1)));
+        break;
+    }
+    case DP_T_INT64: push_i64(c, (int64_t)v); break;
+    case DP_T_UINT64: push_u64(c, v); break;
+    case DP_T_SINT64: push_i64(c, (int64_t)((v >> 1) ^ (~(v & 1) + 1))); break;
+    case DP_T_BOOL: lua_pushboolean(L, v != 0); break;
+    case DP_T_ENUM: push_enum(c, f, (int32_t)(uint32_t)v); break;
+    default: lua_pushnil(L);
+    }
+}
+
+/* [-0, +1] pushes a fixed-width value of field f from p (4 or 8 bytes) */
+static void push_fixed(dctx *c, const dp_field *f, const unsigned char *p) {
+    lua_State *L = c->L;
+    switch (f->type) {
+    case DP_T_FIXED32: lua_pushinteger(L, (lua_Integer)rd_le32(p)); break;
+    case DP_T_SFIXED32: lua_pushinteger(L, (int32_t)rd_le32(p)); break;
+    case DP_T_FLOAT: {
+        uint32_t u = rd_le32(p);
+        float x;
+        memcpy(&x, &u, 4);
+        lua_pushnumber(L, (lua_Number)x);
+        break;
+    }
+    case DP_T_FIXED64: push_u64(c, rd_le64(p)); break;
+    case DP_T_SFIXED64: push_i64(c, (int64_t)rd_le64(p)); break;
+    case DP_T_DOUBLE: {
+        uint64_t u = rd_le64(p);
+        double x;
+        memcpy(&x, &u, 8);
+        lua_pushnumber(L, (lua_Number)x);
+        break;
+    }
+    default: lua_pushnil(L);
+    }
+}
+
+/* Is an enum value acceptable for field f, or does it go to unknown fields? */
+static inline int enum_known(const dctx *c, const dp_field *f, int32_t v) {
+    return !(f->flags & DPF_CLOSED_ENUM) || dp_enum_find(&c->S->enums[f->sub], v) >= 0;
+}
+
+/* [-0, +0] appends raw bytes [p, p+n) to t[UNKNOWN] */
+static void add_unknown(dctx *c, int t, const unsigned char *p, size_t n) {
+    lua_State *L = c->L;
+    if (c->o.drop_unknown) return;
+    lua_pushliteral(L, DP_UNKNOWN_KEY);            /* +1 key */
+    lua_pushvalue(L, -1);                          /* +1 key */
+    lua_rawget(L, t);                              /* -1 +1 old or nil */
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushlstring(L, (const char *)p, n);    /* +1 */
+    } else {
+        lua_pushlstring(L, (const char *)p, n);
+        lua_concat(L, 2);                          /* -2 +1 */
+    }
+    lua_rawset(L, t);                              /* -2 */
+}
+
+/* [-0, +0] appends a varint field (number, value) to t[UNKNOWN], for
+   closed-enum values without a name found in packed runs */
+static void add_unknown_varint(dctx *c, int t, uint32_t number, uint64_t v) {
+    unsigned char tmp[20];
+    size_t n = 0;
+    uint64_t tag = (uint64_t)number << 3;
+    do { tmp[n++] = (unsigned char)((tag & 0x7f) | (tag > 0x7f ? 0x80 : 0)); tag >>= 7; } while (tag);
+    do { tmp[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0)); v >>= 7; } while (v);
+    add_unknown(c, t, tmp, n);
+}
+
+/* [-0, +0] clears the other members of f's oneof in table t */
+static void clear_oneof(dctx *c, const dp_msg *m, const dp_field *f, int t) {
+    for (uint32_t i = 0; i < m->nfields; i++) {
+        const dp_field *g = &m->fields[i];
+        if (g->oneof != f->oneof || g == f) continue;
+        lua_rawgeti(c->L, c->names, g->name);
+        lua_pushnil(c->L);
+        lua_rawset(c->L, t);
+    }
+}
+
+static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
+                      const unsigned char *end, uint32_t group, const unsigned char **after);
+
+/* [-1, +1] replaces the value at the top (the previous value of the field,
+   to merge into, or anything else for a new table) with the table of
+   message sm decoded from [p, end); f and index name the path step. */
+static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t index,
+                      const unsigned char *at, const unsigned char *p, const unsigned char *end,
+                      uint32_t group, const unsigned char **after) {
+    lua_State *L = c->L;
+    if (c->depth >= c->o.max_depth) {
+        c->detail = "nesting deeper than max_depth";
+        return fail(c, DP_ERR_DEPTH, at, f, index);
+    }
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+    }
+    c->path[c->depth].f = f;
+    c->path[c->depth].kind = index ? DP_PK_INDEX : DP_PK_NONE;
+    c->path[c->depth].i = index;
+    c->depth++;
+    int ok = decode_msg(c, sm, lua_gettop(L), p, end, group, after);
+    if (ok) c->depth--;
+    return ok;
+}
+
+/* Decodes one map entry [p, end) into the map table at mt; the raw entry
+   [raw, end) goes to unknown fields of t when its value is a closed-enum
+   number without a name. */
+static int decode_entry(dctx *c, const dp_field *f, int mt, int t, int64_t index,
+                        const unsigned char *raw, const unsigned char *p,
+                        const unsigned char *end) {
+    lua_State *L = c->L;
+    const dp_msg *em = &c->S->msgs[f->sub];
+    const dp_field *kf = dp_find_field(em, 1), *vf = dp_find_field(em, 2);
+    int have_k = 0, have_v = 0, unknown_enum = 0;
+    lua_pushnil(L);                                  /* +1 key slot */
+    lua_pushnil(L);                                  /* +1 value slot */
+    int ks = lua_gettop(L) - 1, vs = ks + 1;
+    while (p < end) {
+        const unsigned char *at = p;
+        uint64_t tag, v;
+        if (!(p = rd_varint(c, p, end, &tag))) return fail_varint(c, at, f, index);
+        uint32_t num = (uint32_t)(tag >> 3);
+        int wt = (int)(tag & 7);
+        if (tag >> 32 || num == 0) return fail(c, DP_ERR_FIELD_ZERO, at, f, index);
+        const dp_field *ef = num == 1 ? kf : num == 2 ? vf : NULL;
+        if (!ef || wt != ef->wiretype) {
+            dp_status st = dp_skip_field(&p, end, num, wt, c->o.max_depth - c->depth);
+            if (st != DP_OK) return fail(c, st, at, f, index);
+            continue;
+        }
+        int slot = ef == kf ? ks : vs;
+        switch (wt) {
+        case DP_WT_VARINT:
+            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, index);
+            if (ef->type == DP_T_ENUM && !enum_known(c, ef, (int32_t)(uint32_t)v)) {
+                unknown_enum = 1;
+                lua_pushnil(L);
+            } else {
+                unknown_enum = ef == vf ? 0 : unknown_enum;
+                push_varint(c, ef, v);
+            }
+            break;
+        case DP_WT_I32:
+            if (end - p < 4) return fail_fixed(c, 4, at, f, index);
+            push_fixed(c, ef, p);
+            p += 4;
+            break;
+        case DP_WT_I64:
+            if (end - p < 8) return fail_fixed(c, 8, at, f, index);
+            push_fixed(c, ef, p);
+            p += 8;
+            break;
+        default: { /* length-delimited: string, bytes or message value */
+            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, index);
+            if (v > (uint64_t)(end - p)) return fail(c, DP_ERR_LENGTH, at, f, index);
+            if (ef->type == DP_T_MESSAGE) {
+                lua_pushvalue(L, slot);              /* +1 previous value: merge */
+                if (!decode_sub(c, f, &c->S->msgs[ef->sub], index, at, p, p + v, 0, NULL))
+                    return 0;
+            } else {
+                if ((ef->flags & DPF_UTF8) && !dp_utf8_valid(p, (size_t)v))
+                    return fail(c, DP_ERR_UTF8, at, f, index);
+                lua_pushlstring(L, (const char *)p, (size_t)v);
+            }
+            p += v;
+        }
+        }
+        lua_replace(L, slot);
+        if (slot == ks) have_k = 1; else have_v = 1;
+    }
+    if (unknown_enum) {
+        add_unknown(c, t, raw, (size_t)(end - raw));
+        lua_pop(L, 2);
+        return 1;
+    }
+    if (!have_k) {
+        if (kf->type == DP_T_STRING) lua_pushliteral(L, "");
+        else if (kf->type == DP_T_BOOL) lua_pushboolean(L, 0);
+        else lua_pushinteger(L, 0);
+        lua_replace(L, ks);
+    }
+    if (!have_v) {
+        switch (vf->type) {
+        case DP_T_MESSAGE: lua_newtable(L); break;
+        case DP_T_STRING: case DP_T_BYTES: lua_pushliteral(L, ""); break;
+        case DP_T_BOOL: lua_pushboolean(L, 0); break;
+        case DP_T_DOUBLE: case DP_T_FLOAT: lua_pushnumber(L, 0); break;
+        case DP_T_ENUM: push_enum(c, vf, (int32_t)vf->def.i); break;
+        default: lua_pushinteger(L, 0);
+        }
+        lua_replace(L, vs);
+    }
+    lua_rawset(L, mt);                               /* -2 map[key] = value */
+    return 1;
+}
+
+/* Counts the elements of a packed run of field f in [p, end). */
+static size_t packed_count(const dp_field *f, const unsigned char *p, const unsigned char *end) {
+    if (f->wiretype == DP_WT_I32) return (size_t)(end - p) / 4;
+    if (f->wiretype == DP_WT_I64) return (size_t)(end - p) / 8;
+    size_t n = 0;
+    for (; p < end; p++) n += *p < 0x80;
+    return n;
+}
+
+/* [-0, +1] pushes the array (or map) table of field f in t, creating it */
+static void get_container(dctx *c, const dp_field *f, int t, int narr) {
+    lua_State *L = c->L;
+    lua_rawgeti(L, c->names, f->name);               /* +1 name */
+    lua_rawget(L, t);                                /* -1 +1 */
+    if (lua_istable(L, -1)) return;
+    lua_pop(L, 1);
+    lua_createtable(L, narr, 0);                     /* +1 new */
+    lua_rawgeti(L, c->names, f->name);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, t);                                /* t[name] = new */
+}
+
+/* Fills absent singular scalars of m in t with their defaults. */
+static void fill_defaults(dctx *c, const dp_msg *m, int t) {
+    lua_State *L = c->L;
+    for (uint32_t i = 0; i < m->nfields; i++) {
+        const dp_field *f = &m->fields[i];
+        if ((f->flags & DPF_REPEATED) || f->oneof >= 0 || f->type == DP_T_MESSAGE ||
+            f->type == DP_T_GROUP)
+            continue;
+        lua_rawgeti(L, c->names, f->name);
+        lua_rawget(L, t);
+        int absent = lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (!absent) continue;
+        lua_rawgeti(L, c->names, f->name);
+        int has = (f->flags & DPF_HAS_DEFAULT) != 0;
+        switch (f->type) {
+        case DP_T_DOUBLE: case DP_T_FLOAT: lua_pushnumber(L, has ? f->def.d : 0); break;
+        case DP_T_BOOL: lua_pushboolean(L, has ? (int)f->def.i : 0); break;
+        case DP_T_STRING: case DP_T_BYTES:
+            if (has) lua_pushlstring(L, f->def.s.p, f->def.s.n);
+            else lua_pushliteral(L, "");
+            break;
+        case DP_T_ENUM: push_enum(c, f, (int32_t)f->def.i); break;
+        case DP_T_UINT32: case DP_T_FIXED32: case DP_T_UINT64: case DP_T_FIXED64:
+            push_u64(c, has ? f->def.u : 0);
+            break;
+        default: push_i64(c, has ? f->def.i : 0);
+        }
+        lua_rawset(L, t);
+    }
+}
+
+/*
+ * Decodes the fields in [p, end) into the table at absolute index t.
+ * group != 0: the message is a group of that field number, ended by its
+ * END_GROUP tag; *after receives the position past it.
+ * Returns 1, or 0 with the failure recorded in c. Stack: balanced.
+ */
+static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
+                      const unsigned char *end, uint32_t group, const unsigned char **after) {
+    lua_State *L = c->L;
+    luaL_checkstack(L, 12, "dynpb: decode");
+    int top = lua_gettop(L);
+    /* a run of the same repeated field keeps its array in slot `arr` */
+    const dp_field *rep = NULL;
+    lua_Integer repn = 0;
+    lua_pushnil(L);
+    int arr = lua_gettop(L);
+
+    while (p < end) {
+        const unsigned char *at = p;
+        uint64_t tag, v;
+        if (!(p = rd_varint(c, p, end, &tag))) return fail_varint(c, at, NULL, 0);
+        if (tag > UINT32_MAX) {
+            c->detail = "field number out of range";
+            return fail(c, DP_ERR_WIRETYPE, at, NULL, 0);
+        }
+        uint32_t num = (uint32_t)(tag >> 3);
+        int wt = (int)(tag & 7);
+        if (wt == DP_WT_EGROUP) {
+            if (group && num == group) {
+                *after = p;
+                goto done;
+            }
+            return fail(c, DP_ERR_GROUP, at, NULL, 0);
+        }
+        if (num == 0) return fail(c, DP_ERR_FIELD_ZERO, at, NULL, 0);
+        const dp_field *f = dp_find_field(m, num);
+        int packed_in = 0;
+        if (f && wt != f->wiretype) {
+            if (wt == DP_WT_LEN && (f->flags & DPF_REPEATED) && (f->flags & DPF_PACKABLE))
+                packed_in = 1;
+            else
+                f = NULL;       /* wrong wire type: kept as an unknown field */
+        }
+        if (!f) {
+            dp_status st = dp_skip_field(&p, end, num, wt, c->o.max_depth - c->depth);
+            if (st != DP_OK) {
+                if (st == DP_ERR_DEPTH) c->detail = "nesting deeper than max_depth";
+                return fail(c, st, at, NULL, 0);
+            }
+            add_unknown(c, t, at, (size_t)(p - at));
+            continue;
+        }
+
+        if (f->flags & DPF_REPEATED) {
+            if (f->flags & DPF_MAP) {
+                if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, 0);
+                if (v > (uint64_t)(end - p)) return fail(c, DP_ERR_LENGTH, at, f, 0);
+                get_container(c, f, t, 0);           /* +1 map */
+                if (!decode_entry(c, f, lua_gettop(L), t, 0, at, p, p + v)) return 0;
+                lua_pop(L, 1);                       /* -1 map */
+                p += v;
+                continue;
+            }
+            const unsigned char *q = p, *qend = p;
+            if (packed_in) {
+                if (!(q = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, 0);
+                if (v > (uint64_t)(end - q)) return fail(c, DP_ERR_LENGTH, at, f, 0);
+                qend = q + v;
+            }
+            if (rep != f) {                          /* switch the cached array */
+                get_container(c, f, t, packed_in ? (int)packed_count(f, q, qend) : 0);
+                lua_replace(L, arr);
+                rep = f;
+                repn = (lua_Integer)dp_rawlen(L, arr);
+            }
+            if (packed_in) {
+                while (q < qend) {
+                    const unsigned char *eat = q;
+                    if (f->wiretype == DP_WT_VARINT) {
+                        uint64_t x;
+                        if (!(q = rd_varint(c, q, qend, &x))) return fail_varint(c, eat, f, repn + 1);
+                        if (f->type == DP_T_ENUM && !enum_known(c, f, (int32_t)(uint32_t)x)) {
+                            add_unknown_varint(c, t, num, x);
+                            continue;
+                        }
+                        push_varint(c, f, x);
+                    } else {
+                        size_t w = f->wiretype == DP_WT_I32 ? 4 : 8;
+                        if ((size_t)(qend - q) < w) return fail_fixed(c, w, eat, f, repn + 1);
+                        push_fixed(c, f, q);
+                        q += w;
+                    }
+                    lua_rawseti(L, arr, (int)++repn);
+                }
+                p = qend;
+                continue;
+            }
+        }
+
+        int64_t index = rep == f && (f->flags & DPF_REPEATED) ? repn + 1 : 0;
+        switch (wt) {
+        case DP_WT_VARINT:
+            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, index);
+            if (f->type == DP_T_ENUM && !enum_known(c, f, (int32_t)(uint32_t)v)) {
+                add_unknown(c, t, at, (size_t)(p - at));
+                continue;
+            }
+            push_varint(c, f, v);
+            break;
+        case DP_WT_I32:
+            if (end - p < 4) return fail_fixed(c, 4, at, f, index);
+            push_fixed(c, f, p);
+            p += 4;
+            break;
+        case DP_WT_I64:
+            if (end - p < 8) return fail_fixed(c, 8, at, f, index);
+            push_fixed(c, f, p);
+            p += 8;
+            break;
+        case DP_WT_LEN:
+            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, index);
+            if (v > (uint64_t)(end - p)) return fail(c, DP_ERR_LENGTH, at, f, index);
+            if (f->type == DP_T_MESSAGE) {
+                if (index) lua_pushnil(L);           /* a new element */
+                else {
+                    lua_rawgeti(L, c->names, f->name);
+                    lua_rawget(L, t);                /* the previous value: merge */
+                }
+                if (!decode_sub(c, f, &c->S->msgs[f->sub], index, at, p, p + v, 0, NULL))
+                    return 0;
+            } else {
+                if ((f->flags & DPF_UTF8) && !dp_utf8_valid(p, (size_t)v))
+                    return fail(c, DP_ERR_UTF8, at, f, index);
+                lua_pushlstring(L, (const char *)p, (size_t)v);
+            }
+            p += v;
+            break;
+        case DP_WT_SGROUP: {
+            const unsigned char *q = NULL;
+            if (index) lua_pushnil(L);
+            else {
+                lua_rawgeti(L, c->names, f->name);
+                lua_rawget(L, t);
+            }
+            if (!decode_sub(c, f, &c->S->msgs[f->sub], index, at, p, end, num, &q)) return 0;
+            p = q;
+            break;
+        }
+        default:
+            return fail(c, DP_ERR_WIRETYPE, at, f, index);
+        }
+        /* the value is at the top */
+        if (index) {
+            lua_rawseti(L, arr, (int)++repn);
+        } else {
+            if (f->oneof >= 0) clear_oneof(c, m, f, t);
+            lua_rawgeti(L, c->names, f->name);       /* +1 key */
+            lua_insert(L, -2);                       /* key, value */
+            lua_rawset(L, t);                        /* -2 */
+        }
+    }
+    if (group) {
+        c->detail = "missing end of group";
+        return fail(c, DP_ERR_TRUNCATED, end, NULL, 0);
+    }
+done:
+    if (c->o.defaults) fill_defaults(c, m, t);
+    lua_settop(L, top);
+    return 1;
+}
+
+/* [-0, +1|2] the body of both decode methods: pushes the table, or nil and
+   the error message. */
+static int decode_call(lua_State *L, int objidx, dp_schema *S, const dp_msg *m, int bidx,
+                       int oidx) {
+    size_t len;
+    if (lua_type(L, bidx) != LUA_TSTRING)
+        luaL_error(L, "dynpb: decode %s: bytes expected, got %s", m->name, luaL_typename(L, bidx));
+    const unsigned char *data = (const unsigned char *)lua_tolstring(L, bidx, &len);
+    dctx c;
+    c.L = L;
+    c.S = S;
+    c.base = data;
+    c.st = c.vst = DP_OK;
+    c.detail = NULL;
+    c.at = 0;
+    c.depth = 0;
+    dp_parse_opts(L, oidx, "decode", &c.o);
+    lua_rawgeti(L, objidx, 1);                        /* +1 core */
+    dp_getuv(L, -1);                                  /* +1 uv */
+    lua_rawgeti(L, -1, DP_UV_NAMES);                  /* +1 names */
+    c.names = lua_gettop(L);
+    lua_newtable(L);                                  /* +1 result */
+    if (decode_msg(&c, m, lua_gettop(L), data, data + len, 0, NULL)) return 1;
+    const char *rule = c.detail ? c.detail : dp_status_str(c.st);
+    if (c.st == DP_ERR_DEPTH) {
+        lua_pushfstring(L, "%s (%d)", rule, c.o.max_depth);
+        rule = lua_tostring(L, -1);
+    }
+    dp_push_path(L, c.path, c.depth);                 /* +1 path */
+    const char *path = lua_tostring(L, -1);
+    char at[32];
+    snprintf(at, sizeof at, "%llu", (unsigned long long)c.at);
+    lua_pushnil(L);
+    lua_pushfstring(L, "dynpb: decode %s: %s%s%s%s at byte %s", m->name, rule,
+                    *path ? " in field '" : "", path, *path ? "'" : "", at);
+    return 2;
+}
+
+int dp_l_schema_decode(lua_State *L) {
+    dp_schema *S = dp_check_schema(L, 1);
+    const dp_msg *m = dp_lookup_msg(L, S, 1, 2);
+    return decode_call(L, 1, S, m, 3, 4);
+}
+
+int dp_l_handle_decode(lua_State *L) {
+    const dp_msg *m;
+    dp_schema *S = dp_check_handle(L, 1, &m);
+    return decode_call(L, 1, S, m, 2, 3);
+}

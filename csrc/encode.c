@@ -1,0 +1,627 @@
+/*
+ * encode.c -- Lua tables -> protobuf bytes, canonical and strict.
+ *
+ * Output: fields in field-number order, proto3 implicit-presence zero
+ * values omitted, repeated scalars packed where the schema says so,
+ * shortest varints, map entries sorted by key, unknown fields (the
+ * dynpb.UNKNOWN string) appended after the known ones. Equal tables give
+ * equal bytes on every Lua version.
+ *
+ * The output buffer belongs to the per-state dp_state (reused across calls;
+ * freed by its __gc), so a memory error raised half way leaks nothing.
+ * A nested message's length is written after its body: one byte is
+ * reserved, and the body is moved when the length needs more.
+ *
+ * Errors: the first failure pushes its message, and every encode function
+ * returns 0 up to the method, which returns nil and that message.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dynpb.h"
+
+typedef struct ectx {
+    lua_State *L;
+    const dp_schema *S;
+    dp_state *st;                    /* owns the buffer */
+    size_t len;                      /* bytes written to st->buf */
+    int names;                       /* stack index of the NAMES array */
+    const char *tname;               /* top message name, for errors */
+    dp_opts o;
+    int depth;
+    dp_pathel path[DP_MAX_MAX_DEPTH + 2];
+    const void *tables[DP_MAX_MAX_DEPTH + 2];   /* ancestors, to find cycles */
+} ectx;
+
+/* ---- the output buffer */
+
+static void grow(ectx *c, size_t need) {
+    dp_state *st = c->st;
+    size_t cap = st->bufcap ? st->bufcap : 256;
+    while (cap - c->len < need) {
+        if (cap > ((size_t)-1) / 2) luaL_error(c->L, "dynpb: encode: output too large");
+        cap *= 2;
+    }
+    void *ud;
+    lua_Alloc a = lua_getallocf(c->L, &ud);
+    unsigned char *nb = a(ud, st->buf, st->bufcap, cap);
+    if (!nb) luaL_error(c->L, "dynpb: not enough memory");
+    st->buf = nb;
+    st->bufcap = cap;
+}
+
+static inline void ensure(ectx *c, size_t n) {
+    if (c->st->bufcap - c->len < n) grow(c, n);
+}
+
+static inline void put_varint(ectx *c, uint64_t v) {
+    ensure(c, 10);
+    unsigned char *p = c->st->buf + c->len;
+    while (v >= 0x80) {
+        *p++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (unsigned char)v;
+    c->len = (size_t)(p - c->st->buf);
+}
+
+static inline void put_bytes(ectx *c, const void *s, size_t n) {
+    ensure(c, n);
+    memcpy(c->st->buf + c->len, s, n);
+    c->len += n;
+}
+
+static inline void put_le32(ectx *c, uint32_t v) {
+    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    put_bytes(c, b, 4);
+}
+
+static inline void put_le64(ectx *c, uint64_t v) {
+    put_le32(c, (uint32_t)v);
+    put_le32(c, (uint32_t)(v >> 32));
+}
+
+static inline void put_tag(ectx *c, uint32_t number, int wt) {
+    put_varint(c, ((uint64_t)number << 3) | (uint64_t)wt);
+}
+
+static int varint_size(uint64_t v) {
+    int n = 1;
+    while (v >= 0x80) { v >>= 7; n++; }
+    return n;
+}
+
+/* Starts a length-delimited body: reserves one byte; returns its offset. */
+static size_t begin_len(ectx *c) {
+    ensure(c, 1);
+    return c->len++;
+}
+
+/* Ends the body begun at mark: writes its length, moving it if needed. */
+static void end_len(ectx *c, size_t mark) {
+    size_t n = c->len - mark - 1;
+    int k = varint_size(n);
+    if (k > 1) {
+        ensure(c, (size_t)k - 1);
+        memmove(c->st->buf + mark + k, c->st->buf + mark + 1, n);
+        c->len += (size_t)k - 1;
+    }
+    unsigned char *p = c->st->buf + mark;
+    while (n >= 0x80) {
+        *p++ = (unsigned char)(n | 0x80);
+        n >>= 7;
+    }
+    *p = (unsigned char)n;
+}
+
+/* ---- errors */
+
+/* [-0, +1] pushes the error message; returns 0. The innermost path element
+   is the field being encoded (c->path[c->depth]). */
+static int fail(ectx *c, const char *fmt, ...) {
+    lua_State *L = c->L;
+    va_list ap;
+    dp_push_path(L, c->path, c->depth + (c->path[c->depth].f != NULL));
+    const char *path = lua_tostring(L, -1);
+    va_start(ap, fmt);
+    const char *rule = lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    if (*path)
+        lua_pushfstring(L, "dynpb: encode %s: field '%s': %s", c->tname, path, rule);
+    else
+        lua_pushfstring(L, "dynpb: encode %s: %s", c->tname, rule);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    return 0;
+}
+
+static const char *lua_kind(lua_State *L, int idx) {
+#if LUA_VERSION_NUM >= 503
+    if (lua_type(L, idx) == LUA_TNUMBER) return lua_isinteger(L, idx) ? "integer" : "float";
+#endif
+    return luaL_typename(L, idx);
+}
+
+/* ---- values */
+
+/* Parses a decimal integer string (optional '-'); returns 1 on success. */
+static int parse_dec(const char *s, size_t n, int *neg, uint64_t *mag) {
+    size_t i = 0;
+    *neg = 0;
+    *mag = 0;
+    if (n && s[0] == '-') { *neg = 1; i = 1; }
+    if (i == n || n - i > 20) return 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (*mag > (UINT64_MAX - d) / 10) return 0;
+        *mag = *mag * 10 + d;
+    }
+    return 1;
+}
+
+/* Reads the integer at idx for field f into *out (sign-extended for signed
+   types). Accepts Lua integers, integral floats and, for 64-bit types,
+   decimal strings. Range is checked against the field's type. */
+static int get_int(ectx *c, const dp_field *f, int idx, uint64_t *out) {
+    lua_State *L = c->L;
+    int is64 = f->type == DP_T_INT64 || f->type == DP_T_UINT64 || f->type == DP_T_SINT64 ||
+               f->type == DP_T_FIXED64 || f->type == DP_T_SFIXED64;
+    int is_unsigned = f->type == DP_T_UINT32 || f->type == DP_T_UINT64 ||
+                      f->type == DP_T_FIXED32 || f->type == DP_T_FIXED64;
+    int neg;
+    uint64_t mag;
+    int t = lua_type(L, idx);
+    if (t == LUA_TNUMBER) {
+#if LUA_VERSION_NUM >= 503
+        if (lua_isinteger(L, idx)) {
+            lua_Integer i = lua_tointeger(L, idx);
+            neg = i < 0;
+            mag = neg ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+            goto range;
+        }
+#endif
+        lua_Number x = lua_tonumber(L, idx);
+        if (x != x || isinf(x))
+            return fail(c, "expected integer, got %s", x != x ? "nan" : "inf");
+        if (x != floor(x)) return fail(c, "expected integer, got non-integral number %f", x);
+        if (!(x >= -9223372036854775808.0 && x < 18446744073709551616.0)) goto out_of_range;
+        neg = x < 0;
+        mag = neg ? (uint64_t)(-x) : (uint64_t)x;
+        if (neg && x == -9223372036854775808.0) mag = UINT64_C(1) << 63;
+    } else if (t == LUA_TSTRING && is64) {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        if (!parse_dec(s, n, &neg, &mag))
+            return fail(c, "expected integer, got string '%s' (not a decimal integer)", s);
+    } else {
+        return fail(c, "expected integer, got %s", lua_kind(L, idx));
+    }
+#if LUA_VERSION_NUM >= 503
+range:
+#endif
+    if (neg && mag == 0) neg = 0;
+    if (is_unsigned) {
+        uint64_t max = is64 ? UINT64_MAX : UINT32_MAX;
+        if (neg || mag > max) goto out_of_range;
+        *out = mag;
+    } else {
+        uint64_t max = is64 ? (uint64_t)INT64_MAX : (uint64_t)INT32_MAX;
+        if (neg ? mag > max + 1 : mag > max) goto out_of_range;
+        *out = neg ? (uint64_t)0 - mag : mag;
+    }
+    return 1;
+out_of_range:
+    lua_pushvalue(L, idx);
+    return fail(c, "integer %s out of range for %s", luaL_checkstring(L, -1), dp_type_str(f->type));
+}
+
+/* Reads an enum value (a name, or a number) for field f. */
+static int get_enum(ectx *c, const dp_field *f, int idx, int32_t *out) {
+    lua_State *L = c->L;
+    const dp_enum *e = &c->S->enums[f->sub];
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        const char *s = lua_tostring(L, idx);
+        for (uint32_t i = 0; i < e->nvalues; i++)
+            if (strcmp(e->values[i].cname, s) == 0) {
+                *out = e->values[i].number;
+                return 1;
+            }
+        return fail(c, "unknown value '%s' for enum %s", s, e->name);
+    }
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        uint64_t v;
+        dp_field tmp = *f;
+        tmp.type = DP_T_INT32;
+        if (!get_int(c, &tmp, idx, &v)) return 0;
+        if (e->closed && dp_enum_find(e, (int32_t)v) < 0)
+            return fail(c, "unknown value %d for closed enum %s", (int)(int32_t)v, e->name);
+        *out = (int32_t)v;
+        return 1;
+    }
+    return fail(c, "expected enum name or number, got %s", lua_kind(L, idx));
+}
+
+static int encode_msg(ectx *c, const dp_msg *m, int t);
+
+/* Writes one value (no tag) of field f from stack index idx.
+   *zero is set when the value is its type's zero (proto3 omission). */
+static int put_value(ectx *c, const dp_field *f, int idx, int *zero) {
+    lua_State *L = c->L;
+    uint64_t u;
+    switch (f->type) {
+    case DP_T_INT32: case DP_T_INT64: case DP_T_UINT32: case DP_T_UINT64:
+        if (!get_int(c, f, idx, &u)) return 0;
+        *zero = u == 0;
+        put_varint(c, u);
+        return 1;
+    case DP_T_SINT32:
+        if (!get_int(c, f, idx, &u)) return 0;
+        *zero = u == 0;
+        put_varint(c, (uint32_t)(((uint32_t)u << 1) ^ (uint32_t)((int32_t)u >> 31)));
+        return 1;
+    case DP_T_SINT64:
+        if (!get_int(c, f, idx, &u)) return 0;
+        *zero = u == 0;
+        put_varint(c, (u << 1) ^ (uint64_t)((int64_t)u >> 63));
+        return 1;
+    case DP_T_FIXED32: case DP_T_SFIXED32:
+        if (!get_int(c, f, idx, &u)) return 0;
+        *zero = u == 0;
+        put_le32(c, (uint32_t)u);
+        return 1;
+    case DP_T_FIXED64: case DP_T_SFIXED64:
+        if (!get_int(c, f, idx, &u)) return 0;
+        *zero = u == 0;
+        put_le64(c, u);
+        return 1;
+    case DP_T_BOOL:
+        if (lua_type(L, idx) != LUA_TBOOLEAN)
+            return fail(c, "expected boolean, got %s", lua_kind(L, idx));
+        *zero = !lua_toboolean(L, idx);
+        put_varint(c, (uint64_t)!*zero);
+        return 1;
+    case DP_T_ENUM: {
+        int32_t e = 0;
+        if (!get_enum(c, f, idx, &e)) return 0;
+        *zero = e == 0;
+        put_varint(c, (uint64_t)(int64_t)e);
+        return 1;
+    }
+    case DP_T_FLOAT: case DP_T_DOUBLE: {
+        if (lua_type(L, idx) != LUA_TNUMBER)
+            return fail(c, "expected number, got %s", lua_kind(L, idx));
+        double x = (double)lua_tonumber(L, idx);
+        uint64_t bits;
+        if (f->type == DP_T_FLOAT) {
+            if (x == x && !isinf(x) && (x > FLT_MAX || x < -FLT_MAX))
+                return fail(c, "number %f out of range for float", x);
+            float fx = (float)x;
+            uint32_t b32;
+            memcpy(&b32, &fx, 4);
+            *zero = b32 == 0;
+            put_le32(c, b32);
+        } else {
+            memcpy(&bits, &x, 8);
+            *zero = bits == 0;
+            put_le64(c, bits);
+        }
+        return 1;
+    }
+    case DP_T_STRING: case DP_T_BYTES: {
+        if (lua_type(L, idx) != LUA_TSTRING)
+            return fail(c, "expected string, got %s", lua_kind(L, idx));
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        if ((f->flags & DPF_UTF8) && !dp_utf8_valid((const unsigned char *)s, n))
+            return fail(c, "invalid UTF-8 in string");
+        *zero = n == 0;
+        put_varint(c, n);
+        put_bytes(c, s, n);
+        return 1;
+    }
+    case DP_T_MESSAGE: case DP_T_GROUP: {
+        if (!lua_istable(L, idx)) return fail(c, "expected table, got %s", lua_kind(L, idx));
+        *zero = 0;
+        if (c->depth >= c->o.max_depth)
+            return fail(c, "nesting deeper than max_depth (%d)", c->o.max_depth);
+        const void *tp = lua_topointer(L, idx);
+        for (int i = 0; i <= c->depth; i++)
+            if (c->tables[i] == tp) return fail(c, "the table contains itself (a cycle)");
+        c->depth++;
+        c->tables[c->depth] = tp;
+        c->path[c->depth].f = NULL;
+        int ok;
+        if (f->type == DP_T_GROUP) {
+            ok = encode_msg(c, &c->S->msgs[f->sub], dp_absindex(L, idx));
+            if (ok) put_tag(c, f->number, DP_WT_EGROUP);
+        } else {
+            size_t mark = begin_len(c);
+            ok = encode_msg(c, &c->S->msgs[f->sub], dp_absindex(L, idx));
+            if (ok) end_len(c, mark);
+        }
+        if (ok) c->depth--;
+        return ok;
+    }
+    }
+    return fail(c, "unsupported field type");
+}
+
+/* Encodes one value with its tag; proto3 implicit-presence zeros are
+   dropped by truncating what was written. */
+static int put_field(ectx *c, const dp_field *f, int idx, int omit_zero) {
+    size_t start = c->len;
+    int zero = 0;
+    if (f->type == DP_T_GROUP) put_tag(c, f->number, DP_WT_SGROUP);
+    else put_tag(c, f->number, f->wiretype);
+    if (!put_value(c, f, idx, &zero)) return 0;
+    if (omit_zero && zero) c->len = start;
+    return 1;
+}
+
+/* Counts the keys of the table at t. */
+static size_t count_keys(lua_State *L, int t) {
+    size_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        n++;
+    }
+    return n;
+}
+
+/* A sortable map key and the key's index in the scratch table. */
+typedef struct mkey {
+    int kind;            /* 0 integer, 1 string, 2 bool */
+    int neg;
+    uint64_t u;          /* integer value as two's complement; bool 0/1 */
+    const char *s;
+    size_t n;
+    int slot;            /* scratch[2*slot-1] = key, scratch[2*slot] = value */
+} mkey;
+
+static int mkey_cmp(const void *a, const void *b) {
+    const mkey *x = a, *y = b;
+    if (x->kind == 1) {
+        size_t n = x->n < y->n ? x->n : y->n;
+        int r = memcmp(x->s, y->s, n);
+        if (r) return r;
+        return x->n < y->n ? -1 : x->n > y->n;
+    }
+    if (x->neg != y->neg) return x->neg ? -1 : 1;
+    return x->u < y->u ? -1 : x->u > y->u;
+}
+
+/* Encodes the map table at idx as sorted entries of field f. */
+static int put_map(ectx *c, const dp_field *f, int idx) {
+    lua_State *L = c->L;
+    const dp_msg *em = &c->S->msgs[f->sub];
+    const dp_field *kf = dp_find_field(em, 1), *vf = dp_find_field(em, 2);
+    size_t n = count_keys(L, idx);
+    if (n == 0) return 1;
+    luaL_checkstack(L, 8, "dynpb: encode");
+    /* the keys, in a userdata (collected even if anything raises) */
+    mkey *keys = lua_newuserdata(L, sizeof(mkey) * n);        /* +1 */
+    lua_createtable(L, (int)(2 * n), 0);                      /* +1 scratch */
+    int scratch = lua_gettop(L);
+    size_t i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {                                /* +2 key, value */
+        mkey *k = &keys[i];
+        k->slot = (int)++i;
+        k->s = NULL;
+        k->neg = 0;
+        c->path[c->depth].kind = DP_PK_NONE;
+        if (kf->type == DP_T_STRING) {
+            if (lua_type(L, -2) != LUA_TSTRING)
+                return fail(c, "map key must be a string, got %s", lua_kind(L, -2));
+            k->kind = 1;
+            k->s = lua_tolstring(L, -2, &k->n);
+            if ((kf->flags & DPF_UTF8) && !dp_utf8_valid((const unsigned char *)k->s, k->n))
+                return fail(c, "invalid UTF-8 in map key");
+        } else if (kf->type == DP_T_BOOL) {
+            if (lua_type(L, -2) != LUA_TBOOLEAN)
+                return fail(c, "map key must be a boolean, got %s", lua_kind(L, -2));
+            k->kind = 2;
+            k->u = (uint64_t)lua_toboolean(L, -2);
+        } else {
+            k->kind = 0;
+            if (!get_int(c, kf, -2, &k->u)) return 0;
+            int is_unsigned = kf->type == DP_T_UINT32 || kf->type == DP_T_UINT64 ||
+                              kf->type == DP_T_FIXED32 || kf->type == DP_T_FIXED64;
+            k->neg = !is_unsigned && (int64_t)k->u < 0;
+        }
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, scratch, 2 * k->slot - 1);             /* key */
+        lua_rawseti(L, scratch, 2 * k->slot);                 /* -1 value */
+    }
+    qsort(keys, n, sizeof(mkey), mkey_cmp);
+    for (i = 0; i < n; i++) {
+        const mkey *k = &keys[i];
+        lua_rawgeti(L, scratch, 2 * k->slot - 1);             /* +1 key */
+        lua_rawgeti(L, scratch, 2 * k->slot);                 /* +1 value */
+        dp_pathel *pe = &c->path[c->depth];
+        if (k->kind == 1) { pe->kind = DP_PK_SKEY; pe->s = k->s; pe->n = k->n; }
+        else if (k->kind == 2) { pe->kind = DP_PK_BKEY; pe->i = (int64_t)k->u; }
+        else { pe->kind = DP_PK_IKEY; pe->i = (int64_t)k->u; }
+        put_tag(c, f->number, DP_WT_LEN);
+        size_t mark = begin_len(c);
+        if (!put_field(c, kf, -2, 0)) return 0;
+        if (!put_field(c, vf, -1, 0)) return 0;
+        end_len(c, mark);
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 2);                                            /* keys, scratch */
+    c->path[c->depth].kind = DP_PK_NONE;
+    return 1;
+}
+
+/* Encodes the array at idx as the elements of repeated field f. */
+static int put_repeated(ectx *c, const dp_field *f, int idx) {
+    lua_State *L = c->L;
+    size_t n = dp_rawlen(L, idx);
+    if (count_keys(L, idx) != n)
+        return fail(c, "expected an array (keys 1..n), got a table with other keys");
+    if (n == 0) return 1;
+    dp_pathel *pe = &c->path[c->depth];
+    if (f->flags & DPF_PACKED) {
+        put_tag(c, f->number, DP_WT_LEN);
+        size_t mark = begin_len(c);
+        for (size_t i = 1; i <= n; i++) {
+            int zero;
+            pe->kind = DP_PK_INDEX;
+            pe->i = (int64_t)i;
+            lua_rawgeti(L, idx, (int)i);
+            if (!put_value(c, f, -1, &zero)) return 0;
+            lua_pop(L, 1);
+        }
+        end_len(c, mark);
+    } else {
+        for (size_t i = 1; i <= n; i++) {
+            pe->kind = DP_PK_INDEX;
+            pe->i = (int64_t)i;
+            lua_rawgeti(L, idx, (int)i);
+            if (!put_field(c, f, -1, 0)) return 0;
+            lua_pop(L, 1);
+        }
+    }
+    pe->kind = DP_PK_NONE;
+    return 1;
+}
+
+/* [-0, +0] on success. Finds and reports a key of t that is not a field. */
+static int report_unknown_key(ectx *c, const dp_msg *m, int t) {
+    lua_State *L = c->L;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            const char *k = lua_tostring(L, -1);
+            if (strcmp(k, DP_UNKNOWN_KEY) == 0) continue;
+            uint32_t i;
+            for (i = 0; i < m->nfields; i++)
+                if (strcmp(m->fields[i].cname, k) == 0) break;
+            if (i < m->nfields) continue;
+            return fail(c, "'%s' is not a field of %s", k, m->name);
+        }
+        return fail(c, "a %s key is not a field of %s", lua_kind(L, -1), m->name);
+    }
+    return fail(c, "a key that is not a field of %s", m->name);
+}
+
+/* Encodes the table at absolute index t as message m. */
+static int encode_msg(ectx *c, const dp_msg *m, int t) {
+    lua_State *L = c->L;
+    luaL_checkstack(L, 10, "dynpb: encode");
+    size_t found = 0;
+    int32_t oneof_set[64];     /* for up to 64 oneofs: the member set, or -1 */
+    uint32_t nof = m->noneofs < 64 ? m->noneofs : 64;
+    for (uint32_t i = 0; i < nof; i++) oneof_set[i] = -1;
+    dp_pathel *pe = &c->path[c->depth];
+
+    for (uint32_t i = 0; i < m->nfields; i++) {
+        const dp_field *f = &m->fields[i];
+        lua_rawgeti(L, c->names, f->name);                    /* +1 name */
+        lua_rawget(L, t);                                     /* -1 +1 value */
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            continue;
+        }
+        found++;
+        pe->f = f;
+        pe->kind = DP_PK_NONE;
+        int v = lua_gettop(L);
+        if (f->oneof >= 0 && (uint32_t)f->oneof < nof) {
+            int32_t prev = oneof_set[f->oneof];
+            if (prev >= 0)
+                return fail(c, "oneof '%s' has two members set: '%s' and '%s'",
+                            m->oneof_names[f->oneof], m->fields[prev].cname, f->cname);
+            oneof_set[f->oneof] = (int32_t)i;
+        }
+        int ok;
+        if (f->flags & DPF_REPEATED) {
+            if (!lua_istable(L, v))
+                return fail(c, "expected table, got %s", lua_kind(L, v));
+            ok = (f->flags & DPF_MAP) ? put_map(c, f, v) : put_repeated(c, f, v);
+        } else {
+            ok = put_field(c, f, v, !(f->flags & DPF_PRESENCE));
+        }
+        if (!ok) return 0;
+        lua_pop(L, 1);                                        /* -1 value */
+    }
+    pe->f = NULL;
+    pe->kind = DP_PK_NONE;
+
+    lua_pushliteral(L, DP_UNKNOWN_KEY);
+    lua_rawget(L, t);                                         /* +1 unknown */
+    if (!lua_isnil(L, -1)) {
+        found++;
+        if (lua_type(L, -1) != LUA_TSTRING)
+            return fail(c, "dynpb.UNKNOWN must hold a string of raw fields, got %s",
+                        lua_kind(L, -1));
+        if (!c->o.drop_unknown) {
+            size_t n;
+            const char *s = lua_tolstring(L, -1, &n);
+            put_bytes(c, s, n);
+        }
+    }
+    lua_pop(L, 1);                                            /* -1 */
+    if (!c->o.ignore_unknown_keys && count_keys(L, t) != found)
+        return report_unknown_key(c, m, t);
+    return 1;
+}
+
+/* [-0, +1|2] the body of both encode methods */
+static int encode_call(lua_State *L, int objidx, dp_schema *S, const dp_msg *m, int tidx,
+                       int oidx) {
+    if (!lua_istable(L, tidx))
+        luaL_error(L, "dynpb: encode %s: table expected, got %s", m->name, luaL_typename(L, tidx));
+    ectx c;
+    c.L = L;
+    c.S = S;
+    c.st = lua_touserdata(L, lua_upvalueindex(DP_UP_STATE));
+    c.len = 0;
+    c.tname = m->name;
+    c.depth = 0;
+    c.path[0].f = NULL;
+    c.path[0].kind = DP_PK_NONE;
+    dp_parse_opts(L, oidx, "encode", &c.o);
+    c.tables[0] = lua_topointer(L, tidx);
+    tidx = dp_absindex(L, tidx);
+    lua_rawgeti(L, objidx, 1);                        /* +1 core */
+    dp_getuv(L, -1);                                  /* +1 uv */
+    lua_rawgeti(L, -1, DP_UV_NAMES);                  /* +1 names */
+    c.names = lua_gettop(L);
+    ensure(&c, 64);
+    if (!encode_msg(&c, m, tidx)) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushlstring(L, (const char *)c.st->buf, c.len);
+    /* a buffer grown by one huge message is not kept */
+    if (c.st->bufcap > (4u << 20)) {
+        void *ud;
+        lua_Alloc a = lua_getallocf(L, &ud);
+        a(ud, c.st->buf, c.st->bufcap, 0);
+        c.st->buf = NULL;
+        c.st->bufcap = 0;
+    }
+    return 1;
+}
+
+int dp_l_schema_encode(lua_State *L) {
+    dp_schema *S = dp_check_schema(L, 1);
+    const dp_msg *m = dp_lookup_msg(L, S, 1, 2);
+    return encode_call(L, 1, S, m, 3, 4);
+}
+
+int dp_l_handle_encode(lua_State *L) {
+    const dp_msg *m;
+    dp_schema *S = dp_check_handle(L, 1, &m);
+    return encode_call(L, 1, S, m, 2, 3);
+}
