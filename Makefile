@@ -50,6 +50,17 @@ $(HTTP_SO): csrc/http.c $(HDRS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_SO) -o $@ csrc/http.c -lcurl -lpthread
 # ---- end of HTTP section
 
+# ---- conformance: Google's protobuf conformance suite (spec/conformance/)
+# Needs (apt): g++ protobuf-compiler libprotobuf-dev dpkg-dev (+ the Luas).
+# First run fetches Debian's protobuf source with a private apt state into
+# spec/conformance/work/ and builds conformance_test_runner (~40 s).
+CONFORMANCE_LUAS ?= lua5.4 luajit
+
+.PHONY: conformance
+conformance:
+	@set -e; for l in $(CONFORMANCE_LUAS); do spec/conformance/run.sh $$l; done
+# ---- end of conformance section
+
 .PHONY: all test check install regen clean example deps
 
 all: $(SO) $(HTTP_TARGET)

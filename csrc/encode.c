@@ -139,12 +139,8 @@ static int fail(ectx *c, const char *fmt, ...) {
     return 0;
 }
 
-static const char *lua_kind(lua_State *L, int idx) {
-#if LUA_VERSION_NUM >= 503
-    if (lua_type(L, idx) == LUA_TNUMBER) return lua_isinteger(L, idx) ? "integer" : "float";
-#endif
-    return luaL_typename(L, idx);
-}
+/* the type name used in messages: the same on every Lua version */
+#define lua_kind(L, idx) luaL_typename((L), (idx))
 
 /* ---- values */
 
