@@ -50,6 +50,12 @@ $(HTTP_SO): csrc/http.c $(HDRS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_SO) -o $@ csrc/http.c -lcurl -lpthread
 # ---- end of HTTP section
 
+# ---- robustness: sanitizers, valgrind, aggressive GC, fuzzing, soak
+# ---- end of robustness section
+
+# ---- benchmarks
+# ---- end of benchmarks section
+
 # ---- conformance: Google's protobuf conformance suite (spec/conformance/)
 # Needs (apt): g++ protobuf-compiler libprotobuf-dev dpkg-dev (+ the Luas).
 # First run fetches Debian's protobuf source with a private apt state into
