@@ -220,7 +220,7 @@ static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t inde
     }
     if (!lua_istable(L, -1)) {
         lua_pop(L, 1);
-        lua_newtable(L);
+        lua_createtable(L, 0, c->S->hints[sm - c->S->msgs]);
     }
     c->path[c->depth].f = f;
     c->path[c->depth].kind = index ? DP_PK_INDEX : DP_PK_NONE;
@@ -391,6 +391,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
     /* a run of the same repeated field keeps its array in slot `arr` */
     const dp_field *rep = NULL;
     lua_Integer repn = 0;
+    unsigned nset = 0;               /* keys set: next time's size hint */
     lua_pushnil(L);
     int arr = lua_gettop(L);
 
@@ -447,6 +448,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                 qend = q + v;
             }
             if (rep != f) {                          /* switch the cached array */
+                nset++;
                 get_container(c, f, t, packed_in ? (int)packed_count(f, q, qend) : 0);
                 lua_replace(L, arr);
                 rep = f;
@@ -477,10 +479,17 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
         }
 
         int64_t index = rep == f && (f->flags & DPF_REPEATED) ? repn + 1 : 0;
+        /* singular: the key goes below the value (no rotation afterwards) */
+        if (!index) {
+            if (f->oneof >= 0) clear_oneof(c, m, f, t);
+            lua_rawgeti(L, c->names, f->name);       /* +1 key */
+            nset++;
+        }
         switch (wt) {
         case DP_WT_VARINT:
             if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, index);
             if (f->type == DP_T_ENUM && !enum_known(c, f, (int32_t)(uint32_t)v)) {
+                if (!index) lua_pop(L, 1);           /* -1 key */
                 add_unknown(c, t, at, (size_t)(p - at));
                 continue;
             }
@@ -502,7 +511,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             if (f->type == DP_T_MESSAGE) {
                 if (index) lua_pushnil(L);           /* a new element */
                 else {
-                    lua_rawgeti(L, c->names, f->name);
+                    lua_pushvalue(L, -1);
                     lua_rawget(L, t);                /* the previous value: merge */
                 }
                 if (!decode_sub(c, f, &c->S->msgs[f->sub], index, at, p, p + v, 0, NULL))
@@ -518,7 +527,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             const unsigned char *q = NULL;
             if (index) lua_pushnil(L);
             else {
-                lua_rawgeti(L, c->names, f->name);
+                lua_pushvalue(L, -1);
                 lua_rawget(L, t);
             }
             if (!decode_sub(c, f, &c->S->msgs[f->sub], index, at, p, end, num, &q)) return 0;
@@ -528,21 +537,16 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
         default:
             return fail(c, DP_ERR_WIRETYPE, at, f, index);
         }
-        /* the value is at the top */
-        if (index) {
-            lua_rawseti(L, arr, (int)++repn);
-        } else {
-            if (f->oneof >= 0) clear_oneof(c, m, f, t);
-            lua_rawgeti(L, c->names, f->name);       /* +1 key */
-            lua_insert(L, -2);                       /* key, value */
-            lua_rawset(L, t);                        /* -2 */
-        }
+        /* the value is at the top (singular: with its key below) */
+        if (index) lua_rawseti(L, arr, (int)++repn);
+        else lua_rawset(L, t);                       /* -2 */
     }
     if (group) {
         c->detail = "missing end of group";
         return fail(c, DP_ERR_TRUNCATED, end, NULL, 0);
     }
 done:
+    c->S->hints[m - c->S->msgs] = (uint8_t)(nset < 64 ? nset : 64);
     if (c->o.defaults) fill_defaults(c, m, t);
     lua_settop(L, top);
     return 1;
@@ -550,7 +554,7 @@ done:
 
 /* [-0, +1|2] the body of both decode methods: pushes the table, or nil and
    the error message. */
-static int decode_call(lua_State *L, int objidx, dp_schema *S, const dp_msg *m, int bidx,
+static int decode_call(lua_State *L, dp_schema *S, const dp_msg *m, int names, int bidx,
                        int oidx) {
     size_t len;
     if (lua_type(L, bidx) != LUA_TSTRING)
@@ -565,11 +569,8 @@ static int decode_call(lua_State *L, int objidx, dp_schema *S, const dp_msg *m, 
     c.at = 0;
     c.depth = 0;
     dp_parse_opts(L, oidx, "decode", &c.o);
-    lua_rawgeti(L, objidx, 1);                        /* +1 core */
-    dp_getuv(L, -1);                                  /* +1 uv */
-    lua_rawgeti(L, -1, DP_UV_NAMES);                  /* +1 names */
-    c.names = lua_gettop(L);
-    lua_newtable(L);                                  /* +1 result */
+    c.names = names;
+    lua_createtable(L, 0, S->hints[m - S->msgs]);     /* +1 result */
     if (decode_msg(&c, m, lua_gettop(L), data, data + len, 0, NULL)) return 1;
     const char *rule = c.detail ? c.detail : dp_status_str(c.st);
     if (c.st == DP_ERR_DEPTH) {
@@ -589,11 +590,14 @@ static int decode_call(lua_State *L, int objidx, dp_schema *S, const dp_msg *m, 
 int dp_l_schema_decode(lua_State *L) {
     dp_schema *S = dp_check_schema(L, 1);
     const dp_msg *m = dp_lookup_msg(L, S, 1, 2);
-    return decode_call(L, 1, S, m, 3, 4);
+    lua_settop(L, 4);                                 /* names go above the arguments */
+    dp_push_names(L, 1);                              /* +1 names */
+    return decode_call(L, S, m, lua_gettop(L), 3, 4);
 }
 
+/* a handle's own closure: its upvalues (DP_HU_*) say what to decode */
 int dp_l_handle_decode(lua_State *L) {
-    const dp_msg *m;
-    dp_schema *S = dp_check_handle(L, 1, &m);
-    return decode_call(L, 1, S, m, 2, 3);
+    dp_schema *S = lua_touserdata(L, lua_upvalueindex(DP_HU_CORE));
+    const dp_msg *m = &S->msgs[lua_tointeger(L, lua_upvalueindex(DP_HU_INDEX))];
+    return decode_call(L, S, m, lua_upvalueindex(DP_HU_NAMES), 2, 3);
 }

@@ -9,7 +9,10 @@
  *  - schema:  a table { fingerprint = hex, [1] = core } with metatable
  *             SCHEMAMT. This is what the cache holds weakly and pins.
  *  - handle:  a table { name = full name, schema = schema, [1] = core,
- *             [2] = message index } with metatable HANDLEMT.
+ *             [2] = message index, decode = f, encode = f } with metatable
+ *             HANDLEMT. Its decode/encode are closures of their own whose
+ *             upvalues (DP_HU_*) hold the core, the NAMES array and the
+ *             message index, so a call checks nothing and looks up nothing.
  * Methods are C closures sharing the DP_NUPVALUES upvalues, so checking an
  * argument's class is a metatable comparison with an upvalue, never a
  * registry lookup.
@@ -116,6 +119,14 @@ const dp_msg *dp_lookup_msg(lua_State *L, dp_schema *S, int sidx, int nameidx) {
     return &S->msgs[i];
 }
 
+void dp_push_names(lua_State *L, int idx) {
+    lua_rawgeti(L, idx, 1);                           /* +1 core */
+    dp_getuv(L, -1);                                  /* +1 uv */
+    lua_rawgeti(L, -1, DP_UV_NAMES);                  /* +1 names */
+    lua_replace(L, -3);                               /* -1 */
+    lua_pop(L, 1);                                    /* -1 */
+}
+
 void dp_push_schema_object(lua_State *L, int udidx) {
     dp_schema *S = lua_touserdata(L, udidx);
     udidx = dp_absindex(L, udidx);
@@ -193,8 +204,6 @@ static const luaL_Reg schema_methods[] = {
 
 static const luaL_Reg handle_methods[] = {
     {"fields", dp_l_fields},
-    {"decode", dp_l_handle_decode},
-    {"encode", dp_l_handle_encode},
     {NULL, NULL}};
 
 /* [-0, +0] registers l into the table at the top; every function gets the

@@ -159,6 +159,9 @@ typedef struct dp_schema {
     uint32_t nmsgs, nenums;
     dp_msg *msgs;
     dp_enum *enums;
+    /* decode's table-size hints, one per message (keys set last time).
+       The only part of a compiled schema that changes after compile. */
+    uint8_t *hints;
     char fingerprint[65];
 } dp_schema;
 
@@ -294,11 +297,14 @@ DP_HIDDEN void dp_push_path(lua_State *L, const dp_pathel *path, int n);
 /* is s[0..n) valid UTF-8 (no surrogates, overlongs or values past U+10FFFF)? */
 DP_HIDDEN int dp_utf8_valid(const unsigned char *s, size_t n);
 
+/* upvalues of a handle's own decode/encode closures */
+enum { DP_HU_CORE = 1, DP_HU_NAMES = 2, DP_HU_INDEX = 3, DP_HU_STATE = 4, DP_HU_N = 4 };
+
 /* ---- decode.c / encode.c: Lua methods */
 DP_HIDDEN int dp_l_schema_decode(lua_State *L);  /* schema:decode(type, bytes [, opts]) */
-DP_HIDDEN int dp_l_handle_decode(lua_State *L);  /* handle:decode(bytes [, opts]) */
+DP_HIDDEN int dp_l_handle_decode(lua_State *L);  /* handle:decode(bytes [, opts]), DP_HU_* upvalues */
 DP_HIDDEN int dp_l_schema_encode(lua_State *L);  /* schema:encode(type, t [, opts]) */
-DP_HIDDEN int dp_l_handle_encode(lua_State *L);  /* handle:encode(t [, opts]) */
+DP_HIDDEN int dp_l_handle_encode(lua_State *L);  /* handle:encode(t [, opts]), DP_HU_* upvalues */
 
 /* ---- dynpb.c: object access shared by the binding files */
 /* [-0, +0, e] schema userdata behind the schema object at idx; raises if not one */
@@ -314,6 +320,8 @@ DP_HIDDEN void dp_check_options(lua_State *L, int idx, const char *fn,
                                 const char *const known[]);
 /* [-0, +0] a printable name for the key at idx (its text, or its type) */
 DP_HIDDEN const char *dp_keyname(lua_State *L, int idx);
+/* [-0, +1] pushes the NAMES array of the schema object at idx */
+DP_HIDDEN void dp_push_names(lua_State *L, int idx);
 /* [-0, +1, e] pushes a new schema object for the schema userdata at udidx */
 DP_HIDDEN void dp_push_schema_object(lua_State *L, int udidx);
 

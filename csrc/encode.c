@@ -572,14 +572,14 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
 }
 
 /* [-0, +1|2] the body of both encode methods */
-static int encode_call(lua_State *L, int objidx, dp_schema *S, const dp_msg *m, int tidx,
-                       int oidx) {
+static int encode_call(lua_State *L, dp_state *st, dp_schema *S, const dp_msg *m, int names,
+                       int tidx, int oidx) {
     if (!lua_istable(L, tidx))
         luaL_error(L, "dynpb: encode %s: table expected, got %s", m->name, luaL_typename(L, tidx));
     ectx c;
     c.L = L;
     c.S = S;
-    c.st = lua_touserdata(L, lua_upvalueindex(DP_UP_STATE));
+    c.st = st;
     c.len = 0;
     c.tname = m->name;
     c.depth = 0;
@@ -588,10 +588,7 @@ static int encode_call(lua_State *L, int objidx, dp_schema *S, const dp_msg *m, 
     dp_parse_opts(L, oidx, "encode", &c.o);
     c.tables[0] = lua_topointer(L, tidx);
     tidx = dp_absindex(L, tidx);
-    lua_rawgeti(L, objidx, 1);                        /* +1 core */
-    dp_getuv(L, -1);                                  /* +1 uv */
-    lua_rawgeti(L, -1, DP_UV_NAMES);                  /* +1 names */
-    c.names = lua_gettop(L);
+    c.names = names;
     ensure(&c, 64);
     if (!encode_msg(&c, m, tidx)) {
         lua_pushnil(L);
@@ -613,11 +610,16 @@ static int encode_call(lua_State *L, int objidx, dp_schema *S, const dp_msg *m, 
 int dp_l_schema_encode(lua_State *L) {
     dp_schema *S = dp_check_schema(L, 1);
     const dp_msg *m = dp_lookup_msg(L, S, 1, 2);
-    return encode_call(L, 1, S, m, 3, 4);
+    lua_settop(L, 4);                                 /* names go above the arguments */
+    dp_push_names(L, 1);                              /* +1 names */
+    return encode_call(L, lua_touserdata(L, lua_upvalueindex(DP_UP_STATE)), S, m,
+                       lua_gettop(L), 3, 4);
 }
 
+/* a handle's own closure: its upvalues (DP_HU_*) say what to encode */
 int dp_l_handle_encode(lua_State *L) {
-    const dp_msg *m;
-    dp_schema *S = dp_check_handle(L, 1, &m);
-    return encode_call(L, 1, S, m, 2, 3);
+    dp_schema *S = lua_touserdata(L, lua_upvalueindex(DP_HU_CORE));
+    const dp_msg *m = &S->msgs[lua_tointeger(L, lua_upvalueindex(DP_HU_INDEX))];
+    return encode_call(L, lua_touserdata(L, lua_upvalueindex(DP_HU_STATE)), S, m,
+                       lua_upvalueindex(DP_HU_NAMES), 2, 3);
 }

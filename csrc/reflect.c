@@ -170,6 +170,19 @@ int dp_l_message(lua_State *L) {
     lua_setfield(L, -2, "name");
     lua_pushvalue(L, 1);
     lua_setfield(L, -2, "schema");              /* keeps the schema alive */
+    /* decode/encode closures bound to this message (DP_HU_* upvalues) */
+    static const lua_CFunction codec[2] = {dp_l_handle_decode, dp_l_handle_encode};
+    static const char *const codec_names[2] = {"decode", "encode"};
+    for (int i = 0; i < 2; i++) {
+        lua_pushvalue(L, core);                             /* DP_HU_CORE */
+        dp_getuv(L, core);
+        lua_rawgeti(L, -1, DP_UV_NAMES);
+        lua_replace(L, -2);                                 /* DP_HU_NAMES */
+        lua_pushinteger(L, idx);                            /* DP_HU_INDEX */
+        lua_pushvalue(L, lua_upvalueindex(DP_UP_STATE));    /* DP_HU_STATE */
+        lua_pushcclosure(L, codec[i], DP_HU_N);
+        lua_setfield(L, -2, codec_names[i]);
+    }
     lua_pushvalue(L, lua_upvalueindex(DP_UP_HANDLEMT));
     lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);

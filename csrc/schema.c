@@ -270,6 +270,7 @@ static int collect(ctx *c, const FDSet *set) {
     c->S->nenums = ne;
     c->S->msgs = dp_schema_alloc(L, c->S, sizeof(dp_msg) * (nm ? nm : 1));
     c->S->enums = dp_schema_alloc(L, c->S, sizeof(dp_enum) * (ne ? ne : 1));
+    c->S->hints = dp_schema_alloc(L, c->S, nm ? nm : 1);
     /* temporaries: one userdata, collected with the call's garbage */
     size_t tsz = sizeof(void *) * 2 * ((size_t)nm + ne + 1);
     const void **tmp = lua_newuserdata(L, tsz);               /* +1 (left on stack) */
