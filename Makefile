@@ -48,12 +48,68 @@ endif
 $(HTTP_SO): csrc/http.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_SO) -o $@ csrc/http.c -lcurl -lpthread
+
+# the live-schema example: follows a registry (a file:// URL by default)
+.PHONY: example-live
+example-live: $(SO) $(HTTP_SO)
+	cd examples && LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUA_PATH="$(CURDIR)/lua/?.lua;;" \
+	  $(LUA) live_constants.lua
 # ---- end of HTTP section
 
 # ---- robustness: sanitizers, valgrind, aggressive GC, fuzzing, soak
 # ---- end of robustness section
 
 # ---- benchmarks
+# make bench              dynpb vs its floors, Lua 5.4 and LuaJIT (bench/README.md)
+# make bench-callgrind    instructions per decode/encode under callgrind (Lua 5.4)
+# Knobs: BENCH_LUAS, BENCH_TIME (CPU seconds per run), BENCH_RUNS, CG_N.
+# Outputs in bench/work/: results-<lua>.tsv, callgrind.tsv, callgrind/*.out.
+BENCH_LUAS ?= lua5.4 luajit
+BENCH_TIME ?= 0.3
+BENCH_RUNS ?= 5
+CG_N ?= 2000
+BENCH_W := bench/work
+BENCH_FLOOR := $(BENCH_W)/$(LUA)/bench_floor.so
+PBC_BENCH := $(BENCH_W)/pbc_bench
+
+.PHONY: bench bench-one bench-callgrind bench-callgrind-one bench-fixtures
+
+$(BENCH_FLOOR): bench/floor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) -fPIC -I$(LUA_INC) -O2 -shared -o $@ bench/floor.c
+
+$(BENCH_W)/pbc/bench.pb-c.c: bench/fixtures/bench.proto bench/fixtures/large.proto
+	@mkdir -p $(dir $@)
+	protoc-c --c_out=$(BENCH_W)/pbc -Ibench/fixtures bench.proto large.proto
+
+$(PBC_BENCH): bench/pbc_bench.c $(BENCH_W)/pbc/bench.pb-c.c
+	$(CC) -std=c99 -O2 -Wall -Wextra -I$(BENCH_W)/pbc -o $@ bench/pbc_bench.c \
+	  $(BENCH_W)/pbc/bench.pb-c.c $(BENCH_W)/pbc/large.pb-c.c -lprotobuf-c
+
+bench:
+	@for l in $(BENCH_LUAS); do $(MAKE) --no-print-directory bench-one LUA=$$l || exit 1; done
+
+bench-one: $(SO) $(BENCH_FLOOR) $(PBC_BENCH)
+	@LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;$(CURDIR)/$(BENCH_W)/$(LUA)/?.so;;" \
+	  $(LUA) bench/run.lua bench $(BENCH_W)/results-$(LUA).tsv $(BENCH_TIME) $(BENCH_RUNS) $(PBC_BENCH)
+
+# callgrind runs Lua 5.4 through bench/cg_host (static liblua5.4.a: Lua's
+# internal functions get names in the profile)
+CG_HOST := $(BENCH_W)/cg_host
+$(CG_HOST): bench/cg_host.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c99 -O2 -Wall -Wextra -I/usr/include/lua5.4 -o $@ bench/cg_host.c \
+	  -Wl,-E /usr/lib/$(shell $(CC) -print-multiarch)/liblua5.4.a -lm -ldl
+
+bench-callgrind:
+	@$(MAKE) --no-print-directory bench-callgrind-one LUA=lua5.4
+
+bench-callgrind-one: $(SO) $(CG_HOST)
+	@LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" $(LUA) bench/callgrind.lua bench $(BENCH_W) $(CG_N) $(CG_HOST)
+
+# regenerate bench/fixtures (needs protoc and lua5.4); the outputs are committed
+bench-fixtures:
+	sh bench/make_fixtures.sh
 # ---- end of benchmarks section
 
 # ---- conformance: Google's protobuf conformance suite (spec/conformance/)

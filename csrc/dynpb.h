@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "compat.h"
 
@@ -95,6 +96,7 @@ typedef struct dp_field {
     int32_t sub;              /* message index (message/group/map) or enum index, or -1 */
     int32_t name;             /* index of the name string in the schema's names array */
     const char *cname;        /* the name as C string (errors, reflection) */
+    uint32_t namelen;         /* strlen(cname) */
     const char *type_name;    /* resolved full type name without dot, or NULL */
     const char *default_text; /* descriptor's default_value text, or NULL */
     dp_value def;             /* parsed default (DPF_HAS_DEFAULT or proto3 zero) */
@@ -107,6 +109,8 @@ typedef struct dp_msg {
     dp_field *fields;         /* sorted by number */
     uint32_t ndense;          /* dense[n] valid for n < ndense */
     uint16_t *dense;          /* field number -> index+1, 0 = no such field */
+    uint32_t hmask;           /* byname has hmask + 1 slots (a power of 2) */
+    uint16_t *byname;         /* open-addressing hash of names: field index+1 */
     uint32_t noneofs;
     const char **oneof_names;
     uint8_t map_entry;        /* is a synthesized map entry (key=1, value=2) */
@@ -220,6 +224,21 @@ static inline const dp_field *dp_find_field(const dp_msg *m, uint32_t number) {
         if (n < number) lo = mid + 1; else hi = mid;
     }
     return NULL;
+}
+/* hash of a field name (FNV-1a) for dp_msg.byname */
+static inline uint32_t dp_name_hash(const char *s, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+/* field lookup by name (s[0..n), not NUL-terminated). NULL if none. */
+static inline const dp_field *dp_find_field_by_name(const dp_msg *m, const char *s, size_t n) {
+    for (uint32_t i = dp_name_hash(s, n) & m->hmask;; i = (i + 1) & m->hmask) {
+        uint16_t k = m->byname[i];
+        if (!k) return NULL;
+        const dp_field *f = &m->fields[k - 1];
+        if (f->namelen == n && memcmp(f->cname, s, n) == 0) return f;
+    }
 }
 /* enum value index for a number, or -1 */
 DP_HIDDEN int dp_enum_find(const dp_enum *e, int32_t number);

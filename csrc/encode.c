@@ -509,65 +509,146 @@ static int report_unknown_key(ectx *c, const dp_msg *m, int t) {
     return fail(c, "a key that is not a field of %s", m->name);
 }
 
-/* Encodes the table at absolute index t as message m. */
-static int encode_msg(ectx *c, const dp_msg *m, int t) {
+/* the oneof members seen in one message: index of the member set, or -1 */
+typedef struct oneofs {
+    uint32_t n;                /* oneofs tracked (at most 64) */
+    int32_t set[64];
+} oneofs;
+
+/* Encodes field f of m from the value at v (not nil). */
+static int put_member(ectx *c, const dp_msg *m, const dp_field *f, int v, oneofs *oo) {
+    lua_State *L = c->L;
+    dp_pathel *pe = &c->path[c->depth];
+    pe->f = f;
+    pe->kind = DP_PK_NONE;
+    if (f->oneof >= 0 && (uint32_t)f->oneof < oo->n) {
+        int32_t prev = oo->set[f->oneof];
+        if (prev >= 0)
+            return fail(c, "oneof '%s' has two members set: '%s' and '%s'",
+                        m->oneof_names[f->oneof], m->fields[prev].cname, f->cname);
+        oo->set[f->oneof] = (int32_t)(f - m->fields);
+    }
+    if (f->flags & DPF_REPEATED) {
+        if (!lua_istable(L, v)) return fail(c, "expected table, got %s", lua_kind(L, v));
+        return (f->flags & DPF_MAP) ? put_map(c, f, v) : put_repeated(c, f, v);
+    }
+    return put_field(c, f, v, !(f->flags & DPF_PRESENCE));
+}
+
+/* Appends the raw unknown fields held at v (the dynpb.UNKNOWN value). */
+static int put_unknown(ectx *c, int v) {
+    lua_State *L = c->L;
+    c->path[c->depth].f = NULL;
+    c->path[c->depth].kind = DP_PK_NONE;
+    if (lua_type(L, v) != LUA_TSTRING)
+        return fail(c, "dynpb.UNKNOWN must hold a string of raw fields, got %s", lua_kind(L, v));
+    if (!c->o.drop_unknown) {
+        size_t n;
+        const char *s = lua_tolstring(L, v, &n);
+        put_bytes(c, s, n);
+    }
+    return 1;
+}
+
+static void oneofs_init(oneofs *oo, const dp_msg *m) {
+    oo->n = m->noneofs < 64 ? m->noneofs : 64;
+    for (uint32_t i = 0; i < oo->n; i++) oo->set[i] = -1;
+}
+
+/* The general path: every declared field is looked up by name, then the
+   keys are counted to find any that is not a field. Any table size. */
+static int encode_msg_lookup(ectx *c, const dp_msg *m, int t) {
     lua_State *L = c->L;
     luaL_checkstack(L, 10, "dynpb: encode");
     size_t found = 0;
-    int32_t oneof_set[64];     /* for up to 64 oneofs: the member set, or -1 */
-    uint32_t nof = m->noneofs < 64 ? m->noneofs : 64;
-    for (uint32_t i = 0; i < nof; i++) oneof_set[i] = -1;
-    dp_pathel *pe = &c->path[c->depth];
-
+    oneofs oo;
+    oneofs_init(&oo, m);
     for (uint32_t i = 0; i < m->nfields; i++) {
         const dp_field *f = &m->fields[i];
         lua_rawgeti(L, c->names, f->name);                    /* +1 name */
         lua_rawget(L, t);                                     /* -1 +1 value */
-        if (lua_isnil(L, -1)) {
-            lua_pop(L, 1);
-            continue;
+        if (!lua_isnil(L, -1)) {
+            found++;
+            if (!put_member(c, m, f, lua_gettop(L), &oo)) return 0;
         }
-        found++;
-        pe->f = f;
-        pe->kind = DP_PK_NONE;
-        int v = lua_gettop(L);
-        if (f->oneof >= 0 && (uint32_t)f->oneof < nof) {
-            int32_t prev = oneof_set[f->oneof];
-            if (prev >= 0)
-                return fail(c, "oneof '%s' has two members set: '%s' and '%s'",
-                            m->oneof_names[f->oneof], m->fields[prev].cname, f->cname);
-            oneof_set[f->oneof] = (int32_t)i;
-        }
-        int ok;
-        if (f->flags & DPF_REPEATED) {
-            if (!lua_istable(L, v))
-                return fail(c, "expected table, got %s", lua_kind(L, v));
-            ok = (f->flags & DPF_MAP) ? put_map(c, f, v) : put_repeated(c, f, v);
-        } else {
-            ok = put_field(c, f, v, !(f->flags & DPF_PRESENCE));
-        }
-        if (!ok) return 0;
         lua_pop(L, 1);                                        /* -1 value */
     }
-    pe->f = NULL;
-    pe->kind = DP_PK_NONE;
-
     lua_pushliteral(L, DP_UNKNOWN_KEY);
     lua_rawget(L, t);                                         /* +1 unknown */
     if (!lua_isnil(L, -1)) {
         found++;
-        if (lua_type(L, -1) != LUA_TSTRING)
-            return fail(c, "dynpb.UNKNOWN must hold a string of raw fields, got %s",
-                        lua_kind(L, -1));
-        if (!c->o.drop_unknown) {
-            size_t n;
-            const char *s = lua_tolstring(L, -1, &n);
-            put_bytes(c, s, n);
-        }
+        if (!put_unknown(c, lua_gettop(L))) return 0;
     }
     lua_pop(L, 1);                                            /* -1 */
+    c->path[c->depth].f = NULL;
     if (!c->o.ignore_unknown_keys && count_keys(L, t) != found)
         return report_unknown_key(c, m, t);
+    return 1;
+}
+
+#define DP_FAST_KEYS 64
+
+/* Encodes the table at absolute index t as message m.
+   Fast path (tables of up to DP_FAST_KEYS keys): one lua_next pass; each
+   key is found by name in the message's hash (no Lua call), its value stays
+   on the stack, and the fields are then written in number order. A larger
+   table takes encode_msg_lookup. */
+static int encode_msg(ectx *c, const dp_msg *m, int t) {
+    lua_State *L = c->L;
+    uint16_t ents[DP_FAST_KEYS];        /* field index of each value slot */
+    int n = 0, unknown = 0;
+    int base = lua_gettop(L);
+    luaL_checkstack(L, DP_FAST_KEYS + 8, "dynpb: encode");
+    lua_pushnil(L);                                           /* +1 first key */
+    while (lua_next(L, t)) {                                  /* -1 +2 key, value */
+        lua_insert(L, -2);                                    /* value below the key */
+        const dp_field *f = NULL;
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            size_t kn;
+            const char *k = lua_tolstring(L, -1, &kn);
+            f = dp_find_field_by_name(m, k, kn);
+            if (!f && kn == sizeof(DP_UNKNOWN_KEY) - 1 && memcmp(k, DP_UNKNOWN_KEY, kn) == 0) {
+                unknown = base + n + 1;
+                ents[n++] = UINT16_MAX;
+                continue;
+            }
+        }
+        if (!f) {
+            if (c->o.ignore_unknown_keys) {
+                lua_remove(L, -2);                            /* drop the value */
+                continue;
+            }
+            c->path[c->depth].f = NULL;
+            if (lua_type(L, -1) == LUA_TSTRING)
+                return fail(c, "'%s' is not a field of %s", lua_tostring(L, -1), m->name);
+            return fail(c, "a %s key is not a field of %s", lua_kind(L, -1), m->name);
+        }
+        if (n == DP_FAST_KEYS) {                              /* too many: general path */
+            lua_settop(L, base);
+            return encode_msg_lookup(c, m, t);
+        }
+        ents[n++] = (uint16_t)(f - m->fields);
+    }
+    /* slots base+1 .. base+n hold the values; order them by field number */
+    uint8_t order[DP_FAST_KEYS];
+    for (int i = 0; i < n; i++) {
+        int j = i;
+        while (j > 0 && ents[order[j - 1]] > ents[i]) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = (uint8_t)i;
+    }
+    oneofs oo;
+    oneofs_init(&oo, m);
+    for (int i = 0; i < n; i++) {
+        int k = order[i];
+        if (ents[k] == UINT16_MAX) continue;
+        if (!put_member(c, m, &m->fields[ents[k]], base + 1 + k, &oo)) return 0;
+    }
+    if (unknown && !put_unknown(c, unknown)) return 0;
+    c->path[c->depth].f = NULL;
+    lua_settop(L, base);
     return 1;
 }
 

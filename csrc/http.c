@@ -10,7 +10,7 @@
  *                    A later poll gives the outcome (normally false, "...: cancelled").
  *   http.now()       --> seconds (float) on CLOCK_MONOTONIC, for scheduling
  *   http.sleep(s)    sleep s seconds (nanosleep; blocks the calling thread)
- *   http.curl_version
+ *   http.curl_version  libcurl's version, e.g. "7.88.1"
  *
  *   req = { url = "http(s)://..." | "file://...",   -- required
  *           headers = { Name = "value", ... },
@@ -623,7 +623,9 @@ DP_EXPORT int luaopen_dynpb_http(lua_State *L) {
     lua_pop(L, 1);                                      /* -1 */
     lua_newtable(L);                                    /* +1 module */
     dp_setfuncs(L, module_funcs);
-    lua_pushstring(L, curl_version());
+    /* curl_version_info, not curl_version: the latter initialises LDAP/SASL */
+    const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+    lua_pushstring(L, vi && vi->version ? vi->version : "?");
     lua_setfield(L, -2, "curl_version");
     return 1;
 }

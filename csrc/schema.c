@@ -612,6 +612,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
         }
         fd->number = (uint32_t)fp->number;
         fd->cname = sdup(L, S, fp->name);
+        fd->namelen = (uint32_t)strlen(fp->name);
         fd->oneof = -1;
         fd->sub = -1;
         lua_pushstring(L, fp->name);
@@ -705,6 +706,16 @@ static int compile_msg(ctx *c, uint32_t idx) {
     m->dense = dp_schema_alloc(L, S, sizeof(uint16_t) * (m->ndense ? m->ndense : 1));
     for (uint32_t i = 0; i < m->nfields; i++)
         if (m->fields[i].number < m->ndense) m->dense[m->fields[i].number] = (uint16_t)(i + 1);
+    /* name hash: at least twice as many slots as fields, so probes end */
+    uint32_t slots = 4;
+    while (slots < 2 * m->nfields) slots *= 2;
+    m->hmask = slots - 1;
+    m->byname = dp_schema_alloc(L, S, sizeof(uint16_t) * slots);
+    for (uint32_t i = 0; i < m->nfields; i++) {
+        uint32_t h = dp_name_hash(m->fields[i].cname, m->fields[i].namelen) & m->hmask;
+        while (m->byname[h]) h = (h + 1) & m->hmask;
+        m->byname[h] = (uint16_t)(i + 1);
+    }
     return 1;
 }
 
