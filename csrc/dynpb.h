@@ -97,6 +97,8 @@ typedef struct dp_field {
     int32_t name;             /* index of the name string in the schema's names array */
     const char *cname;        /* the name as C string (errors, reflection) */
     uint32_t namelen;         /* strlen(cname) */
+    const char *lname;        /* bytes of the interned Lua string NAMES[name]:
+                                 a key with the same pointer is this name */
     const char *type_name;    /* resolved full type name without dot, or NULL */
     const char *default_text; /* descriptor's default_value text, or NULL */
     dp_value def;             /* parsed default (DPF_HAS_DEFAULT or proto3 zero) */
@@ -111,6 +113,7 @@ typedef struct dp_msg {
     uint16_t *dense;          /* field number -> index+1, 0 = no such field */
     uint32_t hmask;           /* byname has hmask + 1 slots (a power of 2) */
     uint16_t *byname;         /* open-addressing hash of names: field index+1 */
+    uint16_t *byptr;          /* the same, keyed by lname pointer */
     uint32_t noneofs;
     const char **oneof_names;
     uint8_t map_entry;        /* is a synthesized map entry (key=1, value=2) */
@@ -238,6 +241,18 @@ static inline const dp_field *dp_find_field_by_name(const dp_msg *m, const char 
         if (!k) return NULL;
         const dp_field *f = &m->fields[k - 1];
         if (f->namelen == n && memcmp(f->cname, s, n) == 0) return f;
+    }
+}
+static inline uint32_t dp_ptr_hash(const char *p) {
+    return (uint32_t)(((uintptr_t)p >> 3) * 2654435761u);
+}
+/* field lookup by an interned key string: a pointer compare in the common
+   case; keys that are not interned (long strings) by content. */
+static inline const dp_field *dp_find_field_by_key(const dp_msg *m, const char *s, size_t n) {
+    for (uint32_t i = dp_ptr_hash(s) & m->hmask;; i = (i + 1) & m->hmask) {
+        uint16_t k = m->byptr[i];
+        if (!k) return dp_find_field_by_name(m, s, n);
+        if (m->fields[k - 1].lname == s) return &m->fields[k - 1];
     }
 }
 /* enum value index for a number, or -1 */

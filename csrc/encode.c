@@ -174,8 +174,9 @@ static int get_int(ectx *c, const dp_field *f, int idx, uint64_t *out) {
     int t = lua_type(L, idx);
     if (t == LUA_TNUMBER) {
 #if LUA_VERSION_NUM >= 503
-        if (lua_isinteger(L, idx)) {
-            lua_Integer i = lua_tointeger(L, idx);
+        int isint;
+        lua_Integer i = lua_tointegerx(L, idx, &isint);   /* integral floats too */
+        if (isint) {
             neg = i < 0;
             mag = neg ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
             goto range;
@@ -392,8 +393,52 @@ static int mkey_cmp(const void *a, const void *b) {
     return x->u < y->u ? -1 : x->u > y->u;
 }
 
-/* Encodes the map table at idx as sorted entries of field f. */
-static int put_map(ectx *c, const dp_field *f, int idx) {
+/* Writes map key k and value at slot v as one entry of map field f. */
+static int put_entry(ectx *c, const dp_field *f, const dp_field *kf, const dp_field *vf,
+                     const mkey *k, int kslot, int vslot) {
+    dp_pathel *pe = &c->path[c->depth];
+    if (k->kind == 1) { pe->kind = DP_PK_SKEY; pe->s = k->s; pe->n = k->n; }
+    else if (k->kind == 2) { pe->kind = DP_PK_BKEY; pe->i = (int64_t)k->u; }
+    else { pe->kind = DP_PK_IKEY; pe->i = (int64_t)k->u; }
+    put_tag(c, f->number, DP_WT_LEN);
+    size_t mark = begin_len(c);
+    if (!put_field(c, kf, kslot, 0) || !put_field(c, vf, vslot, 0)) return 0;
+    end_len(c, mark);
+    return 1;
+}
+
+/* Reads the map key at idx into k (type and range checked). */
+static int read_key(ectx *c, const dp_field *kf, int idx, mkey *k) {
+    lua_State *L = c->L;
+    k->s = NULL;
+    k->neg = 0;
+    c->path[c->depth].kind = DP_PK_NONE;
+    if (kf->type == DP_T_STRING) {
+        if (lua_type(L, idx) != LUA_TSTRING)
+            return fail(c, "map key must be a string, got %s", lua_kind(L, idx));
+        k->kind = 1;
+        k->s = lua_tolstring(L, idx, &k->n);
+        if ((kf->flags & DPF_UTF8) && !dp_utf8_valid((const unsigned char *)k->s, k->n))
+            return fail(c, "invalid UTF-8 in map key");
+    } else if (kf->type == DP_T_BOOL) {
+        if (lua_type(L, idx) != LUA_TBOOLEAN)
+            return fail(c, "map key must be a boolean, got %s", lua_kind(L, idx));
+        k->kind = 2;
+        k->u = (uint64_t)lua_toboolean(L, idx);
+    } else {
+        k->kind = 0;
+        if (!get_int(c, kf, idx, &k->u)) return 0;
+        int is_unsigned = kf->type == DP_T_UINT32 || kf->type == DP_T_UINT64 ||
+                          kf->type == DP_T_FIXED32 || kf->type == DP_T_FIXED64;
+        k->neg = !is_unsigned && (int64_t)k->u < 0;
+    }
+    return 1;
+}
+
+/* Encodes the map table at idx as sorted entries of field f: the keys and
+   values are copied into a scratch table, the keys sorted in a userdata.
+   Any size. */
+static int put_map_general(ectx *c, const dp_field *f, int idx) {
     lua_State *L = c->L;
     const dp_msg *em = &c->S->msgs[f->sub];
     const dp_field *kf = dp_find_field(em, 1), *vf = dp_find_field(em, 2);
@@ -409,46 +454,16 @@ static int put_map(ectx *c, const dp_field *f, int idx) {
     while (lua_next(L, idx)) {                                /* +2 key, value */
         mkey *k = &keys[i];
         k->slot = (int)++i;
-        k->s = NULL;
-        k->neg = 0;
-        c->path[c->depth].kind = DP_PK_NONE;
-        if (kf->type == DP_T_STRING) {
-            if (lua_type(L, -2) != LUA_TSTRING)
-                return fail(c, "map key must be a string, got %s", lua_kind(L, -2));
-            k->kind = 1;
-            k->s = lua_tolstring(L, -2, &k->n);
-            if ((kf->flags & DPF_UTF8) && !dp_utf8_valid((const unsigned char *)k->s, k->n))
-                return fail(c, "invalid UTF-8 in map key");
-        } else if (kf->type == DP_T_BOOL) {
-            if (lua_type(L, -2) != LUA_TBOOLEAN)
-                return fail(c, "map key must be a boolean, got %s", lua_kind(L, -2));
-            k->kind = 2;
-            k->u = (uint64_t)lua_toboolean(L, -2);
-        } else {
-            k->kind = 0;
-            if (!get_int(c, kf, -2, &k->u)) return 0;
-            int is_unsigned = kf->type == DP_T_UINT32 || kf->type == DP_T_UINT64 ||
-                              kf->type == DP_T_FIXED32 || kf->type == DP_T_FIXED64;
-            k->neg = !is_unsigned && (int64_t)k->u < 0;
-        }
+        if (!read_key(c, kf, -2, k)) return 0;
         lua_pushvalue(L, -2);
         lua_rawseti(L, scratch, 2 * k->slot - 1);             /* key */
         lua_rawseti(L, scratch, 2 * k->slot);                 /* -1 value */
     }
     qsort(keys, n, sizeof(mkey), mkey_cmp);
     for (i = 0; i < n; i++) {
-        const mkey *k = &keys[i];
-        lua_rawgeti(L, scratch, 2 * k->slot - 1);             /* +1 key */
-        lua_rawgeti(L, scratch, 2 * k->slot);                 /* +1 value */
-        dp_pathel *pe = &c->path[c->depth];
-        if (k->kind == 1) { pe->kind = DP_PK_SKEY; pe->s = k->s; pe->n = k->n; }
-        else if (k->kind == 2) { pe->kind = DP_PK_BKEY; pe->i = (int64_t)k->u; }
-        else { pe->kind = DP_PK_IKEY; pe->i = (int64_t)k->u; }
-        put_tag(c, f->number, DP_WT_LEN);
-        size_t mark = begin_len(c);
-        if (!put_field(c, kf, -2, 0)) return 0;
-        if (!put_field(c, vf, -1, 0)) return 0;
-        end_len(c, mark);
+        lua_rawgeti(L, scratch, 2 * keys[i].slot - 1);        /* +1 key */
+        lua_rawgeti(L, scratch, 2 * keys[i].slot);            /* +1 value */
+        if (!put_entry(c, f, kf, vf, &keys[i], -2, -1)) return 0;
         lua_pop(L, 2);
     }
     lua_pop(L, 2);                                            /* keys, scratch */
@@ -456,8 +471,9 @@ static int put_map(ectx *c, const dp_field *f, int idx) {
     return 1;
 }
 
-/* Encodes the array at idx as the elements of repeated field f. */
-static int put_repeated(ectx *c, const dp_field *f, int idx) {
+/* Encodes the array at idx as the elements of repeated field f, by index
+   1..#t after checking that the table has no other key. */
+static int put_repeated_general(ectx *c, const dp_field *f, int idx) {
     lua_State *L = c->L;
     size_t n = dp_rawlen(L, idx);
     if (count_keys(L, idx) != n)
@@ -485,6 +501,84 @@ static int put_repeated(ectx *c, const dp_field *f, int idx) {
             lua_pop(L, 1);
         }
     }
+    pe->kind = DP_PK_NONE;
+    return 1;
+}
+
+#define DP_FAST_ENTRIES 32
+
+/* Encodes the map table at idx. Up to DP_FAST_ENTRIES entries: keys and
+   values stay on the Lua stack and are sorted in a C array; larger maps
+   take put_map_general. */
+static int put_map(ectx *c, const dp_field *f, int idx) {
+    lua_State *L = c->L;
+    const dp_msg *em = &c->S->msgs[f->sub];
+    const dp_field *kf = dp_find_field(em, 1), *vf = dp_find_field(em, 2);
+    mkey keys[DP_FAST_ENTRIES];
+    int n = 0, base = lua_gettop(L);
+    luaL_checkstack(L, 2 * DP_FAST_ENTRIES + 8, "dynpb: encode");
+    lua_pushnil(L);                                           /* +1 first key */
+    while (lua_next(L, idx)) {                                /* -1 +2 key, value */
+        if (n == DP_FAST_ENTRIES) {
+            lua_settop(L, base);
+            return put_map_general(c, f, idx);
+        }
+        mkey *k = &keys[n];
+        k->slot = base + 1 + 2 * n;                           /* key; value at slot + 1 */
+        if (!read_key(c, kf, -2, k)) return 0;
+        lua_pushvalue(L, -2);                                 /* +1 key to continue */
+        n++;
+    }
+    qsort(keys, (size_t)n, sizeof(mkey), mkey_cmp);
+    for (int i = 0; i < n; i++)
+        if (!put_entry(c, f, kf, vf, &keys[i], keys[i].slot, keys[i].slot + 1)) return 0;
+    c->path[c->depth].kind = DP_PK_NONE;
+    lua_settop(L, base);
+    return 1;
+}
+
+/* Is the key at idx the integer i? */
+static inline int is_index(lua_State *L, int idx, lua_Integer i) {
+#if LUA_VERSION_NUM >= 503
+    return lua_isinteger(L, idx) && lua_tointeger(L, idx) == i;
+#else
+    return lua_type(L, idx) == LUA_TNUMBER && lua_tonumber(L, idx) == (lua_Number)i;
+#endif
+}
+
+/* Encodes the array at idx as repeated field f. One lua_next pass, which
+   meets 1, 2, ..., n in order when the elements sit in the table's array
+   part; any other order rewinds and takes put_repeated_general. */
+static int put_repeated(ectx *c, const dp_field *f, int idx) {
+    lua_State *L = c->L;
+    size_t start = c->len, mark = 0;
+    dp_pathel *pe = &c->path[c->depth];
+    int packed = (f->flags & DPF_PACKED) != 0;
+    lua_Integer i = 0;
+    lua_pushnil(L);                                           /* +1 first key */
+    while (lua_next(L, idx)) {                                /* -1 +2 key, value */
+        if (!is_index(L, -2, i + 1)) {
+            lua_pop(L, 2);
+            c->len = start;
+            pe->kind = DP_PK_NONE;
+            return put_repeated_general(c, f, idx);
+        }
+        i++;
+        pe->kind = DP_PK_INDEX;
+        pe->i = (int64_t)i;
+        if (packed) {
+            int zero;
+            if (i == 1) {
+                put_tag(c, f->number, DP_WT_LEN);
+                mark = begin_len(c);
+            }
+            if (!put_value(c, f, -1, &zero)) return 0;
+        } else if (!put_field(c, f, -1, 0)) {
+            return 0;
+        }
+        lua_pop(L, 1);                                        /* -1 value */
+    }
+    if (packed && i > 0) end_len(c, mark);
     pe->kind = DP_PK_NONE;
     return 1;
 }
@@ -588,67 +682,89 @@ static int encode_msg_lookup(ectx *c, const dp_msg *m, int t) {
 
 #define DP_FAST_KEYS 64
 
-/* Encodes the table at absolute index t as message m.
-   Fast path (tables of up to DP_FAST_KEYS keys): one lua_next pass; each
-   key is found by name in the message's hash (no Lua call), its value stays
-   on the stack, and the fields are then written in number order. A larger
-   table takes encode_msg_lookup. */
-static int encode_msg(ectx *c, const dp_msg *m, int t) {
-    lua_State *L = c->L;
-    uint16_t ents[DP_FAST_KEYS];        /* field index of each value slot */
-    int n = 0, unknown = 0;
-    int base = lua_gettop(L);
-    luaL_checkstack(L, DP_FAST_KEYS + 8, "dynpb: encode");
-    lua_pushnil(L);                                           /* +1 first key */
-    while (lua_next(L, t)) {                                  /* -1 +2 key, value */
-        lua_insert(L, -2);                                    /* value below the key */
-        const dp_field *f = NULL;
-        if (lua_type(L, -1) == LUA_TSTRING) {
-            size_t kn;
-            const char *k = lua_tolstring(L, -1, &kn);
-            f = dp_find_field_by_name(m, k, kn);
-            if (!f && kn == sizeof(DP_UNKNOWN_KEY) - 1 && memcmp(k, DP_UNKNOWN_KEY, kn) == 0) {
-                unknown = base + n + 1;
-                ents[n++] = UINT16_MAX;
-                continue;
-            }
-        }
-        if (!f) {
-            if (c->o.ignore_unknown_keys) {
-                lua_remove(L, -2);                            /* drop the value */
-                continue;
-            }
-            c->path[c->depth].f = NULL;
-            if (lua_type(L, -1) == LUA_TSTRING)
-                return fail(c, "'%s' is not a field of %s", lua_tostring(L, -1), m->name);
-            return fail(c, "a %s key is not a field of %s", lua_kind(L, -1), m->name);
-        }
-        if (n == DP_FAST_KEYS) {                              /* too many: general path */
-            lua_settop(L, base);
-            return encode_msg_lookup(c, m, t);
-        }
-        ents[n++] = (uint16_t)(f - m->fields);
-    }
-    /* slots base+1 .. base+n hold the values; order them by field number */
+/* Puts the fields written at [begin, c->len) in field-number order: n
+   segments, segment i starting at start[i] and holding field fi[i]. */
+static void reorder(ectx *c, size_t begin, const uint32_t *start, const uint16_t *fi, int n) {
     uint8_t order[DP_FAST_KEYS];
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) {             /* insertion sort: n is small */
         int j = i;
-        while (j > 0 && ents[order[j - 1]] > ents[i]) {
+        while (j > 0 && fi[order[j - 1]] > fi[i]) {
             order[j] = order[j - 1];
             j--;
         }
         order[j] = (uint8_t)i;
     }
-    oneofs oo;
-    oneofs_init(&oo, m);
+    size_t end = c->len, size = end - begin;
+    ensure(c, size);                          /* the copy goes after the output */
+    unsigned char *buf = c->st->buf;
+    memcpy(buf + end, buf + begin, size);
+    size_t w = begin;
     for (int i = 0; i < n; i++) {
         int k = order[i];
-        if (ents[k] == UINT16_MAX) continue;
-        if (!put_member(c, m, &m->fields[ents[k]], base + 1 + k, &oo)) return 0;
+        size_t from = start[k], to = k + 1 < n ? start[k + 1] : end;
+        memcpy(buf + w, buf + end + (from - begin), to - from);
+        w += to - from;
     }
-    if (unknown && !put_unknown(c, unknown)) return 0;
+}
+
+/* Encodes the table at absolute index t as message m.
+   Fast path (tables of up to DP_FAST_KEYS keys): one lua_next pass; each
+   key is found in the message's pointer hash (no Lua call) and its value
+   written at once; if the table's order was not the field-number order,
+   the written fields are then reordered in the buffer. A larger table
+   takes encode_msg_lookup. */
+static int encode_msg(ectx *c, const dp_msg *m, int t) {
+    lua_State *L = c->L;
+    uint32_t start[DP_FAST_KEYS];
+    uint16_t fi[DP_FAST_KEYS];
+    int n = 0, sorted = 1, unknown = 0;
+    size_t begin = c->len;
+    oneofs oo;
+    oneofs_init(&oo, m);
+    luaL_checkstack(L, 8, "dynpb: encode");
+    lua_pushnil(L);                                           /* +1 first key */
+    while (lua_next(L, t)) {                                  /* -1 +2 key, value */
+        const dp_field *f = NULL;
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            size_t kn;
+            const char *k = lua_tolstring(L, -2, &kn);
+            f = dp_find_field_by_key(m, k, kn);
+            if (!f && kn == sizeof(DP_UNKNOWN_KEY) - 1 && memcmp(k, DP_UNKNOWN_KEY, kn) == 0) {
+                unknown = 1;                                  /* written last */
+                lua_pop(L, 1);
+                continue;
+            }
+        }
+        if (!f) {
+            if (c->o.ignore_unknown_keys) {
+                lua_pop(L, 1);
+                continue;
+            }
+            c->path[c->depth].f = NULL;
+            if (lua_type(L, -2) == LUA_TSTRING)
+                return fail(c, "'%s' is not a field of %s", lua_tostring(L, -2), m->name);
+            return fail(c, "a %s key is not a field of %s", lua_kind(L, -2), m->name);
+        }
+        if (n == DP_FAST_KEYS) {                              /* too many: general path */
+            lua_pop(L, 2);
+            c->len = begin;
+            return encode_msg_lookup(c, m, t);
+        }
+        uint16_t idx = (uint16_t)(f - m->fields);
+        if (n && idx < fi[n - 1]) sorted = 0;
+        start[n] = (uint32_t)(c->len - begin) + (uint32_t)begin;
+        fi[n++] = idx;
+        if (!put_member(c, m, f, lua_gettop(L), &oo)) return 0;
+        lua_pop(L, 1);                                        /* -1 value */
+    }
+    if (!sorted) reorder(c, begin, start, fi, n);
+    if (unknown) {
+        lua_pushliteral(L, DP_UNKNOWN_KEY);
+        lua_rawget(L, t);                                     /* +1 */
+        if (!put_unknown(c, lua_gettop(L))) return 0;
+        lua_pop(L, 1);
+    }
     c->path[c->depth].f = NULL;
-    lua_settop(L, base);
     return 1;
 }
 

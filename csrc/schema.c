@@ -617,6 +617,9 @@ static int compile_msg(ctx *c, uint32_t idx) {
         fd->sub = -1;
         lua_pushstring(L, fp->name);
         fd->name = add_name(c);
+        lua_rawgeti(L, c->names, fd->name);        /* anchored in NAMES: stable */
+        fd->lname = lua_tostring(L, -1);
+        lua_pop(L, 1);
 
         int label = fp->has_label ? (int)fp->label : 1;
         if (label < 1 || label > 3) return fail(c, "%s: invalid label %d", where, label);
@@ -711,10 +714,14 @@ static int compile_msg(ctx *c, uint32_t idx) {
     while (slots < 2 * m->nfields) slots *= 2;
     m->hmask = slots - 1;
     m->byname = dp_schema_alloc(L, S, sizeof(uint16_t) * slots);
+    m->byptr = dp_schema_alloc(L, S, sizeof(uint16_t) * slots);
     for (uint32_t i = 0; i < m->nfields; i++) {
         uint32_t h = dp_name_hash(m->fields[i].cname, m->fields[i].namelen) & m->hmask;
         while (m->byname[h]) h = (h + 1) & m->hmask;
         m->byname[h] = (uint16_t)(i + 1);
+        h = dp_ptr_hash(m->fields[i].lname) & m->hmask;
+        while (m->byptr[h]) h = (h + 1) & m->hmask;
+        m->byptr[h] = (uint16_t)(i + 1);
     }
     return 1;
 }
