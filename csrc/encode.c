@@ -617,9 +617,14 @@ static int put_member(ectx *c, const dp_msg *m, const dp_field *f, int v, oneofs
     pe->kind = DP_PK_NONE;
     if (f->oneof >= 0 && (uint32_t)f->oneof < oo->n) {
         int32_t prev = oo->set[f->oneof];
-        if (prev >= 0)
+        if (prev >= 0) {
+            /* named in field order, whatever order the table gave them */
+            const dp_field *a = &m->fields[prev], *b = f;
+            if (a->number > b->number) { a = f; b = &m->fields[prev]; }
+            pe->f = b;
             return fail(c, "oneof '%s' has two members set: '%s' and '%s'",
-                        m->oneof_names[f->oneof], m->fields[prev].cname, f->cname);
+                        m->oneof_names[f->oneof], a->cname, b->cname);
+        }
         oo->set[f->oneof] = (int32_t)(f - m->fields);
     }
     if (f->flags & DPF_REPEATED) {
