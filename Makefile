@@ -48,12 +48,6 @@ endif
 $(HTTP_SO): csrc/http.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_SO) -o $@ csrc/http.c -lcurl -lpthread
-
-# the live-schema example: follows a registry (a file:// URL by default)
-.PHONY: example-live
-example-live: $(SO) $(HTTP_SO)
-	cd examples && LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUA_PATH="$(CURDIR)/lua/?.lua;;" \
-	  $(LUA) live_constants.lua
 # ---- end of HTTP section
 
 # ---- robustness: sanitizers, valgrind, aggressive GC, fuzzing, soak
@@ -65,8 +59,8 @@ example-live: $(SO) $(HTTP_SO)
 # Knobs: BENCH_LUAS, BENCH_TIME (CPU seconds per run), BENCH_RUNS, CG_N.
 # Outputs in bench/work/: results-<lua>.tsv, callgrind.tsv, callgrind/*.out.
 BENCH_LUAS ?= lua5.4 luajit
-BENCH_TIME ?= 0.3
-BENCH_RUNS ?= 5
+BENCH_TIME ?= 0.2
+BENCH_RUNS ?= 7
 CG_N ?= 2000
 BENCH_W := bench/work
 BENCH_FLOOR := $(BENCH_W)/$(LUA)/bench_floor.so
@@ -123,7 +117,7 @@ conformance:
 	@set -e; for l in $(CONFORMANCE_LUAS); do spec/conformance/run.sh $$l; done
 # ---- end of conformance section
 
-.PHONY: all test check install regen clean example deps
+.PHONY: all test check install regen clean example example-constants deps
 
 all: $(SO) $(HTTP_TARGET)
 
@@ -154,7 +148,12 @@ test: deps
 deps:
 	@sh .ci/deps.sh
 
-example: deps $(SO)
+# the main example: live constants from a registry (a file:// URL here)
+example: deps $(SO) $(HTTP_TARGET)
+	cd examples && LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUA_PATH="$(CURDIR)/lua/?.lua;;" \
+	  $(LUA) live_constants.lua
+
+example-constants: deps $(SO)
 	cd examples && LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUA_PATH="$(CURDIR)/lua/?.lua;;" \
 	  $(LUA) domain_constants.lua
 
