@@ -160,6 +160,28 @@ static void push_fixed(dctx *c, const dp_field *f, const unsigned char *p) {
     }
 }
 
+/* [-0, +1] pushes the default of scalar field f: its proto2 [default = ...]
+   if it has one, else its type's zero (an enum's first value); a message
+   value gets an empty table. 64-bit types follow the int64 option. */
+static void push_default(dctx *c, const dp_field *f) {
+    lua_State *L = c->L;
+    int has = (f->flags & DPF_HAS_DEFAULT) != 0;
+    switch (f->type) {
+    case DP_T_DOUBLE: case DP_T_FLOAT: lua_pushnumber(L, has ? f->def.d : 0); break;
+    case DP_T_BOOL: lua_pushboolean(L, has ? (int)f->def.i : 0); break;
+    case DP_T_STRING: case DP_T_BYTES:
+        if (has) lua_pushlstring(L, f->def.s.p, f->def.s.n);
+        else lua_pushliteral(L, "");
+        break;
+    case DP_T_ENUM: push_enum(c, f, (int32_t)f->def.i); break;
+    case DP_T_MESSAGE: case DP_T_GROUP: lua_newtable(L); break;
+    case DP_T_UINT64: case DP_T_FIXED64: push_u64(c, has ? f->def.u : 0); break;
+    case DP_T_INT64: case DP_T_SINT64: case DP_T_SFIXED64: push_i64(c, has ? f->def.i : 0); break;
+    case DP_T_UINT32: case DP_T_FIXED32: lua_pushinteger(L, (lua_Integer)(has ? f->def.u : 0)); break;
+    default: lua_pushinteger(L, (lua_Integer)(has ? f->def.i : 0));
+    }
+}
+
 /* Is an enum value acceptable for field f, or does it go to unknown fields? */
 static inline int enum_known(const dctx *c, const dp_field *f, int32_t v) {
     return !(f->flags & DPF_CLOSED_ENUM) || dp_enum_find(&c->S->enums[f->sub], v) >= 0;
@@ -303,20 +325,11 @@ static int decode_entry(dctx *c, const dp_field *f, int mt, int t, int64_t index
         return 1;
     }
     if (!have_k) {
-        if (kf->type == DP_T_STRING) lua_pushliteral(L, "");
-        else if (kf->type == DP_T_BOOL) lua_pushboolean(L, 0);
-        else lua_pushinteger(L, 0);
+        push_default(c, kf);
         lua_replace(L, ks);
     }
     if (!have_v) {
-        switch (vf->type) {
-        case DP_T_MESSAGE: lua_newtable(L); break;
-        case DP_T_STRING: case DP_T_BYTES: lua_pushliteral(L, ""); break;
-        case DP_T_BOOL: lua_pushboolean(L, 0); break;
-        case DP_T_DOUBLE: case DP_T_FLOAT: lua_pushnumber(L, 0); break;
-        case DP_T_ENUM: push_enum(c, vf, (int32_t)vf->def.i); break;
-        default: lua_pushinteger(L, 0);
-        }
+        push_default(c, vf);
         lua_replace(L, vs);
     }
     lua_rawset(L, mt);                               /* -2 map[key] = value */
@@ -332,14 +345,18 @@ static size_t packed_count(const dp_field *f, const unsigned char *p, const unsi
     return n;
 }
 
-/* [-0, +1] pushes the array (or map) table of field f in t, creating it */
-static void get_container(dctx *c, const dp_field *f, int t, int narr) {
+/* a size hint from a count (hints are small: they only presize tables) */
+#define HINT(n) ((uint16_t)((n) < 1024 ? (n) : 1024))
+
+/* [-0, +1] pushes the array (or map) table of field f in t, creating it
+   with narr array and nrec hash slots */
+static void get_container(dctx *c, const dp_field *f, int t, int narr, int nrec) {
     lua_State *L = c->L;
     lua_rawgeti(L, c->names, f->name);               /* +1 name */
     lua_rawget(L, t);                                /* -1 +1 */
     if (lua_istable(L, -1)) return;
     lua_pop(L, 1);
-    lua_createtable(L, narr, 0);                     /* +1 new */
+    lua_createtable(L, narr, nrec);                  /* +1 new */
     lua_rawgeti(L, c->names, f->name);
     lua_pushvalue(L, -2);
     lua_rawset(L, t);                                /* t[name] = new */
@@ -359,20 +376,7 @@ static void fill_defaults(dctx *c, const dp_msg *m, int t) {
         lua_pop(L, 1);
         if (!absent) continue;
         lua_rawgeti(L, c->names, f->name);
-        int has = (f->flags & DPF_HAS_DEFAULT) != 0;
-        switch (f->type) {
-        case DP_T_DOUBLE: case DP_T_FLOAT: lua_pushnumber(L, has ? f->def.d : 0); break;
-        case DP_T_BOOL: lua_pushboolean(L, has ? (int)f->def.i : 0); break;
-        case DP_T_STRING: case DP_T_BYTES:
-            if (has) lua_pushlstring(L, f->def.s.p, f->def.s.n);
-            else lua_pushliteral(L, "");
-            break;
-        case DP_T_ENUM: push_enum(c, f, (int32_t)f->def.i); break;
-        case DP_T_UINT32: case DP_T_FIXED32: case DP_T_UINT64: case DP_T_FIXED64:
-            push_u64(c, has ? f->def.u : 0);
-            break;
-        default: push_i64(c, has ? f->def.i : 0);
-        }
+        push_default(c, f);
         lua_rawset(L, t);
     }
 }
@@ -435,9 +439,16 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             if (f->flags & DPF_MAP) {
                 if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, 0);
                 if (v > (uint64_t)(end - p)) return fail(c, DP_ERR_LENGTH, at, f, 0);
-                get_container(c, f, t, 0);           /* +1 map */
-                if (!decode_entry(c, f, lua_gettop(L), t, 0, at, p, p + v)) return 0;
-                lua_pop(L, 1);                       /* -1 map */
+                if (rep != f) {                      /* switch the cached container */
+                    if (rep) c->S->fhints[rep->gidx] = HINT(repn);
+                    nset++;
+                    get_container(c, f, t, 0, c->S->fhints[f->gidx]);
+                    lua_replace(L, arr);
+                    rep = f;
+                    repn = 0;                        /* entries seen: the next hint */
+                }
+                if (!decode_entry(c, f, arr, t, 0, at, p, p + v)) return 0;
+                repn++;
                 p += v;
                 continue;
             }
@@ -446,10 +457,16 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                 if (!(q = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, 0);
                 if (v > (uint64_t)(end - q)) return fail(c, DP_ERR_LENGTH, at, f, 0);
                 qend = q + v;
+                if (q == qend) {                     /* an empty run adds nothing */
+                    p = qend;
+                    continue;
+                }
             }
             if (rep != f) {                          /* switch the cached array */
+                if (rep) c->S->fhints[rep->gidx] = HINT(repn);
                 nset++;
-                get_container(c, f, t, packed_in ? (int)packed_count(f, q, qend) : 0);
+                get_container(c, f, t, packed_in ? (int)packed_count(f, q, qend)
+                                                 : c->S->fhints[f->gidx], 0);
                 lua_replace(L, arr);
                 rep = f;
                 repn = (lua_Integer)dp_rawlen(L, arr);
@@ -481,7 +498,6 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
         int64_t index = rep == f && (f->flags & DPF_REPEATED) ? repn + 1 : 0;
         /* singular: the key goes below the value (no rotation afterwards) */
         if (!index) {
-            if (f->oneof >= 0) clear_oneof(c, m, f, t);
             lua_rawgeti(L, c->names, f->name);       /* +1 key */
             nset++;
         }
@@ -539,7 +555,10 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
         }
         /* the value is at the top (singular: with its key below) */
         if (index) lua_rawseti(L, arr, (int)++repn);
-        else lua_rawset(L, t);                       /* -2 */
+        else {
+            if (f->oneof >= 0) clear_oneof(c, m, f, t);   /* balanced */
+            lua_rawset(L, t);                        /* -2 */
+        }
     }
     if (group) {
         c->detail = "missing end of group";
@@ -547,6 +566,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
     }
 done:
     c->S->hints[m - c->S->msgs] = (uint8_t)(nset < 64 ? nset : 64);
+    if (rep) c->S->fhints[rep->gidx] = HINT(repn);
     if (c->o.defaults) fill_defaults(c, m, t);
     lua_settop(L, top);
     return 1;

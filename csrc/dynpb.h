@@ -95,6 +95,7 @@ typedef struct dp_field {
     int32_t oneof;            /* index into the message's oneofs, or -1 */
     int32_t sub;              /* message index (message/group/map) or enum index, or -1 */
     int32_t name;             /* index of the name string in the schema's names array */
+    uint32_t gidx;            /* index among all fields of the schema (fhints) */
     const char *cname;        /* the name as C string (errors, reflection) */
     uint32_t namelen;         /* strlen(cname) */
     const char *lname;        /* bytes of the interned Lua string NAMES[name]:
@@ -169,6 +170,9 @@ typedef struct dp_schema {
     /* decode's table-size hints, one per message (keys set last time).
        The only part of a compiled schema that changes after compile. */
     uint8_t *hints;
+    uint16_t *fhints;         /* per field (gidx): elements of its repeated/map
+                                 table last time; also mutable */
+    uint32_t nfields_total;
     char fingerprint[65];
 } dp_schema;
 

@@ -294,16 +294,19 @@ static int put_value(ectx *c, const dp_field *f, int idx, int *zero) {
             return fail(c, "expected number, got %s", lua_kind(L, idx));
         double x = (double)lua_tonumber(L, idx);
         uint64_t bits;
+        /* NaN is written as the canonical quiet NaN: Lua implementations
+           do not all keep a NaN's sign and payload */
         if (f->type == DP_T_FLOAT) {
             if (x == x && !isinf(x) && (x > FLT_MAX || x < -FLT_MAX))
                 return fail(c, "number %f out of range for float", x);
             float fx = (float)x;
-            uint32_t b32;
-            memcpy(&b32, &fx, 4);
+            uint32_t b32 = UINT32_C(0x7fc00000);
+            if (x == x) memcpy(&b32, &fx, 4);
             *zero = b32 == 0;
             put_le32(c, b32);
         } else {
-            memcpy(&bits, &x, 8);
+            bits = UINT64_C(0x7ff8000000000000);
+            if (x == x) memcpy(&bits, &x, 8);
             *zero = bits == 0;
             put_le64(c, bits);
         }

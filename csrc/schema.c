@@ -611,6 +611,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
                 return fail(c, "%s: duplicate field name", where);
         }
         fd->number = (uint32_t)fp->number;
+        fd->gidx = S->nfields_total++;
         fd->cname = sdup(L, S, fp->name);
         fd->namelen = (uint32_t)strlen(fp->name);
         fd->oneof = -1;
@@ -800,6 +801,7 @@ int dp_compile(lua_State *L, dp_schema *S, int uvidx, const unsigned char *data,
     for (uint32_t i = 0; ok && i < c.ne; i++) ok = compile_enum(&c, i);
     for (uint32_t i = 0; ok && i < c.nm; i++) ok = compile_msg(&c, i);
     if (ok) ok = check_maps(&c);
+    if (ok) S->fhints = dp_schema_alloc(L, S, sizeof(uint16_t) * (S->nfields_total + 1));
     if (!ok) {
         lua_replace(L, top + 1);   /* message over the holder */
         lua_settop(L, top + 1);
