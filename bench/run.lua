@@ -1,0 +1,308 @@
+-- bench/run.lua -- the dynpb benchmark for one Lua (issue 6). Run by `make bench`:
+--   <lua> bench/run.lua <bench dir> <out.tsv> [seconds per run] [runs] [pbc_bench binary]
+-- Needs dynpb and bench_floor on LUA_CPATH and cjson installed.
+--
+-- Every test is calibrated once to take about <seconds> of process CPU time
+-- (os.clock), then run <runs> rounds; a round runs every test once, in turn
+-- (protobuf-c included, as a child process), so slow drifts of a shared
+-- machine hit all tests alike. Figures are medians over rounds; a ratio is the
+-- median of the per-round ratios of two tests measured side by side.
+local BENCH, OUT = assert(arg[1], "bench dir"), assert(arg[2], "output file")
+local SECONDS = tonumber(arg[3]) or 0.2
+local RUNS = tonumber(arg[4]) or 7
+local PBC = arg[5] ~= "" and arg[5] or nil
+package.path = BENCH .. "/?.lua;" .. package.path
+
+local dynpb = require "dynpb"
+local floor = require "bench_floor"
+local cjson = require "cjson"
+local clock = os.clock
+io.stdout:setvbuf("line")
+local LUA = jit and jit.version:match("^%S+"):lower() or _VERSION:gsub("Lua ", "lua")
+
+local function readfile(name)
+  local f = assert(io.open(BENCH .. "/fixtures/" .. name, "rb"))
+  local s = f:read("*a"); f:close(); return s
+end
+
+local function sh(cmd)
+  local p = io.popen(cmd .. " 2>/dev/null"); if not p then return "" end
+  local s = p:read("*a") or ""; p:close(); return (s:gsub("%s+$", ""))
+end
+
+------------------------------------------------------------------ inputs
+dynpb.configure { pin = 0 }          -- so a dropped schema really is dropped (load miss)
+local schema = assert(dynpb.load(readfile("bench.pb")))
+local loadset = readfile("loadset.pb")
+local data = require "bench_data"
+local msgs = {
+  { name = "Small", h = assert(schema:message("bench.Small")), bin = readfile("small.bin"), t = data.small },
+  { name = "Order", h = assert(schema:message("bench.Order")), bin = readfile("order.bin"), t = data.order },
+  { name = "Large", h = assert(schema:message("bench.Large")), bin = readfile("large.bin"),
+    t = require("large_data").build() },
+}
+
+-- deep equality, with a path in the error
+local function check_equal(a, b, path)
+  if type(a) ~= "table" or type(b) ~= "table" then
+    if a ~= b and not (type(a) == "number" and type(b) == "number" and a == b) then
+      error(("%s: %s ~= %s"):format(path, tostring(a), tostring(b)), 0)
+    end
+    return
+  end
+  for k, v in pairs(a) do check_equal(v, b[k], path .. "." .. tostring(k)) end
+  for k in pairs(b) do
+    if a[k] == nil then error(path .. "." .. tostring(k) .. ": missing", 0) end
+  end
+end
+
+-- the benchmark is only meaningful if dynpb gets it right: check first
+for _, m in ipairs(msgs) do
+  local dec = assert(m.h:decode(m.bin))
+  check_equal(dec, m.t, m.name .. " decode")
+  local enc = assert(m.h:encode(m.t))
+  assert(#enc == #m.bin, m.name .. ": encoded size differs from protoc's")
+  check_equal(assert(m.h:decode(enc)), m.t, m.name .. " round trip")
+  m.dec = dec                                   -- floor 1 copies this table
+  m.shape = floor.shape(dec)
+  m.plan = floor.plan(dec)
+  check_equal(floor.copy(dec, m.shape), m.t, m.name .. " floor1 copy")
+  check_equal(floor.build(m.plan, m.shape), m.t, m.name .. " floor1 build")
+  m.json = cjson.encode(m.t)
+  check_equal(cjson.decode(m.json), m.t, m.name .. " json")
+end
+
+------------------------------------------------------------------ tests
+-- a test: { id, fn = function(n) -> CPU seconds for n operations }
+local tests, byid, external = {}, {}, {}
+local function add(id, bytes, fn)
+  local t = { id = id, bytes = bytes, fn = fn, times = {} }
+  byid[id] = t
+  if fn then tests[#tests + 1] = t else external[#external + 1] = t end
+end
+
+for _, m in ipairs(msgs) do
+  local h, bin, t, dec, shape, plan, json = m.h, m.bin, m.t, m.dec, m.shape, m.plan, m.json
+  local fcopy, fbuild, fwalk, jdec, jenc = floor.copy, floor.build, floor.walk, cjson.decode, cjson.encode
+  add("dynpb.decode." .. m.name, #bin, function(n)
+    local c = clock(); for _ = 1, n do h:decode(bin) end; return clock() - c
+  end)
+  add("floor1.decode." .. m.name, #bin, function(n)
+    local c = clock(); for _ = 1, n do fcopy(dec, shape) end; return clock() - c
+  end)
+  add("build.decode." .. m.name, #bin, function(n)
+    local c = clock(); for _ = 1, n do fbuild(plan, shape) end; return clock() - c
+  end)
+  add("cjson.decode." .. m.name, #json, function(n)
+    local c = clock(); for _ = 1, n do jdec(json) end; return clock() - c
+  end)
+  add("dynpb.encode." .. m.name, #bin, function(n)
+    local c = clock(); for _ = 1, n do h:encode(t) end; return clock() - c
+  end)
+  add("floor1.encode." .. m.name, #bin, function(n)
+    local c = clock(); for _ = 1, n do fwalk(t) end; return clock() - c
+  end)
+  add("cjson.encode." .. m.name, #json, function(n)
+    local c = clock(); for _ = 1, n do jenc(t) end; return clock() - c
+  end)
+end
+
+add("load.hit", #loadset, function(n)
+  local held = assert(dynpb.load(loadset))     -- keeps it cached (a miss the first time)
+  local h0 = dynpb.stats().hits
+  local c = clock()
+  for _ = 1, n do dynpb.load(loadset) end
+  local dt = clock() - c
+  assert(dynpb.stats().hits == h0 + n, "load.hit: not all loads were cache hits")
+  held = nil -- luacheck: ignore
+  return dt
+end)
+
+add("load.miss", #loadset, function(n)
+  local dt, s = 0, nil
+  for _ = 1, n do
+    s = nil -- luacheck: ignore
+    collectgarbage(); collectgarbage()          -- drop the previous compile (untimed)
+    local m0 = dynpb.stats().misses
+    local c = clock()
+    s = dynpb.load(loadset)
+    dt = dt + (clock() - c)
+    assert(s and dynpb.stats().misses == m0 + 1, "load.miss: the load was not a miss")
+  end
+  return dt
+end)
+
+local MB = {}
+do
+  local parts, x = {}, 12345
+  for i = 1, 1048576 / 16 do
+    local b = {}
+    for j = 1, 16 do x = (x * 1103515245 + 12345) % 2147483648; b[j] = x % 256 end
+    parts[i] = string.char((table.unpack or unpack)(b))
+  end
+  MB = table.concat(parts)
+end
+add("sha256", #MB, function(n)
+  local fp = dynpb.fingerprint
+  local c = clock(); for _ = 1, n do fp(MB) end; return clock() - c
+end)
+
+------------------------------------------------------------------ measuring
+local function calibrate(t)
+  local n = 1
+  while true do
+    collectgarbage(); collectgarbage()
+    local dt = t.fn(n)
+    if dt >= 0.02 then
+      t.n = math.max(1, math.floor(n * SECONDS / dt + 0.5)); return
+    end
+    n = dt < 0.001 and n * 10 or math.ceil(n * 0.03 / dt)
+  end
+end
+
+local function median(xs)
+  local s = {}
+  for i, x in ipairs(xs) do s[i] = x end
+  table.sort(s)
+  local k = #s
+  if k == 0 then return nil end
+  return k % 2 == 1 and s[(k + 1) / 2] or (s[k / 2] + s[k / 2 + 1]) / 2
+end
+
+local start = clock()
+io.stderr:write(("bench %s: calibrating %d tests ..."):format(LUA, #tests))
+for _, t in ipairs(tests) do calibrate(t) end
+io.stderr:write(" measuring " .. RUNS .. " rounds:")
+for r = 1, RUNS do
+  for _, t in ipairs(tests) do
+    collectgarbage(); collectgarbage()
+    t.times[r] = t.fn(t.n) / t.n
+  end
+  if PBC then
+    local p = assert(io.popen(("%s %s/fixtures %s"):format(PBC, BENCH, SECONDS)))
+    for line in p:lines() do
+      local op, name, sec = line:match("^pbc\t(%w+)\t(%w+)\t(%S+)$")
+      if op then
+        local id = "pbc." .. op .. "." .. name
+        if not byid[id] then add(id, byid["dynpb." .. op .. "." .. name].bytes, nil) end
+        byid[id].times[r] = tonumber(sec)
+      end
+    end
+    p:close()
+  end
+  io.stderr:write(" " .. r)
+end
+io.stderr:write(("  (%.0f s CPU)\n"):format(clock() - start))
+
+------------------------------------------------------------------ results
+local function med_time(id) local t = byid[id]; return t and median(t.times) end
+-- median over rounds of time(a) / time(b) * scale
+local function ratio(a, b, scale)
+  local ta, tb = byid[a], byid[b]
+  if not (ta and tb) then return nil end
+  local rs = {}
+  for r = 1, RUNS do
+    if ta.times[r] and tb.times[r] then rs[#rs + 1] = ta.times[r] / (tb.times[r] * (scale or 1)) end
+  end
+  return median(rs)
+end
+local function spread(id)
+  local t = byid[id]
+  local lo, hi = math.huge, 0
+  for _, x in ipairs(t.times) do lo = math.min(lo, x); hi = math.max(hi, x) end
+  return (hi - lo) / median(t.times) * 50
+end
+
+local function si(x)
+  if not x then return "-" end
+  if x >= 1e6 then return ("%.2fM"):format(x / 1e6) end
+  if x >= 1e4 then return ("%.0fk"):format(x / 1e3) end
+  if x >= 10 then return ("%.0f"):format(x) end
+  return ("%.2f"):format(x)
+end
+local function rx(x) return x and ("%.2fx"):format(x) or "-" end
+
+local out = {}
+local function tsv(...) out[#out + 1] = table.concat({ ... }, "\t") end
+local rev = sh("cd " .. BENCH .. " && git describe --always --dirty")
+local cpu = sh("lscpu | sed -n 's/^Model name: *//p'")
+local ncpu = sh("nproc")
+tsv("#", "dynpb bench", LUA, os.date("!%Y-%m-%dT%H:%M:%SZ"), "rev " .. rev, ncpu .. " cpu", cpu,
+    RUNS .. " runs x " .. SECONDS .. " s")
+tsv("#", "rate", "lua", "test", "bytes", "ops_per_s", "MB_per_s", "spread_pct")
+for _, t in ipairs(tests) do external[#external + 1] = t end
+for _, t in ipairs(external) do
+  local m = median(t.times)
+  if m then tsv("rate", LUA, t.id, t.bytes, ("%.1f"):format(1 / m), ("%.2f"):format(t.bytes / m / 1e6),
+               ("%.1f"):format(spread(t.id))) end
+end
+
+print(("\ndynpb %s   %s   %s CPU, %s   median of %d runs x %.2g s CPU"):format(
+  LUA, rev, ncpu, cpu, RUNS, SECONDS))
+print(("%-14s %7s %8s %8s %4s %8s %8s %8s %8s"):format(
+  "", "bytes", "ops/s", "MB/s", "+-%", "floor1", "build", "protobc", "cjson"))
+tsv("#", "ratio", "lua", "name", "value")
+local function row(label, id, floors)
+  local m = med_time(id)
+  local cols = {}
+  for i, f in ipairs(floors or {}) do
+    local r = f and ratio(id, f)
+    cols[i] = rx(r)
+    if r then tsv("ratio", LUA, id .. "/" .. f:match("^[^.]+"), ("%.3f"):format(r)) end
+  end
+  print((("%-14s %7d %8s %8.1f %4.0f %8s %8s %8s %8s"):format(label, byid[id].bytes, si(1 / m),
+    byid[id].bytes / m / 1e6, spread(id), cols[1] or "", cols[2] or "", cols[3] or "", cols[4] or "")
+    :gsub("%s+$", "")))
+end
+for _, op in ipairs { "decode", "encode" } do
+  for _, m in ipairs(msgs) do
+    local s = op .. "." .. m.name
+    row(op .. " " .. m.name, "dynpb." .. s,
+      { "floor1." .. s, op == "decode" and "build." .. s or false, "pbc." .. s, "cjson." .. s })
+  end
+end
+local shaB = byid.sha256.bytes
+local hit_sha = ratio("load.hit", "sha256", #loadset / shaB)
+local miss_hit = ratio("load.miss", "load.hit")
+row("load hit", "load.hit")
+row("load miss", "load.miss")
+row("sha256 1MB", "sha256")
+tsv("ratio", LUA, "load.hit/sha256", ("%.3f"):format(hit_sha))
+tsv("ratio", LUA, "load.miss/load.hit", ("%.3f"):format(miss_hit))
+print(("load hit = %s the SHA-256 of the same bytes; a miss (compile) = %s a hit"):format(
+  rx(hit_sha), rx(miss_hit)))
+print("ratios: dynpb time / floor time (lower is better), medians of per-round ratios.  floor1: C deep copy"
+  .. "\nof the decoded table (encode: C walk of the input table); build: the same tables built in C from a"
+  .. "\nflat list, strings re-made (tight floor); protobc: protobuf-c unpack+free, size+pack (C, no Lua);"
+  .. "\ncjson: the same table as JSON.")
+
+-- issue 6 targets
+print(("%-30s %7s %7s"):format("targets (issue 6)", "value", "goal"))
+tsv("#", "target", "lua", "name", "value", "goal", "verdict")
+local function target(name, label, x, goal, ok, note)
+  local v = ok and "ok" or "MISS"
+  tsv("target", LUA, name, ("%.3f"):format(x), goal, v)
+  print((("  %-28s %7s %7s  %-4s %s"):format(label, name:match("MBps") and ("%.0f"):format(x) or rx(x),
+    goal, v, note or ""):gsub("%s+$", "")))
+end
+local ref = { ["decode.Order"] = 230e3, ["encode.Order"] = 440e3,
+              ["decode.Small"] = 2.3e6, ["encode.Small"] = 3.0e6 }
+for _, s in ipairs { "decode.Order", "encode.Order", "decode.Small", "encode.Small" } do
+  local ops = 1 / med_time("dynpb." .. s)
+  local x = ops / ref[s]
+  target(s .. "/reference", s:gsub("%.", " ") .. " / reference lib", x, ">=1.5x", x >= 1.5,
+    ("(%s vs %s ops/s)"):format(si(ops), si(ref[s])))
+end
+for _, s in ipairs { "decode.Order", "decode.Small" } do
+  local x = ratio("dynpb." .. s, "floor1." .. s)
+  target(s .. "/floor1", s:gsub("%.", " ") .. " / floor1", x, "<=1.2x", x <= 1.2)
+end
+local sha = shaB / med_time("sha256") / 1e6
+target("sha256_MBps", "sha256 MB/s", sha, ">=300", sha >= 300)
+target("load.hit/sha256", "load hit / sha256", hit_sha, "<=1.1x", hit_sha <= 1.1,
+  "(same bytes; 1.1: noise)")
+
+local f = assert(io.open(OUT, "w"))
+f:write(table.concat(out, "\n"), "\n")
+f:close()
+print("(" .. OUT .. ")")
