@@ -9,6 +9,12 @@
 
 #include "dynpb.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(DP_NO_SHA_NI)
+#define DP_SHA_NI 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
     0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
@@ -58,13 +64,68 @@ static void compress(uint32_t h[8], const unsigned char *p, size_t nblocks) {
     }
 }
 
+#ifdef DP_SHA_NI
+/* Does this CPU have the SHA extensions (and SSE4.1, SSSE3 they need here)?
+   Asked on every call (a few hundred cycles): nothing is cached globally. */
+static int have_sha_ni(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    if (!(c & bit_SSE4_1) || !(c & bit_SSSE3)) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b >> 29) & 1;
+}
+
+/* compress() with the SHA-NI instructions: two rounds per sha256rnds2, the
+   message schedule by sha256msg1/msg2. The state is kept as ABEF/CDGH. */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void compress_ni(uint32_t h[8], const unsigned char *p, size_t nblocks) {
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i t = _mm_loadu_si128((const __m128i *)&h[0]);        /* DCBA */
+    __m128i s1 = _mm_loadu_si128((const __m128i *)&h[4]);       /* HGFE */
+    t = _mm_shuffle_epi32(t, 0xB1);                             /* CDAB */
+    s1 = _mm_shuffle_epi32(s1, 0x1B);                           /* EFGH */
+    __m128i s0 = _mm_alignr_epi8(t, s1, 8);                     /* ABEF */
+    s1 = _mm_blend_epi16(s1, t, 0xF0);                          /* CDGH */
+    while (nblocks--) {
+        __m128i abef = s0, cdgh = s1, w[4];
+        for (int g = 0; g < 16; g++) {
+            __m128i m;
+            if (g < 4) {
+                m = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), bswap);
+            } else {
+                __m128i x = _mm_sha256msg1_epu32(w[g & 3], w[(g + 1) & 3]);
+                x = _mm_add_epi32(x, _mm_alignr_epi8(w[(g + 3) & 3], w[(g + 2) & 3], 4));
+                m = _mm_sha256msg2_epu32(x, w[(g + 3) & 3]);
+            }
+            w[g & 3] = m;
+            __m128i k = _mm_add_epi32(m, _mm_loadu_si128((const __m128i *)&K[4 * g]));
+            s1 = _mm_sha256rnds2_epu32(s1, s0, k);
+            s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(k, 0x0E));
+        }
+        s0 = _mm_add_epi32(s0, abef);
+        s1 = _mm_add_epi32(s1, cdgh);
+        p += 64;
+    }
+    t = _mm_shuffle_epi32(s0, 0x1B);                            /* FEBA */
+    s1 = _mm_shuffle_epi32(s1, 0xB1);                           /* DCHG */
+    s0 = _mm_blend_epi16(t, s1, 0xF0);                          /* DCBA */
+    s1 = _mm_alignr_epi8(s1, t, 8);                             /* HGFE */
+    _mm_storeu_si128((__m128i *)&h[0], s0);
+    _mm_storeu_si128((__m128i *)&h[4], s1);
+}
+#endif
+
 void dp_sha256_hex(const void *data, size_t len, char out[65]) {
     static const char hex[] = "0123456789abcdef";
     uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     const unsigned char *p = data;
     size_t full = len / 64;
-    compress(h, p, full);
+    void (*fn)(uint32_t *, const unsigned char *, size_t) = compress;
+#ifdef DP_SHA_NI
+    if (have_sha_ni()) fn = compress_ni;
+#endif
+    fn(h, p, full);
 
     /* final block(s): rest, 0x80, zeros, 64-bit big-endian bit length */
     unsigned char tail[128];
@@ -75,7 +136,7 @@ void dp_sha256_hex(const void *data, size_t len, char out[65]) {
     size_t tlen = rest < 56 ? 64 : 128;
     uint64_t bits = (uint64_t)len * 8;
     for (int i = 0; i < 8; i++) tail[tlen - 1 - i] = (unsigned char)(bits >> (8 * i));
-    compress(h, tail, tlen / 64);
+    fn(h, tail, tlen / 64);
 
     for (int i = 0; i < 8; i++)
         for (int j = 0; j < 8; j++)
