@@ -96,6 +96,9 @@ typedef struct dp_field {
     int32_t sub;              /* message index (message/group/map) or enum index, or -1 */
     int32_t name;             /* index of the name string in the schema's names array */
     uint32_t gidx;            /* index among all fields of the schema (fhints) */
+    uint8_t tag[8];           /* the encoded tag (wire type of one element;
+                                 START_GROUP for groups), taglen bytes */
+    uint8_t taglen;
     const char *cname;        /* the name as C string (errors, reflection) */
     uint32_t namelen;         /* strlen(cname) */
     const char *lname;        /* bytes of the interned Lua string NAMES[name]:
@@ -124,6 +127,7 @@ typedef struct dp_msg {
 
 typedef struct dp_enumval {
     const char *cname;
+    const char *lname;        /* bytes of the interned Lua string NAMES[name] */
     int32_t number;
     int32_t name;             /* index in the names array */
 } dp_enumval;
@@ -247,8 +251,10 @@ static inline const dp_field *dp_find_field_by_name(const dp_msg *m, const char 
         if (f->namelen == n && memcmp(f->cname, s, n) == 0) return f;
     }
 }
+/* hash of a string's address: the high half of a 64-bit multiplicative
+   hash, so aligned addresses still spread over the low bits used */
 static inline uint32_t dp_ptr_hash(const char *p) {
-    return (uint32_t)(((uintptr_t)p >> 3) * 2654435761u);
+    return (uint32_t)(((uint64_t)(uintptr_t)p * UINT64_C(0x9E3779B97F4A7C15)) >> 32);
 }
 /* field lookup by an interned key string: a pointer compare in the common
    case; keys that are not interned (long strings) by content. */

@@ -144,6 +144,13 @@ static int fail(ectx *c, const char *fmt, ...) {
 
 /* ---- values */
 
+/* integer types: 64 bits wide? unsigned? (indexed by DP_T_*) */
+enum { IK_64 = 1, IK_UNSIGNED = 2 };
+static const uint8_t int_kind[19] = {
+    [DP_T_INT64] = IK_64, [DP_T_UINT64] = IK_64 | IK_UNSIGNED, [DP_T_SINT64] = IK_64,
+    [DP_T_FIXED64] = IK_64 | IK_UNSIGNED, [DP_T_SFIXED64] = IK_64,
+    [DP_T_UINT32] = IK_UNSIGNED, [DP_T_FIXED32] = IK_UNSIGNED};
+
 /* Parses a decimal integer string (optional '-'); returns 1 on success. */
 static int parse_dec(const char *s, size_t n, int *neg, uint64_t *mag) {
     size_t i = 0;
@@ -165,10 +172,8 @@ static int parse_dec(const char *s, size_t n, int *neg, uint64_t *mag) {
    decimal strings. Range is checked against the field's type. */
 static int get_int(ectx *c, const dp_field *f, int idx, uint64_t *out) {
     lua_State *L = c->L;
-    int is64 = f->type == DP_T_INT64 || f->type == DP_T_UINT64 || f->type == DP_T_SINT64 ||
-               f->type == DP_T_FIXED64 || f->type == DP_T_SFIXED64;
-    int is_unsigned = f->type == DP_T_UINT32 || f->type == DP_T_UINT64 ||
-                      f->type == DP_T_FIXED32 || f->type == DP_T_FIXED64;
+    int is64 = int_kind[f->type] & IK_64;
+    int is_unsigned = int_kind[f->type] & IK_UNSIGNED;
     int neg;
     uint64_t mag;
     int t = lua_type(L, idx);
@@ -223,7 +228,12 @@ static int get_enum(ectx *c, const dp_field *f, int idx, int32_t *out) {
     const dp_enum *e = &c->S->enums[f->sub];
     if (lua_type(L, idx) == LUA_TSTRING) {
         const char *s = lua_tostring(L, idx);
-        for (uint32_t i = 0; i < e->nvalues; i++)
+        for (uint32_t i = 0; i < e->nvalues; i++)         /* interned: same pointer */
+            if (e->values[i].lname == s) {
+                *out = e->values[i].number;
+                return 1;
+            }
+        for (uint32_t i = 0; i < e->nvalues; i++)         /* long strings: by content */
             if (strcmp(e->values[i].cname, s) == 0) {
                 *out = e->values[i].number;
                 return 1;
@@ -356,8 +366,9 @@ static int put_value(ectx *c, const dp_field *f, int idx, int *zero) {
 static int put_field(ectx *c, const dp_field *f, int idx, int omit_zero) {
     size_t start = c->len;
     int zero = 0;
-    if (f->type == DP_T_GROUP) put_tag(c, f->number, DP_WT_SGROUP);
-    else put_tag(c, f->number, f->wiretype);
+    ensure(c, sizeof f->tag);
+    memcpy(c->st->buf + c->len, f->tag, sizeof f->tag);   /* precomputed tag */
+    c->len += f->taglen;
     if (!put_value(c, f, idx, &zero)) return 0;
     if (omit_zero && zero) c->len = start;
     return 1;

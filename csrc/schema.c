@@ -84,12 +84,16 @@ typedef struct holder {
     lua_Alloc alloc;
     void *alloc_ud;
     FDSet *set;              /* parsed set, freed by __gc */
+    int oom;                 /* an allocation for protobuf-c failed */
 } holder;
 
 static void *pa_alloc(void *ud, size_t size) {
     holder *h = ud;
-    size_t *p = h->alloc(h->alloc_ud, NULL, 0, size + DP_ALIGN);
-    if (!p) return NULL;
+    size_t *p = size <= (size_t)-1 - DP_ALIGN ? h->alloc(h->alloc_ud, NULL, 0, size + DP_ALIGN) : NULL;
+    if (!p) {
+        h->oom = 1;
+        return NULL;
+    }
     *p = size + DP_ALIGN;
     return (char *)p + DP_ALIGN;
 }
@@ -330,6 +334,14 @@ static int collect(ctx *c, const FDSet *set) {
 
 /* ---- stage 4a: enums */
 
+typedef struct enum_slot { int32_t number, index; } enum_slot;
+
+static int enum_slot_cmp(const void *a, const void *b) {
+    const enum_slot *x = a, *y = b;
+    if (x->number != y->number) return x->number < y->number ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
 static int compile_enum(ctx *c, uint32_t idx) {
     lua_State *L = c->L;
     const EnumProto *ep = c->eproto[idx];
@@ -341,6 +353,11 @@ static int compile_enum(ctx *c, uint32_t idx) {
     if (ep->n_value == 0) return fail(c, "file '%s': enum '%s' has no values", f->name, e->name);
     e->nvalues = (uint32_t)ep->n_value;
     e->values = dp_schema_alloc(L, c->S, sizeof(dp_enumval) * ep->n_value);
+    /* value names seen so far: a scratch table, so the check is linear (an
+       enum of 100,000 values must not take minutes); popped at the end,
+       dropped with the rest of the stack by dp_compile on failure */
+    lua_createtable(L, 0, ep->n_value > 1024 ? 1024 : (int)ep->n_value);   /* +1 seen */
+    int seen = lua_gettop(L);
     for (size_t i = 0; i < ep->n_value; i++) {
         const Google__Protobuf__EnumValueDescriptorProto *v = ep->value[i];
         if (!is_ident(v->name))
@@ -349,31 +366,44 @@ static int compile_enum(ctx *c, uint32_t idx) {
         if (!v->has_number)
             return fail(c, "file '%s': enum '%s': value '%s' has no number", f->name, e->name,
                         v->name);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(e->values[j].cname, v->name) == 0)
-                return fail(c, "file '%s': enum '%s': duplicate value name '%s'", f->name,
-                            e->name, v->name);
+        lua_pushstring(L, v->name);
+        lua_rawget(L, seen);
+        int dup = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (dup)
+            return fail(c, "file '%s': enum '%s': duplicate value name '%s'", f->name,
+                        e->name, v->name);
+        lua_pushstring(L, v->name);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, seen);
         e->values[i].cname = sdup(L, c->S, v->name);
         e->values[i].number = v->number;
         lua_pushstring(L, v->name);
         e->values[i].name = add_name(c);
+        lua_rawgeti(L, c->names, e->values[i].name);   /* anchored: stable */
+        e->values[i].lname = lua_tostring(L, -1);
+        lua_pop(L, 1);
     }
     if (p3 && e->values[0].number != 0)
         return fail(c, "file '%s': enum '%s': the first value of a proto3 enum must be 0",
                     f->name, e->name);
+    lua_pop(L, 1);                                                          /* -1 seen */
     /* by_number: indices sorted by number; the first declared of aliases kept.
-       Insertion sort, stable, so equal numbers keep declaration order. */
+       Sorted by (number, declaration index) in a scratch userdata, so equal
+       numbers keep declaration order; O(n log n) for any input order. */
     int32_t *bn = dp_schema_alloc(L, c->S, sizeof(int32_t) * e->nvalues);
+    enum_slot *tmp = lua_newuserdata(L, sizeof(enum_slot) * e->nvalues);   /* +1 */
+    for (uint32_t i = 0; i < e->nvalues; i++) {
+        tmp[i].number = e->values[i].number;
+        tmp[i].index = (int32_t)i;
+    }
+    qsort(tmp, e->nvalues, sizeof(enum_slot), enum_slot_cmp);
     uint32_t n = 0;
     for (uint32_t i = 0; i < e->nvalues; i++) {
-        int32_t num = e->values[i].number;
-        uint32_t pos = n;
-        while (pos > 0 && e->values[bn[pos - 1]].number > num) pos--;
-        if (pos > 0 && e->values[bn[pos - 1]].number == num) continue;  /* alias */
-        memmove(bn + pos + 1, bn + pos, sizeof(int32_t) * (n - pos));
-        bn[pos] = (int32_t)i;
-        n++;
+        if (i > 0 && tmp[i].number == tmp[i - 1].number) continue;          /* alias */
+        bn[n++] = tmp[i].index;
     }
+    lua_pop(L, 1);                                                          /* -1 tmp */
     e->by_number = bn;
     e->nunique = n;
     return 1;
@@ -590,6 +620,14 @@ static int compile_msg(ctx *c, uint32_t idx) {
         m->oneof_names[i] = sdup(L, S, on);
     }
 
+    /* field numbers and names seen so far, and the oneofs that have a
+       member: scratch objects, so these checks are linear in the number of
+       fields (65,535 fields must not take seconds); popped after the loop,
+       dropped with the rest of the stack by dp_compile on failure */
+    lua_createtable(L, 0, mp->n_field > 1024 ? 2048 : 2 * (int)mp->n_field);   /* +1 seen */
+    int seen = lua_gettop(L);
+    unsigned char *has_member = lua_newuserdata(L, mp->n_oneof_decl + 1);      /* +1 */
+    memset(has_member, 0, mp->n_oneof_decl + 1);
     for (size_t i = 0; i < mp->n_field; i++) {
         const FieldProto *fp = mp->field[i];
         dp_field *fd = &m->fields[i];
@@ -604,12 +642,22 @@ static int compile_msg(ctx *c, uint32_t idx) {
         if (fp->number >= 19000 && fp->number <= 19999)
             return fail(c, "%s: field number %d is reserved for the protobuf implementation",
                         where, fp->number);
-        for (size_t j = 0; j < i; j++) {
-            if (m->fields[j].number == (uint32_t)fp->number)
-                return fail(c, "%s: duplicate field number %d", where, fp->number);
-            if (strcmp(m->fields[j].cname, fp->name) == 0)
-                return fail(c, "%s: duplicate field name", where);
-        }
+        lua_pushinteger(L, fp->number);
+        lua_rawget(L, seen);
+        int dup = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (dup) return fail(c, "%s: duplicate field number %d", where, fp->number);
+        lua_pushstring(L, fp->name);
+        lua_rawget(L, seen);
+        dup = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (dup) return fail(c, "%s: duplicate field name", where);
+        lua_pushinteger(L, fp->number);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, seen);
+        lua_pushstring(L, fp->name);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, seen);
         fd->number = (uint32_t)fp->number;
         fd->gidx = S->nfields_total++;
         fd->cname = sdup(L, S, fp->name);
@@ -652,6 +700,13 @@ static int compile_msg(ctx *c, uint32_t idx) {
         if (type < 1 || type > 18) return fail(c, "%s: invalid type %d", where, type);
         fd->type = (uint8_t)type;
         fd->wiretype = (uint8_t)wiretype_of(type);
+        {
+            uint64_t tag = ((uint64_t)fd->number << 3) | fd->wiretype;
+            do {
+                fd->tag[fd->taglen++] = (uint8_t)((tag & 0x7f) | (tag > 0x7f ? 0x80 : 0));
+                tag >>= 7;
+            } while (tag);
+        }
 
         int scalar_num = type != DP_T_STRING && type != DP_T_BYTES && type != DP_T_MESSAGE &&
                          type != DP_T_GROUP;
@@ -673,6 +728,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
             if (fp->oneof_index < 0 || (size_t)fp->oneof_index >= mp->n_oneof_decl)
                 return fail(c, "%s: oneof index %d out of range", where, fp->oneof_index);
             if (!(fp->has_proto3_optional && fp->proto3_optional)) fd->oneof = fp->oneof_index;
+            has_member[fp->oneof_index] = 1;
             fd->flags |= DPF_PRESENCE;
         }
         if (label != 3 && (!p3 || type == DP_T_MESSAGE || type == DP_T_GROUP ||
@@ -692,14 +748,11 @@ static int compile_msg(ctx *c, uint32_t idx) {
         lua_remove(L, where_idx);   /* -1 where */
     }
     /* oneof members of each oneof must exist */
-    for (uint32_t o = 0; o < m->noneofs; o++) {
-        size_t k;
-        for (k = 0; k < mp->n_field; k++)
-            if (mp->field[k]->has_oneof_index && mp->field[k]->oneof_index == (int32_t)o) break;
-        if (k == mp->n_field)
+    for (uint32_t o = 0; o < m->noneofs; o++)
+        if (!has_member[o])
             return fail(c, "file '%s': message '%s': oneof '%s' has no fields", f->name, m->name,
                         m->oneof_names[o]);
-    }
+    lua_pop(L, 2);                                      /* -2 seen, has_member */
 
     qsort(m->fields, m->nfields, sizeof(dp_field), field_cmp);
     /* dense index over small numbers */
@@ -774,6 +827,8 @@ int dp_compile(lua_State *L, dp_schema *S, int uvidx, const unsigned char *data,
     h->set = (FDSet *)protobuf_c_message_unpack(
         &google__protobuf__file_descriptor_set__descriptor, &h->pa, len, data);
     if (!h->set) {
+        /* protobuf-c reports a failed allocation as a parse failure */
+        if (h->oom) luaL_error(L, "dynpb: not enough memory");
         lua_settop(L, top);
         lua_pushstring(L, "malformed descriptor set: not a valid FileDescriptorSet "
                           "(protobuf-c could not parse it)");

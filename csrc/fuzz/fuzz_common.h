@@ -54,6 +54,43 @@ static const char fz_prelude[] =
     "  for k in pairs(b) do if rawget(a, k) == nil then return false end end\n"
     "  return true\n"
     "end\n"
+    /* equality after a round trip: proto3 fields without presence that hold
+       their zero value are not encoded, so a key present on one side only
+       is accepted when its value is a zero (0, 0.0, false, "", "0", or an
+       enum name in the set zero_names) */
+    "function is_zero(v, zero_names)\n"
+    /* an empty table: a repeated field left empty (decode leaves {} when all
+       values of a repeated closed enum were unknown: see the report) */
+    "  if type(v) == 'table' then return next(v) == nil end\n"
+    "  return v == 0 and 1 / v > 0 or v == false or v == '' or v == '0'\n"
+    "    or (type(v) == 'string' and zero_names[v] == true)\n"
+    "end\n"
+    "function rdeq(a, b, zero_names, depth)\n"
+    "  depth = depth or 0\n"
+    "  if depth > 2000 then error('rdeq: too deep') end\n"
+    "  if a ~= a and b ~= b then return true end\n"
+    "  if type(a) ~= 'table' or type(b) ~= 'table' then\n"
+    "    return a == b and math.type(a) == math.type(b)\n"
+    "  end\n"
+    "  for k, v in pairs(a) do\n"
+    "    local w = rawget(b, k)\n"
+    "    if w == nil then\n"
+    "      if not is_zero(v, zero_names) then return false end\n"
+    "    elseif not rdeq(v, w, zero_names, depth + 1) then return false end\n"
+    "  end\n"
+    "  for k, w in pairs(b) do\n"
+    "    if rawget(a, k) == nil and not is_zero(w, zero_names) then return false end\n"
+    "  end\n"
+    "  return true\n"
+    "end\n"
+    /* the names of enum values numbered 0 in a schema */
+    "function zero_names_of(schema, into)\n"
+    "  into = into or {}\n"
+    "  for _, en in ipairs(schema:enums()) do\n"
+    "    for _, v in ipairs(schema:enum_values(en)) do if v.number == 0 then into[v.name] = true end end\n"
+    "  end\n"
+    "  return into\n"
+    "end\n"
     /* a short printable form of a value, for failure messages */
     "function show(v, depth)\n"
     "  depth = depth or 0\n"
