@@ -51,6 +51,118 @@ $(HTTP_SO): csrc/http.c $(HDRS)
 # ---- end of HTTP section
 
 # ---- robustness: sanitizers, valgrind, aggressive GC, fuzzing, soak
+#   make asan          the specs against an ASan+UBSan build (Lua 5.4); any report fails
+#   make valgrind      the specs under memcheck (Lua 5.4); any error or definite leak fails
+#   make gc-stress     the specs with a full collection on (nearly) every allocation
+#   make allocfail     every API call under an allocator failing the Nth allocation
+#   make fuzz          each libFuzzer harness for FUZZ_SECONDS (default 60 s each)
+#   make fuzz-smoke    each harness for FUZZ_SMOKE_SECONDS (default 25 s each), for CI
+#   make soak          SOAK_CYCLES (default 1000000) load+decode+encode cycles; fails
+#                      when the Lua heap, dynpb.stats().bytes or RSS grow after warm-up
+# Needs (apt, installed by .ci/deps.sh as root): clang libclang-rt-14-dev valgrind.
+ROBUST_PKGS := clang libclang-rt-14-dev valgrind
+ASAN_CC ?= gcc
+ASAN_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ASAN_ENV = LD_PRELOAD="$$($(ASAN_CC) -print-file-name=libasan.so) $$($(ASAN_CC) -print-file-name=libubsan.so)" \
+  ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1 \
+  LSAN_OPTIONS=suppressions=$(CURDIR)/csrc/fuzz/lsan.supp:print_suppressions=0 \
+  UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+ROBUST_SPECS ?= spec
+SPEC_ENV = DYNPB_LPATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua"
+VALGRIND_LUA ?= lua5.4
+VALGRIND_SPECS ?= spec
+VALGRIND := valgrind --error-exitcode=1 --leak-check=full --show-leak-kinds=definite \
+  --errors-for-leak-kinds=definite --suppressions=$(CURDIR)/csrc/fuzz/valgrind.supp --quiet
+GC_LUAS ?= lua5.4 luajit lua5.1
+FUZZ_CC ?= clang
+FUZZ_DIR := build/fuzz
+FUZZ_HARNESSES := decode load encode
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 25
+FUZZ_FLAGS ?=
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS := $(WARN) -g -O1 -I/usr/include/lua5.4 -Icsrc -Icsrc/gen \
+  -DDYNPB_FIXTURES_DIR='"$(CURDIR)/spec/fixtures"'
+FUZZ_OBJS := $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(SRCS))
+AF_DIR := build/allocfail
+AF_OBJS := $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(SRCS))
+AF_ENV = ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1 \
+  UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+SOAK_LUA ?= lua5.4
+SOAK_CYCLES ?= 1000000
+
+.PHONY: robust-deps asan valgrind gc-stress allocfail fuzz fuzz-smoke fuzz-build fuzz-run soak
+.SECONDARY: $(FUZZ_OBJS) $(AF_OBJS)
+
+robust-deps:
+	@sh .ci/deps.sh $(ROBUST_PKGS)
+
+asan: robust-deps
+	@$(MAKE) --no-print-directory all LUA=lua5.4 VARIANT=-asan CC=$(ASAN_CC) OPT=-O1 \
+	  XCFLAGS="$(ASAN_SAN)" XLDFLAGS="-fsanitize=address,undefined"
+	$(ASAN_ENV) $(SPEC_ENV) DYNPB_CPATH="$(CURDIR)/build/lua5.4-asan/?.so" DYNPB_LUA=lua5.4 \
+	  lua5.4 /usr/bin/busted --helper=spec/helper.lua $(BUSTED_ARGS) $(ROBUST_SPECS)
+
+valgrind: robust-deps
+	@$(MAKE) --no-print-directory all LUA=$(VALGRIND_LUA)
+	$(SPEC_ENV) DYNPB_CPATH="$(CURDIR)/build/$(VALGRIND_LUA)/?.so" DYNPB_LUA=$(VALGRIND_LUA) \
+	  DYNPB_VALGRIND=1 $(VALGRIND) $(VALGRIND_LUA) /usr/bin/busted --helper=spec/helper.lua \
+	  $(BUSTED_ARGS) $(VALGRIND_SPECS)
+
+gc-stress: deps
+	@set -e; for l in $(GC_LUAS); do \
+	  echo "=== gc-stress $$l"; \
+	  $(MAKE) --no-print-directory all LUA=$$l; \
+	  $(SPEC_ENV) DYNPB_CPATH="$(CURDIR)/build/$$l/?.so" DYNPB_LUA=$$l \
+	    $$l /usr/bin/busted --helper=spec/support/robust_gc.lua $(BUSTED_ARGS) $(ROBUST_SPECS); \
+	done
+
+$(FUZZ_DIR)/obj/%.o: csrc/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: csrc/fuzz/fuzz_%.c csrc/fuzz/fuzz_common.h $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(FUZZ_OBJS) \
+	  -l:liblua5.4.a -lprotobuf-c -lm -ldl
+
+fuzz-build: robust-deps $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_HARNESSES))
+
+# new corpus entries go to build/fuzz/corpus/<h>; the committed seeds are read only.
+# Leak checking is off while fuzzing: each harness keeps one lua_State for the
+# whole run, so every input looks like a leak to libFuzzer's per-input check
+# (10x slower); leaks are checked by `make allocfail` and `make asan` instead.
+fuzz-run: fuzz-build
+	@set -e; mkdir -p $(FUZZ_DIR)/artifacts; for h in $(FUZZ_HARNESSES); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$h; echo "=== fuzz_$$h for $(FUZZ_RUN_SECONDS) s"; \
+	  if ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    $(FUZZ_DIR)/fuzz_$$h -max_total_time=$(FUZZ_RUN_SECONDS) -timeout=20 -rss_limit_mb=2048 \
+	      -max_len=16384 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/artifacts/$$h- \
+	      $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus/$$h csrc/fuzz/corpus/$$h > $(FUZZ_DIR)/fuzz_$$h.log 2>&1; \
+	  then grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss)' $(FUZZ_DIR)/fuzz_$$h.log; \
+	  else tail -n 80 $(FUZZ_DIR)/fuzz_$$h.log; echo "fuzz_$$h FAILED (log: $(FUZZ_DIR)/fuzz_$$h.log)"; \
+	    exit 1; fi; \
+	done
+
+fuzz:
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_RUN_SECONDS=$(FUZZ_SECONDS)
+
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_RUN_SECONDS=$(FUZZ_SMOKE_SECONDS)
+
+$(AF_DIR)/obj/%.o: csrc/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(FUZZ_CFLAGS) $(ASAN_SAN) -c $< -o $@
+
+$(AF_DIR)/allocfail: csrc/fuzz/allocfail.c $(AF_OBJS)
+	$(ASAN_CC) $(FUZZ_CFLAGS) $(ASAN_SAN) -o $@ $< $(AF_OBJS) -l:liblua5.4.a -lprotobuf-c -lm -ldl
+
+allocfail: robust-deps $(AF_DIR)/allocfail
+	$(AF_ENV) DYNPB_FIXTURES=$(CURDIR)/spec/fixtures DYNPB_LUADIR=$(CURDIR)/lua $(AF_DIR)/allocfail
+
+soak: deps
+	@$(MAKE) --no-print-directory all LUA=$(SOAK_LUA)
+	$(SPEC_ENV) DYNPB_CPATH="$(CURDIR)/build/$(SOAK_LUA)/?.so" \
+	  $(SOAK_LUA) spec/support/robust_soak.lua $(SOAK_CYCLES)
 # ---- end of robustness section
 
 # ---- benchmarks
@@ -93,18 +205,27 @@ CG_HOST := $(BENCH_W)/cg_host
 $(CG_HOST): bench/cg_host.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c99 -O2 -Wall -Wextra -I/usr/include/lua5.4 -o $@ bench/cg_host.c \
-	  -Wl,-E /usr/lib/$(shell $(CC) -print-multiarch)/liblua5.4.a -lm -ldl
+	  -Wl,-E -l:liblua5.4.a -lm -ldl
 
 bench-callgrind:
 	@$(MAKE) --no-print-directory bench-callgrind-one LUA=lua5.4
 
-bench-callgrind-one: $(SO) $(CG_HOST)
-	@LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" $(LUA) bench/callgrind.lua bench $(BENCH_W) $(CG_N) $(CG_HOST)
+bench-callgrind-one: $(SO) $(CG_HOST) $(BENCH_FLOOR)
+	@LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;$(CURDIR)/$(BENCH_W)/$(LUA)/?.so;;" $(LUA) bench/callgrind.lua bench $(BENCH_W) $(CG_N) $(CG_HOST)
 
 # regenerate bench/fixtures (needs protoc and lua5.4); the outputs are committed
 bench-fixtures:
 	sh bench/make_fixtures.sh
 # ---- end of benchmarks section
+
+# ---- OpenResty (issue 7): dynpb.resty in a real nginx (spec/openresty/run.sh)
+OPENRESTY_PKGS := nginx libnginx-mod-http-lua lua-resty-core wrk curl openssl
+.PHONY: openresty
+openresty:
+	@sh .ci/deps.sh $(OPENRESTY_PKGS)
+	@$(MAKE) --no-print-directory LUA=luajit all
+	spec/openresty/run.sh
+# ---- end of OpenResty section
 
 # ---- conformance: Google's protobuf conformance suite (spec/conformance/)
 # Needs (apt): g++ protobuf-compiler libprotobuf-dev dpkg-dev (+ the Luas).

@@ -1,0 +1,23 @@
+#!/bin/sh
+# render.sh PREFIX PORT REGISTRY_URL [REFRESH [TIMEOUT]]
+# Writes PREFIX/nginx.conf from examples/openresty/nginx.conf with absolute
+# paths, and creates the directories it uses. Then:
+#   nginx -p PREFIX -c PREFIX/nginx.conf        (foreground; Ctrl-C stops it)
+set -eu
+[ $# -ge 3 ] || { echo "usage: $0 PREFIX PORT REGISTRY_URL [REFRESH [TIMEOUT]]" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+prefix=$1 port=$2 url=$3 refresh=${4:-30} timeout=${5:-5}
+mkdir -p "$prefix/tmp" "$prefix/state"
+prefix=$(cd "$prefix" && pwd)
+# workers run as an unprivileged user when nginx starts as root: the snapshot
+# directory must be writable by them
+chmod 0755 "$prefix"
+chmod 0777 "$prefix/state"
+for v in "$root" "$prefix" "$url"; do
+  case "$v" in *'|'*|*'"'*) echo "render.sh: '|' or '\"' in $v" >&2; exit 2 ;; esac
+done
+sed -e "s|@ROOT@|$root|g" -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$port|g" \
+    -e "s|@REGISTRY@|$url|g" -e "s|@REFRESH@|$refresh|g" -e "s|@TIMEOUT@|$timeout|g" \
+    "$here/nginx.conf" > "$prefix/nginx.conf"
+echo "$prefix/nginx.conf"
