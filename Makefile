@@ -238,7 +238,7 @@ conformance:
 	@set -e; for l in $(CONFORMANCE_LUAS); do spec/conformance/run.sh $$l; done
 # ---- end of conformance section
 
-.PHONY: all test check install regen clean example example-constants deps
+.PHONY: all test check install regen clean example example-constants deps threads
 
 all: $(SO) $(HTTP_TARGET)
 
@@ -263,8 +263,20 @@ test: deps
 	  cat build/test-$$l.log; \
 	  grep -E '^[0-9]+ success' build/test-$$l.log | tail -1 >> build/test-summary || status=1; \
 	done; \
+	if $(MAKE) --no-print-directory threads > build/test-threads.log 2>&1; then tail -1 build/test-threads.log; \
+	  echo "1 success / 0 failures / 0 errors" >> build/test-summary; \
+	else cat build/test-threads.log; echo "0 success / 1 failures / 0 errors" >> build/test-summary; status=1; fi; \
 	awk '{ p += $$1; f += $$4 + $$7 } END { printf "%d passed, %d failed\n", p, f }' build/test-summary; \
 	exit $$status
+
+# two lua_States in threads at once (spec/threads.c); TSAN=1 adds ThreadSanitizer
+THREADS_BIN := build/threads$(if $(TSAN),-tsan)
+THREADS_SAN := $(if $(TSAN),-fsanitize=thread)
+threads:
+	@$(MAKE) --no-print-directory LUA=lua5.4 $(if $(TSAN),VARIANT=-tsan XCFLAGS=-fsanitize=thread XLDFLAGS=-fsanitize=thread) all
+	@mkdir -p build
+	$(CC) -std=c99 -O1 -g -Wall -Wextra $(THREADS_SAN) -I/usr/include/lua5.4 -o $(THREADS_BIN) spec/threads.c -llua5.4 -lpthread
+	$(if $(TSAN),TSAN_OPTIONS="halt_on_error=1 exitcode=66 suppressions=$(CURDIR)/spec/tsan.supp") $(THREADS_BIN) "$(CURDIR)/build/lua5.4$(if $(TSAN),-tsan)/?.so" spec/fixtures/shop.pb 4 $(if $(TSAN),300,2000)
 
 deps:
 	@sh .ci/deps.sh
