@@ -216,6 +216,23 @@ static void setfuncs_up(lua_State *L, const luaL_Reg *l, int upbase) {
     }
 }
 
+/* [-0, +0] fills the metatable at mt of an object class: methods as
+   __index, read-only __newindex, __tostring, __name. Closures get the
+   DP_NUPVALUES upvalues at base .. base+DP_NUPVALUES-1. */
+static void init_class(lua_State *L, int mt, int base, const luaL_Reg *methods,
+                       lua_CFunction tostring, const char *name) {
+    lua_newtable(L);                                    /* +1 methods */
+    setfuncs_up(L, methods, base);
+    lua_setfield(L, mt, "__index");                     /* -1 */
+    lua_pushcfunction(L, object_newindex);
+    lua_setfield(L, mt, "__newindex");
+    for (int i = 0; i < DP_NUPVALUES; i++) lua_pushvalue(L, base + i);
+    lua_pushcclosure(L, tostring, DP_NUPVALUES);
+    lua_setfield(L, mt, "__tostring");
+    lua_pushstring(L, name);
+    lua_setfield(L, mt, "__name");
+}
+
 DP_EXPORT int luaopen_dynpb(lua_State *L) {
     luaL_checkstack(L, 20, "dynpb: open");
     /* the four shared upvalues, at base .. base+3 */
@@ -247,29 +264,8 @@ DP_EXPORT int luaopen_dynpb(lua_State *L) {
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
 
-    /* schema metatable: methods as __index */
-    lua_newtable(L);                                    /* +1 schema methods */
-    setfuncs_up(L, schema_methods, base);
-    lua_setfield(L, base + 1, "__index");               /* -1 */
-    lua_pushcfunction(L, object_newindex);
-    lua_setfield(L, base + 1, "__newindex");
-    for (int i = 0; i < DP_NUPVALUES; i++) lua_pushvalue(L, base + i);
-    lua_pushcclosure(L, schema_tostring, DP_NUPVALUES);
-    lua_setfield(L, base + 1, "__tostring");
-    lua_pushliteral(L, "dynpb.schema");
-    lua_setfield(L, base + 1, "__name");
-
-    /* handle metatable */
-    lua_newtable(L);                                    /* +1 handle methods */
-    setfuncs_up(L, handle_methods, base);
-    lua_setfield(L, base + 2, "__index");               /* -1 */
-    lua_pushcfunction(L, object_newindex);
-    lua_setfield(L, base + 2, "__newindex");
-    for (int i = 0; i < DP_NUPVALUES; i++) lua_pushvalue(L, base + i);
-    lua_pushcclosure(L, handle_tostring, DP_NUPVALUES);
-    lua_setfield(L, base + 2, "__tostring");
-    lua_pushliteral(L, "dynpb.message");
-    lua_setfield(L, base + 2, "__name");
+    init_class(L, base + 1, base, schema_methods, schema_tostring, "dynpb.schema");
+    init_class(L, base + 2, base, handle_methods, handle_tostring, "dynpb.message");
 
     /* the module table */
     lua_newtable(L);                                    /* +1 module */
