@@ -154,10 +154,12 @@ int dp_l_load_file(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     int pin = opt_pin(L, 2, "load_file");
     struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    /* sb is only read when stat succeeded (it is uninitialized otherwise) */
+    int serr = stat(path, &sb) != 0 ? errno : 0;
+    if (serr || !S_ISREG(sb.st_mode)) {
         lua_pushnil(L);
         lua_pushfstring(L, "dynpb: load_file: cannot open '%s': %s", path,
-                        errno && !S_ISDIR(sb.st_mode) ? strerror(errno) : "not a regular file");
+                        serr ? strerror(serr) : "not a regular file");
         return 2;
     }
     size_t size = (size_t)sb.st_size;

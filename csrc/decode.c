@@ -187,47 +187,85 @@ static inline int enum_known(const dctx *c, const dp_field *f, int32_t v) {
     return !(f->flags & DPF_CLOSED_ENUM) || dp_enum_find(&c->S->enums[f->sub], v) >= 0;
 }
 
-/* [-0, +0] appends raw bytes [p, p+n) to t[UNKNOWN] */
-static void add_unknown(dctx *c, int t, const unsigned char *p, size_t n) {
+/* [-0, +0] appends raw bytes [p, p+n) to the unknown-field pieces of the
+   message being decoded: the array in stack slot unk (made on first use).
+   decode_msg joins the pieces once, at its end: linear in the input. */
+static void add_unknown(dctx *c, int unk, const unsigned char *p, size_t n) {
     lua_State *L = c->L;
     if (c->o.drop_unknown) return;
-    lua_pushliteral(L, DP_UNKNOWN_KEY);            /* +1 key */
-    lua_pushvalue(L, -1);                          /* +1 key */
-    lua_rawget(L, t);                              /* -1 +1 old or nil */
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushlstring(L, (const char *)p, n);    /* +1 */
-    } else {
-        lua_pushlstring(L, (const char *)p, n);
-        lua_concat(L, 2);                          /* -2 +1 */
+    if (lua_isnil(L, unk)) {
+        lua_newtable(L);                           /* +1 pieces */
+        lua_replace(L, unk);                       /* -1 */
     }
+    lua_pushlstring(L, (const char *)p, n);        /* +1 */
+    lua_rawseti(L, unk, (int)dp_rawlen(L, unk) + 1);   /* -1 */
+}
+
+/* [-0, +0] sets t[UNKNOWN] to its old value (if any) followed by the pieces
+   in the array at unk. */
+static void join_unknown(dctx *c, int t, int unk) {
+    lua_State *L = c->L;
+    luaL_Buffer b;
+    int n = (int)dp_rawlen(L, unk);
+    lua_pushliteral(L, DP_UNKNOWN_KEY);            /* +1 key */
+    luaL_buffinit(L, &b);
+    lua_pushliteral(L, DP_UNKNOWN_KEY);
+    lua_rawget(L, t);                              /* old value, from a merge */
+    if (lua_type(L, -1) == LUA_TSTRING) luaL_addvalue(&b);
+    else lua_pop(L, 1);
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, unk, i);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);                           /* +1 joined */
     lua_rawset(L, t);                              /* -2 */
 }
 
-/* [-0, +0] appends a varint field (number, value) to t[UNKNOWN], for
+/* [-0, +0] appends a varint field (number, value) to the unknown fields, for
    closed-enum values without a name found in packed runs */
-static void add_unknown_varint(dctx *c, int t, uint32_t number, uint64_t v) {
+static void add_unknown_varint(dctx *c, int unk, uint32_t number, uint64_t v) {
     unsigned char tmp[20];
     size_t n = 0;
     uint64_t tag = (uint64_t)number << 3;
     do { tmp[n++] = (unsigned char)((tag & 0x7f) | (tag > 0x7f ? 0x80 : 0)); tag >>= 7; } while (tag);
     do { tmp[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0)); v >>= 7; } while (v);
-    add_unknown(c, t, tmp, n);
+    add_unknown(c, unk, tmp, n);
 }
 
-/* [-0, +0] clears the other members of f's oneof in table t */
-static void clear_oneof(dctx *c, const dp_msg *m, const dp_field *f, int t) {
-    for (uint32_t i = 0; i < m->nfields; i++) {
-        const dp_field *g = &m->fields[i];
-        if (g->oneof != f->oneof || g == f) continue;
-        lua_rawgeti(c->L, c->names, g->name);
-        lua_pushnil(c->L);
-        lua_rawset(c->L, t);
+/* which member of each oneof is set in the table being decoded: -2 = not
+   known yet (the table may come with one, when merging), else its index */
+typedef struct oneof_track {
+    uint32_t n;                    /* oneofs tracked: min(noneofs, 64) */
+    int32_t cur[64];
+} oneof_track;
+
+/* [-0, +0] clears the members of f's oneof other than f in table t. The
+   first time per oneof every member is cleared; after that only the one
+   known to be set, so a long run of oneof values stays linear. */
+static void clear_oneof(dctx *c, const dp_msg *m, const dp_field *f, int t, oneof_track *ot) {
+    int32_t me = (int32_t)(f - m->fields);
+    if ((uint32_t)f->oneof < ot->n && ot->cur[f->oneof] != -2) {
+        int32_t prev = ot->cur[f->oneof];
+        if (prev >= 0 && prev != me) {
+            lua_rawgeti(c->L, c->names, m->fields[prev].name);
+            lua_pushnil(c->L);
+            lua_rawset(c->L, t);
+        }
+    } else {
+        for (uint32_t i = 0; i < m->nfields; i++) {
+            const dp_field *g = &m->fields[i];
+            if (g->oneof != f->oneof || g == f) continue;
+            lua_rawgeti(c->L, c->names, g->name);
+            lua_pushnil(c->L);
+            lua_rawset(c->L, t);
+        }
     }
+    if ((uint32_t)f->oneof < ot->n) ot->cur[f->oneof] = me;
 }
 
 static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                       const unsigned char *end, uint32_t group, const unsigned char **after);
+static void fill_defaults(dctx *c, const dp_msg *m, int t);
 
 /* [-1, +1] replaces the value at the top (the previous value of the field,
    to merge into, or anything else for a new table) with the table of
@@ -254,9 +292,9 @@ static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t inde
 }
 
 /* Decodes one map entry [p, end) into the map table at mt; the raw entry
-   [raw, end) goes to unknown fields of t when its value is a closed-enum
-   number without a name. */
-static int decode_entry(dctx *c, const dp_field *f, int mt, int t, int64_t index,
+   [raw, end) goes to the unknown fields (pieces at unk) when its value is a
+   closed-enum number without a name. */
+static int decode_entry(dctx *c, const dp_field *f, int mt, int unk, int64_t index,
                         const unsigned char *raw, const unsigned char *p,
                         const unsigned char *end) {
     lua_State *L = c->L;
@@ -320,7 +358,7 @@ static int decode_entry(dctx *c, const dp_field *f, int mt, int t, int64_t index
         if (slot == ks) have_k = 1; else have_v = 1;
     }
     if (unknown_enum) {
-        add_unknown(c, t, raw, (size_t)(end - raw));
+        add_unknown(c, unk, raw, (size_t)(end - raw));
         lua_pop(L, 2);
         return 1;
     }
@@ -330,6 +368,8 @@ static int decode_entry(dctx *c, const dp_field *f, int mt, int t, int64_t index
     }
     if (!have_v) {
         push_default(c, vf);
+        if (vf->type == DP_T_MESSAGE && c->o.defaults)   /* an absent message value */
+            fill_defaults(c, &c->S->msgs[vf->sub], lua_gettop(L));
         lua_replace(L, vs);
     }
     lua_rawset(L, mt);                               /* -2 map[key] = value */
@@ -360,6 +400,26 @@ static void get_container(dctx *c, const dp_field *f, int t, int narr, int nrec)
     lua_rawgeti(L, c->names, f->name);
     lua_pushvalue(L, -2);
     lua_rawset(L, t);                                /* t[name] = new */
+}
+
+/* [-0, +0] removes the arrays of repeated closed-enum fields of m that
+   stayed empty (every value went to the unknown fields): an absent field
+   stays absent. */
+static void drop_empty_arrays(dctx *c, const dp_msg *m, int t) {
+    lua_State *L = c->L;
+    for (uint32_t i = 0; i < m->nfields; i++) {
+        const dp_field *f = &m->fields[i];
+        if (!(f->flags & DPF_CLOSED_ENUM) || !(f->flags & DPF_REPEATED) || (f->flags & DPF_MAP))
+            continue;
+        lua_rawgeti(L, c->names, f->name);
+        lua_rawget(L, t);
+        int empty = lua_istable(L, -1) && dp_rawlen(L, -1) == 0;
+        lua_pop(L, 1);
+        if (!empty) continue;
+        lua_rawgeti(L, c->names, f->name);
+        lua_pushnil(L);
+        lua_rawset(L, t);
+    }
 }
 
 /* Fills absent singular scalars of m in t with their defaults. */
@@ -396,8 +456,13 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
     const dp_field *rep = NULL;
     lua_Integer repn = 0;
     unsigned nset = 0;               /* keys set: next time's size hint */
+    oneof_track ot;
+    ot.n = m->noneofs < 64 ? m->noneofs : 64;
+    for (uint32_t i = 0; i < ot.n; i++) ot.cur[i] = -2;
     lua_pushnil(L);
     int arr = lua_gettop(L);
+    lua_pushnil(L);                  /* unknown-field pieces, made on demand */
+    int unk = arr + 1;
 
     while (p < end) {
         const unsigned char *at = p;
@@ -431,7 +496,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                 if (st == DP_ERR_DEPTH) c->detail = "nesting deeper than max_depth";
                 return fail(c, st, at, NULL, 0);
             }
-            add_unknown(c, t, at, (size_t)(p - at));
+            add_unknown(c, unk, at, (size_t)(p - at));
             continue;
         }
 
@@ -447,7 +512,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                     rep = f;
                     repn = 0;                        /* entries seen: the next hint */
                 }
-                if (!decode_entry(c, f, arr, t, 0, at, p, p + v)) return 0;
+                if (!decode_entry(c, f, arr, unk, 0, at, p, p + v)) return 0;
                 repn++;
                 p += v;
                 continue;
@@ -478,7 +543,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                         uint64_t x;
                         if (!(q = rd_varint(c, q, qend, &x))) return fail_varint(c, eat, f, repn + 1);
                         if (f->type == DP_T_ENUM && !enum_known(c, f, (int32_t)(uint32_t)x)) {
-                            add_unknown_varint(c, t, num, x);
+                            add_unknown_varint(c, unk, num, x);
                             continue;
                         }
                         push_varint(c, f, x);
@@ -506,7 +571,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, index);
             if (f->type == DP_T_ENUM && !enum_known(c, f, (int32_t)(uint32_t)v)) {
                 if (!index) lua_pop(L, 1);           /* -1 key */
-                add_unknown(c, t, at, (size_t)(p - at));
+                add_unknown(c, unk, at, (size_t)(p - at));
                 continue;
             }
             push_varint(c, f, v);
@@ -556,7 +621,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
         /* the value is at the top (singular: with its key below) */
         if (index) lua_rawseti(L, arr, (int)++repn);
         else {
-            if (f->oneof >= 0) clear_oneof(c, m, f, t);   /* balanced */
+            if (f->oneof >= 0) clear_oneof(c, m, f, t, &ot);   /* balanced */
             lua_rawset(L, t);                        /* -2 */
         }
     }
@@ -567,6 +632,8 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
 done:
     c->S->hints[m - c->S->msgs] = (uint8_t)(nset < 64 ? nset : 64);
     if (rep) c->S->fhints[rep->gidx] = HINT(repn);
+    if (!lua_isnil(L, unk)) join_unknown(c, t, unk);
+    if (m->closed_enum_rep) drop_empty_arrays(c, m, t);
     if (c->o.defaults) fill_defaults(c, m, t);
     lua_settop(L, top);
     return 1;

@@ -123,6 +123,7 @@ typedef struct dp_msg {
     uint8_t map_entry;        /* is a synthesized map entry (key=1, value=2) */
     uint8_t proto3;           /* declared in a proto3 file */
     uint8_t has_required;     /* some field is proto2 required */
+    uint8_t closed_enum_rep;  /* some repeated field has a closed enum type */
 } dp_msg;
 
 typedef struct dp_enumval {
@@ -138,6 +139,9 @@ typedef struct dp_enum {
     dp_enumval *values;       /* declaration order */
     int32_t *by_number;       /* value indices sorted by number, first declared wins */
     uint32_t nunique;         /* length of by_number */
+    uint32_t hmask;           /* byname/byptr have hmask + 1 slots */
+    uint32_t *byname;         /* value index+1 by name content hash */
+    uint32_t *byptr;          /* value index+1 by interned name address */
     uint8_t closed;           /* proto2 enum */
 } dp_enum;
 
@@ -151,6 +155,8 @@ typedef struct dp_state {
     /* encode output buffer, reused across calls, freed by __gc */
     unsigned char *buf;
     size_t bufcap;
+    int busy;                 /* an encode is using buf (a finalizer may encode
+                                 during it: that one gets a buffer of its own) */
 } dp_state;
 
 /* A block of schema memory; blocks form a list freed together. */
@@ -263,6 +269,20 @@ static inline const dp_field *dp_find_field_by_key(const dp_msg *m, const char *
         uint16_t k = m->byptr[i];
         if (!k) return dp_find_field_by_name(m, s, n);
         if (m->fields[k - 1].lname == s) return &m->fields[k - 1];
+    }
+}
+/* enum value index for a name (s[0..n), interned or not), or -1 */
+static inline int dp_enum_find_name(const dp_enum *e, const char *s, size_t n) {
+    for (uint32_t i = dp_ptr_hash(s) & e->hmask;; i = (i + 1) & e->hmask) {
+        uint32_t k = e->byptr[i];
+        if (!k) break;
+        if (e->values[k - 1].lname == s) return (int)(k - 1);
+    }
+    for (uint32_t i = dp_name_hash(s, n) & e->hmask;; i = (i + 1) & e->hmask) {
+        uint32_t k = e->byname[i];
+        if (!k) return -1;
+        const char *v = e->values[k - 1].cname;
+        if (strlen(v) == n && memcmp(v, s, n) == 0) return (int)(k - 1);
     }
 }
 /* enum value index for a number, or -1 */

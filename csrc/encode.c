@@ -227,17 +227,13 @@ static int get_enum(ectx *c, const dp_field *f, int idx, int32_t *out) {
     lua_State *L = c->L;
     const dp_enum *e = &c->S->enums[f->sub];
     if (lua_type(L, idx) == LUA_TSTRING) {
-        const char *s = lua_tostring(L, idx);
-        for (uint32_t i = 0; i < e->nvalues; i++)         /* interned: same pointer */
-            if (e->values[i].lname == s) {
-                *out = e->values[i].number;
-                return 1;
-            }
-        for (uint32_t i = 0; i < e->nvalues; i++)         /* long strings: by content */
-            if (strcmp(e->values[i].cname, s) == 0) {
-                *out = e->values[i].number;
-                return 1;
-            }
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        int i = dp_enum_find_name(e, s, n);
+        if (i >= 0) {
+            *out = e->values[i].number;
+            return 1;
+        }
         return fail(c, "unknown value '%s' for enum %s", s, e->name);
     }
     if (lua_type(L, idx) == LUA_TNUMBER) {
@@ -623,23 +619,37 @@ typedef struct oneofs {
     int32_t set[64];
 } oneofs;
 
-/* Encodes field f of m from the value at v (not nil). */
-static int put_member(ectx *c, const dp_msg *m, const dp_field *f, int v, oneofs *oo) {
+/* Reports two members f and g of one oneof set. */
+static int oneof_conflict(ectx *c, const dp_msg *m, const dp_field *f, const dp_field *g) {
+    /* named in field order, whatever order the table gave them */
+    const dp_field *a = g, *b = f;
+    if (a->number > b->number) { a = f; b = g; }
+    c->path[c->depth].f = b;
+    return fail(c, "oneof '%s' has two members set: '%s' and '%s'", m->oneof_names[f->oneof],
+                a->cname, b->cname);
+}
+
+/* Encodes field f of m from the value at v (not nil); t is the table. */
+static int put_member(ectx *c, const dp_msg *m, const dp_field *f, int t, int v, oneofs *oo) {
     lua_State *L = c->L;
     dp_pathel *pe = &c->path[c->depth];
     pe->f = f;
     pe->kind = DP_PK_NONE;
     if (f->oneof >= 0 && (uint32_t)f->oneof < oo->n) {
         int32_t prev = oo->set[f->oneof];
-        if (prev >= 0) {
-            /* named in field order, whatever order the table gave them */
-            const dp_field *a = &m->fields[prev], *b = f;
-            if (a->number > b->number) { a = f; b = &m->fields[prev]; }
-            pe->f = b;
-            return fail(c, "oneof '%s' has two members set: '%s' and '%s'",
-                        m->oneof_names[f->oneof], a->cname, b->cname);
-        }
+        if (prev >= 0) return oneof_conflict(c, m, f, &m->fields[prev]);
         oo->set[f->oneof] = (int32_t)(f - m->fields);
+    } else if (f->oneof >= 0) {
+        /* past the 64 tracked oneofs: look for another member in the table */
+        for (uint32_t i = 0; i < m->nfields; i++) {
+            const dp_field *g = &m->fields[i];
+            if (g->oneof != f->oneof || g == f) continue;
+            lua_rawgeti(L, c->names, g->name);
+            lua_rawget(L, t);
+            int set = !lua_isnil(L, -1);
+            lua_pop(L, 1);
+            if (set) return oneof_conflict(c, m, f, g);
+        }
     }
     if (f->flags & DPF_REPEATED) {
         if (!lua_istable(L, v)) return fail(c, "expected table, got %s", lua_kind(L, v));
@@ -682,7 +692,7 @@ static int encode_msg_lookup(ectx *c, const dp_msg *m, int t) {
         lua_rawget(L, t);                                     /* -1 +1 value */
         if (!lua_isnil(L, -1)) {
             found++;
-            if (!put_member(c, m, f, lua_gettop(L), &oo)) return 0;
+            if (!put_member(c, m, f, t, lua_gettop(L), &oo)) return 0;
         }
         lua_pop(L, 1);                                        /* -1 value */
     }
@@ -773,7 +783,7 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
         if (n && idx < fi[n - 1]) sorted = 0;
         start[n] = (uint32_t)(c->len - begin) + (uint32_t)begin;
         fi[n++] = idx;
-        if (!put_member(c, m, f, lua_gettop(L), &oo)) return 0;
+        if (!put_member(c, m, f, t, lua_gettop(L), &oo)) return 0;
         lua_pop(L, 1);                                        /* -1 value */
     }
     if (!sorted) reorder(c, begin, start, fi, n);
@@ -788,10 +798,27 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
 }
 
 /* [-0, +1|2] the body of both encode methods */
-static int encode_call(lua_State *L, dp_state *st, dp_schema *S, const dp_msg *m, int names,
+static int encode_call(lua_State *L, int stidx, dp_schema *S, const dp_msg *m, int names,
                        int tidx, int oidx) {
     if (!lua_istable(L, tidx))
         luaL_error(L, "dynpb: encode %s: table expected, got %s", m->name, luaL_typename(L, tidx));
+    dp_state *st = lua_touserdata(L, stidx);
+    tidx = dp_absindex(L, tidx);
+    dp_opts o;
+    dp_parse_opts(L, oidx, "encode", &o);   /* before anything is pushed */
+    if (st->busy) {
+        /* an encode inside an encode (a __gc that encodes, run by the GC in
+           the middle of this one): it must not touch the outer buffer. A
+           fresh state userdata with the same metatable (its __gc frees the
+           buffer) serves this call only. If an encode raised (out of
+           memory), busy stays set and every later call takes this path:
+           slower, never wrong. */
+        dp_state *tmp = dp_newudata(L, sizeof *tmp);                 /* +1 */
+        memset(tmp, 0, sizeof *tmp);
+        lua_getmetatable(L, stidx);
+        lua_setmetatable(L, -2);
+        st = tmp;
+    }
     ectx c;
     c.L = L;
     c.S = S;
@@ -801,17 +828,21 @@ static int encode_call(lua_State *L, dp_state *st, dp_schema *S, const dp_msg *m
     c.depth = 0;
     c.path[0].f = NULL;
     c.path[0].kind = DP_PK_NONE;
-    dp_parse_opts(L, oidx, "encode", &c.o);
+    c.o = o;
     c.tables[0] = lua_topointer(L, tidx);
-    tidx = dp_absindex(L, tidx);
     c.names = names;
+    st->busy = 1;
     ensure(&c, 64);
     if (!encode_msg(&c, m, tidx)) {
+        st->busy = 0;
         lua_pushnil(L);
         lua_insert(L, -2);
         return 2;
     }
+    /* still busy while the result is copied: making the string can run the
+       GC, and a finalizer that encodes must not touch this buffer */
     lua_pushlstring(L, (const char *)c.st->buf, c.len);
+    st->busy = 0;
     /* a buffer grown by one huge message is not kept */
     if (c.st->bufcap > (4u << 20)) {
         void *ud;
@@ -828,14 +859,13 @@ int dp_l_schema_encode(lua_State *L) {
     const dp_msg *m = dp_lookup_msg(L, S, 1, 2);
     lua_settop(L, 4);                                 /* names go above the arguments */
     dp_push_names(L, 1);                              /* +1 names */
-    return encode_call(L, lua_touserdata(L, lua_upvalueindex(DP_UP_STATE)), S, m,
-                       lua_gettop(L), 3, 4);
+    return encode_call(L, lua_upvalueindex(DP_UP_STATE), S, m, lua_gettop(L), 3, 4);
 }
 
 /* a handle's own closure: its upvalues (DP_HU_*) say what to encode */
 int dp_l_handle_encode(lua_State *L) {
     dp_schema *S = lua_touserdata(L, lua_upvalueindex(DP_HU_CORE));
     const dp_msg *m = &S->msgs[lua_tointeger(L, lua_upvalueindex(DP_HU_INDEX))];
-    return encode_call(L, lua_touserdata(L, lua_upvalueindex(DP_HU_STATE)), S, m,
-                       lua_upvalueindex(DP_HU_NAMES), 2, 3);
+    return encode_call(L, lua_upvalueindex(DP_HU_STATE), S, m, lua_upvalueindex(DP_HU_NAMES),
+                       2, 3);
 }

@@ -405,6 +405,20 @@ static int compile_enum(ctx *c, uint32_t idx) {
     }
     lua_pop(L, 1);                                                          /* -1 tmp */
     e->by_number = bn;
+    /* name hashes (content and interned address), at most half full */
+    uint32_t slots = 4;
+    while (slots < 2 * e->nvalues) slots *= 2;
+    e->hmask = slots - 1;
+    e->byname = dp_schema_alloc(L, c->S, sizeof(uint32_t) * slots);
+    e->byptr = dp_schema_alloc(L, c->S, sizeof(uint32_t) * slots);
+    for (uint32_t i = 0; i < e->nvalues; i++) {
+        uint32_t h = dp_name_hash(e->values[i].cname, strlen(e->values[i].cname)) & e->hmask;
+        while (e->byname[h]) h = (h + 1) & e->hmask;
+        e->byname[h] = i + 1;
+        h = dp_ptr_hash(e->values[i].lname) & e->hmask;
+        while (e->byptr[h]) h = (h + 1) & e->hmask;
+        e->byptr[h] = i + 1;
+    }
     e->nunique = n;
     return 1;
 }
@@ -735,7 +749,10 @@ static int compile_msg(ctx *c, uint32_t idx) {
                            (fp->has_proto3_optional && fp->proto3_optional)))
             fd->flags |= DPF_PRESENCE;
         if (p3 && type == DP_T_STRING) fd->flags |= DPF_UTF8;
-        if (type == DP_T_ENUM && S->enums[fd->sub].closed) fd->flags |= DPF_CLOSED_ENUM;
+        if (type == DP_T_ENUM && S->enums[fd->sub].closed) {
+            fd->flags |= DPF_CLOSED_ENUM;
+            if (label == 3) m->closed_enum_rep = 1;
+        }
         if (type == DP_T_GROUP && p3) return fail(c, "%s: groups are not allowed in proto3", where);
 
         if (fp->default_value) {

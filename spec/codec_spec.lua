@@ -445,3 +445,28 @@ describe("round trips", function()
     assert.equal(s, Order:encode(Order:decode(s)))
   end)
 end)
+
+describe("oneofs past the 64 tracked per message", function()
+  it("two members of the 70th oneof set is an error; one is fine", function()
+    local fields, decls = {}, {}
+    for o = 0, 69 do
+      decls[#decls + 1] = pb.len(8, pb.len(1, "o" .. o))
+      for k = 1, 2 do
+        local num = o * 2 + k
+        fields[#fields + 1] = pb.len(2, pb.field("f" .. num, num) .. pb.vint(9, o))
+      end
+    end
+    local msg = pb.len(1, "Wide") .. table.concat(fields) .. table.concat(decls)
+    local s = assert(dynpb.load(pb.set(pb.file("wide.proto", {messages = {msg}}))))
+    local W = s:message("Wide")
+    assert.equal(hex(pb.vint(139, 5)), hex(assert(W:encode({f139 = 5}))))
+    local out, err = W:encode({f139 = 5, f140 = 6})
+    assert.is_nil(out)
+    assert.equal("dynpb: encode Wide: field 'f140': oneof 'o69' has two members set: 'f139' and 'f140'", err)
+    out, err = W:encode({f1 = 1, f2 = 2})
+    assert.is_nil(out)
+    assert.matches("oneof 'o0' has two members set: 'f1' and 'f2'", err)
+    -- decode keeps only the last member, past 64 too
+    assert.same({f140 = 6}, W:decode(pb.vint(139, 5) .. pb.vint(140, 6)))
+  end)
+end)
