@@ -59,13 +59,13 @@ function pb.vint(num, v) return pb.tag(num, 0) .. pb.varint(v) end
 -- opts.messages (bytes of DescriptorProto), opts.deps
 function pb.file(name, o)
   o = o or {}
-  local s = pb.len(1, name)
-  if o.package then s = s .. pb.len(2, o.package) end
-  for _, d in ipairs(o.deps or {}) do s = s .. pb.len(3, d) end
-  for _, m in ipairs(o.messages or {}) do s = s .. pb.len(4, m) end
-  for _, e in ipairs(o.enums or {}) do s = s .. pb.len(5, e) end
-  if o.syntax then s = s .. pb.len(12, o.syntax) end
-  return s
+  local parts = {pb.len(1, name)}     -- joined once: linear in the set's size
+  if o.package then parts[#parts + 1] = pb.len(2, o.package) end
+  for _, d in ipairs(o.deps or {}) do parts[#parts + 1] = pb.len(3, d) end
+  for _, m in ipairs(o.messages or {}) do parts[#parts + 1] = pb.len(4, m) end
+  for _, e in ipairs(o.enums or {}) do parts[#parts + 1] = pb.len(5, e) end
+  if o.syntax then parts[#parts + 1] = pb.len(12, o.syntax) end
+  return table.concat(parts)
 end
 -- DescriptorProto: name, fields (bytes of FieldDescriptorProto), nested
 function pb.message(name, fields, nested)
