@@ -83,7 +83,7 @@ static int load_bytes(lua_State *L, const unsigned char *data, size_t len, int p
                       const char *what) {
     dp_state *st = state_of(L);
     char fp[65];
-    dp_sha256_hex(data, len, fp);
+    dp_sha256_hex(data, len, fp, st->sha_fast);
 
     push_slot(L, DP_SU_CACHE);                      /* +1 cache */
     int cache = lua_gettop(L);
@@ -188,7 +188,7 @@ int dp_l_fingerprint(lua_State *L) {
     size_t len;
     const char *data = luaL_checklstring(L, 1, &len);
     char fp[65];
-    dp_sha256_hex(data, len, fp);
+    dp_sha256_hex(data, len, fp, state_of(L)->sha_fast);
     lua_pushlstring(L, fp, 64);
     return 1;
 }

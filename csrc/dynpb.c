@@ -240,6 +240,7 @@ DP_EXPORT int luaopen_dynpb(lua_State *L) {
     int base = lua_gettop(L);
     memset(st, 0, sizeof *st);
     st->pin = DP_DEFAULT_PIN;
+    st->sha_fast = dp_sha256_fast();
     lua_createtable(L, 0, 2);                           /* +1 state metatable */
     lua_pushcfunction(L, state_gc);
     lua_setfield(L, -2, "__gc");

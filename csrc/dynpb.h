@@ -152,6 +152,7 @@ typedef struct dp_state {
     int64_t live;             /* compiled schemas not yet freed */
     int64_t bytes;            /* C bytes held by those schemas */
     int pin;                  /* size of the pinned LRU */
+    int sha_fast;             /* dp_sha256_fast(), asked once at luaopen */
     /* encode output buffer, reused across calls, freed by __gc */
     unsigned char *buf;
     size_t bufcap;
@@ -205,7 +206,10 @@ static inline void dp_push_u64(lua_State *L, uint64_t v) {
 }
 
 /* ---- sha256.c */
-DP_HIDDEN void dp_sha256_hex(const void *data, size_t len, char out[65]);
+/* hex SHA-256 of data; fast = dp_sha256_fast() (the CPU's SHA instructions) */
+DP_HIDDEN void dp_sha256_hex(const void *data, size_t len, char out[65], int fast);
+/* can dp_sha256_hex use the CPU's SHA instructions? (asks CPUID: slow in VMs) */
+DP_HIDDEN int dp_sha256_fast(void);
 
 /* ---- wire.c */
 /* Reads a varint at *p (< end). Returns DP_OK and advances *p, or an error. */

@@ -66,7 +66,9 @@ static void compress(uint32_t h[8], const unsigned char *p, size_t nblocks) {
 
 #ifdef DP_SHA_NI
 /* Does this CPU have the SHA extensions (and SSE4.1, SSSE3 they need here)?
-   Asked on every call (a few hundred cycles): nothing is cached globally. */
+   CPUID can cost microseconds in a virtual machine, so this is asked once
+   per lua_State (luaopen_dynpb keeps the answer in dp_state), never per hash
+   and never in a C global. */
 static int have_sha_ni(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
@@ -115,7 +117,15 @@ static void compress_ni(uint32_t h[8], const unsigned char *p, size_t nblocks) {
 }
 #endif
 
-void dp_sha256_hex(const void *data, size_t len, char out[65]) {
+int dp_sha256_fast(void) {
+#ifdef DP_SHA_NI
+    return have_sha_ni();
+#else
+    return 0;
+#endif
+}
+
+void dp_sha256_hex(const void *data, size_t len, char out[65], int fast) {
     static const char hex[] = "0123456789abcdef";
     uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -123,7 +133,9 @@ void dp_sha256_hex(const void *data, size_t len, char out[65]) {
     size_t full = len / 64;
     void (*fn)(uint32_t *, const unsigned char *, size_t) = compress;
 #ifdef DP_SHA_NI
-    if (have_sha_ni()) fn = compress_ni;
+    if (fast) fn = compress_ni;
+#else
+    (void)fast;
 #endif
     fn(h, p, full);
 
