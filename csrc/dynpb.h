@@ -48,8 +48,7 @@ typedef enum {
     DP_ERR_FIELD_ZERO,      /* field number 0 */
     DP_ERR_GROUP,           /* unmatched or mismatched group end */
     DP_ERR_DEPTH,           /* nesting deeper than the limit */
-    DP_ERR_UTF8,            /* invalid UTF-8 in a proto3 string */
-    DP_ERR_NOMEM            /* allocation failed */
+    DP_ERR_UTF8             /* invalid UTF-8 in a proto3 string */
 } dp_status;
 
 DP_HIDDEN const char *dp_status_str(dp_status st);
@@ -104,13 +103,11 @@ typedef struct dp_field {
     const char *lname;        /* bytes of the interned Lua string NAMES[name]:
                                  a key with the same pointer is this name */
     const char *type_name;    /* resolved full type name without dot, or NULL */
-    const char *default_text; /* descriptor's default_value text, or NULL */
     dp_value def;             /* parsed default (DPF_HAS_DEFAULT or proto3 zero) */
 } dp_field;
 
 typedef struct dp_msg {
     const char *name;         /* full name, no leading dot */
-    int32_t name_ref;         /* index of the full name in the names array */
     uint32_t nfields;
     dp_field *fields;         /* sorted by number */
     uint32_t ndense;          /* dense[n] valid for n < ndense */
@@ -122,7 +119,6 @@ typedef struct dp_msg {
     const char **oneof_names;
     uint8_t map_entry;        /* is a synthesized map entry (key=1, value=2) */
     uint8_t proto3;           /* declared in a proto3 file */
-    uint8_t has_required;     /* some field is proto2 required */
     uint8_t closed_enum_rep;  /* some repeated field has a closed enum type */
 } dp_msg;
 

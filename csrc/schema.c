@@ -207,10 +207,10 @@ static void count_types(const MsgProto *m, uint32_t *nm, uint32_t *ne) {
 }
 
 /* [-0, +0] registers full name "scope.name" in table tidx, value idx.
-   The full name is left in *out (interned in NAMES). */
+   *out receives the full name, copied into schema memory. */
 static int register_name(ctx *c, const FileProto *f, const char *scope,
                          const char *name, int tidx, uint32_t idx,
-                         const char **out, int32_t *ref) {
+                         const char **out) {
     lua_State *L = c->L;
     if (!is_ident(name))
         return fail(c, "file '%s': invalid type name '%s' in scope '%s'",
@@ -234,7 +234,7 @@ static int register_name(ctx *c, const FileProto *f, const char *scope,
     lua_pushvalue(L, -1);                                    /* +1 key */
     lua_pushinteger(L, (lua_Integer)idx);                    /* +1 */
     lua_rawset(L, tidx);                                     /* -2 */
-    *ref = add_name(c);                                      /* -1 full name */
+    lua_pop(L, 1);                                           /* -1 full name */
     return 1;
 }
 
@@ -244,15 +244,14 @@ static int collect_msg(ctx *c, const FileProto *f, const char *scope,
     dp_msg *dm = &c->S->msgs[idx];
     c->mproto[idx] = m;
     c->mfile[idx] = f;
-    if (!register_name(c, f, scope, m->name, c->msgs, idx, &dm->name, &dm->name_ref))
+    if (!register_name(c, f, scope, m->name, c->msgs, idx, &dm->name))
         return 0;
     for (size_t i = 0; i < m->n_enum_type; i++) {
         uint32_t e = (*ie)++;
         c->eproto[e] = m->enum_type[i];
         c->efile[e] = f;
-        int32_t ref;
         if (!register_name(c, f, dm->name, m->enum_type[i]->name, c->enums, e,
-                           &c->S->enums[e].name, &ref))
+                           &c->S->enums[e].name))
             return 0;
     }
     for (size_t i = 0; i < m->n_nested_type; i++)
@@ -321,9 +320,8 @@ static int collect(ctx *c, const FDSet *set) {
             uint32_t e = ie++;
             c->eproto[e] = f->enum_type[j];
             c->efile[e] = f;
-            int32_t ref;
             if (!register_name(c, f, pkg, f->enum_type[j]->name, c->enums, e,
-                               &c->S->enums[e].name, &ref))
+                               &c->S->enums[e].name))
                 return 0;
         }
         for (size_t j = 0; j < f->n_message_type; j++)
@@ -594,7 +592,6 @@ static int parse_default(ctx *c, const char *where, dp_field *fd, const char *te
         return fail(c, "%s: a %s field cannot have a default", where, dp_type_str(fd->type));
     }
     fd->flags |= DPF_HAS_DEFAULT;
-    fd->default_text = sdup(c->L, c->S, text);
     return 1;
 bad:
     return fail(c, "%s: invalid default value '%s' for a %s field", where, text,
@@ -690,7 +687,6 @@ static int compile_msg(ctx *c, uint32_t idx) {
         if (label == 2) {
             if (p3) return fail(c, "%s: required fields are not allowed in proto3", where);
             fd->flags |= DPF_REQUIRED;
-            m->has_required = 1;
         }
 
         int type = fp->has_type ? (int)fp->type : 0;

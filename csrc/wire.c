@@ -24,7 +24,6 @@ const char *dp_status_str(dp_status st) {
     case DP_ERR_GROUP: return "unmatched group end";
     case DP_ERR_DEPTH: return "nesting too deep";
     case DP_ERR_UTF8: return "invalid UTF-8 in string";
-    case DP_ERR_NOMEM: return "out of memory";
     }
     return "unknown status";
 }
