@@ -16,7 +16,18 @@ local cases = {
   { "decode", "Large", math.max(5, N // 100) }, { "encode", "Large", math.max(5, N // 100) },
   { "floor1", "Small", N * 5 }, { "build", "Small", N * 5 },
   { "floor1", "Order", N }, { "build", "Order", N },
+  { "walk", "Small", N * 5 }, { "walk", "Order", N },
 }
+-- CG_ONLY="encode.Order walk.Order": just those cases (quick comparisons)
+local only = os.getenv("CG_ONLY")
+if only and only ~= "" then
+  local keep, want = {}, {}
+  for w in only:gmatch("%S+") do want[w] = true end
+  for _, c in ipairs(cases) do
+    if want[c[1] .. "." .. c[2]] then keep[#keep + 1] = c end
+  end
+  cases = keep
+end
 local PROFILE = { ["decode.Order"] = true, ["encode.Order"] = true }
 
 io.stdout:setvbuf("line")
@@ -89,9 +100,16 @@ for _, r in ipairs(rows) do
 end
 for _, m in ipairs { "Small", "Order" } do
   local d, f1, b = per["decode " .. m], per["floor1 " .. m], per["build " .. m]
-  print(("decode %s / floor1 = %.2fx, / build = %.2fx (instructions)"):format(m, d / f1, d / b))
-  tsv[#tsv + 1] = ("decode.%s/floor1\t-\t%.3f"):format(m, d / f1)
-  tsv[#tsv + 1] = ("decode.%s/build\t-\t%.3f"):format(m, d / b)
+  if d and f1 and b then
+    print(("decode %s / floor1 = %.2fx, / build = %.2fx (instructions)"):format(m, d / f1, d / b))
+    tsv[#tsv + 1] = ("decode.%s/floor1\t-\t%.3f"):format(m, d / f1)
+    tsv[#tsv + 1] = ("decode.%s/build\t-\t%.3f"):format(m, d / b)
+  end
+  local e, w = per["encode " .. m], per["walk " .. m]
+  if e and w then
+    print(("encode %s / walk = %.2fx (instructions)"):format(m, e / w))
+    tsv[#tsv + 1] = ("encode.%s/walk\t-\t%.3f"):format(m, e / w)
+  end
 end
 
 for _, r in ipairs(rows) do

@@ -1,6 +1,7 @@
 -- bench/cg_case.lua -- one measured case of `make bench-callgrind`:
---   cg_host cg_case.lua <bench dir> decode|encode|floor1|build Small|Order|Large <n>
--- (floor1 and build: the decode floors of bench_floor, see floor.c)
+--   cg_host cg_case.lua <bench dir> decode|encode|floor1|build|walk Small|Order|Large <n>
+-- (floor1 and build: the decode floors of bench_floor, see floor.c; walk:
+-- the encode floor, a C walk of the input table)
 -- Sets up, runs the operation once (warm-up: lazy caches, first allocations),
 -- then n times. callgrind.lua subtracts the n = 0 run, so only the n
 -- operations remain.
@@ -15,7 +16,11 @@ local schema = assert(dynpb.load(readfile("bench.pb")))
 local h = assert(schema:message("bench." .. MSG))
 local bin = readfile(MSG:lower() .. ".bin")
 local t = MSG == "Large" and require("large_data").build() or require("bench_data")[MSG:lower()]
-if OP == "floor1" or OP == "build" then
+if OP == "walk" then
+  local floor = require "bench_floor"
+  floor.walk(t)
+  for _ = 1, N do floor.walk(t) end
+elseif OP == "floor1" or OP == "build" then
   local floor = require "bench_floor"
   local dec = assert(h:decode(bin))
   local shape, plan = floor.shape(dec), floor.plan(dec)

@@ -11,6 +11,13 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+/* dp_rawgeti_t: lua_rawgeti that returns the type of the value pushed */
+#if LUA_VERSION_NUM >= 503
+#define dp_rawgeti_t(L, i, n) lua_rawgeti((L), (i), (n))
+#else
+#define dp_rawgeti_t(L, i, n) (lua_rawgeti((L), (i), (n)), lua_type((L), -1))
+#endif
+
 #if LUA_VERSION_NUM >= 503
 #define DP_HAVE_INT64 1     /* lua_Integer is 64 bits: native integers */
 #else

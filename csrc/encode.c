@@ -27,7 +27,9 @@ typedef struct ectx {
     lua_State *L;
     const dp_schema *S;
     dp_state *st;                    /* owns the buffer */
-    size_t len;                      /* bytes written to st->buf */
+    unsigned char *buf;              /* st->buf, cached (grow updates both) */
+    size_t cap;                      /* st->bufcap, cached */
+    size_t len;                      /* bytes written to buf */
     int names;                       /* stack index of the NAMES array */
     const char *tname;               /* top message name, for errors */
     dp_opts o;
@@ -38,6 +40,8 @@ typedef struct ectx {
 
 /* ---- the output buffer */
 
+/* Makes room for need more bytes (raises on overflow or out of memory; the
+   buffer stays owned by st, so nothing leaks). */
 static void grow(ectx *c, size_t need) {
     dp_state *st = c->st;
     size_t cap = st->bufcap ? st->bufcap : 256;
@@ -49,40 +53,61 @@ static void grow(ectx *c, size_t need) {
     lua_Alloc a = lua_getallocf(c->L, &ud);
     unsigned char *nb = a(ud, st->buf, st->bufcap, cap);
     if (!nb) luaL_error(c->L, "dynpb: not enough memory");
-    st->buf = nb;
-    st->bufcap = cap;
+    st->buf = c->buf = nb;
+    st->bufcap = c->cap = cap;
 }
 
 static inline void ensure(ectx *c, size_t n) {
-    if (c->st->bufcap - c->len < n) grow(c, n);
+    if (c->cap - c->len < n) grow(c, n);
 }
 
-static inline void put_varint(ectx *c, uint64_t v) {
-    ensure(c, 10);
-    unsigned char *p = c->st->buf + c->len;
+/* Writes v as a varint at p (room for 10 bytes); returns the end. */
+static inline unsigned char *wvarint(unsigned char *p, uint64_t v) {
     while (v >= 0x80) {
         *p++ = (unsigned char)(v | 0x80);
         v >>= 7;
     }
     *p++ = (unsigned char)v;
-    c->len = (size_t)(p - c->st->buf);
+    return p;
+}
+
+static inline unsigned char *wle32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+    return p + 4;
+}
+
+static inline unsigned char *wle64(unsigned char *p, uint64_t v) {
+    return wle32(wle32(p, (uint32_t)v), (uint32_t)(v >> 32));
+}
+
+/* Writes f's precomputed tag at p (room for 8 bytes); returns the end. */
+static inline unsigned char *wtag(unsigned char *p, const dp_field *f) {
+    memcpy(p, f->tag, sizeof f->tag);
+    return p + f->taglen;
+}
+
+static inline void put_varint(ectx *c, uint64_t v) {
+    ensure(c, 10);
+    c->len = (size_t)(wvarint(c->buf + c->len, v) - c->buf);
 }
 
 static inline void put_bytes(ectx *c, const void *s, size_t n) {
     ensure(c, n);
-    memcpy(c->st->buf + c->len, s, n);
+    memcpy(c->buf + c->len, s, n);
     c->len += n;
 }
 
 static inline void put_le32(ectx *c, uint32_t v) {
-    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 24)};
-    put_bytes(c, b, 4);
+    ensure(c, 4);
+    c->len = (size_t)(wle32(c->buf + c->len, v) - c->buf);
 }
 
 static inline void put_le64(ectx *c, uint64_t v) {
-    put_le32(c, (uint32_t)v);
-    put_le32(c, (uint32_t)(v >> 32));
+    ensure(c, 8);
+    c->len = (size_t)(wle64(c->buf + c->len, v) - c->buf);
 }
 
 static inline void put_tag(ectx *c, uint32_t number, int wt) {
@@ -104,18 +129,15 @@ static size_t begin_len(ectx *c) {
 /* Ends the body begun at mark: writes its length, moving it if needed. */
 static void end_len(ectx *c, size_t mark) {
     size_t n = c->len - mark - 1;
+    if (n < 0x80) {                           /* the common case: one byte */
+        c->buf[mark] = (unsigned char)n;
+        return;
+    }
     int k = varint_size(n);
-    if (k > 1) {
-        ensure(c, (size_t)k - 1);
-        memmove(c->st->buf + mark + k, c->st->buf + mark + 1, n);
-        c->len += (size_t)k - 1;
-    }
-    unsigned char *p = c->st->buf + mark;
-    while (n >= 0x80) {
-        *p++ = (unsigned char)(n | 0x80);
-        n >>= 7;
-    }
-    *p = (unsigned char)n;
+    ensure(c, (size_t)k - 1);
+    memmove(c->buf + mark + k, c->buf + mark + 1, n);
+    c->len += (size_t)k - 1;
+    wvarint(c->buf + mark, n);
 }
 
 /* ---- errors */
@@ -251,6 +273,31 @@ static int get_enum(ectx *c, const dp_field *f, int idx, int32_t *out) {
 
 static int encode_msg(ectx *c, const dp_msg *m, int t);
 
+/* Writes the body of message (or group) field f from the table at absolute
+   index t: a length-delimited body, or a group's fields and END_GROUP tag
+   (the tag before it is the caller's). Checks depth and cycles. */
+static int put_body(ectx *c, const dp_field *f, int t) {
+    if (c->depth >= c->o.max_depth)
+        return fail(c, "nesting deeper than max_depth (%d)", c->o.max_depth);
+    const void *tp = lua_topointer(c->L, t);
+    for (int i = 0; i <= c->depth; i++)
+        if (c->tables[i] == tp) return fail(c, "the table contains itself (a cycle)");
+    c->depth++;
+    c->tables[c->depth] = tp;
+    c->path[c->depth].f = NULL;
+    int ok;
+    if (f->type == DP_T_GROUP) {
+        ok = encode_msg(c, &c->S->msgs[f->sub], t);
+        if (ok) put_tag(c, f->number, DP_WT_EGROUP);
+    } else {
+        size_t mark = begin_len(c);
+        ok = encode_msg(c, &c->S->msgs[f->sub], t);
+        if (ok) end_len(c, mark);
+    }
+    if (ok) c->depth--;
+    return ok;
+}
+
 /* Writes one value (no tag) of field f from stack index idx.
    *zero is set when the value is its type's zero (proto3 omission). */
 static int put_value(ectx *c, const dp_field *f, int idx, int *zero) {
@@ -330,29 +377,10 @@ static int put_value(ectx *c, const dp_field *f, int idx, int *zero) {
         put_bytes(c, s, n);
         return 1;
     }
-    case DP_T_MESSAGE: case DP_T_GROUP: {
+    case DP_T_MESSAGE: case DP_T_GROUP:
         if (!lua_istable(L, idx)) return fail(c, "expected table, got %s", lua_kind(L, idx));
         *zero = 0;
-        if (c->depth >= c->o.max_depth)
-            return fail(c, "nesting deeper than max_depth (%d)", c->o.max_depth);
-        const void *tp = lua_topointer(L, idx);
-        for (int i = 0; i <= c->depth; i++)
-            if (c->tables[i] == tp) return fail(c, "the table contains itself (a cycle)");
-        c->depth++;
-        c->tables[c->depth] = tp;
-        c->path[c->depth].f = NULL;
-        int ok;
-        if (f->type == DP_T_GROUP) {
-            ok = encode_msg(c, &c->S->msgs[f->sub], dp_absindex(L, idx));
-            if (ok) put_tag(c, f->number, DP_WT_EGROUP);
-        } else {
-            size_t mark = begin_len(c);
-            ok = encode_msg(c, &c->S->msgs[f->sub], dp_absindex(L, idx));
-            if (ok) end_len(c, mark);
-        }
-        if (ok) c->depth--;
-        return ok;
-    }
+        return put_body(c, f, dp_absindex(L, idx));
     }
     return fail(c, "unsupported field type");
 }
@@ -363,10 +391,147 @@ static int put_field(ectx *c, const dp_field *f, int idx, int omit_zero) {
     size_t start = c->len;
     int zero = 0;
     ensure(c, sizeof f->tag);
-    memcpy(c->st->buf + c->len, f->tag, sizeof f->tag);   /* precomputed tag */
-    c->len += f->taglen;
+    c->len = (size_t)(wtag(c->buf + c->len, f) - c->buf);   /* precomputed tag */
     if (!put_value(c, f, idx, &zero)) return 0;
     if (omit_zero && zero) c->len = start;
+    return 1;
+}
+
+/* the range of a Lua integer written by put_scalar's fast path, by type;
+   anything outside it (and every other value) takes the checked path */
+static const struct { int64_t min, max; } int_lim[19] = {
+    [DP_T_INT32] = {INT32_MIN, INT32_MAX},   [DP_T_SINT32] = {INT32_MIN, INT32_MAX},
+    [DP_T_SFIXED32] = {INT32_MIN, INT32_MAX}, [DP_T_UINT32] = {0, UINT32_MAX},
+    [DP_T_FIXED32] = {0, UINT32_MAX},         [DP_T_INT64] = {INT64_MIN, INT64_MAX},
+    [DP_T_SINT64] = {INT64_MIN, INT64_MAX},   [DP_T_SFIXED64] = {INT64_MIN, INT64_MAX},
+    [DP_T_UINT64] = {0, INT64_MAX},           [DP_T_FIXED64] = {0, INT64_MAX}};
+
+/* Reads the value at v into *out when it is an integer within int_lim of
+   f's type; returns 0 for anything else (nothing pushed, nothing failed). */
+static inline int fast_int(lua_State *L, const dp_field *f, int v, int64_t *out) {
+#if LUA_VERSION_NUM >= 503
+    if (!lua_isinteger(L, v)) return 0;
+    int64_t i = (int64_t)lua_tointeger(L, v);
+#else
+    if (lua_type(L, v) != LUA_TNUMBER) return 0;
+    lua_Number x = lua_tonumber(L, v);
+    if (!(x >= -9007199254740992.0 && x <= 9007199254740992.0)) return 0;   /* 2^53 */
+    int64_t i = (int64_t)x;
+    if ((lua_Number)i != x) return 0;
+#endif
+    if (i < int_lim[f->type].min || i > int_lim[f->type].max) return 0;
+    *out = i;
+    return 1;
+}
+
+/* how put_scalar writes: with the tag (zero values kept or omitted, as
+   proto3 implicit presence asks), or a bare packed element */
+enum { PS_KEEP, PS_OMIT, PS_PACKED };
+
+/* Writes one value of field f from stack index v (mode PS_*). The common
+   values (in-range integers, booleans, enum names, finite numbers, strings)
+   are read with one or two API calls and written straight into the buffer;
+   everything else -- messages, numbers given as strings or floats, NaN, and
+   every error -- takes the checked path (put_field / put_value), which
+   writes the same bytes or reports the same error. */
+static int put_scalar(ectx *c, const dp_field *f, int v, int mode) {
+    lua_State *L = c->L;
+    int64_t i;
+    uint64_t u;
+    unsigned char *p;
+    switch (f->type) {
+    case DP_T_INT32: case DP_T_INT64: case DP_T_UINT32: case DP_T_UINT64:
+        if (!fast_int(L, f, v, &i)) break;
+        u = (uint64_t)i;
+        goto varint;
+    case DP_T_SINT32:
+        if (!fast_int(L, f, v, &i)) break;
+        u = (uint32_t)(((uint32_t)i << 1) ^ (uint32_t)((int32_t)i >> 31));
+        goto varint;
+    case DP_T_SINT64:
+        if (!fast_int(L, f, v, &i)) break;
+        u = ((uint64_t)i << 1) ^ (uint64_t)(i >> 63);
+        goto varint;
+    case DP_T_BOOL:
+        if (lua_type(L, v) != LUA_TBOOLEAN) break;
+        u = (uint64_t)lua_toboolean(L, v);
+        goto varint;
+    case DP_T_ENUM: {
+        if (lua_type(L, v) != LUA_TSTRING) break;
+        size_t n;
+        const char *s = lua_tolstring(L, v, &n);
+        const dp_enum *e = &c->S->enums[f->sub];
+        int k = dp_enum_find_name(e, s, n);
+        if (k < 0) break;
+        u = (uint64_t)(int64_t)e->values[k].number;
+        goto varint;
+    }
+    case DP_T_FIXED32: case DP_T_SFIXED32: case DP_T_FIXED64: case DP_T_SFIXED64:
+        if (!fast_int(L, f, v, &i)) break;
+        if (mode == PS_OMIT && i == 0) return 1;
+        ensure(c, 16);
+        p = c->buf + c->len;
+        if (mode != PS_PACKED) p = wtag(p, f);
+        p = (f->type == DP_T_FIXED32 || f->type == DP_T_SFIXED32) ? wle32(p, (uint32_t)i)
+                                                                  : wle64(p, (uint64_t)i);
+        c->len = (size_t)(p - c->buf);
+        return 1;
+    case DP_T_DOUBLE: case DP_T_FLOAT: {
+        if (lua_type(L, v) != LUA_TNUMBER) break;
+        double x = (double)lua_tonumber(L, v);
+        if (x != x) break;                                    /* NaN: canonical form */
+        ensure(c, 16);
+        p = c->buf + c->len;
+        if (f->type == DP_T_DOUBLE) {
+            memcpy(&u, &x, 8);
+            if (mode == PS_OMIT && u == 0) return 1;          /* +0.0 only */
+            if (mode != PS_PACKED) p = wtag(p, f);
+            p = wle64(p, u);
+        } else {
+            if (x > FLT_MAX || x < -FLT_MAX) {
+                if (!isinf(x)) break;                         /* out of range: error */
+            }
+            float fx = (float)x;
+            uint32_t b;
+            memcpy(&b, &fx, 4);
+            if (mode == PS_OMIT && b == 0) return 1;
+            if (mode != PS_PACKED) p = wtag(p, f);
+            p = wle32(p, b);
+        }
+        c->len = (size_t)(p - c->buf);
+        return 1;
+    }
+    case DP_T_STRING: case DP_T_BYTES: {
+        if (lua_type(L, v) != LUA_TSTRING) break;
+        size_t n;
+        const char *s = lua_tolstring(L, v, &n);
+        if ((f->flags & DPF_UTF8) && !dp_utf8_valid((const unsigned char *)s, n)) break;
+        if (mode == PS_OMIT && n == 0) return 1;
+        ensure(c, 24 + n);
+        p = wvarint(wtag(c->buf + c->len, f), n);
+        memcpy(p, s, n);
+        c->len = (size_t)(p + n - c->buf);
+        return 1;
+    }
+    case DP_T_MESSAGE:
+        if (lua_type(L, v) != LUA_TTABLE) break;
+        ensure(c, 8);
+        c->len = (size_t)(wtag(c->buf + c->len, f) - c->buf);
+        return put_body(c, f, v < 0 ? dp_absindex(L, v) : v);   /* v: a stack slot */
+    default:
+        break;
+    }
+    if (mode == PS_PACKED) {
+        int zero;
+        return put_value(c, f, v, &zero);
+    }
+    return put_field(c, f, v, mode == PS_OMIT);
+varint:
+    if (mode == PS_OMIT && u == 0) return 1;
+    ensure(c, 24);
+    p = c->buf + c->len;
+    if (mode != PS_PACKED) p = wtag(p, f);
+    c->len = (size_t)(wvarint(p, u) - c->buf);
     return 1;
 }
 
@@ -410,9 +575,18 @@ static int put_entry(ectx *c, const dp_field *f, const dp_field *kf, const dp_fi
     if (k->kind == 1) { pe->kind = DP_PK_SKEY; pe->s = k->s; pe->n = k->n; }
     else if (k->kind == 2) { pe->kind = DP_PK_BKEY; pe->i = (int64_t)k->u; }
     else { pe->kind = DP_PK_IKEY; pe->i = (int64_t)k->u; }
-    put_tag(c, f->number, DP_WT_LEN);
+    ensure(c, 16);
+    c->len = (size_t)(wtag(c->buf + c->len, f) - c->buf);
     size_t mark = begin_len(c);
-    if (!put_field(c, kf, kslot, 0) || !put_field(c, vf, vslot, 0)) return 0;
+    if (k->kind == 1) {                       /* a string key read_key checked */
+        ensure(c, 24 + k->n);
+        unsigned char *p = wvarint(wtag(c->buf + c->len, kf), k->n);
+        memcpy(p, k->s, k->n);
+        c->len = (size_t)(p + k->n - c->buf);
+    } else if (!put_scalar(c, kf, kslot, PS_KEEP)) {
+        return 0;
+    }
+    if (!put_scalar(c, vf, vslot, PS_KEEP)) return 0;
     end_len(c, mark);
     return 1;
 }
@@ -539,58 +713,71 @@ static int put_map(ectx *c, const dp_field *f, int idx) {
         lua_pushvalue(L, -2);                                 /* +1 key to continue */
         n++;
     }
-    qsort(keys, (size_t)n, sizeof(mkey), mkey_cmp);
-    for (int i = 0; i < n; i++)
-        if (!put_entry(c, f, kf, vf, &keys[i], keys[i].slot, keys[i].slot + 1)) return 0;
+    uint8_t order[DP_FAST_ENTRIES];
+    for (int i = 0; i < n; i++) {             /* insertion sort: n is small */
+        int j = i;
+        while (j > 0 && mkey_cmp(&keys[order[j - 1]], &keys[i]) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = (uint8_t)i;
+    }
+    for (int i = 0; i < n; i++) {
+        const mkey *k = &keys[order[i]];
+        if (!put_entry(c, f, kf, vf, k, k->slot, k->slot + 1)) return 0;
+    }
     c->path[c->depth].kind = DP_PK_NONE;
     lua_settop(L, base);
     return 1;
 }
 
-/* Is the key at idx the integer i? */
-static inline int is_index(lua_State *L, int idx, lua_Integer i) {
-#if LUA_VERSION_NUM >= 503
-    return lua_isinteger(L, idx) && lua_tointeger(L, idx) == i;
-#else
-    return lua_type(L, idx) == LUA_TNUMBER && lua_tonumber(L, idx) == (lua_Number)i;
-#endif
-}
-
-/* Encodes the array at idx as repeated field f. One lua_next pass, which
-   meets 1, 2, ..., n in order when the elements sit in the table's array
-   part; any other order rewinds and takes put_repeated_general. */
+/* Encodes the array at idx as repeated field f: elements 1..#t by index,
+   then one lua_next from #t to check that no other key follows. A hole, or
+   a key past the border, rewinds and takes put_repeated_general, which
+   sorts out what the table is (and reports it). */
 static int put_repeated(ectx *c, const dp_field *f, int idx) {
     lua_State *L = c->L;
-    size_t start = c->len, mark = 0;
+    size_t n = dp_rawlen(L, idx), start = c->len, mark = 0;
     dp_pathel *pe = &c->path[c->depth];
-    int packed = (f->flags & DPF_PACKED) != 0;
-    lua_Integer i = 0;
-    lua_pushnil(L);                                           /* +1 first key */
-    while (lua_next(L, idx)) {                                /* -1 +2 key, value */
-        if (!is_index(L, -2, i + 1)) {
-            lua_pop(L, 2);
-            c->len = start;
-            pe->kind = DP_PK_NONE;
-            return put_repeated_general(c, f, idx);
-        }
-        i++;
-        pe->kind = DP_PK_INDEX;
-        pe->i = (int64_t)i;
-        if (packed) {
-            int zero;
-            if (i == 1) {
-                put_tag(c, f->number, DP_WT_LEN);
-                mark = begin_len(c);
-            }
-            if (!put_value(c, f, -1, &zero)) return 0;
-        } else if (!put_field(c, f, -1, 0)) {
-            return 0;
-        }
-        lua_pop(L, 1);                                        /* -1 value */
+    int mode = (f->flags & DPF_PACKED) ? PS_PACKED : PS_KEEP;
+    int top = lua_gettop(L) + 1;                              /* where an element sits */
+    if (n > (size_t)INT32_MAX) return put_repeated_general(c, f, idx);
+    if (n && mode == PS_PACKED) {
+        put_tag(c, f->number, DP_WT_LEN);
+        mark = begin_len(c);
     }
-    if (packed && i > 0) end_len(c, mark);
+    pe->kind = DP_PK_INDEX;
+    for (size_t i = 1; i <= n; i++) {
+        pe->i = (int64_t)i;
+        if (dp_rawgeti_t(L, idx, (lua_Integer)i) == LUA_TNIL) {   /* +1 element */
+            lua_pop(L, 1);
+            goto general;
+        }
+        if (!put_scalar(c, f, top, mode)) return 0;
+        lua_pop(L, 1);                                        /* -1 */
+    }
+#if LUA_VERSION_NUM < 502
+    /* LuaJIT keeps t[0] in its array part, where lua_next meets it before
+       t[1]: a next from #t would never see it */
+    if (n && dp_rawgeti_t(L, idx, 0) != LUA_TNIL) {           /* +1 */
+        lua_pop(L, 1);
+        goto general;
+    }
+    if (n) lua_pop(L, 1);                                     /* -1 */
+#endif
+    if (n) lua_pushinteger(L, (lua_Integer)n);                /* +1 the last key */
+    else lua_pushnil(L);
+    if (lua_next(L, idx)) {                                   /* -1 (+2 if a key follows) */
+        lua_pop(L, 2);
+        goto general;
+    }
+    if (n && mode == PS_PACKED) end_len(c, mark);
     pe->kind = DP_PK_NONE;
     return 1;
+general:
+    c->len = start;
+    pe->kind = DP_PK_NONE;
+    return put_repeated_general(c, f, idx);
 }
 
 /* [-0, +0] on success. Finds and reports a key of t that is not a field. */
@@ -629,17 +816,14 @@ static int oneof_conflict(ectx *c, const dp_msg *m, const dp_field *f, const dp_
                 a->cname, b->cname);
 }
 
-/* Encodes field f of m from the value at v (not nil); t is the table. */
-static int put_member(ectx *c, const dp_msg *m, const dp_field *f, int t, int v, oneofs *oo) {
+/* Records that oneof member f of m is set; reports a second member. */
+static int track_oneof(ectx *c, const dp_msg *m, const dp_field *f, int t, oneofs *oo) {
     lua_State *L = c->L;
-    dp_pathel *pe = &c->path[c->depth];
-    pe->f = f;
-    pe->kind = DP_PK_NONE;
-    if (f->oneof >= 0 && (uint32_t)f->oneof < oo->n) {
+    if ((uint32_t)f->oneof < oo->n) {
         int32_t prev = oo->set[f->oneof];
         if (prev >= 0) return oneof_conflict(c, m, f, &m->fields[prev]);
         oo->set[f->oneof] = (int32_t)(f - m->fields);
-    } else if (f->oneof >= 0) {
+    } else {
         /* past the 64 tracked oneofs: look for another member in the table */
         for (uint32_t i = 0; i < m->nfields; i++) {
             const dp_field *g = &m->fields[i];
@@ -651,11 +835,22 @@ static int put_member(ectx *c, const dp_msg *m, const dp_field *f, int t, int v,
             if (set) return oneof_conflict(c, m, f, g);
         }
     }
+    return 1;
+}
+
+/* Encodes field f of m from the value at v (not nil); t is the table. */
+static inline int put_member(ectx *c, const dp_msg *m, const dp_field *f, int t, int v,
+                             oneofs *oo) {
+    lua_State *L = c->L;
+    dp_pathel *pe = &c->path[c->depth];
+    pe->f = f;
+    pe->kind = DP_PK_NONE;
+    if (f->oneof >= 0 && !track_oneof(c, m, f, t, oo)) return 0;
     if (f->flags & DPF_REPEATED) {
         if (!lua_istable(L, v)) return fail(c, "expected table, got %s", lua_kind(L, v));
         return (f->flags & DPF_MAP) ? put_map(c, f, v) : put_repeated(c, f, v);
     }
-    return put_field(c, f, v, !(f->flags & DPF_PRESENCE));
+    return put_scalar(c, f, v, (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
 }
 
 /* Appends the raw unknown fields held at v (the dynpb.UNKNOWN value). */
@@ -711,27 +906,61 @@ static int encode_msg_lookup(ectx *c, const dp_msg *m, int t) {
 
 #define DP_FAST_KEYS 64
 
+/* memcpy for the short fields reorder moves: up to 16 bytes by two
+   overlapping word copies, no call */
+static inline void copy_seg(unsigned char *d, const unsigned char *s, size_t n) {
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++) d[i] = s[i];
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
 /* Puts the fields written at [begin, c->len) in field-number order: n
    segments, segment i starting at start[i] and holding field fi[i]. */
-static void reorder(ectx *c, size_t begin, const uint32_t *start, const uint16_t *fi, int n) {
+static void reorder(ectx *c, const dp_msg *m, size_t begin, const uint32_t *start,
+                    const uint16_t *fi, int n) {
     uint8_t order[DP_FAST_KEYS];
-    for (int i = 0; i < n; i++) {             /* insertion sort: n is small */
-        int j = i;
-        while (j > 0 && fi[order[j - 1]] > fi[i]) {
-            order[j] = order[j - 1];
-            j--;
+    if (m->nfields <= 64) {                   /* field indices as bits: no sort */
+        uint64_t present = 0;
+        uint8_t seg[64];
+        for (int i = 0; i < n; i++) {
+            present |= UINT64_C(1) << fi[i];
+            seg[fi[i]] = (uint8_t)i;
         }
-        order[j] = (uint8_t)i;
+        for (int i = 0; present; i++, present &= present - 1)
+            order[i] = seg[__builtin_ctzll(present)];
+    } else {
+        for (int i = 0; i < n; i++) {         /* insertion sort: n is small */
+            int j = i;
+            while (j > 0 && fi[order[j - 1]] > fi[i]) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = (uint8_t)i;
+        }
     }
     size_t end = c->len, size = end - begin;
     ensure(c, size);                          /* the copy goes after the output */
-    unsigned char *buf = c->st->buf;
+    unsigned char *buf = c->buf;
     memcpy(buf + end, buf + begin, size);
-    size_t w = begin;
+    unsigned char *w = buf + begin;
     for (int i = 0; i < n; i++) {
         int k = order[i];
         size_t from = start[k], to = k + 1 < n ? start[k + 1] : end;
-        memcpy(buf + w, buf + end + (from - begin), to - from);
+        copy_seg(w, buf + end + (from - begin), to - from);
         w += to - from;
     }
 }
@@ -751,6 +980,7 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
     oneofs oo;
     oneofs_init(&oo, m);
     luaL_checkstack(L, 8, "dynpb: encode");
+    int v = lua_gettop(L) + 2;                                /* where each value sits */
     lua_pushnil(L);                                           /* +1 first key */
     while (lua_next(L, t)) {                                  /* -1 +2 key, value */
         const dp_field *f = NULL;
@@ -781,12 +1011,12 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
         }
         uint16_t idx = (uint16_t)(f - m->fields);
         if (n && idx < fi[n - 1]) sorted = 0;
-        start[n] = (uint32_t)(c->len - begin) + (uint32_t)begin;
+        start[n] = (uint32_t)c->len;
         fi[n++] = idx;
-        if (!put_member(c, m, f, t, lua_gettop(L), &oo)) return 0;
+        if (!put_member(c, m, f, t, v, &oo)) return 0;
         lua_pop(L, 1);                                        /* -1 value */
     }
-    if (!sorted) reorder(c, begin, start, fi, n);
+    if (!sorted) reorder(c, m, begin, start, fi, n);
     if (unknown) {
         lua_pushliteral(L, DP_UNKNOWN_KEY);
         lua_rawget(L, t);                                     /* +1 */
@@ -823,6 +1053,8 @@ static int encode_call(lua_State *L, int stidx, dp_schema *S, const dp_msg *m, i
     c.L = L;
     c.S = S;
     c.st = st;
+    c.buf = st->buf;
+    c.cap = st->bufcap;
     c.len = 0;
     c.tname = m->name;
     c.depth = 0;
@@ -841,7 +1073,7 @@ static int encode_call(lua_State *L, int stidx, dp_schema *S, const dp_msg *m, i
     }
     /* still busy while the result is copied: making the string can run the
        GC, and a finalizer that encodes must not touch this buffer */
-    lua_pushlstring(L, (const char *)c.st->buf, c.len);
+    lua_pushlstring(L, (const char *)c.buf, c.len);
     st->busy = 0;
     /* a buffer grown by one huge message is not kept */
     if (c.st->bufcap > (4u << 20)) {

@@ -328,6 +328,85 @@ describe("encode", function()
     assert.equal(hex(pb.vint(2, 5)), hex(Order:encode({user_id = "5"})))
   end)
 
+  -- the fast paths of encode.c (arrays by index, maps, scalars read with
+  -- one or two API calls) must give the checked path's bytes and errors
+  it("encodes an array the same however the table was built", function()
+    local want = {}
+    for i = 1, 100 do want[i] = i * 7 end
+    local ctor = assert(Order:encode({tags = want}))
+    local up, down, ins = {}, {}, {}
+    for i = 1, 100 do up[i] = i * 7 end
+    for i = 100, 1, -1 do down[i] = i * 7 end          -- mostly in the hash part
+    for i = 1, 100 do table.insert(ins, i * 7) end
+    assert.equal(hex(ctor), hex(assert(Order:encode({tags = up}))))
+    assert.equal(hex(ctor), hex(assert(Order:encode({tags = down}))))
+    assert.equal(hex(ctor), hex(assert(Order:encode({tags = ins}))))
+    local items = {}
+    for i = 20, 1, -1 do items[i] = {id = i, name = "n" .. i} end
+    assert.same({items = items}, Order:decode(assert(Order:encode({items = items}))))
+  end)
+
+  it("refuses arrays with a hole or a key past the end", function()
+    for _, t in ipairs {
+      {1, nil, 3}, {1, 2, [4] = 4}, {1, 2, x = 1}, {[2] = 2}, {[0] = 1, 1}, {1, [2.5] = 2},
+    } do
+      local s, err = Order:encode({tags = t})
+      assert.is_nil(s)
+      assert.equal("dynpb: encode shop.v1.Order: field 'tags': expected an array (keys 1..n), "
+                   .. "got a table with other keys", err)
+    end
+  end)
+
+  it("encodes maps of more than 32 messages, sorted, errors with their key", function()
+    local a, b = {}, {}
+    for i = 1, 40 do a[i * 3 - 60] = {id = i, name = "n" .. i} end
+    for i = 40, 1, -1 do b[i * 3 - 60] = {id = i, name = "n" .. i} end
+    local sa = assert(Order:encode({items_by_id = a}))
+    assert.equal(hex(sa), hex(assert(Order:encode({items_by_id = b}))))
+    assert.same({items_by_id = a}, Order:decode(sa))
+    a[9] = {qty = "x"}
+    local s, err = Order:encode({items_by_id = a})
+    assert.is_nil(s)
+    assert.equal("dynpb: encode shop.v1.Order: field 'items_by_id[9].qty': expected integer, "
+                 .. "got string", err)
+  end)
+
+  it("writes the edges of every scalar type as the checked path does", function()
+    local rows = {
+      {{id = 2147483647}, pb.vint(1, 2147483647)},
+      {{id = -1}, pb.tag(1, 0) .. unhex("ffffffffffffffffff01")},
+      {{flags = 4294967295}, pb.vint(9, 4294967295)},
+      {{s32 = -1}, pb.vint(25, 1)},
+      {{s32 = -2147483648}, pb.vint(25, 4294967295)},
+      {{delta = -1}, pb.vint(10, 1)},
+      {{f32 = 4294967295}, pb.tag(21, 5) .. "\255\255\255\255"},
+      {{sf32 = -2}, pb.tag(23, 5) .. "\254\255\255\255"},
+      {{f64 = 1}, pb.tag(22, 1) .. "\1\0\0\0\0\0\0\0"},
+      {{sf64 = -1}, pb.tag(24, 1) .. ("\255"):rep(8)},
+      {{balance = -1 / math.huge}, pb.tag(6, 1) .. "\0\0\0\0\0\0\0\128"},  -- -0.0 (5.1 folds the literal)
+      {{balance = 0 / 0}, pb.tag(6, 1) .. "\0\0\0\0\0\0\248\127"},
+      {{score = 1 / 0}, pb.tag(7, 5) .. "\0\0\128\127"},
+      {{score = 0.0}, ""},
+      {{verified = false}, ""},
+      {{priority = 0}, pb.vint(18, 0)},                 -- explicit presence keeps zero
+      {{color = "COLOR_UNSPECIFIED"}, ""},
+      {{big = "18446744073709551615"}, pb.tag(20, 0) .. unhex("ffffffffffffffffff01")},
+      {{unpacked = {0, 1}}, pb.vint(19, 0) .. pb.vint(19, 1)},
+    }
+    for i, r in ipairs(rows) do
+      assert.equal(hex(r[2]), hex(assert(Order:encode(r[1]))), "row " .. i)
+    end
+    for _, r in ipairs {
+      {{id = 2147483648}, "integer 2147483648 out of range for int32"},
+      {{f32 = -1}, "integer -1 out of range for fixed32"},
+      {{score = 1e39}, "number 1e+39 out of range for float"},
+    } do
+      local s, err = Order:encode(r[1])
+      assert.is_nil(s)
+      assert.matches(r[2], err, 1, true)
+    end
+  end)
+
   it("does not encode a message handle's fields of another type", function()
     assert.has_error(function() Order:encode("x") end)
     assert.has_error(function() Order:encode(nil) end)
