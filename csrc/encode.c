@@ -906,81 +906,20 @@ static int encode_msg_lookup(ectx *c, const dp_msg *m, int t) {
 
 #define DP_FAST_KEYS 64
 
-/* memcpy for the short fields reorder moves: up to 16 bytes by two
-   overlapping word copies, no call */
-static inline void copy_seg(unsigned char *d, const unsigned char *s, size_t n) {
-    if (n >= 8 && n <= 16) {
-        uint64_t a, b;
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + n - 8, &b, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t a, b;
-        memcpy(&a, s, 4);
-        memcpy(&b, s + n - 4, 4);
-        memcpy(d, &a, 4);
-        memcpy(d + n - 4, &b, 4);
-    } else if (n < 4) {
-        for (size_t i = 0; i < n; i++) d[i] = s[i];
-    } else {
-        memcpy(d, s, n);
-    }
-}
-
-/* Puts the fields written at [begin, c->len) in field-number order: n
-   segments, segment i starting at start[i] and holding field fi[i]. */
-static void reorder(ectx *c, const dp_msg *m, size_t begin, const uint32_t *start,
-                    const uint16_t *fi, int n) {
-    uint8_t order[DP_FAST_KEYS];
-    if (m->nfields <= 64) {                   /* field indices as bits: no sort */
-        uint64_t present = 0;
-        uint8_t seg[64];
-        for (int i = 0; i < n; i++) {
-            present |= UINT64_C(1) << fi[i];
-            seg[fi[i]] = (uint8_t)i;
-        }
-        for (int i = 0; present; i++, present &= present - 1)
-            order[i] = seg[__builtin_ctzll(present)];
-    } else {
-        for (int i = 0; i < n; i++) {         /* insertion sort: n is small */
-            int j = i;
-            while (j > 0 && fi[order[j - 1]] > fi[i]) {
-                order[j] = order[j - 1];
-                j--;
-            }
-            order[j] = (uint8_t)i;
-        }
-    }
-    size_t end = c->len, size = end - begin;
-    ensure(c, size);                          /* the copy goes after the output */
-    unsigned char *buf = c->buf;
-    memcpy(buf + end, buf + begin, size);
-    unsigned char *w = buf + begin;
-    for (int i = 0; i < n; i++) {
-        int k = order[i];
-        size_t from = start[k], to = k + 1 < n ? start[k + 1] : end;
-        copy_seg(w, buf + end + (from - begin), to - from);
-        w += to - from;
-    }
-}
-
 /* Encodes the table at absolute index t as message m.
-   Fast path (tables of up to DP_FAST_KEYS keys): one lua_next pass; each
-   key is found in the message's pointer hash (no Lua call) and its value
-   written at once; if the table's order was not the field-number order,
-   the written fields are then reordered in the buffer. A larger table
-   takes encode_msg_lookup. */
+   Fast path (tables of up to DP_FAST_KEYS fields): one lua_next pass finds
+   each key in the message's pointer hash (no Lua call) and leaves its value
+   on the stack (the key is pushed again for the next step), so the stack
+   holds key, value pairs at base+1, base+2, ... Then the fields are written
+   in field-number order straight from those slots: canonical output with no
+   sort of the bytes. Unknown keys are found before anything is written.
+   Larger tables, or a stack that cannot grow, take encode_msg_lookup. */
 static int encode_msg(ectx *c, const dp_msg *m, int t) {
     lua_State *L = c->L;
-    uint32_t start[DP_FAST_KEYS];
-    uint16_t fi[DP_FAST_KEYS];
-    int n = 0, sorted = 1, unknown = 0;
-    size_t begin = c->len;
-    oneofs oo;
-    oneofs_init(&oo, m);
-    luaL_checkstack(L, 8, "dynpb: encode");
-    int v = lua_gettop(L) + 2;                                /* where each value sits */
+    uint16_t fi[DP_FAST_KEYS];                /* field index of the i-th value */
+    int n = 0, unknown = 0;
+    int base = lua_gettop(L);
+    if (!lua_checkstack(L, 2 * DP_FAST_KEYS + 8)) return encode_msg_lookup(c, m, t);
     lua_pushnil(L);                                           /* +1 first key */
     while (lua_next(L, t)) {                                  /* -1 +2 key, value */
         const dp_field *f = NULL;
@@ -990,13 +929,13 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
             f = dp_find_field_by_key(m, k, kn);
             if (!f && kn == sizeof(DP_UNKNOWN_KEY) - 1 && memcmp(k, DP_UNKNOWN_KEY, kn) == 0) {
                 unknown = 1;                                  /* written last */
-                lua_pop(L, 1);
+                lua_pop(L, 1);                                /* -1 value */
                 continue;
             }
         }
         if (!f) {
             if (c->o.ignore_unknown_keys) {
-                lua_pop(L, 1);
+                lua_pop(L, 1);                                /* -1 value */
                 continue;
             }
             c->path[c->depth].f = NULL;
@@ -1005,24 +944,47 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
             return fail(c, "a %s key is not a field of %s", lua_kind(L, -2), m->name);
         }
         if (n == DP_FAST_KEYS) {                              /* too many: general path */
-            lua_pop(L, 2);
-            c->len = begin;
+            lua_settop(L, base);
             return encode_msg_lookup(c, m, t);
         }
-        uint16_t idx = (uint16_t)(f - m->fields);
-        if (n && idx < fi[n - 1]) sorted = 0;
-        start[n] = (uint32_t)c->len;
-        fi[n++] = idx;
-        if (!put_member(c, m, f, t, v, &oo)) return 0;
-        lua_pop(L, 1);                                        /* -1 value */
+        fi[n++] = (uint16_t)(f - m->fields);
+        lua_pushvalue(L, -2);                                 /* +1 the key, to go on */
     }
-    if (!sorted) reorder(c, m, begin, start, fi, n);
+    /* stack: base+1 .. base+2n = key, value of the i-th field found */
+    oneofs oo;
+    oneofs_init(&oo, m);
+    if (m->nfields <= 64) {                   /* field indices as bits: no sort */
+        uint64_t present = 0;
+        uint8_t at[64];
+        for (int i = 0; i < n; i++) {
+            present |= UINT64_C(1) << fi[i];
+            at[fi[i]] = (uint8_t)i;
+        }
+        for (; present; present &= present - 1) {
+            int k = __builtin_ctzll(present);
+            if (!put_member(c, m, &m->fields[k], t, base + 2 + 2 * at[k], &oo)) return 0;
+        }
+    } else {
+        uint8_t order[DP_FAST_KEYS];
+        for (int i = 0; i < n; i++) {         /* insertion sort: n is small */
+            int j = i;
+            while (j > 0 && fi[order[j - 1]] > fi[i]) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = (uint8_t)i;
+        }
+        for (int i = 0; i < n; i++) {
+            int k = order[i];
+            if (!put_member(c, m, &m->fields[fi[k]], t, base + 2 + 2 * k, &oo)) return 0;
+        }
+    }
     if (unknown) {
         lua_pushliteral(L, DP_UNKNOWN_KEY);
         lua_rawget(L, t);                                     /* +1 */
         if (!put_unknown(c, lua_gettop(L))) return 0;
-        lua_pop(L, 1);
     }
+    lua_settop(L, base);                                      /* drop the pairs */
     c->path[c->depth].f = NULL;
     return 1;
 }
