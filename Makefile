@@ -238,7 +238,7 @@ conformance:
 	@set -e; for l in $(CONFORMANCE_LUAS); do spec/conformance/run.sh $$l; done
 # ---- end of conformance section
 
-.PHONY: all test check install regen clean example example-constants deps threads
+.PHONY: all test check install regen clean example example-constants deps threads allocs
 
 all: $(SO) $(HTTP_TARGET)
 
@@ -266,6 +266,9 @@ test: deps
 	if $(MAKE) --no-print-directory threads > build/test-threads.log 2>&1; then tail -1 build/test-threads.log; \
 	  echo "1 success / 0 failures / 0 errors" >> build/test-summary; \
 	else cat build/test-threads.log; echo "0 success / 1 failures / 0 errors" >> build/test-summary; status=1; fi; \
+	if $(MAKE) --no-print-directory allocs > build/test-allocs.log 2>&1; then tail -1 build/test-allocs.log; \
+	  echo "1 success / 0 failures / 0 errors" >> build/test-summary; \
+	else cat build/test-allocs.log; echo "0 success / 1 failures / 0 errors" >> build/test-summary; status=1; fi; \
 	awk '{ p += $$1; f += $$4 + $$7 } END { printf "%d passed, %d failed\n", p, f }' build/test-summary; \
 	exit $$status
 
@@ -277,6 +280,14 @@ threads:
 	@mkdir -p build
 	$(CC) -std=c99 -O1 -g -Wall -Wextra $(THREADS_SAN) -I/usr/include/lua5.4 -o $(THREADS_BIN) spec/threads.c -llua5.4 -lpthread
 	$(if $(TSAN),TSAN_OPTIONS="halt_on_error=1 exitcode=66 suppressions=$(CURDIR)/spec/tsan.supp") $(THREADS_BIN) "$(CURDIR)/build/lua5.4$(if $(TSAN),-tsan)/?.so" spec/fixtures/shop.pb 4 $(if $(TSAN),300,2000)
+
+# blocks allocated per decode/encode under a counting allocator (spec/allocs.c):
+# encode allocates its result only, decode what a presized C copy does
+allocs:
+	@$(MAKE) --no-print-directory LUA=lua5.4 all
+	@mkdir -p build
+	$(CC) -std=c99 -O1 -g -Wall -Wextra -I/usr/include/lua5.4 -o build/allocs spec/allocs.c -llua5.4
+	build/allocs "$(CURDIR)/build/lua5.4/?.so" bench
 
 deps:
 	@sh .ci/deps.sh
