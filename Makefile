@@ -178,7 +178,7 @@ BENCH_W := bench/work
 BENCH_FLOOR := $(BENCH_W)/$(LUA)/bench_floor.so
 PBC_BENCH := $(BENCH_W)/pbc_bench
 
-.PHONY: bench bench-one bench-callgrind bench-callgrind-one bench-fixtures
+.PHONY: bench bench-one bench-callgrind bench-callgrind-one bench-fixtures bench-guard bench-baseline
 
 $(BENCH_FLOOR): bench/floor.c
 	@mkdir -p $(dir $@)
@@ -212,6 +212,21 @@ bench-callgrind:
 
 bench-callgrind-one: $(SO) $(CG_HOST) $(BENCH_FLOOR)
 	@LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;$(CURDIR)/$(BENCH_W)/$(LUA)/?.so;;" $(LUA) bench/callgrind.lua bench $(BENCH_W) $(CG_N) $(CG_HOST)
+
+# the instruction-count regression guard (CI): decode/encode of Small and
+# Order may not cost more than bench/callgrind-baseline.tsv allows (+15%);
+# make bench-baseline rewrites the baseline from a fresh run
+GUARD_CASES := decode.Small encode.Small decode.Order encode.Order
+bench-guard:
+	@CG_ONLY="$(GUARD_CASES)" CG_BASELINE=bench/callgrind-baseline.tsv \
+	  $(MAKE) --no-print-directory bench-callgrind-one LUA=lua5.4
+bench-baseline:
+	@CG_ONLY="$(GUARD_CASES)" $(MAKE) --no-print-directory bench-callgrind-one LUA=lua5.4
+	@{ echo "# make bench-baseline $$(date -u +%Y-%m-%d) rev $$(git describe --always --dirty)"; \
+	   echo "# case<TAB>instructions per operation (Lua 5.4, bench/cg_host)"; \
+	   awk -F'\t' '$$1 !~ /^#/ && $$2 ~ /^[0-9]+$$/ && $$3 ~ /^[0-9]+$$/ { print $$1 "\t" $$3 }' $(BENCH_W)/callgrind.tsv; \
+	 } > bench/callgrind-baseline.tsv
+	@cat bench/callgrind-baseline.tsv
 
 # regenerate bench/fixtures (needs protoc and lua5.4); the outputs are committed
 bench-fixtures:

@@ -138,4 +138,35 @@ for _, r in ipairs(rows) do
 end
 local f = assert(io.open(WORK .. "/callgrind.tsv", "w"))
 f:write(table.concat(tsv, "\n"), "\n"); f:close()
+
+-- CG_BASELINE=file: the regression guard (make bench-guard, run by CI).
+-- Each case measured here and listed in the file ("case<TAB>Ir/op") may
+-- cost at most CG_TOLERANCE (default 0.15) more instructions than listed.
+-- Counts repeat within ~2% for one build (dynpb hashes some pointers, so
+-- address layout moves them a little); a larger rise is a real change.
+local base = os.getenv("CG_BASELINE")
+if base and base ~= "" then
+  local tol = tonumber(os.getenv("CG_TOLERANCE")) or 0.15
+  local want = {}
+  for line in io.lines(base) do
+    local case, ir = line:match("^([%w%.]+)\t(%d+)")
+    if case then want[case] = tonumber(ir) end
+  end
+  local bad, seen = 0, 0
+  print(("\nguard against %s (a rise over %d%% fails)"):format(base, tol * 100))
+  for _, r in ipairs(rows) do
+    local case = r[1]:gsub(" ", ".")
+    local w = want[case]
+    if w then
+      seen = seen + 1
+      local change = r[3] / w - 1
+      local verdict = change > tol and "FAIL" or (change < -0.1 and "better: update the baseline" or "ok")
+      if change > tol then bad = bad + 1 end
+      print(("  %-14s %10d %10.0f %+6.1f%%  %s"):format(r[1], w, r[3], change * 100, verdict))
+    end
+  end
+  if seen == 0 then print("guard: no case of the baseline was measured"); os.exit(1) end
+  if bad > 0 then print(("guard: %d case(s) cost more than the baseline allows"):format(bad)); os.exit(1) end
+  print("guard: ok")
+end
 print(("\n(%s/callgrind.tsv; profiles: callgrind_annotate %s/<case>.<n>.out)"):format(WORK, OUTDIR))
