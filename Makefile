@@ -192,7 +192,7 @@ $(PBC_BENCH): bench/pbc_bench.c $(BENCH_W)/pbc/bench.pb-c.c
 	$(CC) -std=c99 -O2 -Wall -Wextra -I$(BENCH_W)/pbc -o $@ bench/pbc_bench.c \
 	  $(BENCH_W)/pbc/bench.pb-c.c $(BENCH_W)/pbc/large.pb-c.c -lprotobuf-c
 
-bench:
+bench: deps
 	@for l in $(BENCH_LUAS); do $(MAKE) --no-print-directory bench-one LUA=$$l || exit 1; done
 
 bench-one: $(SO) $(BENCH_FLOOR) $(PBC_BENCH)
@@ -208,6 +208,7 @@ $(CG_HOST): bench/cg_host.c
 	  -Wl,-E -l:liblua5.4.a -lm -ldl
 
 bench-callgrind:
+	@sh .ci/deps.sh valgrind
 	@$(MAKE) --no-print-directory bench-callgrind-one LUA=lua5.4
 
 bench-callgrind-one: $(SO) $(CG_HOST) $(BENCH_FLOOR)
@@ -218,9 +219,11 @@ bench-callgrind-one: $(SO) $(CG_HOST) $(BENCH_FLOOR)
 # make bench-baseline rewrites the baseline from a fresh run
 GUARD_CASES := decode.Small encode.Small decode.Order encode.Order
 bench-guard:
+	@sh .ci/deps.sh valgrind
 	@CG_ONLY="$(GUARD_CASES)" CG_BASELINE=bench/callgrind-baseline.tsv \
 	  $(MAKE) --no-print-directory bench-callgrind-one LUA=lua5.4
 bench-baseline:
+	@sh .ci/deps.sh valgrind
 	@CG_ONLY="$(GUARD_CASES)" $(MAKE) --no-print-directory bench-callgrind-one LUA=lua5.4
 	@{ echo "# make bench-baseline $$(date -u +%Y-%m-%d) rev $$(git describe --always --dirty)"; \
 	   echo "# case<TAB>instructions per operation (Lua 5.4, bench/cg_host)"; \
