@@ -816,6 +816,18 @@ static int oneof_conflict(ectx *c, const dp_msg *m, const dp_field *f, const dp_
                 a->cname, b->cname);
 }
 
+/* [-0, +1|0] 1 when the value of field f (or of dynpb.UNKNOWN, f NULL) in
+   the table at t is not nil, with the value pushed; 0 with nothing pushed. */
+static int get_member(ectx *c, const dp_field *f, int t) {
+    lua_State *L = c->L;
+    if (f) lua_rawgeti(L, c->names, f->name);                 /* +1 name */
+    else lua_pushliteral(L, DP_UNKNOWN_KEY);                  /* +1 */
+    lua_rawget(L, t);                                         /* -1 +1 value */
+    if (!lua_isnil(L, -1)) return 1;
+    lua_pop(L, 1);
+    return 0;
+}
+
 /* Records that oneof member f of m is set; reports a second member. */
 static int track_oneof(ectx *c, const dp_msg *m, const dp_field *f, int t, oneofs *oo) {
     lua_State *L = c->L;
@@ -828,11 +840,10 @@ static int track_oneof(ectx *c, const dp_msg *m, const dp_field *f, int t, oneof
         for (uint32_t i = 0; i < m->nfields; i++) {
             const dp_field *g = &m->fields[i];
             if (g->oneof != f->oneof || g == f) continue;
-            lua_rawgeti(L, c->names, g->name);
-            lua_rawget(L, t);
-            int set = !lua_isnil(L, -1);
-            lua_pop(L, 1);
-            if (set) return oneof_conflict(c, m, f, g);
+            if (get_member(c, g, t)) {                        /* +1 */
+                lua_pop(L, 1);
+                return oneof_conflict(c, m, f, g);
+            }
         }
     }
     return 1;
@@ -873,34 +884,37 @@ static void oneofs_init(oneofs *oo, const dp_msg *m) {
     for (uint32_t i = 0; i < oo->n; i++) oo->set[i] = -1;
 }
 
-/* The general path: every declared field is looked up by name, then the
-   keys are counted to find any that is not a field. Any table size. */
+/* The general path (tables with more than DP_FAST_KEYS fields set): each
+   declared field is looked up by name. First the keys are counted against
+   the fields found, so that a key that is not a field is reported before
+   anything else, as on the fast path; then the fields are written in order. */
 static int encode_msg_lookup(ectx *c, const dp_msg *m, int t) {
     lua_State *L = c->L;
     luaL_checkstack(L, 10, "dynpb: encode");
-    size_t found = 0;
+    if (!c->o.ignore_unknown_keys) {
+        size_t found = 0;
+        for (uint32_t i = 0; i <= m->nfields; i++) {
+            if (get_member(c, i < m->nfields ? &m->fields[i] : NULL, t)) {
+                found++;
+                lua_pop(L, 1);
+            }
+        }
+        if (count_keys(L, t) != found) return report_unknown_key(c, m, t);
+    }
     oneofs oo;
     oneofs_init(&oo, m);
     for (uint32_t i = 0; i < m->nfields; i++) {
         const dp_field *f = &m->fields[i];
-        lua_rawgeti(L, c->names, f->name);                    /* +1 name */
-        lua_rawget(L, t);                                     /* -1 +1 value */
-        if (!lua_isnil(L, -1)) {
-            found++;
+        if (get_member(c, f, t)) {                            /* +1 value */
             if (!put_member(c, m, f, t, lua_gettop(L), &oo)) return 0;
+            lua_pop(L, 1);                                    /* -1 */
         }
-        lua_pop(L, 1);                                        /* -1 value */
     }
-    lua_pushliteral(L, DP_UNKNOWN_KEY);
-    lua_rawget(L, t);                                         /* +1 unknown */
-    if (!lua_isnil(L, -1)) {
-        found++;
+    if (get_member(c, NULL, t)) {                             /* +1 unknown */
         if (!put_unknown(c, lua_gettop(L))) return 0;
+        lua_pop(L, 1);                                        /* -1 */
     }
-    lua_pop(L, 1);                                            /* -1 */
     c->path[c->depth].f = NULL;
-    if (!c->o.ignore_unknown_keys && count_keys(L, t) != found)
-        return report_unknown_key(c, m, t);
     return 1;
 }
 
@@ -979,11 +993,7 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
             if (!put_member(c, m, &m->fields[fi[k]], t, base + 2 + 2 * k, &oo)) return 0;
         }
     }
-    if (unknown) {
-        lua_pushliteral(L, DP_UNKNOWN_KEY);
-        lua_rawget(L, t);                                     /* +1 */
-        if (!put_unknown(c, lua_gettop(L))) return 0;
-    }
+    if (unknown && get_member(c, NULL, t) && !put_unknown(c, lua_gettop(L))) return 0;
     lua_settop(L, base);                                      /* drop the pairs */
     c->path[c->depth].f = NULL;
     return 1;

@@ -407,6 +407,30 @@ describe("encode", function()
     end
   end)
 
+  it("encodes tables with more than 64 fields set (the lookup path) alike", function()
+    local fields = {}
+    for i = 1, 100 do fields[i] = pb.field("f" .. i, i, 1, 5) end   -- optional int32 (proto2)
+    local Wide = assert(assert(dynpb.load(pb.set(pb.file("wide.proto",
+      {package = "w", messages = {pb.message("Wide", fields)}})))):message("w.Wide"))
+    local t, want = {}, {}
+    for i = 100, 1, -1 do t["f" .. i] = i end
+    for i = 1, 100 do want[i] = pb.vint(i, i) end
+    local bytes = assert(Wide:encode(t))
+    assert.equal(hex(table.concat(want)), hex(bytes))
+    assert.same(t, Wide:decode(bytes))
+    -- as on the fast path: a key that is not a field is reported first
+    t.f7, t.bogus = "x", true
+    local s, err = Wide:encode(t)
+    assert.is_nil(s)
+    assert.equal("dynpb: encode w.Wide: 'bogus' is not a field of w.Wide", err)
+    t.bogus = nil
+    s, err = Wide:encode(t)
+    assert.is_nil(s)
+    assert.equal("dynpb: encode w.Wide: field 'f7': expected integer, got string", err)
+    t.f7, t.bogus = 7, true
+    assert.equal(hex(bytes), hex(assert(Wide:encode(t, {ignore_unknown_keys = true}))))
+  end)
+
   it("does not encode a message handle's fields of another type", function()
     assert.has_error(function() Order:encode("x") end)
     assert.has_error(function() Order:encode(nil) end)
