@@ -89,6 +89,20 @@ static inline unsigned char *wtag(unsigned char *p, const dp_field *f) {
     return p + f->taglen;
 }
 
+/* Appends f's precomputed tag. */
+static inline void put_ftag(ectx *c, const dp_field *f) {
+    ensure(c, sizeof f->tag);
+    c->len = (size_t)(wtag(c->buf + c->len, f) - c->buf);
+}
+
+/* Appends f's tag, the length n and the n bytes at s. */
+static inline void put_lenbytes(ectx *c, const dp_field *f, const char *s, size_t n) {
+    ensure(c, sizeof f->tag + 10 + n);
+    unsigned char *p = wvarint(wtag(c->buf + c->len, f), n);
+    memcpy(p, s, n);
+    c->len = (size_t)(p + n - c->buf);
+}
+
 static inline void put_varint(ectx *c, uint64_t v) {
     ensure(c, 10);
     c->len = (size_t)(wvarint(c->buf + c->len, v) - c->buf);
@@ -390,8 +404,7 @@ static int put_value(ectx *c, const dp_field *f, int idx, int *zero) {
 static int put_field(ectx *c, const dp_field *f, int idx, int omit_zero) {
     size_t start = c->len;
     int zero = 0;
-    ensure(c, sizeof f->tag);
-    c->len = (size_t)(wtag(c->buf + c->len, f) - c->buf);   /* precomputed tag */
+    put_ftag(c, f);
     if (!put_value(c, f, idx, &zero)) return 0;
     if (omit_zero && zero) c->len = start;
     return 1;
@@ -507,16 +520,12 @@ static int put_scalar(ectx *c, const dp_field *f, int v, int mode) {
         const char *s = lua_tolstring(L, v, &n);
         if ((f->flags & DPF_UTF8) && !dp_utf8_valid((const unsigned char *)s, n)) break;
         if (mode == PS_OMIT && n == 0) return 1;
-        ensure(c, 24 + n);
-        p = wvarint(wtag(c->buf + c->len, f), n);
-        memcpy(p, s, n);
-        c->len = (size_t)(p + n - c->buf);
+        put_lenbytes(c, f, s, n);
         return 1;
     }
     case DP_T_MESSAGE:
         if (lua_type(L, v) != LUA_TTABLE) break;
-        ensure(c, 8);
-        c->len = (size_t)(wtag(c->buf + c->len, f) - c->buf);
+        put_ftag(c, f);
         return put_body(c, f, v < 0 ? dp_absindex(L, v) : v);   /* v: a stack slot */
     default:
         break;
@@ -575,14 +584,10 @@ static int put_entry(ectx *c, const dp_field *f, const dp_field *kf, const dp_fi
     if (k->kind == 1) { pe->kind = DP_PK_SKEY; pe->s = k->s; pe->n = k->n; }
     else if (k->kind == 2) { pe->kind = DP_PK_BKEY; pe->i = (int64_t)k->u; }
     else { pe->kind = DP_PK_IKEY; pe->i = (int64_t)k->u; }
-    ensure(c, 16);
-    c->len = (size_t)(wtag(c->buf + c->len, f) - c->buf);
+    put_ftag(c, f);
     size_t mark = begin_len(c);
     if (k->kind == 1) {                       /* a string key read_key checked */
-        ensure(c, 24 + k->n);
-        unsigned char *p = wvarint(wtag(c->buf + c->len, kf), k->n);
-        memcpy(p, k->s, k->n);
-        c->len = (size_t)(p + k->n - c->buf);
+        put_lenbytes(c, kf, k->s, k->n);
     } else if (!put_scalar(c, kf, kslot, PS_KEEP)) {
         return 0;
     }
