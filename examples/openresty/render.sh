@@ -1,12 +1,15 @@
 #!/bin/sh
 # render.sh PREFIX PORT REGISTRY_URL [REFRESH [TIMEOUT]]
 # Writes PREFIX/nginx.conf from examples/openresty/nginx.conf with absolute
-# paths, and creates the directories it uses. Then:
+# paths, and creates the directories it uses. The workers load lua/,
+# examples/openresty/*.lua and build/luajit/ from this checkout, or from
+# DYNPB_CODE_ROOT when set (a copy they can read: when nginx starts as root
+# its workers run as an unprivileged user). Then:
 #   nginx -p PREFIX -c PREFIX/nginx.conf        (foreground; Ctrl-C stops it)
 set -eu
 [ $# -ge 3 ] || { echo "usage: $0 PREFIX PORT REGISTRY_URL [REFRESH [TIMEOUT]]" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
+root=$(cd "${DYNPB_CODE_ROOT:-$here/../..}" && pwd)
 prefix=$1 port=$2 url=$3 refresh=${4:-30} timeout=${5:-5}
 mkdir -p "$prefix/tmp" "$prefix/state"
 prefix=$(cd "$prefix" && pwd)

@@ -65,6 +65,15 @@ if [ -n "$missing" ]; then
   summary
 fi
 
+# what the workers load, copied where they can read it: the checkout may sit
+# in a directory only its owner can enter (a CI clone under mktemp -d)
+CODE=$T/code
+mkdir -p "$CODE/examples/openresty" "$CODE/build"
+cp -R "$root/lua" "$CODE/lua"
+cp "$root"/examples/openresty/*.lua "$CODE/examples/openresty/"
+cp -R "$root/build/luajit" "$CODE/build/luajit"
+chmod -R a+rX "$CODE"
+
 fp() { sha256sum "$1" | cut -c1-12; }
 FP1=$(fp "$V1") FP2=$(fp "$V2")
 printf '\n\002b1\020\003\030\001' > "$T/booking.bin"     # Booking{id="b1", service=3, status=CREATED}
@@ -156,7 +165,8 @@ start_nginx() {
   local port
   for _ in 1 2 3; do
     port=$(free_port)
-    "$root/examples/openresty/render.sh" "$T/ng" "$port" "$REG$BASE" "$REFRESH" "$TIMEOUT" >/dev/null || return 1
+    DYNPB_CODE_ROOT="$CODE" \
+      "$root/examples/openresty/render.sh" "$T/ng" "$port" "$REG$BASE" "$REFRESH" "$TIMEOUT" >/dev/null || return 1
     [ -n "${STRATEGY_SED:-}" ] && sed -i -e "$STRATEGY_SED" "$T/ng/nginx.conf"
     # test-only locations and the CA for the https checks
     sed -i -e "/location = \/booking/e cat '$here/test_locations.conf'" \
