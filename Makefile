@@ -256,6 +256,17 @@ conformance:
 	@set -e; for l in $(CONFORMANCE_LUAS); do spec/conformance/run.sh $$l; done
 # ---- end of conformance section
 
+# ---- durable snapshots, TLS, redirects (issue 20)
+# csrc/durable.c: dynpb.write_durable (temp file, fsync, rename, fsync dir)
+SRCS += csrc/durable.c
+OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRCS))
+FUZZ_OBJS := $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(SRCS))
+AF_OBJS := $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(SRCS))
+# (the fuzz and allocfail rules above were read with the shorter lists)
+$(AF_DIR)/allocfail: $(AF_DIR)/obj/durable.o
+$(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_HARNESSES)): $(FUZZ_DIR)/obj/durable.o
+# ---- end of durable snapshots section
+
 .PHONY: all test check install regen clean example example-constants deps threads allocs
 
 all: $(SO) $(HTTP_TARGET)

@@ -190,6 +190,7 @@ static const luaL_Reg module_fns[] = {
     {"fingerprint", dp_l_fingerprint},
     {"stats", dp_l_stats},
     {"configure", dp_l_configure},
+    {"write_durable", dp_l_write_durable},
     {NULL, NULL}};
 
 static const luaL_Reg schema_methods[] = {

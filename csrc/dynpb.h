@@ -389,4 +389,9 @@ DP_HIDDEN void dp_push_names(lua_State *L, int idx);
 /* [-0, +1, e] pushes a new schema object for the schema userdata at udidx */
 DP_HIDDEN void dp_push_schema_object(lua_State *L, int udidx);
 
+/* ---- durable.c (issue 20) */
+/* [-0, +1|2, e] dynpb.write_durable(path, bytes) --> true | nil, err:
+   temp file (O_EXCL|O_NOFOLLOW, random name), write, fsync, rename, fsync dir */
+DP_HIDDEN int dp_l_write_durable(lua_State *L);
+
 #endif
