@@ -17,7 +17,9 @@
 --       dynpb.write_durable otherwise); may yield (dynpb.resty runs it on a thread)
 --
 --   req = { url=, headers = {Name = value}, timeout=, connect_timeout=, max_bytes=,
---           cafile=, capath=, cert=, key=, key_password= }   (TLS fields only when set)
+--           cafile=, capath=, cert=, key=, key_password=,   (TLS fields only when set)
+--           forward_headers = true }   (only when set: headers also go to a redirect's
+--                                       other scheme/host/port; otherwise they must not)
 --   res = { status = number, body = string,
 --           headers = { etag=, ["last-modified"]=, ["retry-after"]= } }  -- lowercase names
 --
@@ -60,7 +62,7 @@ local OPTION_TYPES = {
   max_bytes = "number", background = "boolean", on_update = "function",
   on_error = "function", transport = "table",
   cafile = "string", capath = "string", cert = "string", key = "string",
-  key_password = "string",
+  key_password = "string", forward_headers = "boolean",
 }
 local TLS_OPTIONS = { "cafile", "capath", "cert", "key", "key_password" }
 
@@ -298,6 +300,7 @@ local function request(self, url, conditional)
   local req = { url = url, headers = headers, timeout = o.timeout,
                 connect_timeout = o.connect_timeout, max_bytes = o.max_bytes }
   for _, k in pairs(TLS_OPTIONS) do req[k] = o[k] end
+  if o.forward_headers then req.forward_headers = true end
   return req, val ~= nil and val ~= false
 end
 

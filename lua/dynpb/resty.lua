@@ -31,7 +31,8 @@
 --     the registry fails.
 --
 -- The cosocket transport is also usable on its own:
---   require("dynpb.resty").fetch{ url =, headers =, timeout =, connect_timeout =, max_bytes = }
+--   require("dynpb.resty").fetch{ url =, headers =, timeout =, connect_timeout =, max_bytes =,
+--                                 forward_headers = }
 --     --> res | nil, err    (res = { status =, body =, headers = {...}, url = })
 
 local _M = { _VERSION = "0.1.0" }
@@ -319,8 +320,9 @@ end
 -- fetch(req) --> res | nil, err. One GET with cosockets (yields, never blocks
 -- the worker): req.timeout bounds the whole exchange including redirects,
 -- req.connect_timeout each connect; at most 5 redirects (never https -> http;
--- Authorization is not sent to another host); max_bytes enforced while
--- receiving. Every complete HTTP response is a result whatever its status.
+-- req.headers go only to the scheme, host and port of req.url unless
+-- req.forward_headers); max_bytes enforced while receiving. Every complete
+-- HTTP response is a result whatever its status.
 local function fetch(req)
   if type(req) ~= "table" or type(req.url) ~= "string" then
     error("dynpb.resty.fetch: req.url must be a string", 2)
@@ -333,6 +335,7 @@ local function fetch(req)
   local deadline = now() + timeout
   local u, err = parse_url(url)
   if not u then return nil, "GET " .. shown(url) .. ": " .. err end
+  local origin, all_headers = u, headers
   for _ = 0, MAX_REDIRECTS do
     local res, xerr = exchange(u, req, deadline, max_bytes, headers)
     if not res then return nil, "GET " .. shown(url) .. ": " .. xerr end
@@ -349,11 +352,12 @@ local function fetch(req)
     if u.scheme == "https" and nu.scheme ~= "https" then
       return nil, "GET " .. shown(url) .. ": redirect from https to http refused"
     end
-    if nu.host ~= u.host or nu.port ~= u.port then
-      for k in pairs(headers) do
-        local lk = str_lower(k)
-        if lk == "authorization" or lk == "cookie" then headers[k] = nil end
-      end
+    -- custom headers go only to the origin of req.url (forward_headers: to every hop)
+    if not req.forward_headers and (nu.scheme ~= origin.scheme or str_lower(nu.host) ~= str_lower(origin.host)
+                                    or nu.port ~= origin.port) then
+      headers = {}
+    else
+      headers = all_headers
     end
     url, u = next_url, nu
   end
@@ -489,7 +493,7 @@ local function fetcher_update(st, schema)
 end
 
 local REG_KEYS = { "url", "headers", "timeout", "connect_timeout", "refresh", "jitter",
-                   "strategy", "snapshot", "max_bytes" }
+                   "strategy", "snapshot", "max_bytes", "forward_headers" }
 
 local function registry_options(st, transport)
   local ro = { transport = transport }
@@ -591,7 +595,7 @@ local FOLLOW_TYPES = {
   name = "string", url = "string", refresh = "number", shared_dict = "string",
   headers = "table", timeout = "number", connect_timeout = "number", max_bytes = "number",
   strategy = "string", snapshot = "string", jitter = "number", on_update = "function",
-  on_error = "function", poll = "number",
+  on_error = "function", poll = "number", forward_headers = "boolean",
 }
 
 local function check(opts, types, fname)
@@ -697,7 +701,7 @@ end
 local INIT_TYPES = {
   name = "string", url = "string", snapshot = "string", shared_dict = "string",
   headers = "table", timeout = "number", connect_timeout = "number", max_bytes = "number",
-  strategy = "string", cafile = "string", capath = "string",
+  strategy = "string", cafile = "string", capath = "string", forward_headers = "boolean",
 }
 
 -- init{ name=, snapshot=, url=, shared_dict=, ... }: in init_by_lua (the
@@ -724,7 +728,7 @@ function _M.init(opts)
     local t = recording(http.fetch, http.now)
     local ro = { transport = t }
     for _, key in ipairs({ "url", "headers", "timeout", "connect_timeout", "max_bytes",
-                           "strategy", "snapshot", "cafile", "capath" }) do
+                           "strategy", "snapshot", "cafile", "capath", "forward_headers" }) do
       ro[key] = opts[key]
     end
     local rok, reg, rerr = pcall(registry.new, ro)
