@@ -394,4 +394,11 @@ DP_HIDDEN void dp_push_schema_object(lua_State *L, int udidx);
    temp file (O_EXCL|O_NOFOLLOW, random name), write, fsync, rename, fsync dir */
 DP_HIDDEN int dp_l_write_durable(lua_State *L);
 
+/* ---- encode.c: the outermost encode runs under lua_pcall (issue 20), so an
+   error releases the state's buffer; on Lua 5.1/LuaJIT the protected function
+   is a closure made once, kept in the state's uservalue at DP_SU_ENCODE */
+#define DP_SU_ENCODE 3
+/* [-0, +1|2, e] lua_pcall'd by encode: 1 = its arguments, 2 = table, 3 = NAMES */
+DP_HIDDEN int dp_encode_protected(lua_State *L);
+
 #endif
