@@ -1,7 +1,8 @@
 #!/bin/sh
 # spec/support/mkcerts.sh DIR -- a throwaway PKI for the TLS tests (openssl).
 #   ca.pem ca.key              the test CA (the one to trust: cafile, lua_ssl_trusted_certificate)
-#   server.pem server.key      signed by the CA for IP 127.0.0.1, 127.0.0.2 and DNS localhost
+#   server.pem server.key      signed by the CA for IP 127.0.0.1 and 127.0.0.2 (no DNS name:
+#                              nginx checks an IP against the CN when there is none)
 #   other.pem other.key        signed by the CA for DNS other.example only (host-name mismatch)
 #   expired.pem expired.key    signed by the CA for 127.0.0.1, notAfter a day before notBefore
 #   unknown.pem unknown.key    self-signed for 127.0.0.1 (an unknown CA)
@@ -26,7 +27,7 @@ sign() {
     -extfile "$1.ext" -out "$1.pem"
   rm -f "$1.csr" "$1.ext"
 }
-sign server "/CN=127.0.0.1" "IP:127.0.0.1,IP:127.0.0.2,DNS:localhost" 2 "extendedKeyUsage=serverAuth"
+sign server "/CN=127.0.0.1" "IP:127.0.0.1,IP:127.0.0.2" 2 "extendedKeyUsage=serverAuth"
 sign other "/CN=other.example" "DNS:other.example" 2 "extendedKeyUsage=serverAuth"
 sign expired "/CN=127.0.0.1" "IP:127.0.0.1,IP:127.0.0.2" -1 "extendedKeyUsage=serverAuth"
 sign client "/CN=dynpb test client" "DNS:client.example" 2 "extendedKeyUsage=clientAuth"
