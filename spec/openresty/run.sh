@@ -274,6 +274,9 @@ tls_server() {   # OUT CERTNAME [extra args...]: an https registry stand-in; set
 }
 tls_server tls1 server && r=$(tf "$TLS_URL")
 check "https, certificate from the trusted CA (lua_ssl_trusted_certificate) ($r)" grep -q "status=200 .*fp=$FP1" <<<"$r"
+TLS_ROOT=${TLS_URL%$BASE}
+r=$(tf "$TLS_ROOT/goto%3Fto%3Dhttp%253A%252F%252F127.0.0.1%253A1%252Fx")
+check "https -> http redirect refused ($r)" grep -q "^error GET $TLS_ROOT/goto?to=.*: redirect from https to http refused" <<<"$r"
 tls_server tls2 unknown && r=$(tf "$TLS_URL")
 check "https, certificate from an unknown CA refused, URL and reason named ($r)" \
   grep -q "^error GET $TLS_URL: TLS handshake: .*self.signed certificate" <<<"$r"
