@@ -25,8 +25,12 @@ ALL_CFLAGS := $(WARN) -fPIC -fvisibility=hidden -I$(LUA_INC) -Icsrc -Icsrc/gen $
 LDFLAGS_SO := -shared $(LDFLAGS) $(XLDFLAGS)
 
 BUILD := build/$(LUA)$(VARIANT)
+# every C source of dynpb.so; a feature adds its files here (OBJS, FUZZ_OBJS
+# and AF_OBJS are computed from this list once, before the rules use them)
 SRCS := csrc/sha256.c csrc/wire.c csrc/schema.c csrc/cache.c csrc/reflect.c \
-        csrc/codec.c csrc/decode.c csrc/encode.c csrc/dynpb.c csrc/gen/google/protobuf/descriptor.pb-c.c
+        csrc/codec.c csrc/decode.c csrc/encode.c csrc/dynpb.c csrc/gen/google/protobuf/descriptor.pb-c.c \
+        csrc/gen/descriptor_set.c csrc/options.c csrc/services.c \
+        csrc/durable.c
 OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRCS))
 HDRS := $(wildcard csrc/*.h) csrc/gen/google/protobuf/descriptor.pb-c.h
 SO := $(BUILD)/dynpb.so
@@ -258,18 +262,14 @@ conformance:
 
 # ---- services, options, extensions (issue 11)
 # csrc/gen/descriptor_set.c: the newer descriptor.proto as an embedded set
-# (make regen writes it; csrc/gen/adapt.sh refreshes its source from npm)
-# OBJS, FUZZ_OBJS and AF_OBJS are := variables computed above from SRCS, so
-# the objects of these sources are appended to them here, and the fuzz and
-# allocfail binaries get them as extra prerequisites.
-SERVICES_SRCS := csrc/gen/descriptor_set.c csrc/options.c csrc/services.c
-SRCS += $(SERVICES_SRCS)
-OBJS += $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SERVICES_SRCS))
-FUZZ_OBJS += $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(SERVICES_SRCS))
-AF_OBJS += $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(SERVICES_SRCS))
-$(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_HARNESSES)): $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(SERVICES_SRCS))
-$(AF_DIR)/allocfail: $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(SERVICES_SRCS))
+# (make regen writes it; csrc/gen/adapt.sh refreshes its source from npm);
+# csrc/options.c, csrc/services.c: the sources are listed in SRCS at the top.
 # ---- end of services section
+
+# ---- durable snapshots, TLS, redirects (issue 20)
+# csrc/durable.c: dynpb.write_durable (temp file, fsync, rename, fsync dir),
+# listed in SRCS at the top.
+# ---- end of durable snapshots section
 
 .PHONY: all test check install regen clean example example-constants deps threads allocs
 

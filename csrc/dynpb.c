@@ -190,6 +190,7 @@ static const luaL_Reg module_fns[] = {
     {"fingerprint", dp_l_fingerprint},
     {"stats", dp_l_stats},
     {"configure", dp_l_configure},
+    {"write_durable", dp_l_write_durable},
     {NULL, NULL}};
 
 static const luaL_Reg schema_methods[] = {
@@ -254,7 +255,7 @@ DP_EXPORT int luaopen_dynpb(lua_State *L) {
     lua_pushcfunction(L, state_gc);
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, base);                          /* -1 */
-    lua_createtable(L, 2, 0);                           /* +1 state uservalue */
+    lua_createtable(L, 3, 0);                           /* +1 state uservalue */
     lua_newtable(L);                                    /* +1 cache */
     lua_createtable(L, 0, 1);                           /* +1 weak-values metatable */
     lua_pushliteral(L, "v");
@@ -263,6 +264,8 @@ DP_EXPORT int luaopen_dynpb(lua_State *L) {
     lua_rawseti(L, -2, DP_SU_CACHE);                    /* -1 cache */
     lua_newtable(L);
     lua_rawseti(L, -2, DP_SU_PINS);                     /* pins */
+    lua_pushcfunction(L, dp_encode_protected);
+    lua_rawseti(L, -2, DP_SU_ENCODE);                   /* encode's protected body */
     dp_setuv(L, base);                                  /* -1 uservalue */
     lua_newtable(L);                                    /* +1 SCHEMAMT (base+1) */
     lua_newtable(L);                                    /* +1 HANDLEMT (base+2) */

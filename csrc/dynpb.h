@@ -418,5 +418,16 @@ DP_HIDDEN int dp_l_enum_options(lua_State *L);  /* schema:enum_options(name) */
 DP_HIDDEN int dp_l_handle_options(lua_State *L);/* handle:options() */
 DP_HIDDEN int dp_l_oneofs(lua_State *L);        /* handle:oneofs() */
 DP_HIDDEN int dp_l_extensions(lua_State *L);    /* handle:extensions() */
+/* ---- durable.c (issue 20) */
+/* [-0, +1|2, e] dynpb.write_durable(path, bytes) --> true | nil, err:
+   temp file (O_EXCL|O_NOFOLLOW, random name), write, fsync, rename, fsync dir */
+DP_HIDDEN int dp_l_write_durable(lua_State *L);
+
+/* ---- encode.c: the outermost encode runs under lua_pcall (issue 20), so an
+   error releases the state's buffer; on Lua 5.1/LuaJIT the protected function
+   is a closure made once, kept in the state's uservalue at DP_SU_ENCODE */
+#define DP_SU_ENCODE 3
+/* [-0, +1|2, e] lua_pcall'd by encode: 1 = its arguments, 2 = table, 3 = NAMES */
+DP_HIDDEN int dp_encode_protected(lua_State *L);
 
 #endif

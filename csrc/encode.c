@@ -1022,28 +1022,10 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
     return 1;
 }
 
-/* [-0, +1|2] the body of both encode methods */
-static int encode_call(lua_State *L, int stidx, dp_schema *S, const dp_msg *m, int names,
-                       int tidx, int oidx) {
-    if (!lua_istable(L, tidx))
-        luaL_error(L, "dynpb: encode %s: table expected, got %s", m->name, luaL_typename(L, tidx));
-    dp_state *st = lua_touserdata(L, stidx);
-    tidx = dp_absindex(L, tidx);
-    dp_opts o;
-    dp_parse_opts(L, oidx, "encode", &o);   /* before anything is pushed */
-    if (st->busy) {
-        /* an encode inside an encode (a __gc that encodes, run by the GC in
-           the middle of this one): it must not touch the outer buffer. A
-           fresh state userdata with the same metatable (its __gc frees the
-           buffer) serves this call only. If an encode raised (out of
-           memory), busy stays set and every later call takes this path:
-           slower, never wrong. */
-        dp_state *tmp = dp_newudata(L, sizeof *tmp);                 /* +1 */
-        memset(tmp, 0, sizeof *tmp);
-        lua_getmetatable(L, stidx);
-        lua_setmetatable(L, -2);
-        st = tmp;
-    }
+/* [-0, +1|2, e] encodes the table at tidx into st's buffer (st->busy set
+   while it runs) and pushes the string, or nil and the message. */
+static int encode_run(lua_State *L, dp_state *st, const dp_schema *S, const dp_msg *m,
+                      int names, int tidx, const dp_opts *o) {
     ectx c;
     c.L = L;
     c.S = S;
@@ -1055,7 +1037,7 @@ static int encode_call(lua_State *L, int stidx, dp_schema *S, const dp_msg *m, i
     c.depth = 0;
     c.path[0].f = NULL;
     c.path[0].kind = DP_PK_NONE;
-    c.o = o;
+    c.o = *o;
     c.tables[0] = lua_topointer(L, tidx);
     c.names = names;
     st->busy = 1;
@@ -1079,6 +1061,67 @@ static int encode_call(lua_State *L, int stidx, dp_schema *S, const dp_msg *m, i
         c.st->bufcap = 0;
     }
     return 1;
+}
+
+/* what encode_call hands to dp_encode_protected (on the C stack; the
+   light userdata never reaches Lua code) */
+typedef struct {
+    dp_state *st;
+    const dp_schema *S;
+    const dp_msg *m;
+    dp_opts o;
+} encode_args;
+
+/* [-0, +1|2, e] run by lua_pcall: 1 = encode_args, 2 = table, 3 = NAMES */
+int dp_encode_protected(lua_State *L) {
+    const encode_args *a = lua_touserdata(L, 1);
+    return encode_run(L, a->st, a->S, a->m, 3, 2, &a->o);
+}
+
+/* [-0, +1|2] the body of both encode methods */
+static int encode_call(lua_State *L, int stidx, dp_schema *S, const dp_msg *m, int names,
+                       int tidx, int oidx) {
+    if (!lua_istable(L, tidx))
+        luaL_error(L, "dynpb: encode %s: table expected, got %s", m->name, luaL_typename(L, tidx));
+    dp_state *st = lua_touserdata(L, stidx);
+    tidx = dp_absindex(L, tidx);
+    dp_opts o;
+    dp_parse_opts(L, oidx, "encode", &o);   /* before anything is pushed */
+    if (st->busy) {
+        /* an encode inside an encode (a __gc that encodes, run by the GC in
+           the middle of this one): it must not touch the outer buffer. A
+           fresh state userdata with the same metatable (its __gc frees the
+           buffer) serves this call only. */
+        dp_state *tmp = dp_newudata(L, sizeof *tmp);                 /* +1 */
+        memset(tmp, 0, sizeof *tmp);
+        lua_getmetatable(L, stidx);
+        lua_setmetatable(L, -2);
+        return encode_run(L, tmp, S, m, names, tidx, &o);
+    }
+    /* The outermost encode runs protected: an error raised inside it (out
+       of memory, a stack that cannot grow) releases the state's buffer
+       (busy = 0) before it propagates, so later calls use it again. */
+    encode_args a;
+    a.st = st;
+    a.S = S;
+    a.m = m;
+    a.o = o;
+    int top = lua_gettop(L);
+#if LUA_VERSION_NUM >= 502
+    lua_pushcfunction(L, dp_encode_protected);        /* +1 (a light C function) */
+#else
+    dp_getuv(L, stidx);                               /* +1 state uservalue */
+    lua_rawgeti(L, -1, DP_SU_ENCODE);                 /* +1 the cached closure */
+    lua_remove(L, -2);                                /* -1 */
+#endif
+    lua_pushlightuserdata(L, &a);
+    lua_pushvalue(L, tidx);
+    lua_pushvalue(L, names);
+    if (lua_pcall(L, 3, LUA_MULTRET, 0) != 0) {       /* -4 +1|2 */
+        st->busy = 0;
+        return lua_error(L);
+    }
+    return lua_gettop(L) - top;
 }
 
 int dp_l_schema_encode(lua_State *L) {

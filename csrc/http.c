@@ -16,10 +16,18 @@
  *           headers = { Name = "value", ... },
  *           timeout = 30, connect_timeout = 10,     -- seconds, > 0
  *           max_bytes = 64 MiB, max_redirects = 5,
+ *           forward_headers = false, allow_insecure_redirect = false,
  *           cafile =, capath =, cert =, key =, key_password = }  -- TLS; peer and host
  *                                                                  -- are always verified
  *   res = { status = 200, body = "...", url = effective url,
  *           headers = { etag =, ["last-modified"] =, ["retry-after"] =, ["content-type"] = } }
+ *
+ * Redirects (301, 302, 303, 307, 308; at most max_redirects; http and https
+ * only) are followed here, hop by hop, not by libcurl: `headers` and the
+ * URL's user:password go only to the scheme, host and port of req.url
+ * (forward_headers = true sends the headers to every hop), and a redirect
+ * from https to http is refused unless allow_insecure_redirect = true.
+ * req.timeout bounds the whole chain.
  *
  * Every completed HTTP exchange is a result, whatever its status (the caller
  * decides what 304, 429 or 500 mean). A successful non-HTTP transfer
@@ -34,7 +42,9 @@
  * libcurl, never the lua_State; `cancel` and `done` are the only fields
  * shared while it runs, under fetch_t.mu. __gc cancels, joins, then frees.
  * No mutable C global: curl_global_init (reference counted and thread-safe
- * since libcurl 7.84) is called from luaopen.
+ * since libcurl 7.84) is called from luaopen. CURLOPT_QUICK_EXIT (7.87+)
+ * lets a cancel leave a DNS lookup to libcurl's resolver thread instead of
+ * waiting for it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -72,6 +82,11 @@ typedef struct {
     char *tls[5];               /* cafile, capath, cert, key, key_password */
     long timeout_ms, connect_ms, max_redirects;
     curl_off_t max_bytes;
+    int forward_headers;        /* headers to every redirect hop */
+    int allow_insecure;         /* follow https -> http */
+    char *user, *password;      /* userinfo of url (for its origin only) */
+    char *origin[3];            /* scheme, host, port of url (NULL: unparsable) */
+    char *hop;                  /* the URL of the current redirect hop */
     CURL *easy;
     CURLM *multi;
     /* response: written by the transfer only, read after `done` */
@@ -83,6 +98,7 @@ typedef struct {
     int nomem;                  /* a body buffer could not grow */
     CURLcode rc;
     char errbuf[CURL_ERROR_SIZE];
+    char redirect_err[512];     /* why a redirect was not followed ("" = none) */
     /* shared with the worker thread, under mu */
     pthread_mutex_t mu;
     int mu_ready;
@@ -109,6 +125,10 @@ static void fetch_free(fetch_t *f) {
     curl_slist_free_all(f->headers);
     free(f->url);
     free(f->shown);
+    free(f->hop);
+    free(f->user);
+    free(f->password);
+    for (int i = 0; i < 3; i++) free(f->origin[i]);
     for (int i = 0; i < 5; i++) free(f->tls[i]);
     for (int i = 0; i < H_COUNT; i++) free(f->hdr[i]);
     free(f->body);
@@ -217,40 +237,162 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
     return is_cancelled(ud);    /* non-zero aborts with CURLE_ABORTED_BY_CALLBACK */
 }
 
-/* Runs the prepared transfer to its end, cancellation or failure. Touches
- * only f and libcurl; sets f->done last. */
-static void fetch_run(fetch_t *f) {
+/* ---- redirects (transfer's thread; no Lua) */
+
+/* Splits url into lowercase scheme, host and port (the scheme's default if
+   none); 0 on success. The strings are curl_malloc'd (curl_free). */
+static int url_origin(const char *url, char *out[3]) {
+    out[0] = out[1] = out[2] = NULL;
+    CURLU *u = curl_url();
+    if (!u) return -1;
+    int bad = curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK
+        || curl_url_get(u, CURLUPART_SCHEME, &out[0], 0) != CURLUE_OK
+        || curl_url_get(u, CURLUPART_HOST, &out[1], 0) != CURLUE_OK
+        || curl_url_get(u, CURLUPART_PORT, &out[2], CURLU_DEFAULT_PORT) != CURLUE_OK;
+    curl_url_cleanup(u);
+    if (bad) {
+        for (int i = 0; i < 3; i++) {
+            curl_free(out[i]);
+            out[i] = NULL;
+        }
+        return -1;
+    }
+    for (int i = 0; i < 2; i++)
+        for (char *c = out[i]; *c; c++)
+            if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
+    return 0;
+}
+
+/* url with any "user:pass@" dropped, cut to fit n bytes, into out */
+static void shown_into(char *out, size_t n, const char *url) {
+    const char *s = strstr(url, "://");
+    const char *at = NULL;
+    if (s) {
+        size_t auth = strcspn(s + 3, "/?#");
+        for (const char *q = s + 3; q < s + 3 + auth; q++)
+            if (*q == '@') at = q;
+    }
+    if (at) snprintf(out, n, "%.*s%s", (int)(s + 3 - url), url, at + 1);
+    else snprintf(out, n, "%s", url);
+}
+
+/* One transfer of f->easy (already configured) to its end, cancellation or
+   failure: sets rc and, on success, status. */
+static void run_transfer(fetch_t *f) {
     int running = 1;
     CURLMcode mc = curl_multi_add_handle(f->multi, f->easy);
     if (mc != CURLM_OK) {
         f->rc = CURLE_FAILED_INIT;
         snprintf(f->errbuf, sizeof f->errbuf, "%s", curl_multi_strerror(mc));
-        running = 0;
+        return;
+    }
+    f->rc = CURLE_OK;
+    while (running) {
+        mc = curl_multi_perform(f->multi, &running);
+        if (mc == CURLM_OK && running && !is_cancelled(f))
+            mc = curl_multi_poll(f->multi, NULL, 0, 1000, NULL);
+        if (mc != CURLM_OK) {
+            f->rc = CURLE_FAILED_INIT;
+            snprintf(f->errbuf, sizeof f->errbuf, "%s", curl_multi_strerror(mc));
+            break;
+        }
+        if (running && is_cancelled(f)) {
+            f->rc = CURLE_ABORTED_BY_CALLBACK;
+            break;
+        }
+    }
+    int left;
+    CURLMsg *m;
+    while ((m = curl_multi_info_read(f->multi, &left)))
+        if (m->msg == CURLMSG_DONE && m->easy_handle == f->easy) f->rc = m->data.result;
+    if (f->rc == CURLE_OK) {
+        curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &f->status);
+        if (f->status == 0) f->status = 200;    /* file:// and other non-HTTP */
+    }
+    curl_multi_remove_handle(f->multi, f->easy);
+}
+
+static long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Prepares the next hop to target (absolute URL). Returns 0, or -1 with
+   f->redirect_err set (the redirect is refused). */
+static int next_hop(fetch_t *f, const char *target, long deadline) {
+    char shown[300];
+    shown_into(shown, sizeof shown, target);
+    if (strncasecmp(target, "http://", 7) != 0 && strncasecmp(target, "https://", 8) != 0) {
+        snprintf(f->redirect_err, sizeof f->redirect_err,
+                 "redirect to %s refused: only http and https are followed", shown);
+        return -1;
+    }
+    char *o[3];
+    if (url_origin(target, o) != 0) {
+        snprintf(f->redirect_err, sizeof f->redirect_err, "redirect to %s: not a valid URL", shown);
+        return -1;
+    }
+    int ok = 0;
+    if (f->origin[0] && strcmp(f->origin[0], "https") == 0 && strcmp(o[0], "http") == 0
+               && !f->allow_insecure) {
+        snprintf(f->redirect_err, sizeof f->redirect_err,
+                 "redirect from https to %s refused (allow_insecure_redirect = true allows it)",
+                 shown);
     } else {
-        f->rc = CURLE_OK;
-        while (running) {
-            mc = curl_multi_perform(f->multi, &running);
-            if (mc == CURLM_OK && running && !is_cancelled(f))
-                mc = curl_multi_poll(f->multi, NULL, 0, 1000, NULL);
-            if (mc != CURLM_OK) {
-                f->rc = CURLE_FAILED_INIT;
-                snprintf(f->errbuf, sizeof f->errbuf, "%s", curl_multi_strerror(mc));
-                break;
-            }
-            if (running && is_cancelled(f)) {
-                f->rc = CURLE_ABORTED_BY_CALLBACK;
-                break;
-            }
+        ok = 1;
+    }
+    int same = ok && f->origin[0] && strcmp(o[0], f->origin[0]) == 0
+               && strcmp(o[1], f->origin[1]) == 0 && strcmp(o[2], f->origin[2]) == 0;
+    for (int i = 0; i < 3; i++) curl_free(o[i]);
+    if (!ok) return -1;
+    char *copy = strdup(target);
+    if (!copy) {
+        snprintf(f->redirect_err, sizeof f->redirect_err, "redirect to %s: out of memory", shown);
+        return -1;
+    }
+    free(f->hop);
+    f->hop = copy;
+    long left = deadline - now_ms();
+    if (left < 1) left = 1;
+    CURL *e = f->easy;
+    curl_easy_setopt(e, CURLOPT_URL, f->hop);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, left);
+    /* custom headers and credentials only to the origin of req.url */
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, same || f->forward_headers ? f->headers : NULL);
+    curl_easy_setopt(e, CURLOPT_USERNAME, same ? f->user : NULL);
+    curl_easy_setopt(e, CURLOPT_PASSWORD, same ? f->password : NULL);
+    /* a new response: drop the redirect's body and headers */
+    f->len = 0;
+    f->status = 0;
+    for (int i = 0; i < H_COUNT; i++) {
+        free(f->hdr[i]);
+        f->hdr[i] = NULL;
+    }
+    return 0;
+}
+
+/* Runs the prepared request, following redirects, to its end, cancellation
+   or failure. Touches only f and libcurl; sets f->done last. */
+static void fetch_run(fetch_t *f) {
+    long deadline = now_ms() + f->timeout_ms;
+    for (long hops = 0;; hops++) {
+        run_transfer(f);
+        if (f->rc != CURLE_OK || f->max_redirects == 0) break;
+        long st = f->status;
+        if (st != 301 && st != 302 && st != 303 && st != 307 && st != 308) break;
+        char *loc = NULL;
+        if (curl_easy_getinfo(f->easy, CURLINFO_REDIRECT_URL, &loc) != CURLE_OK || !loc) break;
+        if (hops >= f->max_redirects) {
+            snprintf(f->redirect_err, sizeof f->redirect_err,
+                     "too many redirects (max_redirects = %ld)", f->max_redirects);
+            break;
         }
-        int left;
-        CURLMsg *m;
-        while ((m = curl_multi_info_read(f->multi, &left)))
-            if (m->msg == CURLMSG_DONE && m->easy_handle == f->easy) f->rc = m->data.result;
-        if (f->rc == CURLE_OK) {
-            curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &f->status);
-            if (f->status == 0) f->status = 200;    /* file:// and other non-HTTP */
+        if (next_hop(f, loc, deadline) != 0) break;
+        if (is_cancelled(f)) {
+            f->rc = CURLE_ABORTED_BY_CALLBACK;
+            break;
         }
-        curl_multi_remove_handle(f->multi, f->easy);
     }
     pthread_mutex_lock(&f->mu);
     f->done = 1;
@@ -368,6 +510,13 @@ static void read_request(lua_State *L, int idx, fetch_t *f) {
         } else if (strcmp(k, "connect_timeout") == 0) {
             f->connect_ms = seconds_ms(L, k);
             known = 1;
+        } else if (strcmp(k, "forward_headers") == 0 || strcmp(k, "allow_insecure_redirect") == 0) {
+            if (t != LUA_TBOOLEAN)
+                luaL_error(L, "dynpb.http: request field '%s' must be a boolean, got %s", k,
+                           luaL_typename(L, -1));
+            if (k[0] == 'f') f->forward_headers = lua_toboolean(L, -1);
+            else f->allow_insecure = lua_toboolean(L, -1);
+            known = 1;
         } else if (strcmp(k, "max_bytes") == 0 || strcmp(k, "max_redirects") == 0) {
             int is_bytes = strcmp(k, "max_bytes") == 0;
             lua_Number v = t == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
@@ -404,15 +553,38 @@ static const char *prepare(fetch_t *f) {
     f->easy = curl_easy_init();
     f->multi = curl_multi_init();
     if (!f->easy || !f->multi) return "cannot create a libcurl handle";
+    /* the origin of url, and its credentials, for the redirect checks */
+    char *o[3];
+    if (url_origin(f->url, o) == 0) {
+        for (int i = 0; i < 3; i++) {
+            f->origin[i] = strdup(o[i]);
+            curl_free(o[i]);
+            if (!f->origin[i]) return "out of memory";
+        }
+        CURLU *u = curl_url();
+        if (!u) return "out of memory";
+        char *user = NULL, *pass = NULL;
+        if (curl_url_set(u, CURLUPART_URL, f->url, 0) == CURLUE_OK) {
+            curl_url_get(u, CURLUPART_USER, &user, CURLU_URLDECODE);
+            curl_url_get(u, CURLUPART_PASSWORD, &pass, CURLU_URLDECODE);
+        }
+        curl_url_cleanup(u);
+        if (user) f->user = strdup(user);
+        if (pass) f->password = strdup(pass);
+        curl_free(user);
+        curl_free(pass);
+        if ((user && !f->user) || (pass && !f->password)) return "out of memory";
+    }
     CURL *e = f->easy;
     CURLcode c = CURLE_OK;
 #define SET(opt, val) do { if (c == CURLE_OK) c = curl_easy_setopt(e, opt, val); } while (0)
     SET(CURLOPT_URL, f->url);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_PROTOCOLS_STR, "http,https,file");
-    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_FOLLOWLOCATION, f->max_redirects > 0 ? 1L : 0L);
-    SET(CURLOPT_MAXREDIRS, f->max_redirects);
+    SET(CURLOPT_FOLLOWLOCATION, 0L);            /* followed by fetch_run */
+#if LIBCURL_VERSION_NUM >= 0x075700
+    SET(CURLOPT_QUICK_EXIT, 1L);                /* cancel: do not wait for a DNS lookup */
+#endif
     SET(CURLOPT_TIMEOUT_MS, f->timeout_ms);
     SET(CURLOPT_CONNECTTIMEOUT_MS, f->connect_ms);
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
@@ -462,6 +634,9 @@ static int push_outcome(lua_State *L, fetch_t *f, int failure_is_false) {
         why = "";
     } else if (f->nomem) {
         lua_pushfstring(L, "GET %s: out of memory receiving the body", f->shown);
+        why = "";
+    } else if (f->redirect_err[0]) {
+        lua_pushfstring(L, "GET %s: %s", f->shown, f->redirect_err);
         why = "";
     } else if (f->rc == CURLE_ABORTED_BY_CALLBACK && f->cancel) {
         lua_pushfstring(L, "GET %s: cancelled", f->shown);

@@ -15,6 +15,11 @@
  *   allocation allowed again, call() must give the expected result (the
  *   state stayed usable). The loop ends at the first N whose call made
  *   fewer than N allocations (the call completed without a failure).
+ * Cases marked same_allocs (the encodes) must also make, in that call, as
+ * many allocations as before any failure (give or take one of Lua's own
+ * after an error unwound the stack): an encode that raised must have
+ * released the state's encode buffer (otherwise every later encode takes a
+ * per-call buffer, which costs allocations).
  * Afterwards the Lua heap must be back near its size before the case (no
  * leak through Lua), and at the end lua_close must return every byte the
  * allocator handed out (no leak outside Lua). Built with ASan+UBSan, so a
@@ -218,18 +223,18 @@ static const char cases_lua[] =
     "  { name = 'decode error', call = function()\n"
     "      local t, err = Order:decode(ORDER_BYTES:sub(1, -3))\n"
     "      return tostring(t) .. ' ' .. tostring(err) end },\n"
-    "  { name = 'encode', call = function()\n"
+    "  { name = 'encode', same_allocs = true, call = function()\n"
     "      local s, err = Order:encode(ORDER)\n"
     "      if not s then return nil, err end\n"
     "      return hex(s) end },\n"
-    "  { name = 'encode large (buffer growth)', call = function()\n"
+    "  { name = 'encode large (buffer growth)', same_allocs = true, call = function()\n"
     "      local s, err = Order:encode(BIG)\n"
     "      if not s then return nil, err end\n"
     "      return #s .. ' ' .. hex(s:sub(-20)) end },\n"
-    "  { name = 'encode error', call = function()\n"
+    "  { name = 'encode error', same_allocs = true, call = function()\n"
     "      local s, err = Order:encode({ items = { { id = 1 }, { qty = 'x' } } })\n"
     "      return tostring(s) .. ' ' .. tostring(err) end },\n"
-    "  { name = 'encode proto2', call = function()\n"
+    "  { name = 'encode proto2', same_allocs = true, call = function()\n"
     "      local s, err = legacy:encode('legacy.Record', { id = 1, extra = { a = 2 }, entry = { { k = 3 } } })\n"
     "      if not s then return nil, err end\n"
     "      return hex(s) end },\n"
@@ -286,6 +291,25 @@ static void full_gc(lua_State *L) {
 
 static int failures;
 
+/* Runs call and returns the number of growing allocations it made (the
+   allocator counts but refuses nothing); the results are dropped. */
+static unsigned long count_allocs(lua_State *L, int ci) {
+    int top = lua_gettop(L);
+    arm((unsigned long)-1, 0);
+    run_fn(L, ci, "call");
+    unsigned long n = A.count;
+    disarm();
+    lua_settop(L, top);
+    return n;
+}
+
+static int case_flag(lua_State *L, int ci, const char *name) {
+    lua_getfield(L, ci, name);
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
 static void report(const char *cname, unsigned long n, const char *mode, const char *what,
                    const char *detail) {
     fprintf(stderr, "allocfail: FAIL case '%s' N=%lu (%s): %s%s%s\n", cname, n, mode, what,
@@ -295,7 +319,7 @@ static void report(const char *cname, unsigned long n, const char *mode, const c
 
 /* one case, in one mode; returns the number of N tried */
 static unsigned long run_case(lua_State *L, int ci, const char *cname, int sticky,
-                              const char *expected, unsigned long maxn) {
+                              const char *expected, unsigned long maxn, unsigned long allocs) {
     const char *mode = sticky ? "sticky" : "once";
     unsigned long n;
     int top = lua_gettop(L);
@@ -336,6 +360,19 @@ static unsigned long run_case(lua_State *L, int ci, const char *cname, int stick
         }
         lua_settop(L, top);
         full_gc(L);
+        if (allocs) {
+            /* before any other call: does the next encode get the state's buffer? */
+            unsigned long k = count_allocs(L, ci);
+            /* Lua's own bookkeeping after an error (CallInfo blocks) may
+               cost one more; a per-call buffer costs at least two (its
+               userdata and the buffer itself) */
+            if (k > allocs + 1) {
+                char d[96];
+                snprintf(d, sizeof d, "%lu allocations instead of %lu", k, allocs);
+                report(cname, n, mode, "the call after the failure did not get its usual buffer", d);
+            }
+            full_gc(L);
+        }
         st = run_fn(L, ci, "call");
         if (st != LUA_OK || !lua_isstring(L, -2) || strcmp(lua_tostring(L, -2), expected))
             report(cname, n, mode, "the call fails once allocation works again",
@@ -400,16 +437,21 @@ int main(void) {
         lua_settop(L, ci + 1);
         const char *expected = lua_tostring(L, ci + 1);   /* anchored at ci+1 */
         full_gc(L);
+        unsigned long allocs = 0;
+        if (case_flag(L, ci, "same_allocs")) {
+            allocs = count_allocs(L, ci);
+            full_gc(L);
+        }
         size_t before = A.live;
-        unsigned long n1 = run_case(L, ci, cname, 1, expected, maxn);
-        unsigned long n2 = run_case(L, ci, cname, 0, expected, maxn);
+        unsigned long n1 = run_case(L, ci, cname, 1, expected, maxn, allocs);
+        unsigned long n2 = run_case(L, ci, cname, 0, expected, maxn, allocs);
         if (run_fn(L, ci, "prep") != LUA_OK) failures++;
         lua_settop(L, ci + 1);
         full_gc(L);
         size_t after = A.live;
         long growth = (long)after - (long)before;
-        printf("allocfail: %-36s %6lu sticky + %6lu once   heap %+ld bytes\n", cname, n1 - 1,
-               n2 - 1, growth);
+        printf("allocfail: %-36s %6lu sticky + %6lu once   heap %+ld bytes%s\n", cname, n1 - 1,
+               n2 - 1, growth, allocs ? "   buffer reused after each failure" : "");
         fflush(stdout);
         /* each N repeated the call twice: a leak of even a few bytes per
            failure would add up to far more than this */

@@ -13,9 +13,13 @@
 --   transport.start(req) --> job | nil, err     same GET without blocking (background = true);
 --       job:poll() --> nil while running, then res | false, err ; job:cancel()
 --   transport.now()      --> monotonic seconds (optional; os.time otherwise)
+--   transport.save(path, bytes) --> true | nil, err   writes the snapshot (optional;
+--       dynpb.write_durable otherwise); may yield (dynpb.resty runs it on a thread)
 --
 --   req = { url=, headers = {Name = value}, timeout=, connect_timeout=, max_bytes=,
---           cafile=, capath=, cert=, key=, key_password= }   (TLS fields only when set)
+--           cafile=, capath=, cert=, key=, key_password=,   (TLS fields only when set)
+--           forward_headers = true }   (only when set: headers also go to a redirect's
+--                                       other scheme/host/port; otherwise they must not)
 --   res = { status = number, body = string,
 --           headers = { etag=, ["last-modified"]=, ["retry-after"]= } }  -- lowercase names
 --
@@ -39,8 +43,8 @@ local str_format, str_find, str_sub, str_byte, str_char, str_match, str_lower, s
       string.lower, string.gsub
 local co_create, co_resume, co_yield, co_status =
       coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
-local io_open, os_rename, os_remove, os_time = io.open, os.rename, os.remove, os.time
-local dp_load = dynpb.load
+local io_open, os_time = io.open, os.time
+local dp_load, dp_write_durable = dynpb.load, dynpb.write_durable
 
 local mt = { __index = _M }
 
@@ -58,7 +62,7 @@ local OPTION_TYPES = {
   max_bytes = "number", background = "boolean", on_update = "function",
   on_error = "function", transport = "table",
   cafile = "string", capath = "string", cert = "string", key = "string",
-  key_password = "string",
+  key_password = "string", forward_headers = "boolean",
 }
 local TLS_OPTIONS = { "cafile", "capath", "cert", "key", "key_password" }
 
@@ -270,6 +274,9 @@ local function check_options(opts)
     if o.background and type(t.start) ~= "function" then
       error("dynpb.registry.new: background = true needs a transport with start(req)", 3)
     end
+    if t.save ~= nil and type(t.save) ~= "function" then
+      error("dynpb.registry.new: transport.save must be a function(path, bytes)", 3)
+    end
   end
   return o
 end
@@ -293,6 +300,7 @@ local function request(self, url, conditional)
   local req = { url = url, headers = headers, timeout = o.timeout,
                 connect_timeout = o.connect_timeout, max_bytes = o.max_bytes }
   for _, k in pairs(TLS_OPTIONS) do req[k] = o[k] end
+  if o.forward_headers then req.forward_headers = true end
   return req, val ~= nil and val ~= false
 end
 
@@ -392,25 +400,12 @@ local function fail(self, msg, retry_after)
   return nil, msg
 end
 
--- writes bytes to opts.snapshot atomically (temp file in the same directory, rename)
+-- writes bytes to opts.snapshot durably: transport.save(path, bytes) when
+-- the transport has one (dynpb.resty runs it on a thread), else
+-- dynpb.write_durable (temp file, fsync, rename, fsync of the directory)
 local function write_snapshot(self, bytes, fp)
-  local path = self.opts.snapshot
-  self.tmp_counter = self.tmp_counter + 1
-  local tmp = str_format("%s.%d-%d.tmp", path, self.tmp_id, self.tmp_counter)
-  local f, err = io_open(tmp, "wb")
-  if not f then return nil, err end
-  local ok, werr = f:write(bytes)
-  if ok then ok, werr = f:flush() end
-  local cok, cerr = f:close()
-  if not ok or not cok then
-    os_remove(tmp)
-    return nil, werr or cerr
-  end
-  local rok, rerr = os_rename(tmp, path)
-  if not rok then
-    os_remove(tmp)
-    return nil, rerr
-  end
+  local ok, err = (self.transport.save or dp_write_durable)(self.opts.snapshot, bytes)
+  if not ok then return nil, err end
   self.snapshot_fp = fp
   return true
 end
@@ -546,8 +541,6 @@ function _M.new(opts)
     failures = 0,
     next_at = 0,
     seed = floor(seed),
-    tmp_id = floor(seed),
-    tmp_counter = 0,
     snapshot_fp = nil,
     job = nil, co = nil,
     closed = false,

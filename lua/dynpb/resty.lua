@@ -31,7 +31,8 @@
 --     the registry fails.
 --
 -- The cosocket transport is also usable on its own:
---   require("dynpb.resty").fetch{ url =, headers =, timeout =, connect_timeout =, max_bytes = }
+--   require("dynpb.resty").fetch{ url =, headers =, timeout =, connect_timeout =, max_bytes =,
+--                                 forward_headers =, cert =, key = }
 --     --> res | nil, err    (res = { status =, body =, headers = {...}, url = })
 
 local _M = { _VERSION = "0.1.0" }
@@ -47,7 +48,7 @@ local str_format, str_find, str_sub, str_byte, str_match, str_lower, str_gsub =
       string.format, string.find, string.sub, string.byte, string.match, string.lower,
       string.gsub
 local io_open = io.open
-local dp_load, dp_fingerprint = dynpb.load, dynpb.fingerprint
+local dp_load, dp_fingerprint, dp_write_durable = dynpb.load, dynpb.fingerprint, dynpb.write_durable
 
 local DEFAULT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT = 5, 2
 local DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -254,6 +255,36 @@ local function check_header(k, v)
   end
 end
 
+-- PEM files -> the cosocket's client certificate and key (lua-resty-core's
+-- ngx.ssl and tcpsock:setclientcert; an encrypted key is not supported)
+local function set_client_cert(sock, cert_path, key_path)
+  if not (cert_path and key_path) then return nil, "give both cert and key" end
+  if type(sock.setclientcert) ~= "function" then
+    return nil, "this lua-nginx-module has no tcpsock:setclientcert"
+  end
+  local ok, ssl = pcall(require, "ngx.ssl")
+  if not ok then return nil, "ngx.ssl (lua-resty-core) is not available" end
+  local function read(path)
+    local f, err = io_open(path, "rb")
+    if not f then return nil, err end
+    local pem = f:read("*a")
+    f:close()
+    return pem
+  end
+  local cpem, err = read(cert_path)
+  if not cpem then return nil, err end
+  local kpem
+  kpem, err = read(key_path)
+  if not kpem then return nil, err end
+  local cert, perr = ssl.parse_pem_cert(cpem)
+  if not cert then return nil, cert_path .. ": " .. tostring(perr) end
+  local key, kerr = ssl.parse_pem_priv_key(kpem)
+  if not key then return nil, key_path .. ": " .. tostring(kerr) end
+  local sok, serr = sock:setclientcert(cert, key)
+  if not sok then return nil, tostring(serr) end
+  return true
+end
+
 -- One exchange on a fresh connection -> res | nil, err, or a redirect target
 local function exchange(u, req, deadline, max_bytes, headers)
   local sock = ngx.socket.tcp()
@@ -269,11 +300,17 @@ local function exchange(u, req, deadline, max_bytes, headers)
     return nil, e
   end
   if u.scheme == "https" then
+    if req.cert or req.key then
+      local cok, cerr = set_client_cert(sock, req.cert, req.key)
+      if not cok then return fail("client certificate: " .. cerr) end
+    end
     if not r:arm() then return fail("timed out") end
     -- verification on: the chain against lua_ssl_trusted_certificate, and
     -- the host name against the certificate
-    local sess, serr = sock:sslhandshake(nil, u.host, true)
-    if not sess then return fail("TLS handshake: " .. tostring(serr)) end
+    -- (no session reuse: false gives true/nil, err and skips lua-resty-core's
+    -- session fetch, which asserts when the peer drops right after the handshake)
+    local hok, serr = sock:sslhandshake(false, u.host, true)
+    if not hok then return fail("TLS handshake: " .. tostring(serr)) end
   end
   local lines = { "GET " .. u.path .. " HTTP/1.1", "Host: " .. u.host_header,
                   "Connection: close", "Accept: */*" }
@@ -319,8 +356,9 @@ end
 -- fetch(req) --> res | nil, err. One GET with cosockets (yields, never blocks
 -- the worker): req.timeout bounds the whole exchange including redirects,
 -- req.connect_timeout each connect; at most 5 redirects (never https -> http;
--- Authorization is not sent to another host); max_bytes enforced while
--- receiving. Every complete HTTP response is a result whatever its status.
+-- req.headers go only to the scheme, host and port of req.url unless
+-- req.forward_headers); max_bytes enforced while receiving. Every complete
+-- HTTP response is a result whatever its status.
 local function fetch(req)
   if type(req) ~= "table" or type(req.url) ~= "string" then
     error("dynpb.resty.fetch: req.url must be a string", 2)
@@ -333,6 +371,7 @@ local function fetch(req)
   local deadline = now() + timeout
   local u, err = parse_url(url)
   if not u then return nil, "GET " .. shown(url) .. ": " .. err end
+  local origin, all_headers = u, headers
   for _ = 0, MAX_REDIRECTS do
     local res, xerr = exchange(u, req, deadline, max_bytes, headers)
     if not res then return nil, "GET " .. shown(url) .. ": " .. xerr end
@@ -349,11 +388,12 @@ local function fetch(req)
     if u.scheme == "https" and nu.scheme ~= "https" then
       return nil, "GET " .. shown(url) .. ": redirect from https to http refused"
     end
-    if nu.host ~= u.host or nu.port ~= u.port then
-      for k in pairs(headers) do
-        local lk = str_lower(k)
-        if lk == "authorization" or lk == "cookie" then headers[k] = nil end
-      end
+    -- custom headers go only to the origin of req.url (forward_headers: to every hop)
+    if not req.forward_headers and (nu.scheme ~= origin.scheme or str_lower(nu.host) ~= str_lower(origin.host)
+                                    or nu.port ~= origin.port) then
+      headers = {}
+    else
+      headers = all_headers
     end
     url, u = next_url, nu
   end
@@ -362,10 +402,45 @@ end
 _M.fetch = fetch
 _M.now = now
 
--- The transport for dynpb.registry: fetch (cosockets) and now. It remembers
+-- Snapshot writes (transport.save): dynpb.write_durable on a thread of the
+-- nginx thread pool `pool` (ngx.run_worker_thread, lua-nginx-module
+-- 0.10.21+; nginx.conf needs `thread_pool <pool> threads=1;`), so the
+-- fsyncs never stall the worker's event loop. Without the pool (or
+-- without run_worker_thread) the write runs in the worker, blocking it for
+-- the fsyncs, and a warning says so once.
+_M._saves = { thread = 0, blocking = 0 }       -- counters, for the tests
+local warned_blocking = false
+local function saver(pool)
+  return function(path, bytes)
+    local rwt = ngx and ngx.run_worker_thread
+    if rwt and pool then
+      local ok, res, err = rwt(pool, "dynpb", "write_durable", path, bytes)
+      if ok then
+        _M._saves.thread = _M._saves.thread + 1
+        return res, err
+      end
+      if not warned_blocking then
+        warned_blocking = true
+        ngx.log(ngx.WARN, "dynpb.resty: snapshot ", path, " written in the worker (blocking): ",
+                "ngx.run_worker_thread: ", tostring(res),
+                " (add `thread_pool ", pool, " threads=1;` to nginx.conf)")
+      end
+    elseif not warned_blocking and ngx and ngx.log then
+      warned_blocking = true
+      ngx.log(ngx.WARN, "dynpb.resty: snapshot ", path, " written in the worker (blocking): ",
+              "this lua-nginx-module has no ngx.run_worker_thread")
+    end
+    _M._saves.blocking = _M._saves.blocking + 1
+    return dp_write_durable(path, bytes)
+  end
+end
+_M._saver = saver
+
+-- The transport for dynpb.registry: fetch (cosockets), now and save. It remembers
 -- the last 2xx body so the policy's new schema can be put in the shared dict.
-local function recording(inner_fetch, inner_now)
-  local t = { name = "cosocket", now = inner_now }
+local function recording(inner_fetch, inner_now, pool)
+  -- no pool (init, in the master): the registry's default, a plain write_durable
+  local t = { name = "cosocket", now = inner_now, save = pool and saver(pool) or nil }
   t.fetch = function(req)
     local res, err = inner_fetch(req)
     if res and res.status >= 200 and res.status < 300 then t.last_body = res.body end
@@ -373,7 +448,7 @@ local function recording(inner_fetch, inner_now)
   end
   return t
 end
-_M.transport = function() return recording(fetch, now) end
+_M.transport = function(pool) return recording(fetch, now, pool or "dynpb") end
 
 -- ------------------------------------------------------------ shared state
 
@@ -489,7 +564,7 @@ local function fetcher_update(st, schema)
 end
 
 local REG_KEYS = { "url", "headers", "timeout", "connect_timeout", "refresh", "jitter",
-                   "strategy", "snapshot", "max_bytes" }
+                   "strategy", "snapshot", "max_bytes", "forward_headers", "cert", "key" }
 
 local function registry_options(st, transport)
   local ro = { transport = transport }
@@ -591,7 +666,8 @@ local FOLLOW_TYPES = {
   name = "string", url = "string", refresh = "number", shared_dict = "string",
   headers = "table", timeout = "number", connect_timeout = "number", max_bytes = "number",
   strategy = "string", snapshot = "string", jitter = "number", on_update = "function",
-  on_error = "function", poll = "number",
+  on_error = "function", poll = "number", forward_headers = "boolean",
+  cert = "string", key = "string", thread_pool = "string",
 }
 
 local function check(opts, types, fname)
@@ -640,7 +716,7 @@ function _M.follow(opts)
     name = o.name, opts = o, dict = dict, keys = keys(o.name),
     poll = o.poll or min(1, o.refresh / 4),     -- also the granularity of the refresh timing
     on_update = o.on_update, on_error = o.on_error,
-    transport = recording(fetch, now),
+    transport = recording(fetch, now, o.thread_pool or "dynpb"),
     current = nil, reg = nil, leader = false, retry_at = 0, new_failures = 0,
     errors = 0, loads = 0, updates = 0, published = 0, ticks = 0,
   }
@@ -697,7 +773,8 @@ end
 local INIT_TYPES = {
   name = "string", url = "string", snapshot = "string", shared_dict = "string",
   headers = "table", timeout = "number", connect_timeout = "number", max_bytes = "number",
-  strategy = "string", cafile = "string", capath = "string",
+  strategy = "string", cafile = "string", capath = "string", forward_headers = "boolean",
+  cert = "string", key = "string", key_password = "string",
 }
 
 -- init{ name=, snapshot=, url=, shared_dict=, ... }: in init_by_lua (the
@@ -724,7 +801,8 @@ function _M.init(opts)
     local t = recording(http.fetch, http.now)
     local ro = { transport = t }
     for _, key in ipairs({ "url", "headers", "timeout", "connect_timeout", "max_bytes",
-                           "strategy", "snapshot", "cafile", "capath" }) do
+                           "strategy", "snapshot", "cafile", "capath", "forward_headers",
+                           "cert", "key", "key_password" }) do
       ro[key] = opts[key]
     end
     local rok, reg, rerr = pcall(registry.new, ro)

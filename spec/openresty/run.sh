@@ -32,12 +32,12 @@ note() { echo "       $*"; }
 
 T=$(mktemp -d /tmp/dynpb-openresty.XXXXXX)
 chmod 0755 "$T"     # nginx workers run as nobody when started as root: they read ca.pem
-NGINX_PID= REG_PID= EDGE_PID= TLS_PIDS= TOGGLE_PID=
+NGINX_PID= REG_PID= EDGE_PID= TLS_PIDS= TOGGLE_PID= STRACE_PID=
 cleanup() {
-  for p in $TOGGLE_PID $NGINX_PID $REG_PID $EDGE_PID $TLS_PIDS; do
+  for p in $STRACE_PID $TOGGLE_PID $NGINX_PID $REG_PID $EDGE_PID $TLS_PIDS; do
     kill "$p" 2>/dev/null
   done
-  for p in $TOGGLE_PID $NGINX_PID $REG_PID $EDGE_PID $TLS_PIDS; do
+  for p in $STRACE_PID $TOGGLE_PID $NGINX_PID $REG_PID $EDGE_PID $TLS_PIDS; do
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$p" 2>/dev/null
     wait "$p" 2>/dev/null
@@ -159,7 +159,8 @@ status_of_all() {
 }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" | head -1; }   # field NAME < line
 fetch_errors() { curl -s --max-time 3 "$NG/dynpb/status" | field fetch_errors; }
-no_error_lines() { ! grep -E '\[(error|crit|alert|emerg)\]' "$T/ng/error.log"; }
+# (nginx itself logs the handshakes the TLS checks of /_test/fetch make fail on purpose)
+no_error_lines() { ! grep -E '\[(error|crit|alert|emerg)\]' "$T/ng/error.log" | grep -v 'request: "GET /_test/fetch?url=https:'; }
 
 start_nginx() {
   local port
@@ -168,6 +169,7 @@ start_nginx() {
     DYNPB_CODE_ROOT="$CODE" \
       "$root/examples/openresty/render.sh" "$T/ng" "$port" "$REG$BASE" "$REFRESH" "$TIMEOUT" >/dev/null || return 1
     [ -n "${STRATEGY_SED:-}" ] && sed -i -e "$STRATEGY_SED" "$T/ng/nginx.conf"
+    [ -n "${FOLLOW_SED:-}" ] && sed -i -e "$FOLLOW_SED" "$T/ng/nginx.conf"
     # test-only locations and the CA for the https checks
     sed -i -e "/location = \/booking/e cat '$here/test_locations.conf'" \
            -e "s|^\(  lua_shared_dict dynpb .*\)$|\1\n  lua_ssl_trusted_certificate $T/tls/ca.pem;|" \
@@ -194,13 +196,9 @@ stop_nginx() {
 }
 
 # ------------------------------------------------------------ certificates
-mkdir -p "$T/tls"
-mkcert() {  # NAME: a self-signed certificate for 127.0.0.1
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
-    -keyout "$T/tls/$1.key" -out "$T/tls/$1.pem" >/dev/null 2>&1
-}
-mkcert trusted && mkcert untrusted && cp "$T/tls/trusted.pem" "$T/tls/ca.pem" && chmod 0755 "$T/tls" \
+# a throwaway CA (spec/support/mkcerts.sh): ca.pem is nginx's lua_ssl_trusted_certificate;
+# server (127.0.0.1), other (another host name), expired, unknown (self-signed), client
+sh "$root/spec/support/mkcerts.sh" "$T/tls" && chmod 0755 "$T/tls" \
   || { fail "openssl: cannot make test certificates"; summary; }
 
 # ======================================================================= run
@@ -269,12 +267,49 @@ check "total timeout bounds a stalled response (${ms} ms: $r)" test "$ms" -lt 20
 r=$(tf "http://127.0.0.1:$(free_port)/x"); check "connection refused is an error ($r)" grep -q "^error .*connection refused" <<<"$r"
 r=$(tf "$REG$BASE" max=100);   check "Content-Length over max (registry) refused ($r)" grep -q "^error .*larger than max_bytes" <<<"$r"
 
-start_py "$T/tls1.out" "$root/spec/support/registry_server.py" --tls "$T/tls/trusted.pem" "$T/tls/trusted.key" "$V1" "$V2" \
-  && TLS_PIDS="$TLS_PIDS $STARTED_PID" && r=$(tf "https://127.0.0.1:$STARTED_PORT$BASE")
-check "https with a trusted certificate (lua_ssl_trusted_certificate) ($r)" grep -q "status=200 .*fp=$FP1" <<<"$r"
-start_py "$T/tls2.out" "$root/spec/support/registry_server.py" --tls "$T/tls/untrusted.pem" "$T/tls/untrusted.key" "$V1" \
-  && TLS_PIDS="$TLS_PIDS $STARTED_PID" && r=$(tf "https://127.0.0.1:$STARTED_PORT$BASE")
-check "https with an untrusted certificate is refused ($r)" grep -q "^error .*TLS handshake: .*certificate" <<<"$r"
+tls_server() {   # OUT CERTNAME [extra args...]: an https registry stand-in; sets TLS_URL
+  local out=$1 name=$2; shift 2
+  start_py "$T/$out.out" "$root/spec/support/registry_server.py" --tls "$T/tls/$name.pem" "$T/tls/$name.key" "$@" "$V1" "$V2" \
+    && TLS_PIDS="$TLS_PIDS $STARTED_PID" && TLS_URL="https://127.0.0.1:$STARTED_PORT$BASE"
+}
+tls_server tls1 server && r=$(tf "$TLS_URL")
+check "https, certificate from the trusted CA (lua_ssl_trusted_certificate) ($r)" grep -q "status=200 .*fp=$FP1" <<<"$r"
+TLS_ROOT=${TLS_URL%$BASE}
+r=$(tf "$TLS_ROOT/goto%3Fto%3Dhttp%253A%252F%252F127.0.0.1%253A1%252Fx")
+check "https -> http redirect refused ($r)" grep -q "^error GET $TLS_ROOT/goto?to=.*: redirect from https to http refused" <<<"$r"
+tls_server tls2 unknown && r=$(tf "$TLS_URL")
+check "https, certificate from an unknown CA refused, URL and reason named ($r)" \
+  grep -q "^error GET $TLS_URL: TLS handshake: .*self.signed certificate" <<<"$r"
+tls_server tls3 other && r=$(tf "$TLS_URL")
+check "https, certificate for another host name refused ($r)" \
+  grep -q "^error GET $TLS_URL: TLS handshake: .*certificate host mismatch" <<<"$r"
+tls_server tls4 expired && r=$(tf "$TLS_URL")
+check "https, expired certificate refused ($r)" \
+  grep -q "^error GET $TLS_URL: TLS handshake: .*certificate has expired" <<<"$r"
+tls_server tls5 server --client-ca "$T/tls/ca.pem" && r=$(tf "$TLS_URL" "cert=$T/tls/client.pem&key=$T/tls/client.key")
+check "https, client certificate through tcpsock:setclientcert (mTLS) ($r)" grep -q "status=200 .*fp=$FP1" <<<"$r"
+r=$(tf "$TLS_URL")
+check "https, a server that wants a client certificate refuses a request without one ($r)" \
+  grep -q "^error GET $TLS_URL: " <<<"$r"
+r=$(tf "$TLS_URL" "cert=$T/tls/missing.pem&key=$T/tls/client.key")
+check "https, an unreadable client certificate is an error naming it ($r)" \
+  grep -q "^error GET $TLS_URL: client certificate: .*missing.pem" <<<"$r"
+
+# -- credentials stay with their host: a second stand-in on 127.0.0.2
+start_py "$T/reg2.out" "$root/spec/support/registry_server.py" --host 127.0.0.2 "$V1" "$V2" \
+  && TLS_PIDS="$TLS_PIDS $STARTED_PID" && REG2=http://127.0.0.2:$STARTED_PORT
+hdr2() { curl -s --max-time 3 "$REG2/_header?name=$1"; }
+hdr1() { curl -s --max-time 3 "$REG/_header?name=$1"; }
+goto2=$(python3 -c 'import sys, urllib.parse as u; print(u.quote(sys.argv[1], safe=""))' "$REG2$BASE")
+r=$(tf "$REG/redirect/1" "hdr=1")
+check "same-origin redirect keeps the custom headers ($r; X-Api-Key=$(hdr1 x-api-key))" \
+  test "$(hdr1 x-api-key)" = k3y -a "$(hdr1 cookie)" = "c=1"
+r=$(tf "$REG/goto%3Fto%3D$goto2" "hdr=1")
+check "redirect to another host (127.0.0.2) sends no custom header ($r; X-Api-Key='$(hdr2 x-api-key)' Cookie='$(hdr2 cookie)')" \
+  test -z "$(hdr2 x-api-key)" -a -z "$(hdr2 cookie)" -a "${r#status=200}" != "$r"
+r=$(tf "$REG/goto%3Fto%3D$goto2" "hdr=1&fwd=1")
+check "forward_headers = true sends them to the other host ($r; X-Api-Key='$(hdr2 x-api-key)')" \
+  test "$(hdr2 x-api-key)" = k3y -a "$(hdr2 cookie)" = "c=1"
 
 # -- registry faults: never a handler error, always the last good version (v2)
 fault() {   # NAME QUERY: sets the fault, keeps requesting for 3 refreshes, checks
@@ -404,6 +439,38 @@ for w in $(workers); do
 done
 check "no [error]/[crit]/[alert] lines in error.log after the load" no_error_lines
 
+# -- snapshot writes go to a thread of the pool (ngx.run_worker_thread), not the worker
+r=$(curl -s --max-time 5 "$NG/_test/save?path=$T/ng/state/probe.pb")
+check "a snapshot write from a handler runs on the thread pool ($r)" grep -q "^true nil thread=[1-9][0-9]* blocking=0" <<<"$r"
+r=$(curl -s --max-time 5 "$NG/_test/save?path=$T/ng/state/probe.pb&pool=nopool")
+check "without the thread pool it is written in the worker, and works ($r)" grep -q "^true nil .*blocking=[1-9]" <<<"$r"
+check "the missing pool is reported once (warn)" grep -q "written in the worker (blocking).*thread_pool nopool" "$T/ng/error.log"
+for mode in dynpb nopool; do
+  : > "$T/save_ms"
+  for _ in $(seq 20); do curl -s --max-time 5 "$NG/_test/save?path=$T/ng/state/probe.pb&pool=$mode&t=1" >> "$T/save_ms"; done
+  note "snapshot write (write_durable, 7 bytes) $( [ $mode = dynpb ] && echo 'on the thread pool' || echo 'in the worker, blocking it'): $(awk '{for(i=1;i<=NF;i++) if ($i ~ /^ms=/) {sub("ms=","",$i); s+=$i; if ($i+0>m) m=$i+0; n++}} END {printf "mean %.3f ms, max %.3f ms over %d", s/n, m, n}' "$T/save_ms")"
+done
+ctl latest=1; wait_all_serve 6 "$FP1" 'UNKNOWN(3)' >/dev/null
+if command -v strace >/dev/null; then
+  w=$(workers)
+  strace -f -qq -e trace=fsync,rename -o "$T/strace.log" $(for p in $w; do printf -- '-p %s ' "$p"; done) 2>/dev/null &
+  STRACE_PID=$!
+  sleep 1
+  ctl latest=2
+  for _ in $(seq 60); do [ "$(fp "$T/ng/state/domain.pb" 2>/dev/null)" = "$FP2" ] && break; sleep 0.1; done
+  sleep 0.3
+  kill "$STRACE_PID" 2>/dev/null; wait "$STRACE_PID" 2>/dev/null
+  ren=$(grep 'rename(".*domain\.pb\.[0-9a-f]*\.tmp", ".*domain\.pb") = 0' "$T/strace.log" | head -1)
+  tid=${ren%% *}
+  note "strace: $ren"
+  check "the fetcher's snapshot write (rename, fsyncs) ran on a pool thread, not a worker (tid $tid; workers $w)" \
+    test -n "$tid" -a -z "$(tr ' ' '\n' <<<"$w" | grep -x "$tid")"
+  sync_tid=$(grep -cE "^$tid +fsync\(" "$T/strace.log")
+  check "that thread fsynced the file and its directory ($sync_tid fsyncs)" test "$sync_tid" -ge 2
+else
+  fail "strace is not installed (.ci/deps.sh installs it)"
+fi
+
 # -- warm start from the snapshot: restart nginx while the registry is down
 ctl latest=2; wait_all_serve 6 "$FP2" GO_SEND >/dev/null   # the snapshot now holds v2
 snapfp=$(fp "$T/ng/state/domain.pb" 2>/dev/null)
@@ -435,5 +502,50 @@ lst=$(reg_count "path=$BASE/versions"); v2n=$(reg_count "path=$BASE/versions/2")
 note "registry: $lst listing requests, $v2n requests for version 2"
 check "versions: version 2 fetched once, the listing each refresh ($v2n, $lst)" test "$v2n" -eq 1 -a "$lst" -ge 2
 check "no [error]/[crit]/[alert] lines in error.log at the end" no_error_lines
+stop_nginx
+
+# -- an https registry followed by dynpb.resty: every refusal keeps the last good schema
+STRATEGY_SED=
+tls_server tlsf server || fail "https registry stand-in starts"
+TLSF_PID=$STARTED_PID TLSF_PORT=$STARTED_PORT TLSF_URL=$TLS_URL
+FOLLOW_SED="s|^\(\s*\)require(\"dynpb.resty\").follow{\$|\1require(\"dynpb.resty\").follow{ name = \"tls\", shared_dict = \"dynpb\", url = \"$TLSF_URL\", refresh = 1, timeout = 1, connect_timeout = 1, cert = \"$T/tls/client.pem\", key = \"$T/tls/client.key\" }\n\1require(\"dynpb.resty\").follow{|"
+start_nginx || fail "nginx starts following an https registry"
+FOLLOW_SED=
+tls_all() {   # FP: every worker's /_test/tls shows FP; leaves the lines in $T/tls_status
+  : > "$T/tls_status.raw"
+  for _ in $(seq 30); do curl -s --max-time 3 "$NG/_test/tls" >> "$T/tls_status.raw"; done
+  sort -u -t' ' -k1,1 "$T/tls_status.raw" > "$T/tls_status"
+  local n=0 w
+  for w in $(workers); do grep -q "^pid=$w fp=$1 " "$T/tls_status" && n=$((n + 1)); done
+  [ "$n" -eq "$(workers | wc -w)" ]
+}
+ok_tls=0
+for _ in $(seq 40); do tls_all "$FP1" && { ok_tls=1; break; }; sleep 0.2; done
+check "https follow: every worker has the schema from the https registry (lua_ssl_trusted_certificate)" test "$ok_tls" -eq 1
+for bad in "unknown:self.signed certificate" "other:certificate host mismatch" "expired:certificate has expired"; do
+  name=${bad%%:*} why=${bad#*:}
+  kill "$TLSF_PID" 2>/dev/null; wait "$TLSF_PID" 2>/dev/null
+  start_py "$T/tlsf-$name.out" "$root/spec/support/registry_server.py" --port "$TLSF_PORT" \
+    --tls "$T/tls/$name.pem" "$T/tls/$name.key" "$V2" && TLSF_PID=$STARTED_PID TLS_PIDS="$TLS_PIDS $STARTED_PID"
+  e0=$(curl -s --max-time 3 "$NG/_test/tls" | sed -n 's/.* errors=\([0-9]*\).*/\1/p')
+  seen=0
+  for _ in $(seq 40); do
+    curl -s --max-time 3 "$NG/_test/tls" > "$T/tls_one"
+    grep -q "last_error=GET $TLSF_URL: TLS handshake: .*$why" "$T/tls_one" && \
+      [ "$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' "$T/tls_one")" -gt "${e0:-0}" ] && { seen=1; break; }
+    sleep 0.2
+  done
+  check "https follow, $name certificate: refused, reported with the URL and the reason ($(sed 's/.*last_error=//' "$T/tls_one"))" test "$seen" -eq 1
+  check "https follow, $name certificate: every worker keeps the last good schema (v1)" tls_all "$FP1"
+done
+# mutual TLS: the registry now wants a client certificate and serves v2; follow{} has cert/key
+kill "$TLSF_PID" 2>/dev/null; wait "$TLSF_PID" 2>/dev/null
+start_py "$T/tlsf-mtls.out" "$root/spec/support/registry_server.py" --port "$TLSF_PORT" \
+  --tls "$T/tls/server.pem" "$T/tls/server.key" --client-ca "$T/tls/ca.pem" "$V2" \
+  && TLSF_PID=$STARTED_PID TLS_PIDS="$TLS_PIDS $STARTED_PID"
+ok_tls=0
+for _ in $(seq 50); do tls_all "$FP2" && { ok_tls=1; break; }; sleep 0.2; done
+check "https follow with a client certificate (follow{cert, key}): every worker gets v2 from the mTLS registry" test "$ok_tls" -eq 1
+check "no [error]/[crit]/[alert] lines in error.log (https follow)" no_error_lines
 stop_nginx
 summary

@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """A schema-registry stand-in for spec/registry_spec.lua (standard library only).
 
-    python3 registry_server.py [--port N] [--tls CERT KEY] V1.pb [V2.pb ...]
+    python3 registry_server.py [--host IP] [--port N] [--tls CERT KEY [--client-ca CA]]
+                               V1.pb [V2.pb ...]
 
-Listens on 127.0.0.1 only (port 0 = ephemeral unless --port; HTTPS with
---tls), prints
+Listens on 127.0.0.1 only, or on --host (another loopback address such as
+127.0.0.2); port 0 = ephemeral unless --port; HTTPS with --tls, requiring a
+client certificate signed by CA with --client-ca. Prints
 "PORT PID" on stdout, and serves Stencil's API shape under BASE:
 
     BASE                  the latest version's bytes
     BASE/versions         {"versions":[1,...,latest]}
     BASE/versions/<n>     version n's bytes
     /redirect/<k>         302 chain of k hops ending at BASE
+    /goto?to=<url>        302 to <url> (any host; for the cross-origin checks)
 
 with BASE = /v1beta1/namespaces/shop/schemas/domain. Controlled with
 
@@ -126,6 +129,13 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_reset":
             st.reset()
             self.send_json({"ok": True})
+            return
+        if path == "/goto":
+            target = parse_qs(parts.query).get("to", [""])[-1]
+            with st.lock:
+                st.last_headers = {k.lower(): v for k, v in self.headers.items()}
+            st.count(path, 302)
+            self.send_bytes(302, b"", [("Location", target)])
             return
         if path.startswith("/redirect/"):
             hops = int(path.rsplit("/", 1)[1])
@@ -251,9 +261,15 @@ class Server(ThreadingHTTPServer):
 
 
 def main(argv):
-    port, tls = 0, None
+    port, tls, host, client_ca = 0, None, "127.0.0.1", None
     while argv and argv[0].startswith("--"):
-        if argv[0] == "--port":
+        if argv[0] == "--host":
+            host = argv[1]
+            argv = argv[2:]
+        elif argv[0] == "--client-ca":
+            client_ca = argv[1]
+            argv = argv[2:]
+        elif argv[0] == "--port":
             port = int(argv[1])
             argv = argv[2:]
         elif argv[0] == "--tls":
@@ -265,10 +281,15 @@ def main(argv):
     for i, name in enumerate(argv, 1):
         with open(name, "rb") as f:
             versions[i] = f.read()
-    server = Server(("127.0.0.1", port), Handler)
+    if not host.startswith("127."):
+        raise SystemExit("--host must be a loopback address")
+    server = Server((host, port), Handler)
     if tls:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(tls[0], tls[1])
+        if client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(client_ca)
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
     server.state = State(versions)
     parent = os.getppid()
