@@ -2,7 +2,7 @@
 #
 #   make                   build for Lua 5.4 (build/lua5.4/dynpb.so)
 #   make LUA=luajit        build for LuaJIT (also LUA=5.1, 5.3, lua5.1, ...)
-#   make test              build and run the busted specs on 5.1, 5.3, 5.4, LuaJIT
+#   make test              build and run the busted specs on 5.1, 5.2, 5.3, 5.4, LuaJIT
 #   make check LUA=...     run the specs on one Lua
 #   make install LUA=...   install into $(PREFIX) (default /usr/local)
 #   make regen             regenerate csrc/gen from the system descriptor.proto
@@ -35,7 +35,7 @@ PREFIX ?= /usr/local
 INSTALL_CMOD ?= $(PREFIX)/lib/lua/$(LUA_ABI)
 INSTALL_LMOD ?= $(PREFIX)/share/lua/$(LUA_ABI)
 
-TEST_LUAS ?= lua5.1 lua5.3 lua5.4 luajit
+TEST_LUAS ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
 BUSTED_ARGS ?=
 
 .DEFAULT_GOAL := all

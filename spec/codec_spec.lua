@@ -172,37 +172,47 @@ end)
 describe("decode errors", function()
   -- {name, bytes, message (exact, after "dynpb: decode shop.v1.Order: ")}
   local rows = {
-    {"truncated varint", pb.tag(1, 0) .. "\255", "truncated varint in field 'id' at byte 0"},
+    {"truncated varint", pb.tag(1, 0) .. "\255", "truncated varint in field 'id' at byte 0 (the input ends at byte 2)"},
     {"varint of 11 bytes", pb.tag(1, 0) .. ("\255"):rep(10) .. "\1",
      "varint longer than 10 bytes in field 'id' at byte 0"},
-    {"truncated tag", "\255", "truncated varint at byte 0"},
+    {"truncated tag", "\255", "truncated varint at byte 0 (the input ends at byte 1)"},
     {"field number 0", "\0\0", "field number 0 at byte 0"},
     {"wire type 6", pb.tag(1, 6), "invalid wire type at byte 0"},
     {"wire type 7", pb.vint(1, 1) .. pb.tag(2, 7), "invalid wire type at byte 2"},
     {"length past the end", pb.tag(3, 2) .. pb.varint(10) .. "abc",
-     "length runs past the end of its container in field 'user_name' at byte 0"},
+     "length 10 of field 'user_name' at byte 0 runs past the end of the input (ends at byte 5)"},
     {"length 2^31", pb.tag(3, 2) .. pb.varint(2 ^ 31) .. "abc",
-     "length runs past the end of its container in field 'user_name' at byte 0"},
+     "length 2147483648 of field 'user_name' at byte 0 runs past the end of the input (ends at byte 9)"},
     {"length 2^62", pb.tag(3, 2) .. unhex("80808080808080804001"),
-     "length runs past the end of its container in field 'user_name' at byte 0"},
+     "length 4611686018427387904 of field 'user_name' at byte 0 runs past the end of the input (ends at byte 11)"},
     {"length 2^64-1", pb.tag(3, 2) .. unhex("ffffffffffffffffff01"),
-     "length runs past the end of its container in field 'user_name' at byte 0"},
-    {"truncated fixed64", pb.tag(6, 1) .. "\1\2\3", "truncated 64-bit value in field 'balance' at byte 0"},
-    {"truncated fixed32", pb.tag(7, 5) .. "\1", "truncated 32-bit value in field 'score' at byte 0"},
+     "length 18446744073709551615 of field 'user_name' at byte 0 runs past the end of the input (ends at byte 11)"},
+    {"truncated fixed64", pb.tag(6, 1) .. "\1\2\3",
+     "truncated 64-bit value in field 'balance' at byte 0 (the input ends at byte 4)"},
+    {"truncated fixed32", pb.tag(7, 5) .. "\1", "truncated 32-bit value in field 'score' at byte 0 (the input ends at byte 2)"},
     {"unmatched end group", pb.vint(1, 1) .. pb.tag(5, 4), "unmatched group end at byte 2"},
-    {"unterminated unknown group", pb.tag(50, 3) .. pb.vint(1, 1), "truncated input at byte 0"},
+    {"unterminated unknown group", pb.tag(50, 3) .. pb.vint(1, 1),
+     "truncated input at byte 0 (the input ends at byte 4)"},
+    {"unknown field's length past the end", pb.tag(50, 2) .. pb.varint(7) .. "x",
+     "length of an unknown field runs past the end at byte 0 (the input ends at byte 4)"},
     {"invalid UTF-8 in a proto3 string", pb.len(3, "\255"),
      "invalid UTF-8 in string in field 'user_name' at byte 0"},
     {"a surrogate in UTF-8", pb.len(3, "\237\160\128"),
      "invalid UTF-8 in string in field 'user_name' at byte 0"},
     {"nested path and index", pb.len(13, pb.vint(1, 1)) .. pb.len(13, pb.vint(1, 1)) ..
       pb.len(13, pb.vint(1, 2) .. pb.tag(3, 1) .. "\1"),
-     "truncated 64-bit value in field 'items[3].price' at byte 12"},
-    {"packed run cut", pb.len(12, "\255"), "truncated varint in field 'tags[1]' at byte 2"},
+     "truncated 64-bit value in field 'items[3].price' at byte 12 ('items[3]' ends at byte 14)"},
+    {"packed run cut", pb.len(12, "\255"),
+     "truncated varint in field 'tags[1]' at byte 2 (the packed run of 'tags' ends at byte 3)"},
+    {"map entry cut", pb.len(14, pb.tag(1, 2) .. pb.varint(9) .. "ab"),
+     "length 9 of field 'attrs' at byte 2 runs past the end of a map entry of 'attrs' (ends at byte 6)"},
     {"map entry", pb.len(14, pb.len(1, "\255")),
      "invalid UTF-8 in string in field 'attrs' at byte 2"},
     {"truncated nested message", pb.len(11, pb.tag(1, 2) .. pb.varint(5) .. "ab"),
-     "length runs past the end of its container in field 'address.street' at byte 2"},
+     "length 5 of field 'address.street' at byte 2 runs past the end of 'address' (ends at byte 6)"},
+    {"length cut inside an array element", pb.len(13, pb.vint(1, 1)) ..
+      pb.len(13, pb.vint(1, 1) .. pb.tag(2, 2) .. pb.varint(40) .. "abc"),
+     "length 40 of field 'items[2].name' at byte 8 runs past the end of 'items[2]' (ends at byte 13)"},
   }
   for _, r in ipairs(rows) do
     it(r[1], function()
@@ -253,7 +263,7 @@ describe("decode errors", function()
   it("a repeated field claiming 10 million elements in 20 bytes is an error", function()
     local t, err = Order:decode(pb.tag(12, 2) .. pb.varint(10000000) .. ("\1"):rep(16))
     assert.is_nil(t)
-    assert.matches("length runs past", err)
+    assert.matches("length 10000000 of field .tags. at byte 0 runs past the end of the input %(ends at byte 21%)", err)
   end)
 
   it("API misuse raises", function()
