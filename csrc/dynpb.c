@@ -112,8 +112,12 @@ const dp_msg *dp_lookup_msg(lua_State *L, dp_schema *S, int sidx, int nameidx) {
     if (n && s[0] == '.') lua_pushlstring(L, s + 1, n - 1);
     else lua_pushvalue(L, nameidx);                   /* +1 name */
     lua_rawget(L, -2);                                /* -1 +1 index */
-    if (lua_isnil(L, -1))
-        luaL_error(L, "dynpb: no message type named '%s' in schema %s", s, S->fingerprint);
+    if (lua_isnil(L, -1)) {
+        char fp[13];                                  /* 12 hex digits name it well enough */
+        memcpy(fp, S->fingerprint, 12);
+        fp[12] = 0;
+        luaL_error(L, "dynpb: no message type named '%s' in schema %s", s, fp);
+    }
     lua_Integer i = lua_tointeger(L, -1);
     lua_pop(L, 4);
     return &S->msgs[i];

@@ -378,7 +378,7 @@ describe("encode", function()
     local s, err = Order:encode({items_by_id = a})
     assert.is_nil(s)
     assert.equal("dynpb: encode shop.v1.Order: field 'items_by_id[9].qty': expected integer, "
-                 .. "got string", err)
+                 .. "got string 'x'", err)
   end)
 
   it("writes the edges of every scalar type as the checked path does", function()
@@ -436,7 +436,7 @@ describe("encode", function()
     t.bogus = nil
     s, err = Wide:encode(t)
     assert.is_nil(s)
-    assert.equal("dynpb: encode w.Wide: field 'f7': expected integer, got string", err)
+    assert.equal("dynpb: encode w.Wide: field 'f7': expected integer, got string 'x'", err)
     t.f7, t.bogus = 7, true
     assert.equal(hex(bytes), hex(assert(Wide:encode(t, {ignore_unknown_keys = true}))))
   end)
@@ -453,22 +453,29 @@ describe("encode errors", function()
   local function item(t) return {items = {{id = 1}, t}} end
   -- {name, value, message (after "dynpb: encode shop.v1.Order: ")}
   local rows = {
-    {"string for an integer", item({qty = "x"}), "field 'items[2].qty': expected integer, got string"},
+    {"string for an integer", item({qty = "x"}), "field 'items[2].qty': expected integer, got string 'x'"},
     {"1.5 for an integer", {id = 1.5}, "field 'id': expected integer, got non-integral number 1.5"},
     {"2^40 for int32", {id = 2 ^ 40}, "field 'id': integer 1099511627776 out of range for int32"},
     {"negative for uint32", {flags = -1}, "field 'flags': integer -1 out of range for uint32"},
-    {"2^64 for uint64", {big = 2 ^ 64}, "field 'big': integer 1.8446744073709552e+19 out of range for uint64"},
+    {"2^64 for uint64", {big = 2 ^ 64}, "field 'big': integer 18446744073709551616 out of range for uint64"},
+    {"2^70 for int32", {id = 2 ^ 70}, "field 'id': integer 1.1805916207174113e+21 out of range for int32"},
+    {"int32 with a non-numeric string", {id = "12abc"}, "field 'id': expected integer, got string '12abc'"},
+    {"int32 with a boolean", {id = true}, "field 'id': expected integer, got boolean true"},
+    {"long string shown cut", {id = ("9"):rep(50)},
+     "field 'id': expected integer, got string '" .. ("9"):rep(40) .. "'..."},
+    {"integral float out of range (no .0 on 5.3+)", {id = 1099511627776.0},
+     "field 'id': integer 1099511627776 out of range for int32"},
     {"decimal string over uint64", {big = "18446744073709551616"},
      "field 'big': expected integer, got string '18446744073709551616' (not a decimal integer)"},
     {"NaN for an integer", {id = 0 / 0}, "field 'id': expected integer, got nan"},
-    {"number for a string", {user_name = 5}, "field 'user_name': expected string, got number"},
-    {"string for a bool", {verified = "yes"}, "field 'verified': expected boolean, got string"},
-    {"string for a double", {balance = "1"}, "field 'balance': expected number, got string"},
+    {"number for a string", {user_name = 5}, "field 'user_name': expected string, got number 5"},
+    {"string for a bool", {verified = "yes"}, "field 'verified': expected boolean, got string 'yes'"},
+    {"string for a double", {balance = "1"}, "field 'balance': expected number, got string '1'"},
     {"unknown enum name", {color = "PURPLE"}, "field 'color': unknown value 'PURPLE' for enum shop.v1.Color"},
     {"non-table for a message", {address = "x"}, "field 'address': expected table, got string"},
     {"non-table for repeated", {tags = 1}, "field 'tags': expected table, got number"},
     {"hash for an array", {tags = {a = 1}}, "field 'tags': expected an array (keys 1..n), got a table with other keys"},
-    {"bad element", {tags = {1, "x"}}, "field 'tags[2]': expected integer, got string"},
+    {"bad element", {tags = {1, "x"}}, "field 'tags[2]': expected integer, got string 'x'"},
     {"two oneof members", {card = "v", wallet_id = 1},
      "field 'wallet_id': oneof 'payment' has two members set: 'card' and 'wallet_id'"},
     {"not a field", {id = 1, bogus = 2}, "'bogus' is not a field of shop.v1.Order"},
@@ -476,7 +483,7 @@ describe("encode errors", function()
     {"integer key", {[1] = "x"}, "a number key is not a field of shop.v1.Order"},
     {"invalid UTF-8", {user_name = "\255"}, "field 'user_name': invalid UTF-8 in string"},
     {"map key type", {attrs = {[1] = "x"}}, "field 'attrs': map key must be a string, got number"},
-    {"map value type", {attrs = {k = 1}}, "field 'attrs[\"k\"]': expected string, got number"},
+    {"map value type", {attrs = {k = 1}}, "field 'attrs[\"k\"]': expected string, got number 1"},
     {"map int key range", {items_by_id = {[2 ^ 40] = {}}},
      "field 'items_by_id': integer 1099511627776 out of range for int32"},
     {"UNKNOWN not a string", {[dynpb.UNKNOWN] = 1}, "dynpb.UNKNOWN must hold a string of raw fields, got number"},
@@ -485,14 +492,8 @@ describe("encode errors", function()
     it(r[1], function()
       local s, err = Order:encode(r[2])
       assert.is_nil(s)
-      -- number formatting differs between Lua versions: compare loosely there
-      local want = "dynpb: encode shop.v1.Order: " .. r[3]
-      if r[1]:match("2%^") then
-        assert.matches("out of range for", err)
-        assert.equal(want:match("^(.-)integer"), err:match("^(.-)integer"))
-      else
-        assert.equal(want, err)
-      end
+      -- numbers are written the same on every Lua version
+      assert.equal("dynpb: encode shop.v1.Order: " .. r[3], err)
     end)
   end
 
