@@ -18,7 +18,7 @@ static int opt_choice(lua_State *L, int idx, const char *fn, const char *name,
         for (r = 0; v && choices[r]; r++)
             if (strcmp(choices[r], v) == 0) break;
         if (!v || !choices[r])
-            luaL_error(L, "dynpb.%s: option '%s' must be \"%s\" or \"%s\"", fn, name, choices[0],
+            luaL_error(L, "dynpb: %s: option '%s' must be \"%s\" or \"%s\"", fn, name, choices[0],
                        choices[1]);
     }
     lua_pop(L, 1);                                    /* -1 */
@@ -29,7 +29,7 @@ static int opt_bool(lua_State *L, int idx, const char *fn, const char *name, int
     lua_getfield(L, idx, name);
     int r = dflt;
     if (!lua_isnil(L, -1)) {
-        if (!lua_isboolean(L, -1)) luaL_error(L, "dynpb.%s: option '%s' must be a boolean", fn, name);
+        if (!lua_isboolean(L, -1)) luaL_error(L, "dynpb: %s: option '%s' must be a boolean", fn, name);
         r = lua_toboolean(L, -1);
     }
     lua_pop(L, 1);
@@ -53,7 +53,7 @@ void dp_parse_opts(lua_State *L, int idx, const char *fn, dp_opts *o) {
         lua_Number n = lua_tonumber(L, -1);
         if (lua_type(L, -1) != LUA_TNUMBER || !(n >= 1 && n <= DP_MAX_MAX_DEPTH) ||
             n != (lua_Number)(int)n)
-            luaL_error(L, "dynpb.%s: option 'max_depth' must be an integer from 1 to %d", fn,
+            luaL_error(L, "dynpb: %s: option 'max_depth' must be an integer from 1 to %d", fn,
                        DP_MAX_MAX_DEPTH);
         o->max_depth = (int)n;
     }

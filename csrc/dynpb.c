@@ -46,7 +46,7 @@ const char *dp_keyname(lua_State *L, int idx) {
 void dp_check_options(lua_State *L, int idx, const char *fn, const char *const known[]) {
     if (lua_isnoneornil(L, idx)) return;
     if (!lua_istable(L, idx))
-        luaL_error(L, "dynpb.%s: options must be a table, got %s", fn, luaL_typename(L, idx));
+        luaL_error(L, "dynpb: %s: options must be a table, got %s", fn, luaL_typename(L, idx));
     idx = dp_absindex(L, idx);
     lua_pushnil(L);                                   /* +1 first key */
     while (lua_next(L, idx)) {                        /* -1 +2 key, value */
@@ -54,7 +54,7 @@ void dp_check_options(lua_State *L, int idx, const char *fn, const char *const k
         int ok = 0;
         if (lua_type(L, -1) == LUA_TSTRING)
             for (int i = 0; known[i] && !ok; i++) ok = strcmp(known[i], lua_tostring(L, -1)) == 0;
-        if (!ok) luaL_error(L, "dynpb.%s: unknown option '%s'", fn, dp_keyname(L, -1));
+        if (!ok) luaL_error(L, "dynpb: %s: unknown option '%s'", fn, dp_keyname(L, -1));
     }
 }
 
