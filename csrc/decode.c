@@ -22,6 +22,7 @@ typedef struct dctx {
     const dp_schema *S;
     const unsigned char *base;       /* start of the input (byte offsets) */
     int names;                       /* stack index of the NAMES array */
+    int amt;                         /* stack index of option array_mt, or 0 */
     dp_opts o;
     /* error state */
     dp_status st;
@@ -421,6 +422,16 @@ static size_t packed_count(const dp_field *f, const unsigned char *p, const unsi
 /* a size hint from a count (hints are small: they only presize tables) */
 #define HINT(n) ((uint16_t)((n) < 1024 ? (n) : 1024))
 
+/* [-0, +1] pushes a new table for repeated field f: an array gets the
+   array_mt option as its metatable */
+static void new_container(dctx *c, const dp_field *f, int narr, int nrec) {
+    lua_createtable(c->L, narr, nrec);
+    if (c->amt && !(f->flags & DPF_MAP)) {
+        lua_pushvalue(c->L, c->amt);
+        lua_setmetatable(c->L, -2);
+    }
+}
+
 /* [-0, +1] pushes the array (or map) table of field f in t, creating it
    with narr array and nrec hash slots */
 static void get_container(dctx *c, const dp_field *f, int t, int narr, int nrec) {
@@ -429,7 +440,7 @@ static void get_container(dctx *c, const dp_field *f, int t, int narr, int nrec)
     lua_rawget(L, t);                                /* -1 +1 */
     if (lua_istable(L, -1)) return;
     lua_pop(L, 1);
-    lua_createtable(L, narr, nrec);                  /* +1 new */
+    new_container(c, f, narr, nrec);                 /* +1 new */
     lua_rawgeti(L, c->names, f->name);
     lua_pushvalue(L, -2);
     lua_rawset(L, t);                                /* t[name] = new */
@@ -455,13 +466,16 @@ static void drop_empty_arrays(dctx *c, const dp_msg *m, int t) {
     }
 }
 
-/* Fills absent singular scalars of m in t with their defaults. */
+/* Fills absent singular scalars of m in t with their defaults; with
+   defaults = "all", absent repeated and map fields with empty tables
+   (absent message fields stay absent: recursive types must not recurse). */
 static void fill_defaults(dctx *c, const dp_msg *m, int t) {
     lua_State *L = c->L;
     for (uint32_t i = 0; i < m->nfields; i++) {
         const dp_field *f = &m->fields[i];
-        if ((f->flags & DPF_REPEATED) || f->oneof >= 0 || f->type == DP_T_MESSAGE ||
-            f->type == DP_T_GROUP)
+        int rep = (f->flags & DPF_REPEATED) != 0;
+        if (rep ? c->o.defaults < 2
+                : (f->oneof >= 0 || f->type == DP_T_MESSAGE || f->type == DP_T_GROUP))
             continue;
         lua_rawgeti(L, c->names, f->name);
         lua_rawget(L, t);
@@ -469,7 +483,8 @@ static void fill_defaults(dctx *c, const dp_msg *m, int t) {
         lua_pop(L, 1);
         if (!absent) continue;
         lua_rawgeti(L, c->names, f->name);
-        push_default(c, f);
+        if (rep) new_container(c, f, 0, 0);
+        else push_default(c, f);
         lua_rawset(L, t);
     }
 }
@@ -725,6 +740,11 @@ static int decode_call(lua_State *L, dp_schema *S, const dp_msg *m, int names, i
     c.fail_f = 0;
     dp_parse_opts(L, oidx, "decode", &c.o);
     c.names = names;
+    c.amt = 0;
+    if (c.o.array_mt) {
+        lua_getfield(L, oidx, "array_mt");            /* +1 stays below the results */
+        c.amt = lua_gettop(L);
+    }
     lua_createtable(L, 0, S->hints[m - S->msgs]);     /* +1 result */
     if (decode_msg(&c, m, lua_gettop(L), data, data + len, 0, NULL)) return 1;
     const char *rule = c.detail ? c.detail : dp_status_str(c.st);
