@@ -256,6 +256,24 @@ conformance:
 	@set -e; for l in $(CONFORMANCE_LUAS); do spec/conformance/run.sh $$l; done
 # ---- end of conformance section
 
+# ---- first hour (issue 18): editor types, README walkthroughs
+# make install-types     the LuaLS annotations (types/) into INSTALL_TYPES; `make install`
+#                        and the rockspec (into the tree's share/lua/<v>/dynpb/types) run it
+# make readme-check      runs README.md's command blocks marked <!-- readme-check -->, in
+#                        order, in a fresh copy of the checkout (spec/readme_check.sh)
+INSTALL_TYPES ?= $(PREFIX)/share/dynpb/types
+.PHONY: install-types readme-check
+install: install-types
+install-types:
+	install -d $(DESTDIR)$(INSTALL_TYPES)/library/dynpb
+	install -m 0644 types/config.json types/README.md $(DESTDIR)$(INSTALL_TYPES)/
+	install -m 0644 types/library/*.lua $(DESTDIR)$(INSTALL_TYPES)/library/
+	for f in types/library/dynpb/*.lua; do [ -e "$$f" ] || continue; \
+	  install -m 0644 $$f $(DESTDIR)$(INSTALL_TYPES)/library/dynpb/; done
+readme-check: deps
+	sh spec/readme_check.sh
+# ---- end of first hour section
+
 .PHONY: all test check install regen clean example example-constants deps threads allocs
 
 all: $(SO) $(HTTP_TARGET)
