@@ -241,6 +241,7 @@ OPENRESTY_PKGS := nginx libnginx-mod-http-lua lua-resty-core wrk curl openssl
 .PHONY: openresty
 openresty:
 	@sh .ci/deps.sh $(OPENRESTY_PKGS)
+	@echo "make openresty: a real nginx, registry faults and a 10 s wrk run (about 1-2 minutes)"
 	@$(MAKE) --no-print-directory LUA=luajit all
 	spec/openresty/run.sh
 # ---- end of OpenResty section
@@ -270,7 +271,9 @@ install-types:
 	install -m 0644 types/library/*.lua $(DESTDIR)$(INSTALL_TYPES)/library/
 	for f in types/library/dynpb/*.lua; do [ -e "$$f" ] || continue; \
 	  install -m 0644 $$f $(DESTDIR)$(INSTALL_TYPES)/library/dynpb/; done
-readme-check: deps
+readme-check:
+	@sh .ci/deps.sh $(OPENRESTY_PKGS)
+	@echo "make readme-check: README.md's marked blocks in a fresh copy (about 1-2 minutes: two builds, nginx)"
 	sh spec/readme_check.sh
 # ---- end of first hour section
 
@@ -292,6 +295,7 @@ check: $(SO) $(HTTP_TARGET)
 
 # every Lua in turn; the last line totals them as "N passed, N failed"
 test: deps
+	@echo "make test: the specs on $(TEST_LUAS), then threads and allocs (about 3 minutes)"
 	@mkdir -p build; rm -f build/test-summary; status=0; \
 	for l in $(TEST_LUAS); do \
 	  echo "=== $$l"; \

@@ -172,7 +172,7 @@ start_nginx() {
     sed -i -e "/location = \/booking/e cat '$here/test_locations.conf'" \
            -e "s|^\(  lua_shared_dict dynpb .*\)$|\1\n  lua_ssl_trusted_certificate $T/tls/ca.pem;|" \
            "$T/ng/nginx.conf"
-    /usr/sbin/nginx -p "$T/ng" -c "$T/ng/nginx.conf" > "$T/ng/stderr" 2>&1 &
+    /usr/sbin/nginx -p "$T/ng" -c "$T/ng/nginx.conf" -g 'daemon off;' > "$T/ng/stderr" 2>&1 &
     NGINX_PID=$!
     NG=http://127.0.0.1:$port
     local until=$(( $(date +%s) + 10 ))
