@@ -220,7 +220,7 @@ check "get() of a name not followed gives nil, err ($u)" grep -q "^nil .*not fol
 m=$(curl -s --max-time 3 "$NG/_test/misuse")
 note "misuse: $(tr '\n' '|' <<<"$m")"
 check "misuse raises at follow{}: bad strategy, wrong type, unknown option, no dict, file://, twice" \
-  test "$(grep -c -E "^.*dynpb\.resty\.follow: (option 'strategy' must be|option 'refresh' must be a number|unknown option 'colour'|no lua_shared_dict 'nope'|url: unsupported URL|'domain' is already followed)" <<<"$m")" -eq 6
+  test "$(grep -c -E "^.*dynpb: resty\.follow: (option 'strategy' must be|option 'refresh' must be a number|unknown option 'colour'|no lua_shared_dict 'nope'|url: unsupported URL|'domain' is already followed)" <<<"$m")" -eq 6
 
 # -- one fetcher per node
 status_of_all
