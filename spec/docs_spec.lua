@@ -89,6 +89,36 @@ describe("README documents", function()
     end
   end)
 
+  -- what lua-language-server would warn about: ---@param names that are not
+  -- the function's parameters (in order), and dynpb.* types never declared
+  it("type annotations: @param names match the parameters; every dynpb.* type is declared", function()
+    local declared = {}
+    for name in types:gmatch("%-%-%-@class ([%w_.]+)") do declared[name] = true end
+    for name in types:gmatch("%-%-%-@alias ([%w_.]+)") do declared[name] = true end
+    for _, path in ipairs(files) do
+      local params = {}
+      for line in (T.read(path) .. "\n"):gmatch("([^\n]*)\n") do
+        local p = line:match("^%-%-%-@param ([%w_]+)%??")
+        if p then params[#params + 1] = p end
+        local fname, args = line:match("^function ([%w_.:]+)%(([^)]*)%)")
+        if fname then
+          local want = {}
+          for arg in args:gmatch("[%w_]+") do want[#want + 1] = arg end
+          assert.same(want, params, path .. ": " .. fname .. ": @param names vs the parameters")
+          params = {}
+        elseif not line:match("^%-%-%-") then
+          params = {}
+        end
+        for ty in line:gsub("`[^`]*`", ""):gmatch("dynpb%.[%a_][%w_.]*") do
+          if line:match("^%-%-%-@") and not line:match("^%-%-%-@meta") and not line:match("^%-%-%-@class") then
+            local base = ty:gsub("%.$", "")
+            assert.is_true(declared[base] ~= nil, path .. ": type " .. base .. " is not declared (" .. line .. ")")
+          end
+        end
+      end
+    end
+  end)
+
   -- a group's prefix names its receiver; registry's methods are reg's too
   local also = { ["registry."] = { "reg:" }, ["reg:"] = { "registry." } }
   for _, g in ipairs(groups) do
