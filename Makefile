@@ -2,7 +2,7 @@
 #
 #   make                   build for Lua 5.4 (build/lua5.4/dynpb.so)
 #   make LUA=luajit        build for LuaJIT (also LUA=5.1, 5.3, lua5.1, ...)
-#   make test              build and run the busted specs on 5.1, 5.3, 5.4, LuaJIT
+#   make test              build and run the busted specs on 5.1, 5.2, 5.3, 5.4, LuaJIT
 #   make check LUA=...     run the specs on one Lua
 #   make install LUA=...   install into $(PREFIX) (default /usr/local)
 #   make regen             regenerate csrc/gen from csrc/gen/src (csrc/gen/adapt.sh refreshes it)
@@ -39,7 +39,7 @@ PREFIX ?= /usr/local
 INSTALL_CMOD ?= $(PREFIX)/lib/lua/$(LUA_ABI)
 INSTALL_LMOD ?= $(PREFIX)/share/lua/$(LUA_ABI)
 
-TEST_LUAS ?= lua5.1 lua5.3 lua5.4 luajit
+TEST_LUAS ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
 BUSTED_ARGS ?=
 
 .DEFAULT_GOAL := all
@@ -245,6 +245,7 @@ OPENRESTY_PKGS := nginx libnginx-mod-http-lua lua-resty-core wrk curl openssl
 .PHONY: openresty
 openresty:
 	@sh .ci/deps.sh $(OPENRESTY_PKGS)
+	@echo "make openresty: a real nginx, registry faults and a 10 s wrk run (about 1-2 minutes)"
 	@$(MAKE) --no-print-directory LUA=luajit all
 	spec/openresty/run.sh
 # ---- end of OpenResty section
@@ -270,6 +271,25 @@ conformance:
 # csrc/durable.c: dynpb.write_durable (temp file, fsync, rename, fsync dir),
 # listed in SRCS at the top.
 # ---- end of durable snapshots section
+# ---- first hour (issue 18): editor types, README walkthroughs
+# make install-types     the LuaLS annotations (types/) into INSTALL_TYPES; `make install`
+#                        and the rockspec (into the tree's share/lua/<v>/dynpb/types) run it
+# make readme-check      runs README.md's command blocks marked <!-- readme-check -->, in
+#                        order, in a fresh copy of the checkout (spec/readme_check.sh)
+INSTALL_TYPES ?= $(PREFIX)/share/dynpb/types
+.PHONY: install-types readme-check
+install: install-types
+install-types:
+	install -d $(DESTDIR)$(INSTALL_TYPES)/library/dynpb
+	install -m 0644 types/config.json types/README.md $(DESTDIR)$(INSTALL_TYPES)/
+	install -m 0644 types/library/*.lua $(DESTDIR)$(INSTALL_TYPES)/library/
+	for f in types/library/dynpb/*.lua; do [ -e "$$f" ] || continue; \
+	  install -m 0644 $$f $(DESTDIR)$(INSTALL_TYPES)/library/dynpb/; done
+readme-check:
+	@sh .ci/deps.sh $(OPENRESTY_PKGS)
+	@echo "make readme-check: README.md's marked blocks in a fresh copy (about 1-2 minutes: two builds, nginx)"
+	sh spec/readme_check.sh
+# ---- end of first hour section
 
 .PHONY: all test check install regen clean example example-constants deps threads allocs
 
@@ -289,6 +309,7 @@ check: $(SO) $(HTTP_TARGET)
 
 # every Lua in turn; the last line totals them as "N passed, N failed"
 test: deps
+	@echo "make test: the specs on $(TEST_LUAS), then threads and allocs (about 3 minutes)"
 	@mkdir -p build; rm -f build/test-summary; status=0; \
 	for l in $(TEST_LUAS); do \
 	  echo "=== $$l"; \

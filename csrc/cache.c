@@ -139,7 +139,7 @@ static int opt_pin(lua_State *L, int idx, const char *fn) {
     dp_check_options(L, idx, fn, known);
     lua_getfield(L, idx, "pin");
     if (!lua_isnil(L, -1)) {
-        if (!lua_isboolean(L, -1)) luaL_error(L, "dynpb.%s: option 'pin' must be a boolean", fn);
+        if (!lua_isboolean(L, -1)) luaL_error(L, "dynpb: %s: option 'pin' must be a boolean", fn);
         pin = lua_toboolean(L, -1);
     }
     lua_pop(L, 1);
@@ -226,7 +226,7 @@ int dp_l_configure(lua_State *L) {
         lua_Number n = lua_tonumber(L, -1);
         if (lua_type(L, -1) != LUA_TNUMBER || n != n || n < 0 || n > 1e6 ||
             n != (lua_Number)(int)n)
-            luaL_error(L, "dynpb.configure: 'pin' must be an integer from 0 to 1000000");
+            luaL_error(L, "dynpb: configure: 'pin' must be an integer from 0 to 1000000");
         st->pin = (int)n;
         push_slot(L, DP_SU_PINS);
         pin_trim(L, lua_gettop(L), st->pin);

@@ -18,7 +18,7 @@ static int opt_choice(lua_State *L, int idx, const char *fn, const char *name,
         for (r = 0; v && choices[r]; r++)
             if (strcmp(choices[r], v) == 0) break;
         if (!v || !choices[r])
-            luaL_error(L, "dynpb.%s: option '%s' must be \"%s\" or \"%s\"", fn, name, choices[0],
+            luaL_error(L, "dynpb: %s: option '%s' must be \"%s\" or \"%s\"", fn, name, choices[0],
                        choices[1]);
     }
     lua_pop(L, 1);                                    /* -1 */
@@ -29,7 +29,7 @@ static int opt_bool(lua_State *L, int idx, const char *fn, const char *name, int
     lua_getfield(L, idx, name);
     int r = dflt;
     if (!lua_isnil(L, -1)) {
-        if (!lua_isboolean(L, -1)) luaL_error(L, "dynpb.%s: option '%s' must be a boolean", fn, name);
+        if (!lua_isboolean(L, -1)) luaL_error(L, "dynpb: %s: option '%s' must be a boolean", fn, name);
         r = lua_toboolean(L, -1);
     }
     lua_pop(L, 1);
@@ -38,13 +38,13 @@ static int opt_bool(lua_State *L, int idx, const char *fn, const char *name, int
 
 void dp_parse_opts(lua_State *L, int idx, const char *fn, dp_opts *o) {
     static const char *const known[] = {"max_depth", "int64", "enums", "defaults", "unknown",
-                                        "ignore_unknown_keys", NULL};
+                                        "ignore_unknown_keys", "array_mt", NULL};
     static const char *const int64s[] = {"auto", "string", NULL};
     static const char *const enums[] = {"name", "number", NULL};
     static const char *const unknowns[] = {"keep", "drop", NULL};
     o->max_depth = DP_DEFAULT_MAX_DEPTH;
     o->int64_string = o->enums_number = o->defaults = o->drop_unknown = 0;
-    o->ignore_unknown_keys = 0;
+    o->ignore_unknown_keys = o->array_mt = 0;
     if (lua_isnoneornil(L, idx)) return;
     dp_check_options(L, idx, fn, known);
     idx = dp_absindex(L, idx);
@@ -53,7 +53,7 @@ void dp_parse_opts(lua_State *L, int idx, const char *fn, dp_opts *o) {
         lua_Number n = lua_tonumber(L, -1);
         if (lua_type(L, -1) != LUA_TNUMBER || !(n >= 1 && n <= DP_MAX_MAX_DEPTH) ||
             n != (lua_Number)(int)n)
-            luaL_error(L, "dynpb.%s: option 'max_depth' must be an integer from 1 to %d", fn,
+            luaL_error(L, "dynpb: %s: option 'max_depth' must be an integer from 1 to %d", fn,
                        DP_MAX_MAX_DEPTH);
         o->max_depth = (int)n;
     }
@@ -61,7 +61,18 @@ void dp_parse_opts(lua_State *L, int idx, const char *fn, dp_opts *o) {
     o->int64_string = (uint8_t)opt_choice(L, idx, fn, "int64", int64s, 0);
     o->enums_number = (uint8_t)opt_choice(L, idx, fn, "enums", enums, 0);
     o->drop_unknown = (uint8_t)opt_choice(L, idx, fn, "unknown", unknowns, 0);
-    o->defaults = (uint8_t)opt_bool(L, idx, fn, "defaults", 0);
+    lua_getfield(L, idx, "defaults");                 /* true, false or "all" */
+    if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "all") == 0) o->defaults = 2;
+    else if (lua_isboolean(L, -1)) o->defaults = (uint8_t)lua_toboolean(L, -1);
+    else if (!lua_isnil(L, -1))
+        luaL_error(L, "dynpb: %s: option 'defaults' must be a boolean or \"all\"", fn);
+    lua_pop(L, 1);
+    lua_getfield(L, idx, "array_mt");
+    if (!lua_isnil(L, -1) && !lua_istable(L, -1))
+        luaL_error(L, "dynpb: %s: option 'array_mt' must be a table (a metatable), got %s", fn,
+                   luaL_typename(L, -1));
+    o->array_mt = (uint8_t)lua_istable(L, -1);
+    lua_pop(L, 1);
     o->ignore_unknown_keys = (uint8_t)opt_bool(L, idx, fn, "ignore_unknown_keys", 0);
 }
 

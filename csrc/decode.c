@@ -22,12 +22,20 @@ typedef struct dctx {
     const dp_schema *S;
     const unsigned char *base;       /* start of the input (byte offsets) */
     int names;                       /* stack index of the NAMES array */
+    int amt;                         /* stack index of option array_mt, or 0 */
     dp_opts o;
     /* error state */
     dp_status st;
     dp_status vst;                   /* why the last rd_varint failed */
     const char *detail;              /* overrides dp_status_str(st) */
     size_t at;                       /* byte offset of the failure */
+    /* for data cut short: where the enclosing data ends, what it is (CUT_*),
+       the length that runs past it (UINT64_MAX: none) */
+    const unsigned char *cut_end;
+    int cut_kind;
+    uint64_t cut_len;
+    int cut_has_len;
+    int fail_f;                      /* the last path entry is the failing field */
     int depth;                       /* entries used in path */
     dp_pathel path[DP_MAX_MAX_DEPTH + 2];
 } dctx;
@@ -41,23 +49,49 @@ static int fail(dctx *c, dp_status st, const unsigned char *at, const dp_field *
         c->path[c->depth].f = f;
         c->path[c->depth].kind = index ? DP_PK_INDEX : DP_PK_NONE;
         c->path[c->depth].i = index;
+        c->fail_f = f != NULL;
         if (f) c->depth++;
     }
     return 0;
 }
 
-/* fail() for a varint that could not be read */
-static int fail_varint(dctx *c, const unsigned char *at, const dp_field *f, int64_t index) {
-    if (c->st == DP_OK)
-        c->detail = c->vst == DP_ERR_TRUNCATED ? "truncated varint" : "varint longer than 10 bytes";
-    return fail(c, c->vst, at, f, index);
+/* where cut data was enclosed: the message (or the input), a map entry, a packed run */
+enum { CUT_MSG, CUT_ENTRY, CUT_PACKED };
+
+/* fail() for data cut short by the end of what encloses it, at `end` */
+static int fail_cut(dctx *c, dp_status st, const unsigned char *end, int kind,
+                    const unsigned char *at, const dp_field *f, int64_t index) {
+    if (c->st == DP_OK) {
+        c->cut_end = end;
+        c->cut_kind = kind;
+    }
+    return fail(c, st, at, f, index);
 }
 
-/* fail() for a fixed-width value cut short */
-static int fail_fixed(dctx *c, size_t width, const unsigned char *at, const dp_field *f,
-                      int64_t index) {
+/* fail_cut() for the length len of field f running past `end` */
+static int fail_len(dctx *c, uint64_t len, const unsigned char *end, int kind,
+                    const unsigned char *at, const dp_field *f, int64_t index) {
+    if (c->st == DP_OK) {
+        c->cut_len = len;
+        c->cut_has_len = 1;
+    }
+    return fail_cut(c, DP_ERR_LENGTH, end, kind, at, f, index);
+}
+
+/* fail() for a varint that could not be read before `end` (kind: CUT_*) */
+static int fail_varint(dctx *c, const unsigned char *end, int kind, const unsigned char *at,
+                       const dp_field *f, int64_t index) {
+    if (c->st == DP_OK)
+        c->detail = c->vst == DP_ERR_TRUNCATED ? "truncated varint" : "varint longer than 10 bytes";
+    if (c->vst != DP_ERR_TRUNCATED) return fail(c, c->vst, at, f, index);
+    return fail_cut(c, DP_ERR_TRUNCATED, end, kind, at, f, index);
+}
+
+/* fail() for a fixed-width value cut short by `end` */
+static int fail_fixed(dctx *c, size_t width, const unsigned char *end, int kind,
+                      const unsigned char *at, const dp_field *f, int64_t index) {
     if (c->st == DP_OK) c->detail = width == 4 ? "truncated 32-bit value" : "truncated 64-bit value";
-    return fail(c, DP_ERR_TRUNCATED, at, f, index);
+    return fail_cut(c, DP_ERR_TRUNCATED, end, kind, at, f, index);
 }
 
 /* ---- scalar reads */
@@ -372,20 +406,20 @@ static int decode_entry(dctx *c, const dp_field *f, int mt, int unk, int64_t ind
     while (p < end) {
         const unsigned char *at = p;
         uint64_t tag, v;
-        if (!(p = rd_varint(c, p, end, &tag))) return fail_varint(c, at, f, index);
+        if (!(p = rd_varint(c, p, end, &tag))) return fail_varint(c, end, CUT_ENTRY, at, f, index);
         uint32_t num = (uint32_t)(tag >> 3);
         int wt = (int)(tag & 7);
         if (tag >> 32 || num == 0) return fail(c, DP_ERR_FIELD_ZERO, at, f, index);
         const dp_field *ef = num == 1 ? kf : num == 2 ? vf : NULL;
         if (!ef || wt != ef->wiretype) {
             dp_status st = dp_skip_field(&p, end, num, wt, c->o.max_depth - c->depth);
-            if (st != DP_OK) return fail(c, st, at, f, index);
+            if (st != DP_OK) return fail_cut(c, st, end, CUT_ENTRY, at, f, index);
             continue;
         }
         int slot = ef == kf ? ks : vs;
         switch (wt) {
         case DP_WT_VARINT:
-            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, index);
+            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, end, CUT_ENTRY, at, f, index);
             if (ef->type == DP_T_ENUM && !enum_known(c, ef, (int32_t)(uint32_t)v)) {
                 unknown_enum = 1;
                 lua_pushnil(L);
@@ -395,18 +429,18 @@ static int decode_entry(dctx *c, const dp_field *f, int mt, int unk, int64_t ind
             }
             break;
         case DP_WT_I32:
-            if (end - p < 4) return fail_fixed(c, 4, at, f, index);
+            if (end - p < 4) return fail_fixed(c, 4, end, CUT_ENTRY, at, f, index);
             push_fixed(c, ef, p);
             p += 4;
             break;
         case DP_WT_I64:
-            if (end - p < 8) return fail_fixed(c, 8, at, f, index);
+            if (end - p < 8) return fail_fixed(c, 8, end, CUT_ENTRY, at, f, index);
             push_fixed(c, ef, p);
             p += 8;
             break;
         default: { /* length-delimited: string, bytes or message value */
-            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, index);
-            if (v > (uint64_t)(end - p)) return fail(c, DP_ERR_LENGTH, at, f, index);
+            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, end, CUT_ENTRY, at, f, index);
+            if (v > (uint64_t)(end - p)) return fail_len(c, v, end, CUT_ENTRY, at, f, index);
             if (ef->type == DP_T_MESSAGE) {
                 lua_pushvalue(L, slot);              /* +1 previous value: merge */
                 if (!decode_sub(c, f, &c->S->msgs[ef->sub], index, at, p, p + v, 0, NULL))
@@ -453,6 +487,16 @@ static size_t packed_count(const dp_field *f, const unsigned char *p, const unsi
 /* a size hint from a count (hints are small: they only presize tables) */
 #define HINT(n) ((uint16_t)((n) < 1024 ? (n) : 1024))
 
+/* [-0, +1] pushes a new table for repeated field f: an array gets the
+   array_mt option as its metatable */
+static void new_container(dctx *c, const dp_field *f, int narr, int nrec) {
+    lua_createtable(c->L, narr, nrec);
+    if (c->amt && !(f->flags & DPF_MAP)) {
+        lua_pushvalue(c->L, c->amt);
+        lua_setmetatable(c->L, -2);
+    }
+}
+
 /* [-0, +1] pushes the array (or map) table of field f in t, creating it
    with narr array and nrec hash slots */
 static void get_container(dctx *c, const dp_field *f, int t, int narr, int nrec) {
@@ -461,7 +505,7 @@ static void get_container(dctx *c, const dp_field *f, int t, int narr, int nrec)
     lua_rawget(L, t);                                /* -1 +1 */
     if (lua_istable(L, -1)) return;
     lua_pop(L, 1);
-    lua_createtable(L, narr, nrec);                  /* +1 new */
+    new_container(c, f, narr, nrec);                 /* +1 new */
     lua_rawgeti(L, c->names, f->name);
     lua_pushvalue(L, -2);
     lua_rawset(L, t);                                /* t[name] = new */
@@ -487,13 +531,17 @@ static void drop_empty_arrays(dctx *c, const dp_msg *m, int t) {
     }
 }
 
-/* Fills absent singular scalars of m in t with their defaults. */
+/* Fills absent singular scalars of m in t with their defaults; with
+   defaults = "all", absent repeated and map fields with empty tables
+   (absent message fields stay absent: recursive types must not recurse). */
 static void fill_defaults(dctx *c, const dp_msg *m, int t) {
     lua_State *L = c->L;
     for (uint32_t i = 0; i < m->nfields; i++) {
         const dp_field *f = &m->fields[i];
-        if ((f->flags & (DPF_REPEATED | DPF_EXTENSION)) || f->oneof >= 0 ||
-            f->type == DP_T_MESSAGE || f->type == DP_T_GROUP)
+        int rep = (f->flags & DPF_REPEATED) != 0;
+        if ((f->flags & DPF_EXTENSION) ||
+            (rep ? c->o.defaults < 2
+                 : (f->oneof >= 0 || f->type == DP_T_MESSAGE || f->type == DP_T_GROUP)))
             continue;
         lua_rawgeti(L, c->names, f->name);
         lua_rawget(L, t);
@@ -501,7 +549,8 @@ static void fill_defaults(dctx *c, const dp_msg *m, int t) {
         lua_pop(L, 1);
         if (!absent) continue;
         lua_rawgeti(L, c->names, f->name);
-        push_default(c, f);
+        if (rep) new_container(c, f, 0, 0);
+        else push_default(c, f);
         lua_rawset(L, t);
     }
 }
@@ -532,7 +581,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
     while (p < end) {
         const unsigned char *at = p;
         uint64_t tag, v;
-        if (!(p = rd_varint(c, p, end, &tag))) return fail_varint(c, at, NULL, 0);
+        if (!(p = rd_varint(c, p, end, &tag))) return fail_varint(c, end, CUT_MSG, at, NULL, 0);
         if (tag > UINT32_MAX) {
             c->detail = "field number out of range";
             return fail(c, DP_ERR_WIRETYPE, at, NULL, 0);
@@ -564,7 +613,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             dp_status st = dp_skip_field(&p, end, num, wt, c->o.max_depth - c->depth);
             if (st != DP_OK) {
                 if (st == DP_ERR_DEPTH) c->detail = "nesting deeper than max_depth";
-                return fail(c, st, at, NULL, 0);
+                return fail_cut(c, st, end, CUT_MSG, at, NULL, 0);
             }
             add_unknown(c, unk, at, (size_t)(p - at));
             continue;
@@ -572,8 +621,8 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
 
         if (f->flags & DPF_REPEATED) {
             if (f->flags & DPF_MAP) {
-                if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, 0);
-                if (v > (uint64_t)(end - p)) return fail(c, DP_ERR_LENGTH, at, f, 0);
+                if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, end, CUT_MSG, at, f, 0);
+                if (v > (uint64_t)(end - p)) return fail_len(c, v, end, CUT_MSG, at, f, 0);
                 if (rep != f) {                      /* switch the cached container */
                     if (rep) c->S->fhints[rep->gidx] = HINT(repn);
                     nset++;
@@ -589,8 +638,8 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             }
             const unsigned char *q = p, *qend = p;
             if (packed_in) {
-                if (!(q = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, 0);
-                if (v > (uint64_t)(end - q)) return fail(c, DP_ERR_LENGTH, at, f, 0);
+                if (!(q = rd_varint(c, p, end, &v))) return fail_varint(c, end, CUT_MSG, at, f, 0);
+                if (v > (uint64_t)(end - q)) return fail_len(c, v, end, CUT_MSG, at, f, 0);
                 qend = q + v;
                 if (q == qend) {                     /* an empty run adds nothing */
                     p = qend;
@@ -611,7 +660,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                     const unsigned char *eat = q;
                     if (f->wiretype == DP_WT_VARINT) {
                         uint64_t x;
-                        if (!(q = rd_varint(c, q, qend, &x))) return fail_varint(c, eat, f, repn + 1);
+                        if (!(q = rd_varint(c, q, qend, &x))) return fail_varint(c, qend, CUT_PACKED, eat, f, repn + 1);
                         if (f->type == DP_T_ENUM && !enum_known(c, f, (int32_t)(uint32_t)x)) {
                             add_unknown_varint(c, unk, num, x);
                             continue;
@@ -619,7 +668,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                         push_varint(c, f, x);
                     } else {
                         size_t w = f->wiretype == DP_WT_I32 ? 4 : 8;
-                        if ((size_t)(qend - q) < w) return fail_fixed(c, w, eat, f, repn + 1);
+                        if ((size_t)(qend - q) < w) return fail_fixed(c, w, qend, CUT_PACKED, eat, f, repn + 1);
                         push_fixed(c, f, q);
                         q += w;
                     }
@@ -638,7 +687,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
         }
         switch (wt) {
         case DP_WT_VARINT:
-            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, index);
+            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, end, CUT_MSG, at, f, index);
             if (f->type == DP_T_ENUM && !enum_known(c, f, (int32_t)(uint32_t)v)) {
                 if (!index) lua_pop(L, 1);           /* -1 key */
                 add_unknown(c, unk, at, (size_t)(p - at));
@@ -647,18 +696,18 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             push_varint(c, f, v);
             break;
         case DP_WT_I32:
-            if (end - p < 4) return fail_fixed(c, 4, at, f, index);
+            if (end - p < 4) return fail_fixed(c, 4, end, CUT_MSG, at, f, index);
             push_fixed(c, f, p);
             p += 4;
             break;
         case DP_WT_I64:
-            if (end - p < 8) return fail_fixed(c, 8, at, f, index);
+            if (end - p < 8) return fail_fixed(c, 8, end, CUT_MSG, at, f, index);
             push_fixed(c, f, p);
             p += 8;
             break;
         case DP_WT_LEN:
-            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, index);
-            if (v > (uint64_t)(end - p)) return fail(c, DP_ERR_LENGTH, at, f, index);
+            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, end, CUT_MSG, at, f, index);
+            if (v > (uint64_t)(end - p)) return fail_len(c, v, end, CUT_MSG, at, f, index);
             if (f->type == DP_T_MESSAGE) {
                 if (index) lua_pushnil(L);           /* a new element */
                 else {
@@ -697,7 +746,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
     }
     if (group) {
         c->detail = "missing end of group";
-        return fail(c, DP_ERR_TRUNCATED, end, NULL, 0);
+        return fail_cut(c, DP_ERR_TRUNCATED, end, CUT_MSG, end, NULL, 0);
     }
 done:
     c->S->hints[m - c->S->msgs] = (uint8_t)(nset < 64 ? nset : 64);
@@ -707,6 +756,38 @@ done:
     if (c->o.defaults) fill_defaults(c, m, t);
     lua_settop(L, top);
     return 1;
+}
+
+/* [-0, +2] pushes nil and the message for data cut short: what was cut
+   (path), where, what enclosed it and where that ends, e.g. "length 40 of
+   field 'items[2].name' at byte 12 runs past the end of 'items[2]' (ends at
+   byte 29)". */
+static int cut_message(lua_State *L, dctx *c, const dp_msg *m, const char *rule,
+                       const char *path, const char *at) {
+    char end[32];
+    snprintf(end, sizeof end, "%llu", (unsigned long long)(c->cut_end - c->base));
+    int n = c->depth - (c->fail_f && c->cut_kind == CUT_MSG);   /* the enclosing path */
+    if (c->cut_kind == CUT_PACKED && n > 0) c->path[n - 1].kind = DP_PK_NONE;
+    dp_push_path(L, c->path, n);                       /* +1 */
+    const char *in = lua_tostring(L, -1);
+    if (c->cut_kind == CUT_ENTRY) lua_pushfstring(L, "a map entry of '%s'", in);
+    else if (c->cut_kind == CUT_PACKED) lua_pushfstring(L, "the packed run of '%s'", in);
+    else if (*in) lua_pushfstring(L, "'%s'", in);
+    else lua_pushliteral(L, "the input");              /* +1 what encloses */
+    const char *what = lua_tostring(L, -1);
+    lua_pushnil(L);
+    if (c->cut_has_len) {
+        char len[32];
+        snprintf(len, sizeof len, "%llu", (unsigned long long)c->cut_len);
+        lua_pushfstring(L, "dynpb: decode %s: length %s of field '%s' at byte %s runs past the end "
+                        "of %s (ends at byte %s)", m->name, len, path, at, what, end);
+    } else {
+        if (c->st == DP_ERR_LENGTH)
+            rule = *path ? "length runs past the end" : "length of an unknown field runs past the end";
+        lua_pushfstring(L, "dynpb: decode %s: %s%s%s%s at byte %s (%s ends at byte %s)", m->name,
+                        rule, *path ? " in field '" : "", path, *path ? "'" : "", at, what, end);
+    }
+    return 2;
 }
 
 /* [-0, +1|2] the body of both decode methods: pushes the table, or nil and
@@ -725,8 +806,16 @@ static int decode_call(lua_State *L, dp_schema *S, const dp_msg *m, int names, i
     c.detail = NULL;
     c.at = 0;
     c.depth = 0;
+    c.cut_end = NULL;
+    c.cut_has_len = 0;
+    c.fail_f = 0;
     dp_parse_opts(L, oidx, "decode", &c.o);
     c.names = names;
+    c.amt = 0;
+    if (c.o.array_mt) {
+        lua_getfield(L, oidx, "array_mt");            /* +1 stays below the results */
+        c.amt = lua_gettop(L);
+    }
     lua_createtable(L, 0, S->hints[m - S->msgs]);     /* +1 result */
     if (decode_msg(&c, m, lua_gettop(L), data, data + len, 0, NULL)) return 1;
     const char *rule = c.detail ? c.detail : dp_status_str(c.st);
@@ -738,6 +827,8 @@ static int decode_call(lua_State *L, dp_schema *S, const dp_msg *m, int names, i
     const char *path = lua_tostring(L, -1);
     char at[32];
     snprintf(at, sizeof at, "%llu", (unsigned long long)c.at);
+    if (c.cut_end && (c.st == DP_ERR_LENGTH || c.st == DP_ERR_TRUNCATED))
+        return cut_message(L, &c, m, rule, path, at);
     lua_pushnil(L);
     lua_pushfstring(L, "dynpb: decode %s: %s%s%s%s at byte %s", m->name, rule,
                     *path ? " in field '" : "", path, *path ? "'" : "", at);

@@ -46,7 +46,7 @@ const char *dp_keyname(lua_State *L, int idx) {
 void dp_check_options(lua_State *L, int idx, const char *fn, const char *const known[]) {
     if (lua_isnoneornil(L, idx)) return;
     if (!lua_istable(L, idx))
-        luaL_error(L, "dynpb.%s: options must be a table, got %s", fn, luaL_typename(L, idx));
+        luaL_error(L, "dynpb: %s: options must be a table, got %s", fn, luaL_typename(L, idx));
     idx = dp_absindex(L, idx);
     lua_pushnil(L);                                   /* +1 first key */
     while (lua_next(L, idx)) {                        /* -1 +2 key, value */
@@ -54,7 +54,7 @@ void dp_check_options(lua_State *L, int idx, const char *fn, const char *const k
         int ok = 0;
         if (lua_type(L, -1) == LUA_TSTRING)
             for (int i = 0; known[i] && !ok; i++) ok = strcmp(known[i], lua_tostring(L, -1)) == 0;
-        if (!ok) luaL_error(L, "dynpb.%s: unknown option '%s'", fn, dp_keyname(L, -1));
+        if (!ok) luaL_error(L, "dynpb: %s: unknown option '%s'", fn, dp_keyname(L, -1));
     }
 }
 
@@ -112,8 +112,12 @@ const dp_msg *dp_lookup_msg(lua_State *L, dp_schema *S, int sidx, int nameidx) {
     if (n && s[0] == '.') lua_pushlstring(L, s + 1, n - 1);
     else lua_pushvalue(L, nameidx);                   /* +1 name */
     lua_rawget(L, -2);                                /* -1 +1 index */
-    if (lua_isnil(L, -1))
-        luaL_error(L, "dynpb: no message type named '%s' in schema %s", s, S->fingerprint);
+    if (lua_isnil(L, -1)) {
+        char fp[13];                                  /* 12 hex digits name it well enough */
+        memcpy(fp, S->fingerprint, 12);
+        fp[12] = 0;
+        luaL_error(L, "dynpb: no message type named '%s' in schema %s", s, fp);
+    }
     lua_Integer i = lua_tointeger(L, -1);
     lua_pop(L, 4);
     return &S->msgs[i];

@@ -342,7 +342,9 @@ typedef struct dp_opts {
     int max_depth;            /* nesting limit, default DP_DEFAULT_MAX_DEPTH */
     uint8_t int64_string;     /* decode 64-bit integers as decimal strings */
     uint8_t enums_number;     /* decode enums as numbers */
-    uint8_t defaults;         /* decode: fill absent scalars with defaults */
+    uint8_t defaults;         /* decode: fill absent scalars with defaults (1: true);
+                                 2 ("all"): also empty tables for repeated and map fields */
+    uint8_t array_mt;         /* decode: option array_mt is a table (a metatable for arrays) */
     uint8_t drop_unknown;     /* decode: drop unknown fields; encode: do not emit them */
     uint8_t ignore_unknown_keys; /* encode: keys that are not fields are skipped */
 } dp_opts;

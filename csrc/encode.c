@@ -178,6 +178,53 @@ static int fail(ectx *c, const char *fmt, ...) {
 /* the type name used in messages: the same on every Lua version */
 #define lua_kind(L, idx) luaL_typename((L), (idx))
 
+/* Writes a number as messages show it, the same on every Lua: integral
+   values below 1e21 in full without ".0", others in the shortest %g that
+   reads back the same (at most 17 digits). */
+static void fmt_number(lua_State *L, int idx, char *buf, size_t size) {
+#if LUA_VERSION_NUM >= 503
+    if (lua_isinteger(L, idx)) {
+        snprintf(buf, size, "%lld", (long long)lua_tointeger(L, idx));
+        return;
+    }
+#endif
+    double x = (double)lua_tonumber(L, idx);
+    if (x != x) snprintf(buf, size, "nan");
+    else if (isinf(x)) snprintf(buf, size, x < 0 ? "-inf" : "inf");
+    else if (x == floor(x) && fabs(x) < 1e21) snprintf(buf, size, "%.0f", x);
+    else
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(buf, size, "%.*g", prec, x);
+            if (strtod(buf, NULL) == x) break;
+        }
+}
+
+/* Describes the value at idx for "got ..." in messages: its type, and its
+   value for strings (the first 40 bytes, control bytes as '?'), numbers and
+   booleans, e.g. "string '12abc'", "number 1.5", "boolean true". */
+static const char *value_desc(lua_State *L, int idx, char *buf, size_t size) {
+    int t = lua_type(L, idx);
+    if (t == LUA_TNUMBER) {
+        char num[48];
+        fmt_number(L, idx, num, sizeof num);
+        snprintf(buf, size, "number %s", num);
+    } else if (t == LUA_TBOOLEAN) {
+        snprintf(buf, size, "boolean %s", lua_toboolean(L, idx) ? "true" : "false");
+    } else if (t == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        char part[44];
+        size_t k = n > 40 ? 40 : n;
+        for (size_t i = 0; i < k; i++)
+            part[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+        part[k] = 0;
+        snprintf(buf, size, "string '%s'%s", part, n > 40 ? "..." : "");
+    } else {
+        snprintf(buf, size, "%s", lua_kind(L, idx));
+    }
+    return buf;
+}
+
 /* ---- values */
 
 /* integer types: 64 bits wide? unsigned? (indexed by DP_T_*) */
@@ -226,7 +273,11 @@ static int get_int(ectx *c, const dp_field *f, int idx, uint64_t *out) {
         lua_Number x = lua_tonumber(L, idx);
         if (x != x || isinf(x))
             return fail(c, "expected integer, got %s", x != x ? "nan" : "inf");
-        if (x != floor(x)) return fail(c, "expected integer, got non-integral number %f", x);
+        if (x != floor(x)) {
+            char num[48];
+            fmt_number(L, idx, num, sizeof num);
+            return fail(c, "expected integer, got non-integral number %s", num);
+        }
         if (!(x >= -9223372036854775808.0 && x < 18446744073709551616.0)) goto out_of_range;
         neg = x < 0;
         mag = neg ? (uint64_t)(-x) : (uint64_t)x;
@@ -237,7 +288,8 @@ static int get_int(ectx *c, const dp_field *f, int idx, uint64_t *out) {
         if (!parse_dec(s, n, &neg, &mag))
             return fail(c, "expected integer, got string '%s' (not a decimal integer)", s);
     } else {
-        return fail(c, "expected integer, got %s", lua_kind(L, idx));
+        char d[96];
+        return fail(c, "expected integer, got %s", value_desc(L, idx, d, sizeof d));
     }
 #if LUA_VERSION_NUM >= 503
 range:
@@ -253,9 +305,12 @@ range:
         *out = neg ? (uint64_t)0 - mag : mag;
     }
     return 1;
-out_of_range:
-    lua_pushvalue(L, idx);
-    return fail(c, "integer %s out of range for %s", luaL_checkstring(L, -1), dp_type_str(f->type));
+out_of_range: {
+        char num[48];
+        if (t == LUA_TSTRING) snprintf(num, sizeof num, "%s", lua_tostring(L, idx));
+        else fmt_number(L, idx, num, sizeof num);
+        return fail(c, "integer %s out of range for %s", num, dp_type_str(f->type));
+    }
 }
 
 /* Reads an enum value (a name, or a number) for field f. */
@@ -282,7 +337,8 @@ static int get_enum(ectx *c, const dp_field *f, int idx, int32_t *out) {
         *out = (int32_t)v;
         return 1;
     }
-    return fail(c, "expected enum name or number, got %s", lua_kind(L, idx));
+    char d[96];
+    return fail(c, "expected enum name or number, got %s", value_desc(L, idx, d, sizeof d));
 }
 
 static int encode_msg(ectx *c, const dp_msg *m, int t);
@@ -317,6 +373,7 @@ static int put_body(ectx *c, const dp_field *f, int t) {
 static int put_value(ectx *c, const dp_field *f, int idx, int *zero) {
     lua_State *L = c->L;
     uint64_t u;
+    char d[96];                      /* value_desc() for messages */
     switch (f->type) {
     case DP_T_INT32: case DP_T_INT64: case DP_T_UINT32: case DP_T_UINT64:
         if (!get_int(c, f, idx, &u)) return 0;
@@ -345,7 +402,7 @@ static int put_value(ectx *c, const dp_field *f, int idx, int *zero) {
         return 1;
     case DP_T_BOOL:
         if (lua_type(L, idx) != LUA_TBOOLEAN)
-            return fail(c, "expected boolean, got %s", lua_kind(L, idx));
+            return fail(c, "expected boolean, got %s", value_desc(L, idx, d, sizeof d));
         *zero = !lua_toboolean(L, idx);
         put_varint(c, (uint64_t)!*zero);
         return 1;
@@ -358,14 +415,14 @@ static int put_value(ectx *c, const dp_field *f, int idx, int *zero) {
     }
     case DP_T_FLOAT: case DP_T_DOUBLE: {
         if (lua_type(L, idx) != LUA_TNUMBER)
-            return fail(c, "expected number, got %s", lua_kind(L, idx));
+            return fail(c, "expected number, got %s", value_desc(L, idx, d, sizeof d));
         double x = (double)lua_tonumber(L, idx);
         uint64_t bits;
         /* NaN is written as the canonical quiet NaN: Lua implementations
            do not all keep a NaN's sign and payload */
         if (f->type == DP_T_FLOAT) {
             if (x == x && !isinf(x) && (x > FLT_MAX || x < -FLT_MAX))
-                return fail(c, "number %f out of range for float", x);
+                return fail(c, "number %s out of range for float", value_desc(L, idx, d, sizeof d) + 7);
             float fx = (float)x;
             uint32_t b32 = UINT32_C(0x7fc00000);
             if (x == x) memcpy(&b32, &fx, 4);
@@ -381,7 +438,7 @@ static int put_value(ectx *c, const dp_field *f, int idx, int *zero) {
     }
     case DP_T_STRING: case DP_T_BYTES: {
         if (lua_type(L, idx) != LUA_TSTRING)
-            return fail(c, "expected string, got %s", lua_kind(L, idx));
+            return fail(c, "expected string, got %s", value_desc(L, idx, d, sizeof d));
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
         if ((f->flags & DPF_UTF8) && !dp_utf8_valid((const unsigned char *)s, n))

@@ -408,7 +408,7 @@ static void *fetch_thread(void *ud) {
 
 static char *dup_string(lua_State *L, const char *s, size_t n) {
     char *d = malloc(n + 1);
-    if (!d) luaL_error(L, "dynpb.http: out of memory");
+    if (!d) luaL_error(L, "dynpb: http: out of memory");
     memcpy(d, s, n);
     d[n] = '\0';
     return d;
@@ -427,7 +427,7 @@ static char *shown_url(lua_State *L, const char *url) {
         if (at) {
             size_t pre = (size_t)(host - url);
             char *d = malloc(n + 1);
-            if (!d) luaL_error(L, "dynpb.http: out of memory");
+            if (!d) luaL_error(L, "dynpb: http: out of memory");
             memcpy(d, url, pre);
             strcpy(d + pre, at + 1);
             return d;
@@ -445,34 +445,34 @@ static int has_crlf(const char *s, size_t n) {
 /* [-0, +0] seconds at the top of the stack -> milliseconds; raises unless a number > 0 */
 static long seconds_ms(lua_State *L, const char *name) {
     if (lua_type(L, -1) != LUA_TNUMBER)
-        luaL_error(L, "dynpb.http: request field '%s' must be a number of seconds, got %s",
+        luaL_error(L, "dynpb: http: request field '%s' must be a number of seconds, got %s",
                    name, luaL_typename(L, -1));
     lua_Number s = lua_tonumber(L, -1);
     if (!(s > 0) || s > 86400.0 * 365)
-        luaL_error(L, "dynpb.http: request field '%s' must be > 0 seconds", name);
+        luaL_error(L, "dynpb: http: request field '%s' must be > 0 seconds", name);
     long ms = (long)(s * 1000.0 + 0.5);
     return ms > 0 ? ms : 1;
 }
 
 static void read_headers(lua_State *L, int idx, fetch_t *f) {
     if (!lua_istable(L, idx))
-        luaL_error(L, "dynpb.http: request field 'headers' must be a table, got %s",
+        luaL_error(L, "dynpb: http: request field 'headers' must be a table, got %s",
                    luaL_typename(L, idx));
     lua_pushnil(L);
     while (lua_next(L, idx)) {                          /* -1 +2 name, value */
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "dynpb.http: headers must map strings to strings");
+            luaL_error(L, "dynpb: http: headers must map strings to strings");
         size_t nl, vl;
         const char *name = lua_tolstring(L, -2, &nl);
         const char *val = lua_tolstring(L, -1, &vl);
         if (nl == 0 || has_crlf(name, nl) || memchr(name, ':', nl) || memchr(name, ' ', nl))
-            luaL_error(L, "dynpb.http: invalid header name '%s'", name);
+            luaL_error(L, "dynpb: http: invalid header name '%s'", name);
         if (has_crlf(val, vl))
-            luaL_error(L, "dynpb.http: header '%s' has a CR, LF or NUL in its value", name);
+            luaL_error(L, "dynpb: http: header '%s' has a CR, LF or NUL in its value", name);
         /* "Name;" is libcurl's way to send a header with an empty value */
         lua_pushfstring(L, vl ? "%s: %s" : "%s;", name, val);   /* +1 line */
         struct curl_slist *l = curl_slist_append(f->headers, lua_tostring(L, -1));
-        if (!l) luaL_error(L, "dynpb.http: out of memory");
+        if (!l) luaL_error(L, "dynpb: http: out of memory");
         f->headers = l;
         lua_pop(L, 2);                                  /* -2 line, value */
     }
@@ -492,12 +492,12 @@ static void read_request(lua_State *L, int idx, fetch_t *f) {
         int t = lua_type(L, -1);
         int known = 0;
         if (!k) {
-            luaL_error(L, "dynpb.http: unknown request field (%s key)", luaL_typename(L, -2));
+            luaL_error(L, "dynpb: http: unknown request field (%s key)", luaL_typename(L, -2));
         } else if (strcmp(k, "url") == 0) {
-            if (t != LUA_TSTRING) luaL_error(L, "dynpb.http: request field 'url' must be a string");
+            if (t != LUA_TSTRING) luaL_error(L, "dynpb: http: request field 'url' must be a string");
             size_t n;
             const char *s = lua_tolstring(L, -1, &n);
-            if (n == 0 || has_crlf(s, n)) luaL_error(L, "dynpb.http: invalid url");
+            if (n == 0 || has_crlf(s, n)) luaL_error(L, "dynpb: http: invalid url");
             f->url = dup_string(L, s, n);
             f->shown = shown_url(L, f->url);
             known = 1;
@@ -522,7 +522,7 @@ static void read_request(lua_State *L, int idx, fetch_t *f) {
             lua_Number v = t == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
             lua_Number hi = is_bytes ? 9.0e15 : (lua_Number)MAX_REDIRECTS;
             if (t != LUA_TNUMBER || !(v >= 0) || v > hi || v != (lua_Number)(long long)v)
-                luaL_error(L, "dynpb.http: request field '%s' must be an integer in 0..%s", k,
+                luaL_error(L, "dynpb: http: request field '%s' must be an integer in 0..%s", k,
                            is_bytes ? "2^53" : "20");
             if (is_bytes) f->max_bytes = (curl_off_t)v;
             else f->max_redirects = (long)v;
@@ -531,17 +531,17 @@ static void read_request(lua_State *L, int idx, fetch_t *f) {
             for (int i = 0; i < 5 && !known; i++) {
                 if (strcmp(k, tls_fields[i]) != 0) continue;
                 if (t != LUA_TSTRING)
-                    luaL_error(L, "dynpb.http: request field '%s' must be a string", k);
+                    luaL_error(L, "dynpb: http: request field '%s' must be a string", k);
                 size_t n;
                 const char *s = lua_tolstring(L, -1, &n);
                 f->tls[i] = dup_string(L, s, n);
                 known = 1;
             }
         }
-        if (!known) luaL_error(L, "dynpb.http: unknown request field '%s'", k);
+        if (!known) luaL_error(L, "dynpb: http: unknown request field '%s'", k);
         lua_pop(L, 1);                                  /* -1 value */
     }
-    if (!f->url) luaL_error(L, "dynpb.http: request needs a 'url'");
+    if (!f->url) luaL_error(L, "dynpb: http: request needs a 'url'");
 }
 
 /* Creates the curl handles and sets every option. Returns NULL or a static
@@ -614,9 +614,9 @@ static fetch_t *new_job(lua_State *L) {
     luaL_getmetatable(L, JOB_MT);
     lua_setmetatable(L, -2);
     fetch_t *f = calloc(1, sizeof *f);
-    if (!f) luaL_error(L, "dynpb.http: out of memory");
+    if (!f) luaL_error(L, "dynpb: http: out of memory");
     u->f = f;
-    if (pthread_mutex_init(&f->mu, NULL) != 0) luaL_error(L, "dynpb.http: cannot create a mutex");
+    if (pthread_mutex_init(&f->mu, NULL) != 0) luaL_error(L, "dynpb: http: cannot create a mutex");
     f->mu_ready = 1;
     return f;
 }
@@ -643,9 +643,17 @@ static int push_outcome(lua_State *L, fetch_t *f, int failure_is_false) {
         why = "";
     } else if (f->rc != CURLE_OK) {
         size_t n = strlen(f->errbuf);
+        const char *what = curl_easy_strerror(f->rc);
+        size_t wn = strlen(what);
         while (n && (f->errbuf[n - 1] == '\n' || f->errbuf[n - 1] == '\r')) f->errbuf[--n] = '\0';
-        if (n) lua_pushfstring(L, "GET %s: %s (%s)", f->shown, curl_easy_strerror(f->rc), f->errbuf);
-        else lua_pushfstring(L, "GET %s: %s", f->shown, curl_easy_strerror(f->rc));
+        /* libcurl's detail often repeats the summary ("Failed to connect ...:
+           Couldn't connect to server"): say it once */
+        if (n >= wn + 2 && memcmp(f->errbuf + n - wn, what, wn) == 0 &&
+            f->errbuf[n - wn - 2] == ':' && f->errbuf[n - wn - 1] == ' ')
+            f->errbuf[n -= wn + 2] = '\0';
+        if (n && strcmp(f->errbuf, what) != 0)
+            lua_pushfstring(L, "GET %s: %s (%s)", f->shown, what, f->errbuf);
+        else lua_pushfstring(L, "GET %s: %s", f->shown, what);
         why = "";
     }
     if (why) {
@@ -719,7 +727,7 @@ static int l_start(lua_State *L) {
 static int l_job_poll(lua_State *L) {
     job_ud *u = luaL_checkudata(L, 1, JOB_MT);
     fetch_t *f = u->f;
-    if (!f) return luaL_error(L, "dynpb.http: job:poll: the result was already taken");
+    if (!f) return luaL_error(L, "dynpb: http: job:poll: the result was already taken");
     if (f->joinable) {
         if (!is_done(f)) {
             lua_pushnil(L);
@@ -759,7 +767,7 @@ static int l_now(lua_State *L) {
 /* http.sleep(seconds): 0 <= seconds <= 3600 */
 static int l_sleep(lua_State *L) {
     lua_Number s = luaL_checknumber(L, 1);
-    if (!(s >= 0) || s > 3600) return luaL_error(L, "dynpb.http: sleep: seconds must be in 0..3600");
+    if (!(s >= 0) || s > 3600) return luaL_error(L, "dynpb: http: sleep: seconds must be in 0..3600");
     struct timespec ts;
     ts.tv_sec = (time_t)s;
     ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
@@ -783,7 +791,7 @@ static const luaL_Reg module_funcs[] = {
 
 DP_EXPORT int luaopen_dynpb_http(lua_State *L) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return luaL_error(L, "dynpb.http: curl_global_init failed");
+        return luaL_error(L, "dynpb: http: curl_global_init failed");
     if (luaL_newmetatable(L, JOB_MT)) {                 /* +1 metatable */
         lua_newtable(L);
         dp_setfuncs(L, job_methods);

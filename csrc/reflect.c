@@ -7,6 +7,7 @@
  * first declared NAME) and whose __newindex raises. One proxy per enum is
  * made on first use and kept in the schema's uservalue (DP_UV_ENUMTABS).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "dynpb.h"
@@ -45,9 +46,11 @@ static int find_type(lua_State *L, int slot, int nameidx) {
 
 static int not_found(lua_State *L, const char *what, int nameidx) {
     dp_schema *S = dp_check_schema(L, 1);
+    char fp[13];                          /* 12 hex digits name it well enough */
+    memcpy(fp, S->fingerprint, 12);
+    fp[12] = 0;
     lua_pushnil(L);
-    lua_pushfstring(L, "dynpb: no %s named '%s' in schema %s", what, lua_tostring(L, nameidx),
-                    S->fingerprint);
+    lua_pushfstring(L, "dynpb: no %s named '%s' in schema %s", what, lua_tostring(L, nameidx), fp);
     return 2;
 }
 

@@ -37,6 +37,8 @@ build = {
     LUA_INC = "$(LUA_INCDIR)",
     INSTALL_CMOD = "$(LIBDIR)",
     INSTALL_LMOD = "$(LUADIR)",
+    -- LuaLS annotations: deployed to <tree>/share/lua/<version>/dynpb/types/library
+    INSTALL_TYPES = "$(LUADIR)/dynpb/types",
     PREFIX = "$(PREFIX)",
   },
 }

@@ -59,4 +59,98 @@ describe("README documents", function()
     assert.is_true(#groups[1][2] >= 5)
     assert.is_true(#resty >= 3)
   end)
+
+  -- ---------------------------------------------------------------------
+  -- Type annotations (types/library/*.lua, for lua-language-server): every
+  -- exported function above, and every call shown in a README table, has a
+  -- `function <receiver>.<name>(` or `function <receiver>:<name>(` there,
+  -- the receiver named as in README (types/README.md). New modules extend
+  -- this by adding their group above and their file under types/library/.
+  local TYPES = T.root .. "/types/library"
+  local files, types = {}, {}
+  local find = assert(io.popen("find '" .. TYPES .. "' -name '*.lua' | sort"))
+  for path in find:lines() do files[#files + 1] = path end
+  find:close()
+  for i, path in ipairs(files) do types[i] = T.read(path) end
+  types = table.concat(types, "\n")
+
+  local function plain(s) return types:find(s, 1, true) ~= nil end
+  -- recv nil: any receiver (README rows that show a bare `name(...)`)
+  local function annotated(recv, sep, name)
+    if recv then return plain("\nfunction " .. recv .. sep .. name .. "(") end
+    return types:find("\nfunction [%w_]+[.:]" .. name .. "%(") ~= nil
+  end
+
+  it("type annotation files load and are ---@meta files", function()
+    assert.is_true(#files >= 4, "types/library has " .. #files .. " files")
+    for _, path in ipairs(files) do
+      assert.truthy(loadfile(path), path .. " does not load")
+      assert.truthy(T.read(path):find("^%-%-%-@meta"), path .. " does not start with ---@meta")
+    end
+  end)
+
+  -- what lua-language-server would warn about: ---@param names that are not
+  -- the function's parameters (in order), and dynpb.* types never declared
+  it("type annotations: @param names match the parameters; every dynpb.* type is declared", function()
+    local declared = {}
+    for name in types:gmatch("%-%-%-@class ([%w_.]+)") do declared[name] = true end
+    for name in types:gmatch("%-%-%-@alias ([%w_.]+)") do declared[name] = true end
+    for _, path in ipairs(files) do
+      local params = {}
+      for line in (T.read(path) .. "\n"):gmatch("([^\n]*)\n") do
+        local p = line:match("^%-%-%-@param ([%w_]+)%??")
+        if p then params[#params + 1] = p end
+        local fname, args = line:match("^function ([%w_.:]+)%(([^)]*)%)")
+        if fname then
+          local want = {}
+          for arg in args:gmatch("[%w_]+") do want[#want + 1] = arg end
+          assert.same(want, params, path .. ": " .. fname .. ": @param names vs the parameters")
+          params = {}
+        elseif not line:match("^%-%-%-") then
+          params = {}
+        end
+        for ty in line:gsub("`[^`]*`", ""):gmatch("dynpb%.[%a_][%w_.]*") do
+          if line:match("^%-%-%-@") and not line:match("^%-%-%-@meta") and not line:match("^%-%-%-@class") then
+            local base = ty:gsub("%.$", "")
+            assert.is_true(declared[base] ~= nil, path .. ": type " .. base .. " is not declared (" .. line .. ")")
+          end
+        end
+      end
+    end
+  end)
+
+  -- a group's prefix names its receiver; registry's methods are reg's too
+  local also = { ["registry."] = { "reg:" }, ["reg:"] = { "registry." } }
+  for _, g in ipairs(groups) do
+    for _, name in ipairs(g[2]) do
+      it("annotation for " .. g[1] .. name, function()
+        local ok = annotated(g[1]:sub(1, -2), g[1]:sub(-1), name)
+        for _, p in ipairs(also[g[1]] or {}) do
+          ok = ok or annotated(p:sub(1, -2), p:sub(-1), name)
+        end
+        assert.is_true(ok, g[1] .. name .. " has no annotation in types/library (function "
+          .. g[1]:sub(1, -2) .. g[1]:sub(-1) .. name .. "(...))")
+      end)
+    end
+  end
+
+  -- the calls in the first column of README's tables: `x.name(`, `x:name{`, `name(`
+  local calls = {}
+  for line in readme:gmatch("[^\n]+") do
+    local first = line:match("^|([^|]*)|")
+    if first and not first:match("^%s*%-%-%-") then
+      for code in first:gmatch("`([^`]+)`") do
+        local recv, sep, name = code:match("^([%a_][%w_]*)([.:])([%a_][%w_]*)%s*[({]")
+        if not recv then name = code:match("^([%a_][%w_]*)%s*[({]") end
+        if name then calls[#calls + 1] = { recv, sep, name, code } end
+      end
+    end
+  end
+  it("found README's table calls", function() assert.is_true(#calls >= 20, #calls .. " calls") end)
+  for _, c in ipairs(calls) do
+    it("annotation for README's " .. c[4]:match("^[^({]*"), function()
+      assert.is_true(annotated(c[1], c[2], c[3]), "README shows `" .. c[4] .. "` but types/library has no "
+        .. "function " .. (c[1] and c[1] .. c[2] or "<module>.") .. c[3] .. "(...)")
+    end)
+  end
 end)

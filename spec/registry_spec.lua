@@ -157,6 +157,11 @@ describe("dynpb.http", function()
     assert.is_nil(res)
     assert.truthy(err:find(dead, 1, true))
     assert.matches("onnect", err)
+    -- libcurl's summary said once, its detail without the summary repeated
+    local _, n = err:gsub("Couldn't connect to server", "")
+    assert.equal(1, n, err)
+    assert.matches("^GET " .. dead:gsub("%p", "%%%0") .. ": Couldn't connect to server %(Failed to connect to "
+      .. "127%.0%.0%.1 port %d+[^)]*%)$", err)
 
     ctl(s, "mode=hang")
     local t0 = http.now()
@@ -196,9 +201,9 @@ describe("dynpb.http", function()
 
   it("raises on misuse", function()
     assert.has_error(function() http.fetch("x") end)
-    assert.has_error(function() http.fetch{} end, "dynpb.http: request needs a 'url'")
+    assert.has_error(function() http.fetch{} end, "dynpb: http: request needs a 'url'")
     assert.has_error(function() http.fetch{ url = s.url, bogus = 1 } end,
-      "dynpb.http: unknown request field 'bogus'")
+      "dynpb: http: unknown request field 'bogus'")
     assert.has_error(function() http.fetch{ url = s.url, timeout = "5" } end)
     assert.has_error(function() http.fetch{ url = s.url, timeout = 0 } end)
     assert.has_error(function() http.fetch{ url = s.url, headers = { A = "b\r\nX: y" } } end)
@@ -619,7 +624,7 @@ describe("dynpb.registry over HTTP", function()
       assert.matches("HTTP 500", err)
       assert.matches("snapshot .* ignored", err)
       assert.equal(2, #rec.errors)
-      assert.matches("ignored: not a valid descriptor set", rec.errors[2])
+      assert.matches("^dynpb: registry: snapshot '" .. snap:gsub("%p", "%%%0") .. "' ignored: not a valid descriptor set: dynpb: load: ", rec.errors[2])
       assert.equal(0, #rec.updates)
       -- with the registry up, the corrupt file is replaced by good bytes
       ctl(s, "mode=ok")
@@ -631,7 +636,9 @@ describe("dynpb.registry over HTTP", function()
       ctl(s, "mode=404")
       local reg, err = new_reg({ url = s.url, snapshot = dir .. "/missing.pb" })
       assert.is_nil(reg)
-      assert.matches("^dynpb.registry: no schema: GET .*HTTP 404", err)
+      -- one prefix; the snapshot's path once
+      assert.equal("dynpb: registry: no schema: GET " .. s.url .. ": HTTP 404; cannot read snapshot '"
+        .. dir .. "/missing.pb': No such file or directory", err)
     end)
 
     it("reports an unwritable snapshot but keeps the new schema", function()
@@ -639,7 +646,10 @@ describe("dynpb.registry over HTTP", function()
       local reg = assert(new_reg({ url = s.url, snapshot = dir .. "/no/such/dir/x.pb" }, rec))
       assert.equal(FP1, reg:schema().fingerprint)
       assert.equal(1, #rec.errors)
-      assert.matches("snapshot", rec.errors[1])
+      local tmp = rec.errors[1]:match("%(creating (.-)%)$")
+      assert.equal("dynpb: registry: cannot write snapshot '" .. dir .. "/no/such/dir/x.pb': "
+        .. "No such file or directory (creating " .. tostring(tmp) .. ")", rec.errors[1])
+      assert.matches("^" .. dir:gsub("%p", "%%%0") .. "/no/such/dir/x%.pb%.%d+%-%d+%.tmp$", tmp)
     end)
   end)
 

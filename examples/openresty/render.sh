@@ -5,7 +5,8 @@
 # examples/openresty/*.lua and build/luajit/ from this checkout, or from
 # DYNPB_CODE_ROOT when set (a copy they can read: when nginx starts as root
 # its workers run as an unprivileged user). Then:
-#   nginx -p PREFIX -c PREFIX/nginx.conf        (foreground; Ctrl-C stops it)
+#   nginx -p PREFIX -c PREFIX/nginx.conf        (background; -g 'daemon off;': foreground)
+#   nginx -p PREFIX -c PREFIX/nginx.conf -s stop
 set -eu
 [ $# -ge 3 ] || { echo "usage: $0 PREFIX PORT REGISTRY_URL [REFRESH [TIMEOUT]]" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)

@@ -76,7 +76,7 @@ end
 -- the default transport, or nil, err when dynpb.http cannot be loaded
 local function curl_transport()
   local ok, http = pcall(require, "dynpb.http")
-  if not ok then return nil, "dynpb.registry: dynpb.http is not available: " .. tostring(http) end
+  if not ok then return nil, "dynpb: registry: dynpb.http is not available: " .. tostring(http) end
   return { name = "curl", fetch = http.fetch, start = http.start, now = http.now }
 end
 _M.curl_transport = curl_transport
@@ -227,40 +227,40 @@ _M._retry_after_seconds = retry_after_seconds   -- exposed for the specs
 
 local function check_options(opts)
   if type(opts) ~= "table" then
-    error("dynpb.registry.new: options must be a table, got " .. type(opts), 3)
+    error("dynpb: registry.new: options must be a table, got " .. type(opts), 3)
   end
   local o = {}
   for k, v in pairs(opts) do
     local want = OPTION_TYPES[k]
-    if not want then error("dynpb.registry.new: unknown option '" .. tostring(k) .. "'", 3) end
+    if not want then error("dynpb: registry.new: unknown option '" .. tostring(k) .. "'", 3) end
     if type(v) ~= want then
-      error(str_format("dynpb.registry.new: option '%s' must be a %s, got %s", k, want, type(v)), 3)
+      error(str_format("dynpb: registry.new: option '%s' must be a %s, got %s", k, want, type(v)), 3)
     end
     o[k] = v
   end
-  if not o.url or o.url == "" then error("dynpb.registry.new: option 'url' is required", 3) end
+  if not o.url or o.url == "" then error("dynpb: registry.new: option 'url' is required", 3) end
   for k, v in pairs(DEFAULTS) do
     if o[k] == nil then o[k] = v end
   end
   for _, k in pairs({ "timeout", "connect_timeout", "refresh" }) do
     if not (o[k] > 0) or o[k] > 86400 * 365 then
-      error("dynpb.registry.new: option '" .. k .. "' must be > 0 seconds", 3)
+      error("dynpb: registry.new: option '" .. k .. "' must be > 0 seconds", 3)
     end
   end
   if not (o.jitter >= 0 and o.jitter < 1) then
-    error("dynpb.registry.new: option 'jitter' must be in [0, 1)", 3)
+    error("dynpb: registry.new: option 'jitter' must be in [0, 1)", 3)
   end
   if not (o.max_bytes >= 1) or o.max_bytes ~= floor(o.max_bytes) then
-    error("dynpb.registry.new: option 'max_bytes' must be a positive integer", 3)
+    error("dynpb: registry.new: option 'max_bytes' must be a positive integer", 3)
   end
   if o.strategy ~= "latest" and o.strategy ~= "versions" then
-    error("dynpb.registry.new: option 'strategy' must be \"latest\" or \"versions\"", 3)
+    error("dynpb: registry.new: option 'strategy' must be \"latest\" or \"versions\"", 3)
   end
   if o.headers then
     local h = {}
     for k, v in pairs(o.headers) do
       if type(k) ~= "string" or type(v) ~= "string" then
-        error("dynpb.registry.new: option 'headers' must map strings to strings", 3)
+        error("dynpb: registry.new: option 'headers' must map strings to strings", 3)
       end
       h[k] = v
     end
@@ -269,13 +269,13 @@ local function check_options(opts)
   local t = o.transport
   if t then
     if type(t.fetch) ~= "function" then
-      error("dynpb.registry.new: transport needs a fetch(req) function", 3)
+      error("dynpb: registry.new: transport needs a fetch(req) function", 3)
     end
     if o.background and type(t.start) ~= "function" then
-      error("dynpb.registry.new: background = true needs a transport with start(req)", 3)
+      error("dynpb: registry.new: background = true needs a transport with start(req)", 3)
     end
     if t.save ~= nil and type(t.save) ~= "function" then
-      error("dynpb.registry.new: transport.save must be a function(path, bytes)", 3)
+      error("dynpb: registry.new: transport.save must be a function(path, bytes)", 3)
     end
   end
   return o
@@ -400,6 +400,14 @@ local function fail(self, msg, retry_after)
   return nil, msg
 end
 
+-- an io/os error without the "path: " that Lua puts before it (messages
+-- name the path once)
+local function io_reason(err, path)
+  err = tostring(err)
+  if err:sub(1, #path + 2) == path .. ": " then return err:sub(#path + 3) end
+  return err
+end
+
 -- writes bytes to opts.snapshot durably: transport.save(path, bytes) when
 -- the transport has one (dynpb.resty runs it on a thread), else
 -- dynpb.write_durable (temp file, fsync, rename, fsync of the directory)
@@ -417,7 +425,7 @@ local function adopt(self, schema, bytes)
   self.st.changes = self.st.changes + 1
   if bytes and self.opts.snapshot and self.snapshot_fp ~= schema.fingerprint then
     local ok, err = write_snapshot(self, bytes, schema.fingerprint)
-    if not ok then report(self, "dynpb.registry: snapshot " .. self.opts.snapshot .. ": " .. tostring(err)) end
+    if not ok then report(self, "dynpb: registry: cannot write snapshot '" .. self.opts.snapshot .. "': " .. tostring(err)) end
   end
   if self.opts.on_update then self.opts.on_update(schema, previous) end
 end
@@ -448,7 +456,7 @@ local function finish(self, o)
   if self.current and self.current.fingerprint == schema.fingerprint then
     if self.opts.snapshot and self.snapshot_fp ~= schema.fingerprint then
       local ok, werr = write_snapshot(self, o.body, schema.fingerprint)
-      if not ok then report(self, "dynpb.registry: snapshot " .. self.opts.snapshot .. ": " .. tostring(werr)) end
+      if not ok then report(self, "dynpb: registry: cannot write snapshot '" .. self.opts.snapshot .. "': " .. tostring(werr)) end
     end
     return false
   end
@@ -460,15 +468,15 @@ end
 local function read_snapshot(self)
   local path = self.opts.snapshot
   local f, err = io_open(path, "rb")
-  if not f then return nil, "dynpb.registry: snapshot " .. path .. ": " .. tostring(err), true end
+  if not f then return nil, "dynpb: registry: cannot read snapshot '" .. path .. "': " .. io_reason(err, path), true end
   local bytes = f:read("*a") or ""
   f:close()
   if #bytes > self.opts.max_bytes then
-    return nil, "dynpb.registry: snapshot " .. path .. " ignored: larger than max_bytes"
+    return nil, str_format("dynpb: registry: snapshot '%s' ignored: %d bytes, larger than max_bytes (%d)", path, #bytes, self.opts.max_bytes)
   end
   local schema, lerr = dp_load(bytes)
   if not schema then
-    return nil, "dynpb.registry: snapshot " .. path .. " ignored: not a valid descriptor set: " .. tostring(lerr)
+    return nil, "dynpb: registry: snapshot '" .. path .. "' ignored: not a valid descriptor set: " .. tostring(lerr)
   end
   self.snapshot_fp = schema.fingerprint
   return schema
@@ -497,7 +505,7 @@ local function step(self)
   while true do
     if not ok then
       self.co = nil
-      return finish(self, { err = "dynpb.registry: internal error: " .. tostring(r) })
+      return finish(self, { err = "dynpb: registry: internal error: " .. tostring(r) })
     end
     if co_status(self.co) == "dead" then
       self.co = nil
@@ -555,9 +563,9 @@ function _M.new(opts)
       return self
     end
     if not missing then report(self, serr) end
-    err = tostring(err) .. "; " .. serr
+    err = tostring(err) .. "; " .. (str_gsub(serr, "^dynpb: registry: ", ""))
   end
-  return nil, "dynpb.registry: no schema: " .. tostring(err)
+  return nil, "dynpb: registry: no schema: " .. tostring(err)
 end
 
 -- reg:schema() --> the current schema (nil only if none was ever loaded)
@@ -569,7 +577,7 @@ end
 -- One attempt now, bounded by timeout (twice for strategy "versions"),
 -- blocking even in background mode; a background fetch in flight is dropped.
 function _M.refresh(self)
-  if self.closed then return nil, "dynpb.registry: closed" end
+  if self.closed then return nil, "dynpb: registry: closed" end
   abandon(self)
   return finish(self, attempt(self, self.transport.fetch))
 end
@@ -579,7 +587,7 @@ end
 -- or the backoff after a failure). Background mode never blocks: it starts
 -- the fetch on the transport's thread and adopts it in a later poll.
 function _M.poll(self)
-  if self.closed then return nil, "dynpb.registry: closed" end
+  if self.closed then return nil, "dynpb: registry: closed" end
   if self.co then return step(self) end
   if self.now() < self.next_at then return false end
   if not self.background then return finish(self, attempt(self, self.transport.fetch)) end
@@ -590,21 +598,21 @@ end
 -- constants of an enum of the current schema, or nil, err
 function _M.enum(self, name)
   local s = self.current
-  if not s then return nil, "dynpb.registry: no schema" end
+  if not s then return nil, "dynpb: registry: no schema" end
   return s:enum(name)
 end
 
 function _M.decode(self, typename, bytes, opts)
   local s = self.current
-  if not s then return nil, "dynpb.registry: no schema" end
-  if not s.decode then error("dynpb.registry: this dynpb has no schema:decode", 2) end
+  if not s then return nil, "dynpb: registry: no schema" end
+  if not s.decode then error("dynpb: registry: this dynpb has no schema:decode", 2) end
   return s:decode(typename, bytes, opts)
 end
 
 function _M.encode(self, typename, t, opts)
   local s = self.current
-  if not s then return nil, "dynpb.registry: no schema" end
-  if not s.encode then error("dynpb.registry: this dynpb has no schema:encode", 2) end
+  if not s then return nil, "dynpb: registry: no schema" end
+  if not s.encode then error("dynpb: registry: this dynpb has no schema:encode", 2) end
   return s:encode(typename, t, opts)
 end
 

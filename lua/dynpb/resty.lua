@@ -248,10 +248,10 @@ end
 
 local function check_header(k, v)
   if type(k) ~= "string" or type(v) ~= "string" then
-    error("dynpb.resty.fetch: headers must map strings to strings", 3)
+    error("dynpb: resty.fetch: headers must map strings to strings", 3)
   end
   if str_find(k, "[%c%s:]") or str_find(v, "[\r\n%z]") then
-    error("dynpb.resty.fetch: bad character in header " .. k, 3)
+    error("dynpb: resty.fetch: bad character in header " .. k, 3)
   end
 end
 
@@ -361,7 +361,7 @@ end
 -- HTTP response is a result whatever its status.
 local function fetch(req)
   if type(req) ~= "table" or type(req.url) ~= "string" then
-    error("dynpb.resty.fetch: req.url must be a string", 2)
+    error("dynpb: resty.fetch: req.url must be a string", 2)
   end
   local url = req.url
   local timeout = req.timeout or DEFAULT_TIMEOUT
@@ -463,10 +463,10 @@ end
 local function report(st, msg)
   st.errors = st.errors + 1
   st.last_error = msg
-  ngx.log(ngx.WARN, "dynpb.resty[", st.name, "]: ", msg)
+  ngx.log(ngx.WARN, "dynpb: resty[", st.name, "]: ", msg)
   if st.on_error then
     local ok, err = pcall(st.on_error, msg)
-    if not ok then ngx.log(ngx.ERR, "dynpb.resty[", st.name, "]: on_error raised: ", tostring(err)) end
+    if not ok then ngx.log(ngx.ERR, "dynpb: resty[", st.name, "]: on_error raised: ", tostring(err)) end
   end
 end
 
@@ -478,7 +478,7 @@ local function adopt(st, schema)
   st.updates = st.updates + 1
   if st.on_update then
     local ok, err = pcall(st.on_update, schema, previous)
-    if not ok then ngx.log(ngx.ERR, "dynpb.resty[", st.name, "]: on_update raised: ", tostring(err)) end
+    if not ok then ngx.log(ngx.ERR, "dynpb: resty[", st.name, "]: on_update raised: ", tostring(err)) end
   end
   return true
 end
@@ -610,7 +610,7 @@ local function lead(st)
       local delay = min(o.refresh, 2 ^ min(st.new_failures - 1, 30))
       st.retry_at = now() + delay * (1 - (o.jitter or 0.1) * math.random())
       st.last_error = err
-      ngx.log(ngx.WARN, "dynpb.resty[", st.name, "]: ", err)
+      ngx.log(ngx.WARN, "dynpb: resty[", st.name, "]: ", err)
     end
   else
     st.reg:poll()
@@ -644,7 +644,7 @@ local function schedule(st, delay)
   if not ok then
     release(st)
     if err ~= "process exiting" then
-      ngx.log(ngx.ERR, "dynpb.resty[", st.name, "]: cannot schedule the refresh timer: ", err)
+      ngx.log(ngx.ERR, "dynpb: resty[", st.name, "]: cannot schedule the refresh timer: ", err)
     end
   end
 end
@@ -654,7 +654,7 @@ tick = function(premature, st)
   local ok, err = pcall(sync, st)
   if ok then ok, err = pcall(lead, st) end
   if ok then ok, err = pcall(sync, st) end
-  if not ok then ngx.log(ngx.ERR, "dynpb.resty[", st.name, "]: ", tostring(err)) end
+  if not ok then ngx.log(ngx.ERR, "dynpb: resty[", st.name, "]: ", tostring(err)) end
   st.ticks = st.ticks + 1
   if ngx.worker.exiting() then release(st); return end
   schedule(st, st.poll)
@@ -689,14 +689,14 @@ local function dry_run(o, fname)
   ro.snapshot = nil
   local ok, err = pcall(registry.new, ro)
   if not ok then
-    error((str_gsub(tostring(err), "^.-dynpb%.registry%.new:", fname .. ":")), 3)
+    error((str_gsub(tostring(err), "^.-dynpb: registry%.new:", fname .. ":")), 3)
   end
 end
 
 -- follow{ name=, url=, shared_dict=, refresh=, ... }: call in
 -- init_worker_by_lua. Raises on misuse; everything else happens in timers.
 function _M.follow(opts)
-  local fname = "dynpb.resty.follow"
+  local fname = "dynpb: resty.follow"
   check(opts, FOLLOW_TYPES, fname)
   if not opts.url then error(fname .. ": option 'url' is required", 2) end
   if not opts.shared_dict then error(fname .. ": option 'shared_dict' is required", 2) end
@@ -727,7 +727,7 @@ function _M.follow(opts)
   local ok, err = ngx.timer.at(0, tick, st)
   if not ok then
     follows[o.name] = nil
-    return nil, "dynpb.resty.follow: cannot start the timer: " .. tostring(err)
+    return nil, "dynpb: resty.follow: cannot start the timer: " .. tostring(err)
   end
   return true
 end
@@ -741,17 +741,17 @@ function _M.get(name)
     if s then return s end
     sync(st)
     if st.current then return st.current end
-    return nil, "dynpb.resty: no schema for '" .. tostring(name) .. "' yet"
+    return nil, "dynpb: resty: no schema for '" .. tostring(name) .. "' yet"
   end
   local s = preloaded[name]
   if s then return s end
-  return nil, "dynpb.resty: '" .. tostring(name) .. "' is not followed (call follow{} in init_worker_by_lua)"
+  return nil, "dynpb: resty: '" .. tostring(name) .. "' is not followed (call follow{} in init_worker_by_lua)"
 end
 
 -- stats(name) --> this worker's view and the fetcher's counters
 function _M.stats(name)
   local st = follows[name]
-  if not st then return nil, "dynpb.resty: '" .. tostring(name) .. "' is not followed" end
+  if not st then return nil, "dynpb: resty: '" .. tostring(name) .. "' is not followed" end
   local info = decode_info(st.dict:get(st.keys.info))
   return {
     pid = ngx.worker.pid(), leader = st.leader, fingerprint = st.current and st.current.fingerprint,
@@ -784,7 +784,7 @@ local INIT_TYPES = {
 -- Returns schema, source ("registry" | "snapshot") or nil, err; never raises
 -- on registry or file failures (nginx still starts).
 function _M.init(opts)
-  local fname = "dynpb.resty.init"
+  local fname = "dynpb: resty.init"
   check(opts, INIT_TYPES, fname)
   if not opts.url and not opts.snapshot then
     error(fname .. ": give 'url' and/or 'snapshot'", 2)
@@ -806,7 +806,7 @@ function _M.init(opts)
       ro[key] = opts[key]
     end
     local rok, reg, rerr = pcall(registry.new, ro)
-    if not rok then error((str_gsub(tostring(reg), "^.-dynpb%.registry%.new:", fname .. ":")), 2) end
+    if not rok then error((str_gsub(tostring(reg), "^.-dynpb: registry%.new:", fname .. ":")), 2) end
     if reg then
       schema = reg:schema()
       reg:close()

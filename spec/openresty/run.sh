@@ -174,7 +174,7 @@ start_nginx() {
     sed -i -e "/location = \/booking/e cat '$here/test_locations.conf'" \
            -e "s|^\(  lua_shared_dict dynpb .*\)$|\1\n  lua_ssl_trusted_certificate $T/tls/ca.pem;|" \
            "$T/ng/nginx.conf"
-    /usr/sbin/nginx -p "$T/ng" -c "$T/ng/nginx.conf" > "$T/ng/stderr" 2>&1 &
+    /usr/sbin/nginx -p "$T/ng" -c "$T/ng/nginx.conf" -g 'daemon off;' > "$T/ng/stderr" 2>&1 &
     NGINX_PID=$!
     NG=http://127.0.0.1:$port
     local until=$(( $(date +%s) + 10 ))
@@ -218,7 +218,7 @@ check "get() of a name not followed gives nil, err ($u)" grep -q "^nil .*not fol
 m=$(curl -s --max-time 3 "$NG/_test/misuse")
 note "misuse: $(tr '\n' '|' <<<"$m")"
 check "misuse raises at follow{}: bad strategy, wrong type, unknown option, no dict, file://, twice" \
-  test "$(grep -c -E "^.*dynpb\.resty\.follow: (option 'strategy' must be|option 'refresh' must be a number|unknown option 'colour'|no lua_shared_dict 'nope'|url: unsupported URL|'domain' is already followed)" <<<"$m")" -eq 6
+  test "$(grep -c -E "^.*dynpb: resty\.follow: (option 'strategy' must be|option 'refresh' must be a number|unknown option 'colour'|no lua_shared_dict 'nope'|url: unsupported URL|'domain' is already followed)" <<<"$m")" -eq 6
 
 # -- one fetcher per node
 status_of_all
