@@ -323,7 +323,7 @@ static int decode_item(dctx *c, const dp_msg *m, int t, int unk, const unsigned 
             c->detail = "missing end of MessageSet item";
             return fail(c, DP_ERR_TRUNCATED, end, NULL, 0);
         }
-        if (!(p = rd_varint(c, p, end, &tag))) return fail_varint(c, fat, NULL, 0);
+        if (!(p = rd_varint(c, p, end, &tag))) return fail_varint(c, end, CUT_MSG, fat, NULL, 0);
         if (tag > UINT32_MAX) {
             c->detail = "field number out of range";
             return fail(c, DP_ERR_WIRETYPE, fat, NULL, 0);
@@ -336,12 +336,12 @@ static int decode_item(dctx *c, const dp_msg *m, int t, int unk, const unsigned 
         }
         if (num == 0) return fail(c, DP_ERR_FIELD_ZERO, fat, NULL, 0);
         if (num == 2 && wt == DP_WT_VARINT) {
-            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, fat, NULL, 0);
+            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, end, CUT_MSG, fat, NULL, 0);
             type_id = v;
             have_id = 1;
         } else if (num == 3 && wt == DP_WT_LEN) {
-            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, fat, NULL, 0);
-            if (v > (uint64_t)(end - p)) return fail(c, DP_ERR_LENGTH, fat, NULL, 0);
+            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, end, CUT_MSG, fat, NULL, 0);
+            if (v > (uint64_t)(end - p)) return fail_len(c, v, end, CUT_MSG, fat, NULL, 0);
             msg = p;
             mlen = v;
             p += v;
