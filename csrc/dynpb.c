@@ -182,6 +182,29 @@ static int handle_tostring(lua_State *L) {
     return 1;
 }
 
+/* ---- calls into Lua modules (policy lives in lua/dynpb/*.lua) */
+
+/* [-0, +r, e] replaces the call's arguments by the results of
+   require(mod)[fn](args...) */
+static int call_lua(lua_State *L, const char *mod, const char *fn) {
+    int n = lua_gettop(L);
+    luaL_checkstack(L, 4, "dynpb: call");
+    lua_getglobal(L, "require");                      /* +1 require */
+    lua_pushstring(L, mod);
+    lua_call(L, 1, 1);                                /* -2 +1 module */
+    if (!lua_istable(L, -1)) luaL_error(L, "dynpb: module %s is not a table", mod);
+    lua_getfield(L, -1, fn);                          /* +1 function */
+    lua_replace(L, -2);                               /* -1 module */
+    lua_insert(L, 1);
+    lua_call(L, n, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* dynpb.http_router(schema) -> router | nil, err (lua/dynpb/router.lua) */
+static int l_http_router(lua_State *L) { return call_lua(L, "dynpb.router", "http_router"); }
+/* schema:http_rules() -> array of rules (lua/dynpb/router.lua) */
+static int l_http_rules(lua_State *L) { return call_lua(L, "dynpb.router", "http_rules"); }
+
 /* ---- registration */
 
 static const luaL_Reg module_fns[] = {
@@ -190,6 +213,7 @@ static const luaL_Reg module_fns[] = {
     {"fingerprint", dp_l_fingerprint},
     {"stats", dp_l_stats},
     {"configure", dp_l_configure},
+    {"http_router", l_http_router},
     {NULL, NULL}};
 
 static const luaL_Reg schema_methods[] = {
@@ -200,6 +224,7 @@ static const luaL_Reg schema_methods[] = {
     {"message", dp_l_message},
     {"decode", dp_l_schema_decode},
     {"encode", dp_l_schema_encode},
+    {"http_rules", l_http_rules},
     {NULL, NULL}};
 
 static const luaL_Reg handle_methods[] = {
