@@ -256,6 +256,15 @@ conformance:
 	@set -e; for l in $(CONFORMANCE_LUAS); do spec/conformance/run.sh $$l; done
 # ---- end of conformance section
 
+# ---- text format (issue 19): H:to_text / H:from_text
+TEXT_SRCS := csrc/text_encode.c csrc/text_decode.c
+SRCS += $(TEXT_SRCS)
+# OBJS, FUZZ_OBJS and AF_OBJS were expanded (:=) before this section
+OBJS += $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(TEXT_SRCS))
+FUZZ_OBJS += $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(TEXT_SRCS))
+AF_OBJS += $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(TEXT_SRCS))
+# ---- end of text format section
+
 .PHONY: all test check install regen clean example example-constants deps threads allocs
 
 all: $(SO) $(HTTP_TARGET)

@@ -182,7 +182,7 @@ static int handle_tostring(lua_State *L) {
     return 1;
 }
 
-/* ---- calls into Lua modules (policy lives in lua/dynpb/*.lua) */
+/* ---- calls into Lua modules (policy lives in the lua/dynpb modules) */
 
 /* [-0, +r, e] replaces the call's arguments by the results of
    require(mod)[fn](args...) */
@@ -225,10 +225,14 @@ static const luaL_Reg schema_methods[] = {
     {"decode", dp_l_schema_decode},
     {"encode", dp_l_schema_encode},
     {"http_rules", l_http_rules},
+    {"to_text", dp_l_schema_to_text},
+    {"from_text", dp_l_schema_from_text},
     {NULL, NULL}};
 
 static const luaL_Reg handle_methods[] = {
     {"fields", dp_l_fields},
+    {"to_text", dp_l_handle_to_text},
+    {"from_text", dp_l_handle_from_text},
     {NULL, NULL}};
 
 /* [-0, +0] registers l into the table at the top; every function gets the
