@@ -2,6 +2,8 @@
 # Installs the Debian packages dynpb needs to build, test and run its
 # examples, when any is missing. As root it runs apt-get; otherwise it lists
 # what is missing and fails. Usage: .ci/deps.sh [extra packages...]
+# golang-github-gogo-googleapis-dev: google/api/{http,annotations}.proto for
+# the services and options specs (issue 11).
 set -e
 PKGS="gcc make pkg-config python3
 lua5.1 lua5.3 lua5.4 liblua5.1-0-dev liblua5.3-dev liblua5.4-dev
