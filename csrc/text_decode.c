@@ -703,6 +703,15 @@ static int parse_msg(pctx *c, const dp_msg *m, int t, char close) {
             }
             dp_tbuf_add(L, c->b, "]", 1);
             f = dp_find_field_by_name(m, c->b->p, c->b->n);
+            if (!f && m->message_set) {
+                /* a MessageSet item by its type name: [pkg.Type] */
+                for (uint32_t i = 0; i < m->nfields && !f; i++) {
+                    const dp_field *g = &m->fields[i];
+                    if (dp_text_mset_item(m, g) && strlen(g->type_name) == c->b->n - 2 &&
+                        memcmp(g->type_name, c->b->p + 1, c->b->n - 2) == 0)
+                        f = g;
+                }
+            }
             if (!f)
                 return fail_at(c, line, col, "no extension %.*s of message %s", (int)c->b->n, c->b->p, m->name);
         } else if (c->t.type == TK_IDENT) {

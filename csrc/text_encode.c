@@ -17,7 +17,9 @@
  *   - float/double as protobuf's SimpleFtoa/SimpleDtoa (%.6g / %.15g, or
  *     %.9g / %.17g when that does not read back), inf, -inf, nan;
  *   - google.protobuf.Any with a type.googleapis.com/ (or googleprod) URL
- *     naming a type of the schema whose value decodes: `[url] { ... }`;
+ *     naming a type of the schema whose value decodes: `[url] { ... }`
+ *     (unless expand_any = false: protoc --decode does not expand);
+ *   - extensions as [pkg.ext], MessageSet items as [pkg.Type];
  *   - print_unknown = true: unknown fields by number after the known ones
  *     (varint decimal, fixed32 0x%08x, fixed64 0x%016x, a length-delimited
  *     value as `N { ... }` when it parses as fields, else a quoted string).
@@ -134,6 +136,7 @@ typedef struct tctx {
     int indent;           /* spaces before every line */
     int one_line;
     int print_unknown;
+    int expand_any;
     int depth, max_depth;
 } tctx;
 
@@ -325,8 +328,31 @@ static const char *short_name(const char *full) {
     return d ? d + 1 : full;
 }
 
-static void print_name(tctx *c, const dp_field *f) {
-    add_str(c->L, c->b, f->type == DP_T_GROUP ? short_name(f->type_name) : f->cname);
+/* is f a MessageSet item extension named after its type (protobuf's
+   PrintableNameForExtension: "[pkg.Type]" rather than "[pkg.Type.ext]")? */
+int dp_text_mset_item(const dp_msg *m, const dp_field *f) {
+    if (!m->message_set || !(f->flags & DPF_EXTENSION) || f->type != DP_T_MESSAGE ||
+        (f->flags & DPF_REPEATED) || !f->type_name)
+        return 0;
+    size_t tn = strlen(f->type_name);
+    /* cname is "[" scope "." name "]": the scope must be the type */
+    return f->namelen > tn + 3 && memcmp(f->cname + 1, f->type_name, tn) == 0 &&
+           f->cname[tn + 1] == '.' && !memchr(f->cname + tn + 2, '.', f->namelen - tn - 3);
+}
+
+static void print_name(tctx *c, const dp_msg *m, const dp_field *f) {
+    lua_State *L = c->L;
+    if (f->flags & DPF_EXTENSION) {
+        if (dp_text_mset_item(m, f)) {
+            dp_tbuf_add(L, c->b, "[", 1);
+            add_str(L, c->b, f->type_name);
+            dp_tbuf_add(L, c->b, "]", 1);
+        } else {
+            add_str(L, c->b, f->cname);
+        }
+    } else {
+        add_str(L, c->b, f->type == DP_T_GROUP ? short_name(f->type_name) : f->cname);
+    }
 }
 
 /* [-0, +0, e] message index of a full type name in the schema, or -1 */
@@ -388,10 +414,10 @@ static int print_any(tctx *c, const dp_msg *m, int t, int level) {
 }
 
 /* [-0, +0, e] one value of field f (the value at idx) */
-static void print_value(tctx *c, const dp_field *f, int idx, int level) {
+static void print_value(tctx *c, const dp_msg *pm, const dp_field *f, int idx, int level) {
     lua_State *L = c->L;
     line_start(c, level);
-    print_name(c, f);
+    print_name(c, pm, f);
     if (f->type == DP_T_MESSAGE || f->type == DP_T_GROUP) {
         open_block(c);
         print_msg(c, &c->S->msgs[f->sub], dp_absindex(L, idx), level + 1);
@@ -425,7 +451,7 @@ static int mkey_cmp(const void *a, const void *b) {
 }
 
 /* [-0, +0, e] a map (table at idx) as entries sorted by key */
-static void print_map(tctx *c, const dp_field *f, int idx, int level) {
+static void print_map(tctx *c, const dp_msg *pm, const dp_field *f, int idx, int level) {
     lua_State *L = c->L;
     const dp_msg *em = &c->S->msgs[f->sub];
     const dp_field *kf = dp_find_field(em, 1), *vf = dp_find_field(em, 2);
@@ -467,13 +493,13 @@ static void print_map(tctx *c, const dp_field *f, int idx, int level) {
         lua_pushvalue(L, -1);
         lua_rawget(L, idx);                           /* +1 value */
         line_start(c, level);
-        print_name(c, f);
+        print_name(c, pm, f);
         open_block(c);
         line_start(c, level + 1);
         add_str(L, c->b, "key: ");
         print_scalar(c, kf, kf->type, kf->sub, -2);
         line_end(c);
-        print_value(c, vf, -1, level + 1);
+        print_value(c, em, vf, -1, level + 1);
         line_start(c, level);
         dp_tbuf_add(L, c->b, "}", 1);
         line_end(c);
@@ -487,7 +513,7 @@ static void print_msg(tctx *c, const dp_msg *m, int t, int level) {
     lua_State *L = c->L;
     if (++c->depth > c->max_depth) luaL_error(L, "dynpb: to_text: nesting deeper than %d", c->max_depth);
     luaL_checkstack(L, 10, "dynpb: to_text");
-    if (strcmp(m->name, "google.protobuf.Any") == 0 && print_any(c, m, t, level)) {
+    if (c->expand_any && strcmp(m->name, "google.protobuf.Any") == 0 && print_any(c, m, t, level)) {
         c->depth--;
         return;
     }
@@ -500,17 +526,17 @@ static void print_msg(tctx *c, const dp_msg *m, int t, int level) {
             continue;
         }
         if (f->flags & DPF_MAP) {
-            print_map(c, f, -1, level);
+            print_map(c, m, f, -1, level);
         } else if (f->flags & DPF_REPEATED) {
             size_t n = dp_rawlen(L, -1);
             for (size_t k = 1; k <= n; k++) {
                 lua_rawgeti(L, -1, (int)k);
-                print_value(c, f, -1, level);
+                print_value(c, m, f, -1, level);
                 lua_pop(L, 1);
             }
         } else if ((f->flags & DPF_PRESENCE) || f->type == DP_T_MESSAGE || f->type == DP_T_GROUP ||
                    !is_zero(L, f->type, -1)) {
-            print_value(c, f, -1, level);
+            print_value(c, m, f, -1, level);
         }
         lua_pop(L, 1);
     }
@@ -529,12 +555,14 @@ static void print_msg(tctx *c, const dp_msg *m, int t, int level) {
 
 /* [-0, +2|+1, e] the text of message m for the bytes at bidx, options at oidx */
 static int to_text(lua_State *L, int schema, const dp_msg *m, int bidx, int oidx, const char *fn) {
-    static const char *const known[] = {"indent", "one_line", "print_unknown", "max_depth", NULL};
+    static const char *const known[] = {"indent", "one_line", "print_unknown", "expand_any",
+                                        "max_depth", NULL};
     tctx c;
     memset(&c, 0, sizeof c);
     c.L = L;
     c.schema = schema;
     c.max_depth = DP_DEFAULT_MAX_DEPTH;
+    c.expand_any = 1;
     if (lua_type(L, bidx) != LUA_TSTRING)
         luaL_error(L, "dynpb.%s: bytes must be a string, got %s", fn, luaL_typename(L, bidx));
     dp_check_options(L, oidx, fn, known);
@@ -556,13 +584,15 @@ static int to_text(lua_State *L, int schema, const dp_msg *m, int bidx, int oidx
             c.max_depth = (int)n;
         }
         lua_pop(L, 1);
-        const char *bools[] = {"one_line", "print_unknown"};
-        for (int i = 0; i < 2; i++) {
+        const char *bools[] = {"one_line", "print_unknown", "expand_any"};
+        int *dst[] = {&c.one_line, &c.print_unknown, &c.expand_any};
+        for (int i = 0; i < 3; i++) {
             lua_getfield(L, oidx, bools[i]);
-            if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-                luaL_error(L, "dynpb.%s: option '%s' must be a boolean", fn, bools[i]);
-            if (i == 0) c.one_line = lua_toboolean(L, -1);
-            else c.print_unknown = lua_toboolean(L, -1);
+            if (!lua_isnil(L, -1)) {
+                if (!lua_isboolean(L, -1))
+                    luaL_error(L, "dynpb.%s: option '%s' must be a boolean", fn, bools[i]);
+                *dst[i] = lua_toboolean(L, -1);
+            }
             lua_pop(L, 1);
         }
     }

@@ -231,3 +231,63 @@ describe("from_text", function()
     assert.has_error(function() S:from_text("no.Such", "") end)
   end)
 end)
+
+describe("text format: extensions, Any, MessageSet (textfmt.proto)", function()
+  local set = tmp .. ".pb"
+  local P = "protoc -I" .. PROTO .. " -I/usr/include "
+  local made = os.execute(P .. "--include_imports --descriptor_set_out=" .. set .. " textfmt.proto")
+  assert(made == true or made == 0, "protoc could not compile textfmt.proto")
+  local S = assert(dynpb.load(T.read(set)))
+  os.remove(set)
+  local src = T.read(T.specdir .. "/fixtures/text/textfmt_top.txtpb")
+  local function run(args, input)
+    write(tmp .. ".in", input)
+    local ok = os.execute(P .. args .. " textfmt.proto < " .. tmp .. ".in > " .. tmp .. ".out 2> " .. tmp .. ".err")
+    assert(ok == true or ok == 0, T.read(tmp .. ".err"))
+    return T.read(tmp .. ".out")
+  end
+  local bytes = run("--encode=textfmt.Top", src)
+  local want = run("--decode=textfmt.Top", bytes)
+
+  it("to_text with expand_any = false is byte-equal to protoc --decode", function()
+    assert.matches("[ext.Holder.big]: -9000000000", want, 1, true)
+    assert.are.equal(want, assert(S:to_text("textfmt.Top", bytes, { expand_any = false })))
+  end)
+
+  it("from_text of protoc's text and of the source (expanded Any, [..] lists) gives protoc's message", function()
+    local canon = assert(S:encode("textfmt.Top", assert(S:decode("textfmt.Top", bytes))))
+    assert.are.equal(canon, assert(S:from_text("textfmt.Top", want)))
+    assert.are.equal(canon, assert(S:from_text("textfmt.Top", src)))
+  end)
+
+  it("Any is expanded when its type is in the schema", function()
+    local text = assert(S:to_text("textfmt.Top", bytes))
+    assert.matches('any {\n  [type.googleapis.com/textfmt.Inner] {\n    n: 7\n    s: "in any"\n'
+                   .. '    kids {\n      n: 1\n    }\n  }\n}\n', text, 1, true)
+    assert.matches('anys {\n  [type.googleapis.com/ext.Payload] {\n    text: "p"\n  }\n}\n', text, 1, true)
+    -- not in the schema, or not a type.googleapis.com URL: plain fields
+    assert.matches('type_url: "type.googleapis.com/not.In.Schema"', text, 1, true)
+    assert.matches('type_url: "example.com/textfmt.Inner"', text, 1, true)
+    -- protoc reads the expanded text back to the same message
+    assert.are.equal(want, run("--decode=textfmt.Top", run("--encode=textfmt.Top", text)))
+    assert.are.equal(assert(S:from_text("textfmt.Top", want)), assert(S:from_text("textfmt.Top", text)))
+  end)
+
+  it("Any errors", function()
+    local b, err = S:from_text("textfmt.Top", "any { [type.googleapis.com/no.Such] { } }")
+    assert.is_nil(b)
+    assert.matches("1:7: field 'any': type 'no.Such' of the Any is not in the schema", err, 1, true)
+    b, err = S:from_text("textfmt.Top", 'any { type_url: "x" [type.googleapis.com/textfmt.Inner] { } }')
+    assert.is_nil(b)
+    assert.matches("already", err, 1, true)
+  end)
+
+  it("MessageSet items are printed and read by type name, as protoc does", function()
+    local b = assert(S:encode("ext.MSetHolder",
+      { mset = { ["[ext.MItem.item]"] = { s = "x" }, ["[ext.MItem2.item2]"] = { n = 3 } } }))
+    local text = assert(S:to_text("ext.MSetHolder", b))
+    assert.are.equal("mset {\n  [ext.MItem] {\n    s: \"x\"\n  }\n  [ext.MItem2] {\n    n: 3\n  }\n}\n", text)
+    assert.are.equal(text, run("--decode=ext.MSetHolder", b))
+    assert.are.equal(b, assert(S:from_text("ext.MSetHolder", text)))
+  end)
+end)
