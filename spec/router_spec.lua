@@ -208,3 +208,100 @@ describe("dynpb.router: parse_template", function()
     assert.is_true(assert(router.parse_template("/a/**")).wild)
   end)
 end)
+
+-- the same router on rules from real sets made by Debian's protoc with
+-- google/api/http.proto (golang-github-gogo-googleapis-dev)
+describe("dynpb.http_router on a protoc set", function()
+  local GAPI = "/usr/share/gocode/src/github.com/gogo/googleapis"
+  local function compile(proto)
+    local out = os.tmpname()
+    local ok = os.execute("protoc -I" .. T.specdir .. "/fixtures/proto -I" .. GAPI .. " -I/usr/include"
+      .. " --include_imports --descriptor_set_out=" .. out .. " " .. proto)
+    assert(ok == true or ok == 0, "protoc failed on " .. proto)
+    local s = assert(dynpb.load(T.read(out)))
+    os.remove(out)
+    return s
+  end
+  local S = compile("router_api.proto")
+
+  it("schema:http_rules lists every binding, additional ones included, in order", function()
+    local got = {}
+    for i, r in ipairs(S:http_rules()) do
+      got[i] = { r.verb, r.template, r.body or false, r.response_body or false, r.method.full_name }
+    end
+    assert.are.same({
+      { "GET", "/v1/{name=shops/*}", false, false, "shop.v1.ShopService.GetShop" },
+      { "GET", "/v1/shops/by-name/{name}", false, false, "shop.v1.ShopService.GetShop" },
+      { "POST", "/v1/{name=shops/*}:get", "*", false, "shop.v1.ShopService.GetShop" },
+      { "GET", "/v1/shops/{shop.id}/items/{item_id}", false, false, "shop.v1.ShopService.GetItem" },
+      { "GET", "/v1/{parent=shops/*}/items", false, false, "shop.v1.ShopService.ListItems" },
+      { "PATCH", "/v1/{name=shops/*/items/*}", "item", "id", "shop.v1.ShopService.UpdateItem" },
+      { "DELETE", "/v1/shops/{shop.id}/items/{item_id}", false, false, "shop.v1.ShopService.DeleteItem" },
+      { "PUT", "/v1/shops/{id}", "*", false, "shop.v1.ShopService.PutShop" },
+      { "GET", "/files/{path=**}:download", false, false, "shop.v1.ShopService.Download" },
+      { "HEAD", "/files/{path=**}", false, false, "shop.v1.ShopService.Head" },
+      { "GET", "/v1/{path=**}", false, false, "shop.v1.Other.Any" },
+    }, got)
+    -- the method tables are the schema's: handles for input and output
+    local r = S:http_rules()[4]
+    assert.are.equal("shop.v1.GetItemRequest", r.method.input.name)
+    assert.are.equal("/shop.v1.ShopService/GetItem", r.method.path)
+    assert.is_true(S:http_rules()[5].method.server_streaming)
+  end)
+
+  local router = assert(dynpb.http_router(S))
+  local rows = {
+    { "GET", "/v1/shops/s1", "shop.v1.ShopService.GetShop", { name = "shops/s1" } },
+    { "GET", "/v1/shops/by-name/a%20b", "shop.v1.ShopService.GetShop", { name = "a b" } },
+    { "POST", "/v1/shops/s1:get", "shop.v1.ShopService.GetShop", { name = "shops/s1" } },
+    { "GET", "/v1/shops/s%2F1/items/42?view=full", "shop.v1.ShopService.GetItem",
+      { ["shop.id"] = "s/1", item_id = "42" } },
+    { "GET", "/v1/shops/s1/items", "shop.v1.ShopService.ListItems", { parent = "shops/s1" } },
+    { "PATCH", "/v1/shops/s%2F1/items/i1", "shop.v1.ShopService.UpdateItem", { name = "shops/s%2F1/items/i1" } },
+    { "DELETE", "/v1/shops/a/items/b", "shop.v1.ShopService.DeleteItem", { ["shop.id"] = "a", item_id = "b" } },
+    { "PUT", "/v1/shops/x", "shop.v1.ShopService.PutShop", { id = "x" } },
+    { "GET", "/files/a/b%2Fc.txt:download", "shop.v1.ShopService.Download", { path = "a/b%2Fc.txt" } },
+    { "HEAD", "/files/a/b", "shop.v1.ShopService.Head", { path = "a/b" } },
+    -- the catch-all of another service loses to every more literal template
+    { "GET", "/v1/other/thing", "shop.v1.Other.Any", { path = "other/thing" } },
+    { "GET", "/v1/shops", "shop.v1.Other.Any", { path = "shops" } },
+    { "GET", "/files/a:download", "shop.v1.ShopService.Download", { path = "a" } },
+    { "POST", "/v1/shops/s1", false },
+    { "GET", "/nothing", false },
+    { "OPTIONS", "/v1/shops/s1", false },
+  }
+  for _, row in ipairs(rows) do
+    it(row[1] .. " " .. row[2], function()
+      local m, vars, rule = router:match(row[1], row[2])
+      if row[3] then
+        assert.are.equal(row[3], m and m.full_name)
+        assert.are.same(row[4], vars)
+        assert.are.equal(m, rule.method)
+        -- vars are field paths of the method's input
+        for path in pairs(vars) do
+          local top = path:match("^[^.]+")
+          local found = false
+          for _, f in ipairs(m.input:fields()) do found = found or f.name == top end
+          assert.is_true(found, path .. " is not a field of " .. m.input.name)
+        end
+      else
+        assert.is_nil(m)
+      end
+    end)
+  end
+
+  it("a bad template in a set is reported at creation with the method", function()
+    local bad = compile("router_bad.proto")
+    local r, err = dynpb.http_router(bad)
+    assert.is_nil(r)
+    assert.are.equal("dynpb: http_router: method bad.v1.Bad.Broken, GET '/v1/{name=**}/tail': bad template: "
+      .. "'**' must be the last segment", err)
+  end)
+
+  it("a schema without services has no rules", function()
+    local s = assert(dynpb.load(T.fixture("shop.pb")))
+    assert.are.same({}, s:http_rules())
+    local r = assert(dynpb.http_router(s))
+    assert.is_nil(r:match("GET", "/"))
+  end)
+end)
