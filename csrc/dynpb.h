@@ -441,6 +441,8 @@ DP_HIDDEN int dp_l_schema_to_text(lua_State *L);    /* schema:to_text(type, byte
 DP_HIDDEN int dp_l_handle_to_text(lua_State *L);    /* handle:to_text(bytes [, opts]) */
 
 /* ---- text_decode.c: text format -> protobuf bytes (protoc --encode) */
+/* uservalue slot of a schema: reserved field names by message (lazy) */
+#define DP_UV_TEXT_RESERVED 30
 DP_HIDDEN int dp_l_schema_from_text(lua_State *L);  /* schema:from_text(type, text [, opts]) */
 DP_HIDDEN int dp_l_handle_from_text(lua_State *L);  /* handle:from_text(text [, opts]) */
 

@@ -268,18 +268,9 @@ static int unescape(pctx *c) {
                     return fail_at(c, c->t.line, col, "'\\%c' must be followed by %d hex digits", ch, nd);
                 cp = cp * 16 + (uint32_t)hexval((unsigned char)*p);
             }
-            if (cp >= 0xd800 && cp < 0xdc00 && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
-                uint32_t lo = 0;
-                int ok = 1;
-                for (int i = 2; i < 6; i++) {
-                    if (!is_hex((unsigned char)p[i])) ok = 0;
-                    else lo = lo * 16 + (uint32_t)hexval((unsigned char)p[i]);
-                }
-                if (ok && lo >= 0xdc00 && lo < 0xe000) {
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                    p += 6;
-                }
-            }
+            /* as protobuf v33: a surrogate (paired or not) is no character */
+            if (cp >= 0xd800 && cp < 0xe000)
+                return fail_at(c, c->t.line, col, "escape '\\%c' of a surrogate (U+%04X)", ch, (unsigned)cp);
             if (cp > 0x10ffff)
                 return fail_at(c, c->t.line, col, "escape '\\%c' beyond U+10FFFF", ch);
             utf8_put(c, cp);
@@ -387,9 +378,7 @@ static int push_scalar(pctx *c, const dp_field *f, int type, int32_t sub) {
                 v = strtod(num, NULL);
             }
         } else if (c->t.type == TK_INT) {
-            uint64_t u;
-            if (!int_token(c, &u)) return 0;
-            v = (double)u;
+            return fail(c, "a float must be decimal, got %s", tok_text(c, buf, sizeof buf));
         } else if (c->t.type == TK_IDENT && (ieq(&c->t, "inf") || ieq(&c->t, "infinity"))) {
             v = HUGE_VAL;
         } else if (c->t.type == TK_IDENT && ieq(&c->t, "nan")) {
@@ -655,6 +644,201 @@ static int parse_any(pctx *c, const dp_msg *m, int t, int line, int col) {
     return 1;
 }
 
+/* ---- reserved names (DescriptorProto.reserved_name), read from the set's
+   own bytes on first need into uservalue slot DP_UV_TEXT_RESERVED:
+   { ["pkg.Msg"] = { name = true, ... } } */
+
+static int rd_len(const unsigned char **p, const unsigned char *end, const unsigned char **s,
+                  size_t *n) {
+    uint64_t v;
+    if (dp_read_varint(p, end, &v) != DP_OK || v > (uint64_t)(end - *p)) return 0;
+    *s = *p;
+    *n = (size_t)v;
+    *p += v;
+    return 1;
+}
+
+/* [-0, +0, e] the reserved names of the DescriptorProto d[0..n) (full name
+   prefix.name) and of its nested messages into the table at tab */
+static void scan_reserved(lua_State *L, int tab, const char *prefix, size_t plen,
+                          const unsigned char *d, size_t n, int depth) {
+    const unsigned char *p = d, *end = d + n, *s, *name = NULL;
+    size_t sn, namen = 0;
+    if (depth > DP_MAX_TYPE_DEPTH) return;
+    /* the name first (it may come after other fields) */
+    while (p < end) {
+        uint64_t tag;
+        if (dp_read_varint(&p, end, &tag) != DP_OK) return;
+        if ((tag & 7) == DP_WT_LEN) {
+            if (!rd_len(&p, end, &s, &sn)) return;
+            if (tag >> 3 == 1) { name = s; namen = sn; }
+        } else if (dp_skip_field(&p, end, (uint32_t)(tag >> 3), (int)(tag & 7), 64) != DP_OK) {
+            return;
+        }
+    }
+    if (!name) return;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    if (plen) {
+        luaL_addlstring(&b, prefix, plen);
+        luaL_addchar(&b, '.');
+    }
+    luaL_addlstring(&b, (const char *)name, namen);
+    luaL_pushresult(&b);                              /* +1 full name */
+    size_t fln;
+    const char *full = lua_tolstring(L, -1, &fln);
+    for (p = d; p < end;) {
+        uint64_t tag;
+        if (dp_read_varint(&p, end, &tag) != DP_OK) break;
+        if ((tag & 7) != DP_WT_LEN) {
+            if (dp_skip_field(&p, end, (uint32_t)(tag >> 3), (int)(tag & 7), 64) != DP_OK) break;
+            continue;
+        }
+        if (!rd_len(&p, end, &s, &sn)) break;
+        if (tag >> 3 == 3) {
+            scan_reserved(L, tab, full, fln, s, sn, depth + 1);
+        } else if (tag >> 3 == 10) {
+            lua_pushvalue(L, -1);
+            lua_rawget(L, tab);                       /* +1 set */
+            if (lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                lua_newtable(L);
+                lua_pushvalue(L, -2);                 /* the full name */
+                lua_pushvalue(L, -2);
+                lua_rawset(L, tab);
+            }
+            lua_pushlstring(L, (const char *)s, sn);
+            lua_pushboolean(L, 1);
+            lua_rawset(L, -3);
+            lua_pop(L, 1);                            /* -1 set */
+        }
+    }
+    lua_pop(L, 1);                                    /* -1 full name */
+}
+
+/* [-0, +0, e] is name[0..n) a reserved name of message m? */
+static int is_reserved(pctx *c, const dp_msg *m, const char *name, size_t n) {
+    lua_State *L = c->L;
+    lua_rawgeti(L, c->schema, 1);                     /* +1 core */
+    dp_getuv(L, -1);                                  /* +1 uv */
+    lua_rawgeti(L, -1, DP_UV_TEXT_RESERVED);          /* +1 reserved */
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        int tab = lua_gettop(L);
+        lua_rawgeti(L, -2, DP_UV_SOURCE);             /* +1 set bytes */
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            size_t sl;
+            const unsigned char *p = (const unsigned char *)lua_tolstring(L, -1, &sl), *end = p + sl;
+            while (p < end) {                         /* FileDescriptorSet.file = 1 */
+                uint64_t tag;
+                const unsigned char *f, *q, *s, *pkg = NULL;
+                size_t fn, sn, pkgn = 0;
+                if (dp_read_varint(&p, end, &tag) != DP_OK || tag != ((1 << 3) | DP_WT_LEN) ||
+                    !rd_len(&p, end, &f, &fn))
+                    break;
+                for (q = f; q < f + fn;) {            /* package = 2 */
+                    if (dp_read_varint(&q, f + fn, &tag) != DP_OK) break;
+                    if ((tag & 7) == DP_WT_LEN) {
+                        if (!rd_len(&q, f + fn, &s, &sn)) break;
+                        if (tag >> 3 == 2) { pkg = s; pkgn = sn; }
+                    } else if (dp_skip_field(&q, f + fn, (uint32_t)(tag >> 3), (int)(tag & 7), 64) != DP_OK) {
+                        break;
+                    }
+                }
+                for (q = f; q < f + fn;) {            /* message_type = 4 */
+                    if (dp_read_varint(&q, f + fn, &tag) != DP_OK) break;
+                    if ((tag & 7) == DP_WT_LEN) {
+                        if (!rd_len(&q, f + fn, &s, &sn)) break;
+                        if (tag >> 3 == 4)
+                            scan_reserved(L, tab, (const char *)pkg, pkg ? pkgn : 0, s, sn, 0);
+                    } else if (dp_skip_field(&q, f + fn, (uint32_t)(tag >> 3), (int)(tag & 7), 64) != DP_OK) {
+                        break;
+                    }
+                }
+            }
+        }
+        lua_pop(L, 1);                                /* -1 bytes */
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, -3, DP_UV_TEXT_RESERVED);
+    }
+    lua_getfield(L, -1, m->name);                     /* +1 set or nil */
+    int r = 0;
+    if (lua_istable(L, -1)) {
+        lua_pushlstring(L, name, n);
+        lua_rawget(L, -2);
+        r = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 4);
+    return r;
+}
+
+static int skip_message_body(pctx *c, char close);
+
+/* skips a value: [':'] { ... } | < ... > | [list] | scalar tokens */
+static int skip_field_value(pctx *c) {
+    char buf[48];
+    int colon = try_sym(c, ':');
+    if (colon < 0) return 0;
+    if (is_sym(c, '{') || is_sym(c, '<')) {
+        char close = is_sym(c, '{') ? '}' : '>';
+        return advance(c) && skip_message_body(c, close);
+    }
+    if (!colon) return fail(c, "expected ':' or '{', got %s", tok_text(c, buf, sizeof buf));
+    if (is_sym(c, '[')) {
+        if (!advance(c)) return 0;
+        if (is_sym(c, ']')) return advance(c);
+        for (;;) {
+            if (is_sym(c, '{') || is_sym(c, '<')) {
+                char close = is_sym(c, '{') ? '}' : '>';
+                if (!advance(c) || !skip_message_body(c, close)) return 0;
+            } else {
+                if (is_sym(c, '-') && !advance(c)) return 0;
+                if (c->t.type == TK_STRING) {
+                    while (c->t.type == TK_STRING) if (!advance(c)) return 0;
+                } else if (c->t.type == TK_IDENT || c->t.type == TK_INT || c->t.type == TK_FLOAT) {
+                    if (!advance(c)) return 0;
+                } else {
+                    return fail(c, "expected a value, got %s", tok_text(c, buf, sizeof buf));
+                }
+            }
+            if (is_sym(c, ']')) return advance(c);
+            if (!expect_sym(c, ',')) return 0;
+        }
+    }
+    if (is_sym(c, '-') && !advance(c)) return 0;
+    if (c->t.type == TK_STRING) {
+        while (c->t.type == TK_STRING) if (!advance(c)) return 0;
+        return 1;
+    }
+    if (c->t.type == TK_IDENT || c->t.type == TK_INT || c->t.type == TK_FLOAT) return advance(c);
+    return fail(c, "expected a value, got %s", tok_text(c, buf, sizeof buf));
+}
+
+/* skips the fields of a message up to close */
+static int skip_message_body(pctx *c, char close) {
+    char buf[48];
+    if (++c->depth > c->max_depth) return fail(c, "nesting deeper than %d", c->max_depth);
+    while (!is_sym(c, close)) {
+        if (c->t.type == TK_END) return fail(c, "expected '%c', got end of input", close);
+        if (is_sym(c, '[')) {
+            while (!is_sym(c, ']')) {
+                if (c->t.type == TK_END) return fail(c, "expected ']', got end of input");
+                if (!advance(c)) return 0;
+            }
+        } else if (c->t.type != TK_IDENT) {
+            return fail(c, "expected a field name, got %s", tok_text(c, buf, sizeof buf));
+        }
+        if (!advance(c) || !skip_field_value(c)) return 0;
+        int r = try_sym(c, ';');
+        if (r == 0) r = try_sym(c, ',');
+        if (r < 0) return 0;
+    }
+    c->depth--;
+    return advance(c);
+}
+
 /* fields of message m into the table at t, up to close (0: end of input) */
 static int parse_msg(pctx *c, const dp_msg *m, int t, char close) {
     lua_State *L = c->L;
@@ -715,8 +899,9 @@ static int parse_msg(pctx *c, const dp_msg *m, int t, char close) {
             if (!f)
                 return fail_at(c, line, col, "no extension %.*s of message %s", (int)c->b->n, c->b->p, m->name);
         } else if (c->t.type == TK_IDENT) {
+            /* a group goes by its type name, or (as protobuf v33 also takes)
+               its lowercase field name */
             f = dp_find_field_by_name(m, c->t.p, c->t.n);
-            if (f && f->type == DP_T_GROUP) f = NULL;  /* groups go by type name */
             if (!f) {
                 for (uint32_t i = 0; i < m->nfields; i++) {
                     const dp_field *g = &m->fields[i];
@@ -726,6 +911,14 @@ static int parse_msg(pctx *c, const dp_msg *m, int t, char close) {
                         if (strlen(sn) == c->t.n && memcmp(sn, c->t.p, c->t.n) == 0) f = g;
                     }
                 }
+            }
+            if (!f && is_reserved(c, m, c->t.p, c->t.n)) {
+                /* a reserved name: its value is read and dropped */
+                if (!advance(c) || !skip_field_value(c)) return 0;
+                int r = try_sym(c, ';');
+                if (r == 0) r = try_sym(c, ',');
+                if (r < 0) return 0;
+                continue;
             }
             if (!f)
                 return fail(c, "no field named '%.*s' in message %s", (int)c->t.n, c->t.p, m->name);

@@ -203,7 +203,6 @@ describe("from_text", function()
     { 'o_string: "\\q"', "1:12: field 'o_string': invalid escape '\\q'" },
     { "o_bool: yes", "expected a bool" },
     { "o_int32: [1]", "a list '[...]' for non-repeated field 'o_int32'" },
-    { "ogroup { ga: 1 }", "no field named 'ogroup'" },
     { "of_uint32: 1 of_string: \"x\"", "field 'of_string' given with field 'of_uint32' of the same oneof" },
     { "o_int32: 12abc", "need space between a number and 'a'" },
     { "[reft2.nope]: 1", "1:1: no extension [reft2.nope] of message reft2.TestAll" },
@@ -217,6 +216,24 @@ describe("from_text", function()
       assert.matches(row[2], err, 1, true)
     end)
   end
+
+  -- protobuf v33 (the conformance suite) differs from protoc 3.21 here:
+  -- a group by its lowercase field name is accepted, surrogate escapes and
+  -- hex or octal floats are not
+  it("v33 rules: group field names, surrogates, decimal floats", function()
+    assert.are.equal(assert(H:from_text("OGroup { ga: 5 }")), assert(H:from_text("ogroup { ga: 5 }")))
+    for _, row in ipairs({
+      { [[o_string: "\ud801\udc37"]], "escape '\\u' of a surrogate (U+D801)" },
+      { [[o_bytes: "\U0000dc37"]], "escape '\\U' of a surrogate (U+DC37)" },
+      { "o_float: 0x10", "a float must be decimal, got '0x10'" },
+      { "o_double: -012", "a float must be decimal, got '012'" },
+    }) do
+      local b, err = H:from_text(row[1])
+      assert.is_nil(b)
+      assert.matches(row[2], err, 1, true)
+    end
+    assert.are.equal(assert(H:from_text("o_float: 0")), assert(H:from_text("o_float: 0.0")))
+  end)
 
   it("max_depth", function()
     local deep = string.rep("o_sub { rec { ", 60) .. string.rep("} } ", 60)
@@ -280,6 +297,21 @@ describe("text format: extensions, Any, MessageSet (textfmt.proto)", function()
     b, err = S:from_text("textfmt.Top", 'any { type_url: "x" [type.googleapis.com/textfmt.Inner] { } }')
     assert.is_nil(b)
     assert.matches("already", err, 1, true)
+  end)
+
+  it("reserved field names are read and dropped (protobuf v33, conformance)", function()
+    local want = assert(S:from_text("textfmt.Inner", "n: 1"))
+    for _, text in ipairs({
+      "old_name: 5 n: 1", "n: 1; gone { a: 1 b { c: [1, 2] } [x.y]: 3 }", "old_name: [1, -2.5, 'x' \"y\", E]\nn: 1",
+      "gone: < z: 1 >, n: 1", "old_name: -inf n: 1",
+    }) do
+      assert.are.equal(want, assert(S:from_text("textfmt.Inner", text)))
+    end
+    local b, err = S:from_text("textfmt.Inner", "old_name { n: 1 ")
+    assert.is_nil(b)
+    assert.matches("expected '}', got end of input", err, 1, true)
+    b, err = S:from_text("textfmt.Inner", "newer: 1")
+    assert.matches("no field named 'newer'", err, 1, true)
   end)
 
   it("MessageSet items are printed and read by type name, as protoc does", function()
