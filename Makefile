@@ -271,8 +271,9 @@ $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_HARNESSES)): $(patsubst csrc/%.c,$(FUZZ_DIR
 $(AF_DIR)/allocfail: $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(SERVICES_SRCS))
 # ---- end of services section
 
-# ---- text format (issue 19): H:to_text / H:from_text
-TEXT_SRCS := csrc/text_encode.c csrc/text_decode.c
+# ---- text format and the dynpb command (issue 19): H:to_text / H:from_text,
+# csrc/tty.c (dynpb.isatty), bin/dynpb (make install writes its shebang from LUA)
+TEXT_SRCS := csrc/text_encode.c csrc/text_decode.c csrc/tty.c
 SRCS += $(TEXT_SRCS)
 # OBJS, FUZZ_OBJS and AF_OBJS were expanded (:=) before this section
 OBJS += $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(TEXT_SRCS))
@@ -280,6 +281,12 @@ FUZZ_OBJS += $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(TEXT_SRCS))
 AF_OBJS += $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(TEXT_SRCS))
 $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_HARNESSES)): $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(TEXT_SRCS))
 $(AF_DIR)/allocfail: $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(TEXT_SRCS))
+.PHONY: install-bin
+install: install-bin
+install-bin:
+	install -d $(DESTDIR)$(PREFIX)/bin
+	sed '1s|.*|#!/usr/bin/env $(LUA)|' bin/dynpb > $(DESTDIR)$(PREFIX)/bin/dynpb
+	chmod 0755 $(DESTDIR)$(PREFIX)/bin/dynpb
 # ---- end of text format section
 
 .PHONY: all test check install regen clean example example-constants deps threads allocs

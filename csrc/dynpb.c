@@ -214,6 +214,7 @@ static const luaL_Reg module_fns[] = {
     {"stats", dp_l_stats},
     {"configure", dp_l_configure},
     {"http_router", l_http_router},
+    {"isatty", dp_l_isatty},
     {NULL, NULL}};
 
 static const luaL_Reg schema_methods[] = {

@@ -446,4 +446,7 @@ DP_HIDDEN int dp_l_handle_to_text(lua_State *L);    /* handle:to_text(bytes [, o
 DP_HIDDEN int dp_l_schema_from_text(lua_State *L);  /* schema:from_text(type, text [, opts]) */
 DP_HIDDEN int dp_l_handle_from_text(lua_State *L);  /* handle:from_text(text [, opts]) */
 
+/* ---- tty.c (issue 19): dynpb.isatty(file) for bin/dynpb */
+DP_HIDDEN int dp_l_isatty(lua_State *L);
+
 #endif

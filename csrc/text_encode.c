@@ -386,13 +386,20 @@ static int print_any(tctx *c, const dp_msg *m, int t, int level) {
         (((size_t)(slash - url) == 19 && memcmp(url, "type.googleapis.com", 19) == 0) ||
          ((size_t)(slash - url) == 19 && memcmp(url, "type.googleprod.com", 19) == 0))) {
         int mi = find_msg(c, slash + 1, un - (size_t)(slash + 1 - url));
-        if (mi >= 0) {
+        if (mi >= 0 && c->depth < c->max_depth) {
             lua_getfield(L, c->schema, "decode");     /* +1 decode */
             lua_pushvalue(L, c->schema);
             lua_pushstring(L, c->S->msgs[mi].name);
             if (lua_type(L, -4) == LUA_TSTRING) lua_pushvalue(L, -4);
             else lua_pushliteral(L, "");
-            lua_pushvalue(L, c->dopts);
+            /* what is left of max_depth below this Any (c->depth counts it) */
+            lua_createtable(L, 0, 3);
+            lua_pushliteral(L, "string");
+            lua_setfield(L, -2, "int64");
+            lua_pushliteral(L, "number");
+            lua_setfield(L, -2, "enums");
+            lua_pushinteger(L, c->max_depth - c->depth);
+            lua_setfield(L, -2, "max_depth");
             lua_call(L, 4, 1);                        /* -5 +1 table or nil */
             if (lua_istable(L, -1)) {
                 line_start(c, level);
@@ -511,7 +518,9 @@ static void print_map(tctx *c, const dp_msg *pm, const dp_field *f, int idx, int
 /* [-0, +0, e] the fields of message m (table at t), then its unknown fields */
 static void print_msg(tctx *c, const dp_msg *m, int t, int level) {
     lua_State *L = c->L;
-    if (++c->depth > c->max_depth) luaL_error(L, "dynpb: to_text: nesting deeper than %d", c->max_depth);
+    /* decode bounded the nesting (an Any's value gets what is left), so this
+       only guards the C stack */
+    if (++c->depth > c->max_depth + 1) luaL_error(L, "dynpb: to_text: nesting deeper than %d", c->max_depth);
     luaL_checkstack(L, 10, "dynpb: to_text");
     if (c->expand_any && strcmp(m->name, "google.protobuf.Any") == 0 && print_any(c, m, t, level)) {
         c->depth--;

@@ -323,3 +323,26 @@ describe("text format: extensions, Any, MessageSet (textfmt.proto)", function()
     assert.are.equal(b, assert(S:from_text("ext.MSetHolder", text)))
   end)
 end)
+
+describe("to_text: Any nesting stays within max_depth", function()
+  it("expands as deep as max_depth allows, then prints the rest as fields", function()
+    local set = os.tmpname()
+    local ok = os.execute("protoc -I" .. PROTO .. " -I/usr/include --include_imports --descriptor_set_out="
+                          .. set .. " textfmt.proto")
+    assert(ok == true or ok == 0)
+    local S = assert(dynpb.load(T.read(set)))
+    os.remove(set)
+    local Top = S:message("textfmt.Top")
+    -- Top{any = Any(Top{any = Any(...)})}, 150 levels of Any
+    local b = assert(Top:encode({}))
+    for _ = 1, 150 do
+      b = assert(Top:encode({ any = { type_url = "type.googleapis.com/textfmt.Top", value = b } }))
+    end
+    for _, depth in ipairs({ 10, 100 }) do
+      local text = assert(Top:to_text(b, { max_depth = depth }))
+      local expansions = select(2, text:gsub("%[type%.googleapis%.com/textfmt%.Top%]", ""))
+      assert.is_true(expansions > 0 and expansions < depth, tostring(expansions))
+      assert.matches('type_url: "type.googleapis.com/textfmt.Top"', text, 1, true)
+    end
+  end)
+end)
