@@ -281,6 +281,9 @@ FUZZ_OBJS += $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(TEXT_SRCS))
 AF_OBJS += $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(TEXT_SRCS))
 $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_HARNESSES)): $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(TEXT_SRCS))
 $(AF_DIR)/allocfail: $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(TEXT_SRCS))
+# the text-format fuzz harness (csrc/fuzz/fuzz_text.c) joins make fuzz / fuzz-smoke
+FUZZ_HARNESSES += text
+fuzz-build: $(FUZZ_DIR)/fuzz_text
 .PHONY: install-bin
 install: install-bin
 install-bin:
