@@ -346,3 +346,17 @@ describe("to_text: Any nesting stays within max_depth", function()
     end
   end)
 end)
+
+describe("registry form", function()
+  it("reg:to_text / reg:from_text use the current schema", function()
+    local registry = require "dynpb.registry"
+    local path = DIR .. "alltypes3.pb"
+    if path:sub(1, 1) ~= "/" then path = assert(os.getenv("PWD")) .. "/" .. path end
+    local reg = assert(registry.new({ url = "file://" .. path }))
+    local S = schemas["reft3.TestAll"]
+    local b = assert(S:encode("reft3.TestAll", { s_int32 = 5, s_string = "x" }))
+    assert.are.equal('s_int32: 5\ns_string: "x"\n', reg:to_text("reft3.TestAll", b))
+    assert.are.equal(b, reg:from_text("reft3.TestAll", 's_int32: 5 s_string: "x"'))
+    reg:close()
+  end)
+end)
