@@ -30,7 +30,8 @@ BUILD := build/$(LUA)$(VARIANT)
 SRCS := csrc/sha256.c csrc/wire.c csrc/schema.c csrc/cache.c csrc/reflect.c \
         csrc/codec.c csrc/decode.c csrc/encode.c csrc/dynpb.c csrc/gen/google/protobuf/descriptor.pb-c.c \
         csrc/gen/descriptor_set.c csrc/options.c csrc/services.c \
-        csrc/durable.c
+        csrc/durable.c \
+        csrc/text_encode.c csrc/text_decode.c csrc/tty.c
 OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRCS))
 HDRS := $(wildcard csrc/*.h) csrc/gen/google/protobuf/descriptor.pb-c.h
 SO := $(BUILD)/dynpb.so
@@ -271,6 +272,7 @@ conformance:
 # csrc/durable.c: dynpb.write_durable (temp file, fsync, rename, fsync dir),
 # listed in SRCS at the top.
 # ---- end of durable snapshots section
+
 # ---- first hour (issue 18): editor types, README walkthroughs
 # make install-types     the LuaLS annotations (types/) into INSTALL_TYPES; `make install`
 #                        and the rockspec (into the tree's share/lua/<v>/dynpb/types) run it
@@ -290,6 +292,19 @@ readme-check:
 	@echo "make readme-check: README.md's marked blocks in a fresh copy (about 1-2 minutes: two builds, nginx)"
 	sh spec/readme_check.sh
 # ---- end of first hour section
+# ---- text format and the dynpb command (issue 19): H:to_text / H:from_text,
+# csrc/tty.c (dynpb.isatty), bin/dynpb (make install writes its shebang from LUA)
+# (csrc/text_encode.c, csrc/text_decode.c, csrc/tty.c are listed in SRCS at the top)
+# the text-format fuzz harness (csrc/fuzz/fuzz_text.c) joins make fuzz / fuzz-smoke
+FUZZ_HARNESSES += text
+fuzz-build: $(FUZZ_DIR)/fuzz_text
+.PHONY: install-bin
+install: install-bin
+install-bin:
+	install -d $(DESTDIR)$(PREFIX)/bin
+	sed '1s|.*|#!/usr/bin/env $(LUA)|' bin/dynpb > $(DESTDIR)$(PREFIX)/bin/dynpb
+	chmod 0755 $(DESTDIR)$(PREFIX)/bin/dynpb
+# ---- end of text format section
 
 .PHONY: all test check install regen clean example example-constants deps threads allocs
 

@@ -186,6 +186,29 @@ static int handle_tostring(lua_State *L) {
     return 1;
 }
 
+/* ---- calls into Lua modules (policy lives in the lua/dynpb modules) */
+
+/* [-0, +r, e] replaces the call's arguments by the results of
+   require(mod)[fn](args...) */
+static int call_lua(lua_State *L, const char *mod, const char *fn) {
+    int n = lua_gettop(L);
+    luaL_checkstack(L, 4, "dynpb: call");
+    lua_getglobal(L, "require");                      /* +1 require */
+    lua_pushstring(L, mod);
+    lua_call(L, 1, 1);                                /* -2 +1 module */
+    if (!lua_istable(L, -1)) luaL_error(L, "dynpb: module %s is not a table", mod);
+    lua_getfield(L, -1, fn);                          /* +1 function */
+    lua_replace(L, -2);                               /* -1 module */
+    lua_insert(L, 1);
+    lua_call(L, n, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* dynpb.http_router(schema) -> router | nil, err (lua/dynpb/router.lua) */
+static int l_http_router(lua_State *L) { return call_lua(L, "dynpb.router", "http_router"); }
+/* schema:http_rules() -> array of rules (lua/dynpb/router.lua) */
+static int l_http_rules(lua_State *L) { return call_lua(L, "dynpb.router", "http_rules"); }
+
 /* ---- registration */
 
 static const luaL_Reg module_fns[] = {
@@ -195,6 +218,8 @@ static const luaL_Reg module_fns[] = {
     {"stats", dp_l_stats},
     {"configure", dp_l_configure},
     {"write_durable", dp_l_write_durable},
+    {"http_router", l_http_router},
+    {"isatty", dp_l_isatty},
     {NULL, NULL}};
 
 static const luaL_Reg schema_methods[] = {
@@ -211,6 +236,9 @@ static const luaL_Reg schema_methods[] = {
     {"method", dp_l_method},
     {"files", dp_l_files},
     {"enum_options", dp_l_enum_options},
+    {"http_rules", l_http_rules},
+    {"to_text", dp_l_schema_to_text},
+    {"from_text", dp_l_schema_from_text},
     {NULL, NULL}};
 
 static const luaL_Reg handle_methods[] = {
@@ -218,6 +246,8 @@ static const luaL_Reg handle_methods[] = {
     {"extensions", dp_l_extensions},
     {"options", dp_l_handle_options},
     {"oneofs", dp_l_oneofs},
+    {"to_text", dp_l_handle_to_text},
+    {"from_text", dp_l_handle_from_text},
     {NULL, NULL}};
 
 /* [-0, +0] registers l into the table at the top; every function gets the

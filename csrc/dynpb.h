@@ -431,5 +431,35 @@ DP_HIDDEN int dp_l_write_durable(lua_State *L);
 #define DP_SU_ENCODE 3
 /* [-0, +1|2, e] lua_pcall'd by encode: 1 = its arguments, 2 = table, 3 = NAMES */
 DP_HIDDEN int dp_encode_protected(lua_State *L);
+/* ---- text_encode.c: protobuf bytes -> text format (protoc --decode) */
+/* a growable C buffer owned by a userdata with __gc */
+typedef struct dp_tbuf {
+    char *p;
+    size_t n, cap;
+    lua_Alloc alloc;
+    void *ud;
+} dp_tbuf;
+/* [-0, +1, m] pushes a new empty buffer userdata */
+DP_HIDDEN dp_tbuf *dp_tbuf_new(lua_State *L);
+/* [-0, +0, m] appends s[0..n) (raises on out of memory) */
+DP_HIDDEN void dp_tbuf_add(lua_State *L, dp_tbuf *b, const void *s, size_t n);
+/* [-0, +0, m] appends s[0..n) escaped as protobuf's CEscape does */
+DP_HIDDEN void dp_text_escape(lua_State *L, dp_tbuf *b, const char *s, size_t n);
+/* shortest text that reads back to v, as protobuf's SimpleDtoa/SimpleFtoa */
+DP_HIDDEN void dp_text_double(char out[40], double v);
+DP_HIDDEN void dp_text_float(char out[40], float v);
+/* is extension f of MessageSet m printed by its type name ("[pkg.Type]")? */
+DP_HIDDEN int dp_text_mset_item(const dp_msg *m, const dp_field *f);
+DP_HIDDEN int dp_l_schema_to_text(lua_State *L);    /* schema:to_text(type, bytes [, opts]) */
+DP_HIDDEN int dp_l_handle_to_text(lua_State *L);    /* handle:to_text(bytes [, opts]) */
+
+/* ---- text_decode.c: text format -> protobuf bytes (protoc --encode) */
+/* uservalue slot of a schema: reserved field names by message (lazy) */
+#define DP_UV_TEXT_RESERVED 30
+DP_HIDDEN int dp_l_schema_from_text(lua_State *L);  /* schema:from_text(type, text [, opts]) */
+DP_HIDDEN int dp_l_handle_from_text(lua_State *L);  /* handle:from_text(text [, opts]) */
+
+/* ---- tty.c (issue 19): dynpb.isatty(file) for bin/dynpb */
+DP_HIDDEN int dp_l_isatty(lua_State *L);
 
 #endif

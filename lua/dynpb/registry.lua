@@ -616,6 +616,19 @@ function _M.encode(self, typename, t, opts)
   return s:encode(typename, t, opts)
 end
 
+-- text format on the current schema (issue 19)
+function _M.to_text(self, typename, bytes, opts)
+  local s = self.current
+  if not s then return nil, "dynpb.registry: no schema" end
+  return s:to_text(typename, bytes, opts)
+end
+
+function _M.from_text(self, typename, text, opts)
+  local s = self.current
+  if not s then return nil, "dynpb.registry: no schema" end
+  return s:from_text(typename, text, opts)
+end
+
 -- a copy of the counters: fetches (attempts made), not_modified (304, or no
 -- newer version), changes (schemas adopted), errors, last_error,
 -- last_ok_time (os.time of the last successful attempt), fingerprint

@@ -1,0 +1,144 @@
+-- bin/dynpb as a process (issue 19): stdin, stdout, stderr, exit codes, on
+-- the Lua the specs run on. Reference bytes and text come from protoc.
+local dynpb = require "dynpb"
+
+local LUA = T.lua:match("^lua") and T.lua or (T.jit and "luajit" or "lua5.4")
+local BIN = T.root .. "/bin/dynpb"
+local DIR = T.specdir .. "/fixtures/codec/"
+local SET = DIR .. "alltypes3.pb"
+local tmp = os.tmpname()
+
+local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+local ENV = "LUA_CPATH=" .. q((os.getenv("DYNPB_CPATH") or "") .. ";;")
+         .. " LUA_PATH=" .. q((os.getenv("DYNPB_LPATH") or "") .. ";;")
+
+local function write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+-- runs `dynpb args` with stdin from `input`; returns exit code, stdout, stderr
+local function run(args, input)
+  write(tmp .. ".in", input or "")
+  os.execute(ENV .. " " .. LUA .. " " .. BIN .. " " .. args .. " < " .. tmp .. ".in > " .. tmp
+             .. ".out 2> " .. tmp .. ".err; echo $? > " .. tmp .. ".rc")
+  return tonumber(T.read(tmp .. ".rc")), T.read(tmp .. ".out"), T.read(tmp .. ".err")
+end
+
+local function protoc(args, input)
+  write(tmp .. ".pin", input)
+  assert(os.execute("protoc -I" .. T.specdir .. "/fixtures/proto " .. args .. " < " .. tmp .. ".pin > "
+                    .. tmp .. ".pout"))
+  return T.read(tmp .. ".pout")
+end
+
+teardown(function()
+  for _, e in ipairs({ "", ".in", ".out", ".err", ".rc", ".pin", ".pout", ".bin" }) do os.remove(tmp .. e) end
+end)
+
+describe("bin/dynpb", function()
+  local src = T.read(DIR .. "text/p3_kitchen.txtpb")
+  local bytes = protoc("--encode=reft3.TestAll alltypes3.proto", src)
+  local text = protoc("--decode=reft3.TestAll alltypes3.proto", bytes)
+
+  it("decode prints protoc's text format", function()
+    local rc, out, err = run("decode -s " .. SET .. " -t reft3.TestAll", bytes)
+    assert.are.equal("", err)
+    assert.are.equal(0, rc)
+    assert.are.equal(text, out)
+    -- from a file, to a file
+    write(tmp .. ".bin", bytes)
+    rc = run("decode --text -s " .. SET .. " -t reft3.TestAll " .. tmp .. ".bin -o " .. tmp .. ".pout")
+    assert.are.equal(0, rc)
+    assert.are.equal(text, T.read(tmp .. ".pout"))
+  end)
+
+  it("encode reads text and gives bytes protoc prints the same", function()
+    local rc, out, err = run("encode -s " .. SET .. " -t reft3.TestAll -o -", text)
+    assert.are.equal("", err)
+    assert.are.equal(0, rc)
+    assert.are.equal(text, protoc("--decode=reft3.TestAll alltypes3.proto", out))
+  end)
+
+  it("decode --lua prints a Lua table literal that reads back", function()
+    local rc, out = run("decode --lua -s " .. SET .. " -t reft3.TestAll", bytes)
+    assert.are.equal(0, rc)
+    local chunk = assert((loadstring or load)("return " .. out))
+    local S = assert(dynpb.load(T.read(SET)))
+    -- compared through encode: the kitchen sink holds a NaN (never equal to itself)
+    local t = chunk()
+    assert.are.equal("NEG", t.s_nested)
+    assert.are.equal(assert(S:encode("reft3.TestAll", assert(S:decode("reft3.TestAll", bytes)))),
+                     assert(S:encode("reft3.TestAll", t)))
+  end)
+
+  it("inspect and fingerprint", function()
+    local rc, out = run("inspect -s " .. SET)
+    assert.are.equal(0, rc)
+    assert.matches("\nmessage reft3.TestAll\n", out, 1, true)
+    assert.matches("\nenum reft3.Color\n", out, 1, true)
+    rc, out = run("inspect -s " .. SET .. " reft3.TestAll")
+    assert.are.equal(0, rc)
+    assert.matches("  optional int32 s_int32 = 1\n", out, 1, true)
+    rc, out = run("inspect -s " .. SET .. " reft3.Color")
+    assert.are.equal(0, rc)
+    assert.matches("enum reft3.Color\n", out, 1, true)
+    rc, out = run("fingerprint " .. SET)
+    assert.are.equal(0, rc)
+    assert.are.equal(dynpb.fingerprint(T.read(SET)) .. "\n", out)
+  end)
+
+  -- exit codes: 1 bad data, 2 usage, 3 schema source; one line on stderr
+  local rows = {
+    { "decode -s SET -t reft3.TestAll", "\8", 1, "dynpb: to_text reft3.TestAll: truncated" },
+    { "encode -s SET -t reft3.TestAll -o -", "s_int32: x", 1, "1:10: field 's_int32': expected an integer" },
+    { "decode -s SET -t no.Such", "", 1, "no message type named 'no.Such'" },
+    { "inspect -s SET no.Such", "", 1, "no message, enum or service named 'no.Such'" },
+    { "", "", 2, "a command is required" },
+    { "frobnicate", "", 2, "unknown command 'frobnicate'" },
+    { "decode -s SET", "", 2, "-t TYPE is required" },
+    { "decode -t x", "", 2, "-s SET is required" },
+    { "decode -s SET -t reft3.TestAll --bogus", "", 2, "unknown option --bogus" },
+    { "decode -s", "", 2, "-s needs a value" },
+    { "decode -s /nonexistent.pb -t x", "", 3, "cannot read the schema" },
+    { "decode -s " .. T.root .. "/README.md -t x", "", 3, "dynpb: load" },
+    { "decode -s file:///nonexistent/set.pb -t x", "", 3, "dynpb.registry" },
+  }
+  for _, row in ipairs(rows) do
+    it("exit " .. row[3] .. ": dynpb " .. row[1], function()
+      local rc, out, err = run((row[1]:gsub("SET", SET)), row[2])
+      assert.are.equal(row[3], rc)
+      assert.are.equal("", out)
+      assert.matches(row[4], err, 1, true)
+      assert.are.equal(1, select(2, err:gsub("\n", "")))   -- one line
+    end)
+  end
+
+  it("--help for each command", function()
+    for _, c in ipairs({ "decode", "encode", "inspect", "fingerprint" }) do
+      local rc, out = run(c .. " --help")
+      assert.are.equal(0, rc)
+      assert.matches("^usage: dynpb " .. c, out)
+    end
+    local rc, out = run("--help")
+    assert.are.equal(0, rc)
+    assert.matches("commands:", out, 1, true)
+  end)
+
+  it("refuses binary output to a terminal (dynpb.isatty)", function()
+    assert.is_false(dynpb.isatty(io.open(SET, "rb")))
+    assert.has_error(function() dynpb.isatty("x") end)
+    -- a pty: script(1) gives the command a terminal as stdout
+    local have_script = os.execute("command -v script > /dev/null 2>&1")
+    if have_script == true or have_script == 0 then
+      write(tmp .. ".in", "s_int32: 1")
+      os.execute("script -qec " .. q(ENV .. " " .. LUA .. " " .. BIN .. " encode -s " .. SET
+        .. " -t reft3.TestAll < " .. tmp .. ".in; echo rc=$?") .. " /dev/null > " .. tmp .. ".out 2>&1")
+      local out = T.read(tmp .. ".out")
+      assert.matches("refusing to write binary protobuf to a terminal", out, 1, true)
+      assert.matches("rc=2", out, 1, true)
+    end
+  end)
+end)
