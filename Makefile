@@ -256,6 +256,38 @@ conformance:
 	@set -e; for l in $(CONFORMANCE_LUAS); do spec/conformance/run.sh $$l; done
 # ---- end of conformance section
 
+# ---- gRPC (issue 15): build/$(LUA)/dynpb/grpc_core.so (zlib, base64, HTTP/2 over libcurl)
+# lua/dynpb/grpc.lua is the policy. Test-time servers: python3-grpcio (apt),
+# nginx (apt, the HTTP/2 503), and @grpc/grpc-js + @grpc/reflection +
+# @grpc/proto-loader from npm into build/grpc-node (make grpc-deps).
+GRPC_SO := $(BUILD)/dynpb/grpc_core.so
+GRPC_PKGS := zlib1g-dev python3-grpcio nginx nodejs npm
+GRPC_NODE := build/grpc-node
+$(GRPC_SO): csrc/grpc.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_SO) -o $@ csrc/grpc.c -lcurl -lz
+all: $(GRPC_SO)
+check: $(GRPC_SO)
+install: install-grpc
+.PHONY: install-grpc grpc-deps grpc-test
+install-grpc: $(GRPC_SO)
+	install -d $(DESTDIR)$(INSTALL_CMOD)/dynpb
+	install -m 0755 $(GRPC_SO) $(DESTDIR)$(INSTALL_CMOD)/dynpb/grpc_core.so
+# the npm packages of the reflection specs (test time only; never at run time)
+$(GRPC_NODE)/node_modules/@grpc/reflection/package.json: spec/support/grpc_node/package.json
+	@mkdir -p $(GRPC_NODE)
+	cp spec/support/grpc_node/package.json $(GRPC_NODE)/package.json
+	cd $(GRPC_NODE) && npm install --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $@
+grpc-deps:
+	@sh .ci/deps.sh $(GRPC_PKGS)
+	@$(MAKE) --no-print-directory $(GRPC_NODE)/node_modules/@grpc/reflection/package.json
+# the gRPC specs against real servers (python3-grpcio, grpc-js, nginx); make
+# check runs them too when the servers are installed, and skips them otherwise
+grpc-test: grpc-deps
+	@$(MAKE) --no-print-directory check LUA=$(LUA) BUSTED_ARGS=--pattern=grpc
+# ---- end of gRPC section
+
 .PHONY: all test check install regen clean example example-constants deps threads allocs
 
 all: $(SO) $(HTTP_TARGET)
