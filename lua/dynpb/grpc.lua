@@ -355,8 +355,10 @@ local function varint(s, i)
   for k = i, i + 9 do
     local b = str_byte(s, k)
     if not b then return nil end
-    n = n + (b % 128) * mul
-    mul = mul * 128
+    if k < i + 7 then             -- 49 bits: exact in doubles; enough for
+      n = n + (b % 128) * mul     -- lengths and for the low 32 bits of int32s
+      mul = mul * 128
+    end
     if b < 128 then return n, k + 1 end
   end
   return nil
