@@ -238,8 +238,15 @@ static int l_now(lua_State *L) {
 
 /* ---- the transport */
 
+/* a libcurl multi handle and so a connection pool; a conn moves to a new
+ * pool when a transfer is aborted mid-stream (see xfer_abort) */
 typedef struct {
     CURLM *multi;
+    int refs;           /* its conn (while current) + every xfer started on it */
+} pool_t;
+
+typedef struct {
+    pool_t *pool;       /* current pool; NULL until the next start */
     int refs;           /* the conn userdata (until close/gc) + every live xfer */
     long connects;      /* new connections, summed over finished transfers */
     long transfers;
@@ -254,6 +261,7 @@ typedef struct {
 
 typedef struct {
     conn_t *conn;
+    pool_t *pool;
     CURL *easy;
     int in_multi;
     int done;
@@ -276,15 +284,34 @@ typedef struct {
 typedef struct { conn_t *c; } conn_ud;
 typedef struct { xfer_t *x; } xfer_ud;
 
+static void pool_unref(pool_t *p) {
+    if (!p || --p->refs > 0) return;
+    if (p->multi) curl_multi_cleanup(p->multi);
+    free(p);
+}
+
+static pool_t *pool_new(void) {
+    pool_t *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->refs = 1;
+    p->multi = curl_multi_init();
+    if (!p->multi) {
+        free(p);
+        return NULL;
+    }
+    curl_multi_setopt(p->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    return p;
+}
+
 static void conn_unref(conn_t *c) {
     if (!c || --c->refs > 0) return;
-    if (c->multi) curl_multi_cleanup(c->multi);
+    pool_unref(c->pool);
     free(c);
 }
 
 static void xfer_detach(xfer_t *x) {
     if (x->in_multi) {
-        curl_multi_remove_handle(x->conn->multi, x->easy);
+        curl_multi_remove_handle(x->pool->multi, x->easy);
         x->in_multi = 0;
     }
 }
@@ -300,6 +327,7 @@ static void xfer_free(xfer_t *x) {
     free(x->data.p);
     free(x->hdr.p);
     free(x->trl.p);
+    pool_unref(x->pool);
     conn_unref(x->conn);
     free(x);
 }
@@ -356,6 +384,38 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     return k;
 }
 
+/* a cancelled transfer is aborted by libcurl itself (the stream is reset
+ * properly) on the next perform; removing it mid-stream instead leaves the
+ * HTTP/2 session of libcurl 7.88 broken for the next transfer */
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
+    (void)dt; (void)dn; (void)ut; (void)un;
+    return ((xfer_t *)ud)->cancelled;
+}
+
+/* Aborts x through libcurl (see on_progress), then takes it out of the
+ * multi whatever happened. */
+static void collect(conn_t *c, pool_t *p);
+static void xfer_abort(xfer_t *x) {
+    x->cancelled = 1;
+    if (!x->in_multi) return;
+    int running;
+    for (int i = 0; i < 3 && x->in_multi; i++) {
+        curl_multi_perform(x->pool->multi, &running);
+        collect(x->conn, x->pool);
+    }
+    xfer_detach(x);
+    /* libcurl 7.88 fails the next stream of a connection on which a stream
+     * was aborted ("Stream error in the HTTP/2 framing layer"): later
+     * transfers go to a new pool; the old one lives on for the transfers
+     * still running on it */
+    conn_t *c = x->conn;
+    if (c->pool == x->pool) {
+        pool_unref(c->pool);
+        c->pool = NULL;
+        c->h2c_up = 0;
+    }
+}
+
 static conn_t *check_conn(lua_State *L, int i) {
     conn_ud *u = luaL_checkudata(L, i, CONN_MT);
     if (!u->c) luaL_error(L, "dynpb.grpc: the client is closed");
@@ -379,9 +439,6 @@ static int l_conn(lua_State *L) {
     c->refs = 1;
     const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
     c->reuse_bug = !vi || vi->version_num < 0x080000;
-    c->multi = curl_multi_init();
-    if (!c->multi) return luaL_error(L, "dynpb.grpc: cannot create a libcurl multi handle");
-    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     return 1;
 }
 
@@ -460,6 +517,10 @@ static int l_conn_start(lua_State *L) {
     u->x = x;
     x->conn = c;
     c->refs++;
+    if (!c->pool && !(c->pool = pool_new()))
+        return luaL_error(L, "dynpb.grpc: cannot create a libcurl multi handle");
+    x->pool = c->pool;
+    x->pool->refs++;
     static const char *const tls_fields[5] = { "cafile", "capath", "cert", "key", "key_password" };
     static const CURLoption tls_opts[5] = {
         CURLOPT_CAINFO, CURLOPT_CAPATH, CURLOPT_SSLCERT, CURLOPT_SSLKEY, CURLOPT_KEYPASSWD
@@ -515,13 +576,16 @@ static int l_conn_start(lua_State *L) {
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, (void *)x);
     SET(CURLOPT_ERRORBUFFER, x->errbuf);
+    SET(CURLOPT_NOPROGRESS, 0L);
+    SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+    SET(CURLOPT_XFERINFODATA, (void *)x);
     SET(CURLOPT_TCP_NODELAY, 1L);
     if (getenv("DYNPB_GRPC_VERBOSE")) SET(CURLOPT_VERBOSE, 1L);
     for (int i = 0; i < 5; i++)
         if (x->tls[i]) SET(tls_opts[i], x->tls[i]);
 #undef SET
     if (rc != CURLE_OK) return luaL_error(L, "dynpb.grpc: libcurl option: %s", curl_easy_strerror(rc));
-    CURLMcode mc = curl_multi_add_handle(c->multi, e);
+    CURLMcode mc = curl_multi_add_handle(x->pool->multi, e);
     if (mc != CURLM_OK) return luaL_error(L, "dynpb.grpc: %s", curl_multi_strerror(mc));
     x->in_multi = 1;
     return 1;
@@ -530,10 +594,10 @@ static int l_conn_start(lua_State *L) {
 /* Collects finished transfers of c: marks them done, records their
  * result, and takes them out of the multi (their connection goes back to
  * the pool at once). */
-static void collect(conn_t *c) {
+static void collect(conn_t *c, pool_t *p) {
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(c->multi, &left))) {
+    while ((m = curl_multi_info_read(p->multi, &left))) {
         if (m->msg != CURLMSG_DONE) continue;
         xfer_t *x = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
@@ -553,7 +617,7 @@ static void collect(conn_t *c) {
             x->hdr.len = x->trl.len = x->data.len = 0;
             x->hdr_done = 0;
             if (curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION, xfer_version(x)) == CURLE_OK &&
-                curl_multi_add_handle(c->multi, x->easy) == CURLM_OK) {
+                curl_multi_add_handle(p->multi, x->easy) == CURLM_OK) {
                 x->in_multi = 1;
                 continue;
             }
@@ -574,12 +638,13 @@ static int l_xfer_step(lua_State *L) {
     conn_t *c = x->conn;
     if (!x->done && x->in_multi) {
         int running;
-        CURLMcode mc = curl_multi_perform(c->multi, &running);
-        collect(c);
+        CURLM *multi = x->pool->multi;
+        CURLMcode mc = curl_multi_perform(multi, &running);
+        collect(c, x->pool);
         if (mc == CURLM_OK && !x->done && x->data.len == 0 && wait_ms > 0) {
-            mc = curl_multi_poll(c->multi, NULL, 0, wait_ms, NULL);
-            if (mc == CURLM_OK) mc = curl_multi_perform(c->multi, &running);
-            collect(c);
+            mc = curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
+            if (mc == CURLM_OK) mc = curl_multi_perform(multi, &running);
+            collect(c, x->pool);
         }
         if (mc != CURLM_OK && !x->done) {
             x->done = 1;
@@ -597,9 +662,8 @@ static int l_xfer_step(lua_State *L) {
 static int l_xfer_cancel(lua_State *L) {
     xfer_t *x = check_xfer(L, 1);
     if (!x->done) {
-        xfer_detach(x);
+        xfer_abort(x);
         x->done = 1;
-        x->cancelled = 1;
         x->rc = CURLE_ABORTED_BY_CALLBACK;
     }
     return 0;
@@ -655,6 +719,7 @@ static int l_xfer_result(lua_State *L) {
 
 static int xfer_gc(lua_State *L) {
     xfer_ud *u = luaL_checkudata(L, 1, XFER_MT);
+    if (u->x && !u->x->done) xfer_abort(u->x);
     xfer_free(u->x);
     u->x = NULL;
     return 0;

@@ -681,12 +681,14 @@ local function pump(call, wait_ms)
   if call.done then return false end
   local data, done = call.x:step(wait_ms)
   if not call.reader and (#data > 0 or done) then
-    local h = call.x:headers()
-    local enc = h and parse_lines(h)["grpc-encoding"]
-    call.reader = _M.reader{ max_len = call.max_len, encoding = enc }
+    local h = parse_lines(call.x:headers() or "")
+    call.reader = _M.reader{ max_len = call.max_len, encoding = h["grpc-encoding"] }
+    -- a body that is not gRPC (an HTML error page) is not parsed: the HTTP
+    -- status decides (final_status)
+    call.not_grpc = not str_find(str_lower(h["content-type"] or ""), "^application/grpc")
   end
   local problem
-  if #data > 0 then
+  if #data > 0 and not call.not_grpc then
     local msgs, err = call.reader:feed(data)
     if not msgs then
       problem = err
@@ -709,13 +711,19 @@ local function pump(call, wait_ms)
     call.done = true
     local res = call.x:result()
     if problem then res.error = nil end
-    if not problem and call.reader then
+    if not problem and call.reader and not call.not_grpc then
       local ok, ferr = call.reader:finish()
       if not ok then problem = ferr end
     end
+    if call.not_grpc and not problem and res.status == 200 and not res.error then
+      local ct = parse_lines(res.headers)["content-type"]
+      problem = "content-type " .. (ct and "'" .. ct .. "'" or "missing") .. " is not gRPC"
+    end
     call.st = final_status(call, res, problem)
-    if problem and call.st.code ~= 13 then
-      call.st.code, call.st.name, call.st.message = 13, NAMES[13], problem
+    if problem then
+      -- a message over max_len is RESOURCE_EXHAUSTED (as gRPC clients report it)
+      local code = str_find(problem, "larger than max_len", 1, true) and 8 or 13
+      call.st.code, call.st.name, call.st.message = code, NAMES[code], problem
     end
     return false
   end

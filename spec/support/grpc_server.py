@@ -73,7 +73,7 @@ def reply_for(req, context, index=0):
     for k, v in context.invocation_metadata():
         if k.endswith("-bin"):
             v = v.hex()
-        md[k] = v
+        md[k] = md[k] + "," + v if k in md else v
     return Reply(text=req.text, peer=context.peer(), payload=b"x" * req.size,
                  metadata=md, index=index)
 
@@ -88,10 +88,10 @@ def maybe_fail(req, context):
 
 
 def common(req, context):
+    if req.gzip:  # before the headers go out
+        context.set_compression(grpc.Compression.Gzip)
     context.send_initial_metadata((("x-init", "yes"), ("x-init-bin", b"\x00\x01\xff")))
     context.set_trailing_metadata((("x-trail", "done"),))
-    if req.gzip:
-        context.set_compression(grpc.Compression.Gzip)
 
 
 def say(raw, context):
