@@ -427,8 +427,8 @@ static void fill_defaults(dctx *c, const dp_msg *m, int t) {
     lua_State *L = c->L;
     for (uint32_t i = 0; i < m->nfields; i++) {
         const dp_field *f = &m->fields[i];
-        if ((f->flags & DPF_REPEATED) || f->oneof >= 0 || f->type == DP_T_MESSAGE ||
-            f->type == DP_T_GROUP)
+        if ((f->flags & (DPF_REPEATED | DPF_EXTENSION)) || f->oneof >= 0 ||
+            f->type == DP_T_MESSAGE || f->type == DP_T_GROUP)
             continue;
         lua_rawgeti(L, c->names, f->name);
         lua_rawget(L, t);
