@@ -276,7 +276,7 @@ $(AF_DIR)/allocfail: $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(SERVICES_SRCS))
 # nginx (apt, the HTTP/2 503), and @grpc/grpc-js + @grpc/reflection +
 # @grpc/proto-loader from npm into build/grpc-node (make grpc-deps).
 GRPC_SO := $(BUILD)/dynpb/grpc_core.so
-GRPC_PKGS := zlib1g-dev python3-grpcio nginx nodejs npm
+GRPC_PKGS := zlib1g-dev python3-grpcio nginx nodejs
 GRPC_NODE := build/grpc-node
 $(GRPC_SO): csrc/grpc.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -289,16 +289,20 @@ install-grpc: $(GRPC_SO)
 	install -d $(DESTDIR)$(INSTALL_CMOD)/dynpb
 	install -m 0755 $(GRPC_SO) $(DESTDIR)$(INSTALL_CMOD)/dynpb/grpc_core.so
 # the npm packages of the reflection specs (test time only; never at run time)
-$(GRPC_NODE)/node_modules/@grpc/reflection/package.json: spec/support/grpc_node/package.json
+$(GRPC_NODE)/node_modules/@grpc/reflection/package.json: spec/support/grpc_node/package.json spec/support/grpc_node/package-lock.json
 	@mkdir -p $(GRPC_NODE)
-	cp spec/support/grpc_node/package.json $(GRPC_NODE)/package.json
-	cd $(GRPC_NODE) && npm install --no-audit --no-fund --loglevel=error >/dev/null
+	cp spec/support/grpc_node/package.json spec/support/grpc_node/package-lock.json $(GRPC_NODE)/
+	cd $(GRPC_NODE) && npm ci --no-audit --no-fund --loglevel=error >/dev/null
 	@touch $@
+# npm: Debian's package only when node came without one (nodesource's has it)
 grpc-deps:
 	@sh .ci/deps.sh $(GRPC_PKGS)
+	@command -v npm >/dev/null 2>&1 || sh .ci/deps.sh npm
 	@$(MAKE) --no-print-directory $(GRPC_NODE)/node_modules/@grpc/reflection/package.json
-# the gRPC specs against real servers (python3-grpcio, grpc-js, nginx); make
-# check runs them too when the servers are installed, and skips them otherwise
+# the gRPC specs against real servers (python3-grpcio, grpc-js, nginx) are
+# part of make check (they fail, naming make grpc-deps, when a server is
+# missing); make test installs them first
+test: grpc-deps
 grpc-test: grpc-deps
 	@$(MAKE) --no-print-directory check LUA=$(LUA) BUSTED_ARGS=--pattern=grpc
 # ---- end of gRPC section

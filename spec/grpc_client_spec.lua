@@ -223,6 +223,20 @@ describe("dynpb.grpc client (python3-grpcio server)", function()
     assert.matches("/test.v1.Echo/Nope at ", err)
   end)
 
+  it("methods by name in three forms; a method not in the schema is UNIMPLEMENTED, nothing sent", function()
+    for _, n in ipairs({ "test.v1.Echo/Say", "/test.v1.Echo/Say", "test.v1.Echo.Say" }) do
+      assert.are.equal(n, assert(c:call(n, { text = n })).text)
+    end
+    local before = c:stats().transfers
+    local res, err, st = c:call("test.v1.Echo/Nope", {})
+    assert.is_nil(res)
+    assert.are.equal(12, st.code)
+    assert.matches("^dynpb: grpc test%.v1%.Echo/Nope at http://127%.0%.0%.1:%d+: UNIMPLEMENTED: ", err)
+    assert.are.equal(before, c:stats().transfers)
+    local c2 = grpc.client{ url = srv.url }
+    assert.matches("no schema", select(2, c2:call("test.v1.Echo/Say", {})))
+  end)
+
   it("a request that does not match the input type: nil, err naming the field, nothing sent", function()
     local before = c:stats().transfers
     local res, err, st = c:call(name("Say"), { text = 42 })

@@ -175,7 +175,7 @@ local function parse_lines(block, decode_bin)
   end
   return h
 end
-_M.parse_header_lines = parse_lines
+_M._parse_header_lines = parse_lines
 
 local READER = {}
 READER.__index = READER
@@ -851,8 +851,14 @@ end
 -- one batched reflection exchange: requests (bytes) --> array of parsed
 -- responses | nil, err, st. `run(job)` waits for a job (blocking or yielding).
 local function reflect_round(c, version, reqs, opts, run)
-  local job = c:start(raw_method(REFLECT[version]), reqs, opts)
-  local res, err, st = run(job)
+  local res, err, st
+  for _ = 1, 3 do
+    res, err, st = run(c:start(raw_method(REFLECT[version]), reqs, opts))
+    -- libcurl 7.88 loses the status of a server that answers (UNIMPLEMENTED)
+    -- and resets the stream before the request was sent completely; the
+    -- reflection requests are read-only, so they are sent again
+    if res or not (st and st.code == 14 and str_find(st.message or "", "Stream error", 1, true)) then break end
+  end
   if not res then return nil, err, st end
   local out = {}
   for i, b in ipairs(res) do
