@@ -4,17 +4,25 @@
 local E = {}
 
 E.fixtures = T.specdir .. "/fixtures/grpc"
+-- make asan / valgrind / gc-stress: smaller loops (the servers are real all the same)
+E.slow = T.gc_stress or os.getenv("DYNPB_VALGRIND") ~= nil or os.getenv("DYNPB_SLOW") ~= nil
 E.python = "/usr/bin/python3"   -- Debian's, with python3-grpcio and python3-protobuf
 
+-- every command runs in `sh -c` without the sanitizer runtime that make
+-- asan preloads (servers, protoc and the shell are not instrumented)
+local function wrap(cmd)
+  return "env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS -u UBSAN_OPTIONS sh -c '"
+    .. cmd:gsub("'", "'\\''") .. "'"
+end
 local function sh(cmd)
-  local ok = os.execute(cmd)
+  local ok = os.execute(wrap(cmd))
   return ok == true or ok == 0
 end
 E.sh = sh
 
 function E.tmpdir()
-  os.execute("mkdir -p '" .. T.root .. "/build'")
-  local p = io.popen("realpath \"$(mktemp -d '" .. T.root .. "/build/grpc-spec.XXXXXX' 2>/dev/null || mktemp -d)\"")
+  sh("mkdir -p '" .. T.root .. "/build'")
+  local p = io.popen(wrap("realpath \"$(mktemp -d '" .. T.root .. "/build/grpc-spec.XXXXXX' 2>/dev/null || mktemp -d)\""))
   local d = p:read("*l")
   p:close()
   return d
@@ -31,7 +39,7 @@ end
 -- runs cmd (must `exec` the server) with popen; the server's first stdout
 -- line is "PORT PID"
 function E.start(cmd, what)
-  local pipe = assert(io.popen(cmd, "r"))
+  local pipe = assert(io.popen(wrap(cmd), "r"))
   local line = pipe:read("*l")
   local port, pid = (line or ""):match("^(%d+) (%d+)$")
   if not port then
@@ -56,7 +64,7 @@ end
 -- a free TCP port on 127.0.0.1 (bound to 0 then released), for servers
 -- that cannot listen on port 0 (nginx)
 function E.free_port()
-  local p = io.popen(E.python .. [[ -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])']])
+  local p = io.popen(wrap(E.python .. [[ -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])']]))
   local port = tonumber(p:read("*l"))
   p:close()
   return port
