@@ -11,9 +11,10 @@ local NODE_MODULES = T.root .. "/build/grpc-node/node_modules"
 local SERVER = T.specdir .. "/support/grpc_node/server.js"
 local PROTOS = E.fixtures .. "/reflect"
 
-local function start(version, port)
-  return E.start(string.format("NODE_PATH='%s' exec node '%s' %d '%s/%s' shop/v1/shop.proto",
-    NODE_MODULES, SERVER, port or 0, PROTOS, version), "grpc-js reflection server")
+local function start(version, port, raw)
+  return E.start(string.format("NODE_PATH='%s' exec node '%s' %d '%s/%s' shop/v1/shop.proto%s",
+    NODE_MODULES, SERVER, port or 0, PROTOS, version, raw and (" --raw '" .. raw .. "'") or ""),
+    "grpc-js reflection server")
 end
 
 -- the files of a descriptor set, in order, with their dependencies
@@ -65,6 +66,31 @@ describe("grpc.reflect (grpc-js + @grpc/reflection)", function()
     assert.is_nil(res)
     assert.are.equal(5, st.code)
     assert.matches("NOT_FOUND: no shop missing$", err)
+  end)
+
+  it("protoc's files as they are (real names and imports): every import fetched by name, the same bytes as protoc's set", function()
+    -- server.js --raw: file_containing_symbol gives only shop/v1/shop.proto;
+    -- shop/v1/common.proto and google/protobuf/timestamp.proto must be
+    -- asked for by file_by_filename
+    local tmp = E.tmpdir()
+    local want = E.protoc(PROTOS .. "/v1", { "shop/v1/shop.proto" }, tmp .. "/shop.pb")
+    local raw = start("v1", 0, tmp .. "/shop.pb")
+    local bytes, err = grpc.reflect{ url = "grpc://127.0.0.1:" .. raw.port }
+    local again = grpc.reflect{ url = "grpc://127.0.0.1:" .. raw.port, services = { "shop.v1.Shops" } }
+    local missing, merr = grpc.reflect{ url = "grpc://127.0.0.1:" .. raw.port, services = { "shop.v1.Nope" } }
+    E.stop(raw)
+    E.sh("rm -rf '" .. tmp .. "'")
+    assert(bytes, err)
+    local files = files_of(bytes)
+    assert.are.same({
+      { name = "google/protobuf/timestamp.proto", deps = {} },
+      { name = "shop/v1/common.proto", deps = { "google/protobuf/timestamp.proto" } },
+      { name = "shop/v1/shop.proto", deps = { "shop/v1/common.proto" } },
+    }, files)
+    assert.are.equal(want, bytes)          -- protoc --include_imports orders them the same way
+    assert.are.equal(bytes, again)
+    assert.is_nil(missing)
+    assert.matches("file_containing_symbol 'shop%.v1%.Nope': NOT_FOUND: shop%.v1%.Nope not found", merr)
   end)
 
   it("is deterministic: the same bytes every time, with or without naming the services", function()
