@@ -617,12 +617,20 @@ static void collect(conn_t *c, pool_t *p) {
             x->hdr.len = x->trl.len = x->data.len = 0;
             x->hdr_done = 0;
             if (curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION, xfer_version(x)) == CURLE_OK &&
+                curl_easy_setopt(x->easy, CURLOPT_FRESH_CONNECT, 1L) == CURLE_OK &&
                 curl_multi_add_handle(p->multi, x->easy) == CURLM_OK) {
                 x->in_multi = 1;
                 continue;
             }
         }
         if (x->h2c && ver == CURL_HTTP_VERSION_2_0) c->h2c_up = 1;
+        if (rc != CURLE_OK && c->pool == p) {
+            /* after a failed transfer libcurl 7.88's HTTP/2 session may be
+             * unusable (as after an abort): later transfers get a new pool */
+            pool_unref(p);
+            c->pool = NULL;
+            c->h2c_up = 0;
+        }
         x->rc = rc;
         x->status = status;
         x->done = 1;

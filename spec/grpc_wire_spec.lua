@@ -104,6 +104,21 @@ describe("grpc.reader", function()
     assert.are.same({ "q", "w" }, r:feed(s:sub(#grpc.frame(big) + 1)))
   end)
 
+  it("a 1 MiB message in 4 KiB chunks, with the next frame's header in its last chunk", function()
+    local big = ("m"):rep(1024 * 1024)
+    local s = grpc.frame(big) .. grpc.frame("tail")
+    local r, got = grpc.reader(), {}
+    for i = 1, #s, 4096 do
+      local out = assert(r:feed(s:sub(i, i + 4095)))
+      for _, m in ipairs(out) do got[#got + 1] = m end
+      assert.are.same({}, r:feed(""))
+    end
+    assert.are.equal(2, #got)
+    assert.is_true(got[1] == big)
+    assert.are.equal("tail", got[2])
+    assert.is_true(r:finish())
+  end)
+
   local bad = {
     { "bad flag byte 2", "\2\0\0\0\0", "bad flag byte 0x02 at byte 0" },
     { "bad flag after a message", grpc.frame("ab") .. "\7\0\0\0\0", "bad flag byte 0x07 at byte 7" },

@@ -198,17 +198,26 @@ function _M.reader(o)
   if type(max_len) ~= "number" or max_len < 0 or max_len ~= floor(max_len) then
     error("dynpb: grpc.reader: max_len must be a non-negative integer", 2)
   end
-  return setmetatable({ buf = "", pos = 0, max_len = max_len, encoding = encoding, web = web,
-                        trailers = nil, err = nil }, READER)
+  return setmetatable({ parts = {}, have = 0, need = 5, pos = 0, max_len = max_len,
+                        encoding = encoding, web = web, trailers = nil, err = nil }, READER)
 end
 
 -- r:feed(chunk) --> array of the messages completed by chunk (possibly
--- empty) | nil, err. After an error every feed returns it again.
+-- empty) | nil, err. After an error every feed returns it again. Chunks
+-- are kept as they come until the frame they complete is whole, so a large
+-- message split into many chunks costs linear time.
 function READER.feed(self, chunk)
   if self.err then return nil, self.err end
   if type(chunk) ~= "string" then error("dynpb: grpc reader:feed: expected a string", 2) end
-  local buf = self.buf .. chunk
-  local out, i, n = {}, 1, #buf
+  local out = {}
+  if #chunk == 0 then return out end
+  local parts = self.parts
+  parts[#parts + 1] = chunk
+  self.have = self.have + #chunk
+  if self.have < self.need then return out end
+  local buf = #parts == 1 and parts[1] or concat(parts)
+  local i, n = 1, #buf
+  local need = 5
   while n - i + 1 >= 5 do
     local flag, b1, b2, b3, b4 = str_byte(buf, i, i + 4)
     local len = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
@@ -227,7 +236,10 @@ function READER.feed(self, chunk)
                             len, at, self.max_len)
       return nil, self.err
     end
-    if n - i + 1 < 5 + len then break end
+    if n - i + 1 < 5 + len then
+      need = 5 + len
+      break
+    end
     local msg = str_sub(buf, i + 5, i + 4 + len)
     if flag % 2 == 1 then
       local enc = self.encoding
@@ -254,21 +266,25 @@ function READER.feed(self, chunk)
     i = i + 5 + len
   end
   self.pos = self.pos + i - 1
-  self.buf = str_sub(buf, i)
+  local rest = i > n and "" or str_sub(buf, i)
+  self.parts = rest == "" and {} or { rest }
+  self.have = #rest
+  self.need = need
   return out
 end
 
 -- r:finish() --> true | nil, err when the stream ended inside a frame
 function READER.finish(self)
   if self.err then return nil, self.err end
-  if #self.buf > 0 then
+  if self.have > 0 then
+    local buf = concat(self.parts)
     local need = "?"
-    if #self.buf >= 5 then
-      local _, b1, b2, b3, b4 = str_byte(self.buf, 1, 5)
+    if #buf >= 5 then
+      local _, b1, b2, b3, b4 = str_byte(buf, 1, 5)
       need = tostring(((b1 * 256 + b2) * 256 + b3) * 256 + b4 + 5)
     end
     return nil, str_format("dynpb: grpc reader: stream ended inside a frame at byte %d (%d of %s bytes)",
-                           self.pos, #self.buf, need)
+                           self.pos, #buf, need)
   end
   return true
 end
@@ -613,7 +629,7 @@ local function begin(self, method, req, co, level)
   for _, k in ipairs(TLS) do tr[k] = o[k] end
   local x = self.conn:start(tr)
   return {
-    client = self, m = m, x = x, name = mname, reader = nil, queue = {}, qi = 1,
+    client = self, m = m, x = x, tr = tr, tries = 0, name = mname, reader = nil, queue = {}, qi = 1,
     max_len = co.max_len or o.max_len or MAX_LEN, done = false, st = nil,
   }
 end
@@ -708,8 +724,21 @@ local function pump(call, wait_ms)
     end
   end
   if done then
-    call.done = true
     local res = call.x:result()
+    -- libcurl 7.88 loses the response of a server that answered (a
+    -- trailers-only status) and reset the stream between the request's
+    -- HEADERS and its DATA: the transfer fails with CURLE_HTTP2_STREAM (92)
+    -- before any header arrived. With one request message the server cannot
+    -- have run the method then (it needs the whole message), so the call is
+    -- sent again, twice at most, on a fresh connection.
+    if not problem and res.curl_code == 92 and res.headers == "" and not call.m.client_streaming
+       and call.tries < 2 and #call.queue == 0 then
+      call.tries = call.tries + 1
+      call.x = call.client.conn:start(call.tr)
+      call.reader = nil
+      return true
+    end
+    call.done = true
     if problem then res.error = nil end
     if not problem and call.reader and not call.not_grpc then
       local ok, ferr = call.reader:finish()
