@@ -220,6 +220,12 @@ describe("dynpb.grpc client (python3-grpcio server)", function()
     local m = M("Nope")
     local res, err, st = c:call(m, { text = "x" })
     assert.is_nil(res)
+    if E.slow and st.code == 14 then
+      -- under valgrind/asan the server's early answer always beats the
+      -- request body, and libcurl 7.88 loses it (README: gRPC, the client)
+      assert.matches("UNAVAILABLE: Stream error in the HTTP/2 framing layer$", err)
+      return
+    end
     assert.are.equal(12, st.code)
     assert.matches("/test.v1.Echo/Nope at ", err)
   end)
@@ -272,6 +278,34 @@ describe("dynpb.grpc client (python3-grpcio server)", function()
     for msg, e2, st2 in c2:stream(name("Count"), { count = 2 }) do n = n + 1; last = st2 end
     assert.are.equal(1, n)
     assert.are.equal(14, last.code)
+  end)
+
+  it("https:// (ALPN h2): the peer is verified; trusted through cafile", function()
+    local dir = E.tmpdir()
+    local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
+    assert(E.sh(string.format("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+      .. "-nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout '%s' -out '%s' "
+      .. ">/dev/null 2>&1", key, cert)), "openssl req failed")
+    local ts = E.start(string.format("exec %s '%s' '%s' --tls '%s' '%s'", E.python, SERVER, set_path, cert, key))
+    local url = "https://127.0.0.1:" .. ts.port
+    local untrusted = grpc.client{ url = url, schema = schema }
+    local r1, err1, st1 = untrusted:call(name("Say"), { text = "x" })
+    local trusted = grpc.client{ url = url, schema = schema, cafile = cert }
+    local r2, err2 = trusted:call(name("Say"), { text = "tls" })
+    local r3 = trusted:call(name("Say"), { text = "again" })
+    local gs = grpc.client{ url = "grpcs://127.0.0.1:" .. ts.port, schema = schema, cafile = cert }
+    local r4 = gs:call(name("Say"), { text = "grpcs" })
+    local stats = trusted:stats()
+    E.stop(ts)
+    E.sh("rm -rf '" .. dir .. "'")
+    assert.is_nil(r1)
+    assert.are.equal(14, st1.code)
+    assert.matches("^dynpb: grpc /test.v1.Echo/Say at https://127%.0%.0%.1:%d+: UNAVAILABLE: .*certificate", err1)
+    assert(r2, err2)
+    assert.are.equal("tls", r2.text)
+    assert.are.equal("again", r3.text)
+    assert.are.equal(1, stats.connects)
+    assert.are.equal("grpcs", r4.text)
   end)
 
   it("the server killed mid-stream: the responses so far, then UNAVAILABLE", function()

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """A real gRPC server (Debian's python3-grpcio) for spec/grpc_client_spec.lua.
 
-Usage: grpc_server.py SET.pb
-Serves test.v1.Echo (spec/fixtures/grpc/test/v1/echo.proto) on 127.0.0.1,
+Usage: grpc_server.py SET.pb [--tls CERT KEY]
+Serves test.v1.Echo (over TLS with --tls: the client reaches it by ALPN h2) (spec/fixtures/grpc/test/v1/echo.proto) on 127.0.0.1,
 port chosen by the OS, and prints "PORT PID" on stdout once it listens.
 Generic handlers with raw-bytes (de)serializers; the messages are
 python3-protobuf classes built at run time from the descriptor set the
@@ -154,7 +154,15 @@ server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
                      options=[("grpc.max_receive_message_length", 8 * 1024 * 1024),
                               ("grpc.max_send_message_length", 8 * 1024 * 1024)])
 server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.v1.Echo", handlers),))
-port = server.add_insecure_port("127.0.0.1:0")
+if "--tls" in sys.argv:
+    i = sys.argv.index("--tls")
+    with open(sys.argv[i + 1], "rb") as f:
+        cert = f.read()
+    with open(sys.argv[i + 2], "rb") as f:
+        key = f.read()
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(((key, cert),)))
+else:
+    port = server.add_insecure_port("127.0.0.1:0")
 server.start()
 sys.stdout.write("%d %d\n" % (port, os.getpid()))
 sys.stdout.flush()
