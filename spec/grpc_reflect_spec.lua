@@ -194,6 +194,28 @@ describe("registry.new{ strategy = \"reflection\" }", function()
     assert.is_table(reg:schema():method("shop.v1.Shops/ListShops"))
   end)
 
+  it("the snapshot: written after a reflection, used when the server is down at start", function()
+    local dir = E.tmpdir()
+    local snap = dir .. "/schema.pb"
+    local srv = start("v1")
+    local url = "grpc://127.0.0.1:" .. srv.port
+    local reg = assert(registry.new{ url = url, strategy = "reflection", snapshot = snap })
+    local fp = reg:schema().fingerprint
+    E.stop(srv)
+    assert.are.equal(fp, dynpb.fingerprint(T.read(snap)))
+    local errors = {}
+    local reg2 = assert(registry.new{ url = url, strategy = "reflection", snapshot = snap, timeout = 2,
+      on_error = function(e) errors[#errors + 1] = e end })
+    assert.are.equal(fp, reg2:schema().fingerprint)
+    assert.are.equal(1, #errors)
+    assert.matches("UNAVAILABLE", errors[1])
+    os.remove(snap)
+    local none, err = registry.new{ url = url, strategy = "reflection", timeout = 2 }
+    assert.is_nil(none)
+    assert.matches("^dynpb.registry: no schema: .*UNAVAILABLE", err)
+    E.sh("rm -rf '" .. dir .. "'")
+  end)
+
   it("misuse raises", function()
     assert.has_error(function() registry.new{ url = "grpc://x", services = { "a" } } end)
     assert.has_error(function() registry.new{ url = "grpc://x", strategy = "grpc" } end)
