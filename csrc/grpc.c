@@ -15,9 +15,11 @@
  *                                 quad may end in padding ("=" / "=="), so the
  *                                 concatenation of separately encoded pieces decodes
  *   core.now()                --> CLOCK_MONOTONIC seconds (float)
- *   core.conn()               --> conn: one libcurl multi handle (its connection pool:
+ *   core.conn()               --> conn: a libcurl multi handle (a connection pool:
  *                                 transfers started on it share connections, HTTP/2
- *                                 streams multiplexed on one connection)
+ *                                 streams multiplexed on one connection). After an
+ *                                 aborted or failed transfer the conn moves to a new
+ *                                 pool (libcurl 7.88 HTTP/2 session bugs, see below)
  *   conn:start(req)           --> xfer (the POST is under way; nothing blocks here)
  *       req = { url =, headers = { "name: value", ... }, body = "...",
  *               timeout_ms = 0 (none), connect_timeout_ms = 10000,
@@ -30,13 +32,15 @@
  *                                 last step (possibly ""). Waits up to wait_ms (0: never
  *                                 blocks) for activity when there was none.
  *   xfer:result()             --> { status =, headers = "raw lines", trailers = "raw lines",
- *                                   curl_code =, error = message|nil } (after done)
+ *                                   curl_code =, error = message|nil,
+ *                                   error_class = "timeout"|"connect"|"other"|nil } (after done)
  *   xfer:headers()            --> the raw response header lines once complete, else nil
  *   xfer:cancel()             abort; later steps return "", true with error "cancelled"
  *
- * Ownership: conn_t is reference counted by its userdata and by every xfer_t
- * started on it, so the multi handle outlives its transfers whatever order
- * the collector finalizes them in. An xfer_t is owned by its userdata from
+ * Ownership: conn_t is reference counted by its userdata and by every live
+ * xfer_t; a pool_t (the multi handle) by its conn while current and by every
+ * xfer_t started on it, so a multi handle outlives its transfers whatever
+ * order the collector finalizes them in. An xfer_t is owned by its userdata from
  * creation, so a Lua error while reading req leaves it to __gc. No mutable
  * C global; curl_global_init (reference counted) is called from luaopen.
  */
@@ -482,8 +486,8 @@ static long int_field(lua_State *L, int t, const char *name, long dflt) {
     lua_getfield(L, t, name);
     long v = dflt;
     if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 0)
-            luaL_error(L, "dynpb.grpc: '%s' must be a non-negative number", name);
+        if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) >= 0) || lua_tonumber(L, -1) > 1e12)
+            luaL_error(L, "dynpb.grpc: '%s' must be a number in 0..1e12", name);
         v = (long)lua_tonumber(L, -1);
     }
     lua_pop(L, 1);
@@ -580,7 +584,7 @@ static int l_conn_start(lua_State *L) {
     SET(CURLOPT_XFERINFOFUNCTION, on_progress);
     SET(CURLOPT_XFERINFODATA, (void *)x);
     SET(CURLOPT_TCP_NODELAY, 1L);
-    if (getenv("DYNPB_GRPC_VERBOSE")) SET(CURLOPT_VERBOSE, 1L);
+    if (getenv("DYNPB_GRPC_VERBOSE")) SET(CURLOPT_VERBOSE, 1L);    /* debugging: libcurl's trace on stderr */
     for (int i = 0; i < 5; i++)
         if (x->tls[i]) SET(tls_opts[i], x->tls[i]);
 #undef SET
