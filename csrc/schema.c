@@ -346,6 +346,12 @@ static int collect(ctx *c, const FDSet *set) {
 
 static int resolve(ctx *c, const char *scope, const char *tn, int *kind, int32_t *idx);
 
+/* is the file declaring an extension proto3? (an extension follows the
+   rules of the file that declares it, not of the message it extends) */
+static int ext_proto3(const FileProto *f) {
+    return f->syntax && strcmp(f->syntax, "proto3") == 0;
+}
+
 /* [-0, +0] the message an extension extends; -1 with an error pushed */
 static int32_t extendee_of(ctx *c, const FileProto *f, const char *scope, const FieldProto *fp) {
     int kind;
@@ -743,17 +749,16 @@ static int compile_msg(ctx *c, uint32_t idx) {
            with the rules of the file that declares it */
         int is_ext = i >= mp->n_field;
         const FieldProto *fp = is_ext ? c->ext[e0 + (i - mp->n_field)] : mp->field[i];
-        const FileProto *ff = is_ext ? c->extfile[e0 + (i - mp->n_field)] : f;
+        const FileProto *xf = is_ext ? c->extfile[e0 + (i - mp->n_field)] : f;
         const char *scope = is_ext ? c->extscope[e0 + (i - mp->n_field)] : m->name;
         dp_field *fd = &m->fields[i];
-        if (is_ext) file_syntax(c, ff, &p3);
-        else p3 = msg_p3;
+        p3 = is_ext ? ext_proto3(xf) : msg_p3;
         if (!is_ident(fp->name))
-            return fail(c, "file '%s': %s '%s': invalid field name '%s'", ff->name,
+            return fail(c, "file '%s': %s '%s': invalid field name '%s'", xf->name,
                         is_ext ? "extensions of" : "message", is_ext ? scope : m->name,
                         fp->name ? fp->name : "(none)");
         const char *where = is_ext
-            ? lua_pushfstring(L, "file '%s': extension '%s%s%s' of '%s'", ff->name, scope,
+            ? lua_pushfstring(L, "file '%s': extension '%s%s%s' of '%s'", xf->name, scope,
                               *scope ? "." : "", fp->name, m->name)
             : lua_pushfstring(L, "file '%s': field '%s.%s'", f->name, m->name,
                               fp->name);   /* +1, popped below */
