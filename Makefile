@@ -305,6 +305,10 @@ grpc-deps:
 test: grpc-deps
 grpc-test: grpc-deps
 	@$(MAKE) --no-print-directory check LUA=$(LUA) BUSTED_ARGS=--pattern=grpc
+# wall-clock figures against the python3-grpcio test server (bench/grpc.sh)
+.PHONY: grpc-bench
+grpc-bench: grpc-deps $(SO) $(GRPC_SO)
+	LUA=$(LUA) sh bench/grpc.sh
 # ---- end of gRPC section
 
 .PHONY: all test check install regen clean example example-constants deps threads allocs
