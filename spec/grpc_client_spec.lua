@@ -256,6 +256,27 @@ describe("dynpb.grpc client (python3-grpcio server)", function()
     assert.matches("request 2: ", err)
   end)
 
+  it("json = true: responses as JSON strings, requests as JSON strings or tables", function()
+    if not schema:message("test.v1.EchoReply").to_json then
+      assert.has_error(function() c:call(name("Say"), {}, { json = true }) end)
+      pending("this dynpb has no JSON (handle:to_json): the JSON branch is not merged here")
+      return
+    end
+    local res = assert(c:call(name("Say"), '{"text": "js", "size": 2}', { json = true }))
+    assert.is_string(res)
+    assert.matches('"text": ?"js"', res)
+    assert.matches('"payload": ?"eHg="', res)
+    local res2 = assert(c:call(name("Say"), { text = "tbl" }, { json = true }))
+    assert.matches('"text": ?"tbl"', res2)
+    local n = 0
+    for msg in c:stream(name("Count"), { count = 2 }, { json = true }) do assert.is_string(msg); n = n + 1 end
+    assert.are.equal(2, n)
+    local r3, err, st = c:call(name("Say"), '{"nope": 1}', { json = true })
+    assert.is_nil(r3)
+    assert.are.equal(13, st.code)
+    assert.matches("request: ", err)
+  end)
+
   it("misuse raises: wrong shapes, unknown options, reserved metadata", function()
     assert.has_error(function() c:call(name("Count"), {}) end)
     assert.has_error(function() c:stream(name("Say"), {}) end)

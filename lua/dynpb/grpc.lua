@@ -478,11 +478,12 @@ CLIENT.__index = CLIENT
 local CLIENT_OPTIONS = {
   url = "string", schema = "userdata", registry = "table", timeout = "number",
   connect_timeout = "number", metadata = "table", max_len = "number", compress = "boolean",
-  user_agent = "string",
+  user_agent = "string", json = "boolean",
   cafile = "string", capath = "string", cert = "string", key = "string", key_password = "string",
 }
 local TLS = { "cafile", "capath", "cert", "key", "key_password" }
-local CALL_OPTIONS = { timeout = "number", metadata = "table", compress = "boolean", max_len = "number" }
+local CALL_OPTIONS = { timeout = "number", metadata = "table", compress = "boolean", max_len = "number",
+                       json = "boolean" }
 
 local function check_opts(o, types, what, level)
   if o == nil then return {} end
@@ -599,12 +600,21 @@ local function begin(self, method, req, co, level)
   local o = self.opts
   local compress = co.compress
   if compress == nil then compress = o.compress end
+  local json = co.json
+  if json == nil then json = o.json end
+  json = json and not m.raw
+  if json and not (m.output.to_json and m.input.from_json) then
+    error("dynpb: grpc " .. mname .. ": json = true needs handle:to_json/from_json (a dynpb with JSON)", level + 1)
+  end
   local reqs = m.client_streaming and req or { req }
   local parts = {}
   for i, r in ipairs(reqs) do
     local bytes, err
     if type(r) == "string" and m.raw then
       bytes = r
+    elseif type(r) == "string" and json then
+      bytes, err = m.input:from_json(r)
+      if not bytes then return local_fail(13, "request" .. (m.client_streaming and " " .. i or "") .. ": " .. err) end
     else
       if type(r) ~= "table" then
         error(str_format("dynpb: grpc %s: request %d must be a table, got %s", mname, i, type(r)), level + 1)
@@ -629,7 +639,7 @@ local function begin(self, method, req, co, level)
   for _, k in ipairs(TLS) do tr[k] = o[k] end
   local x = self.conn:start(tr)
   return {
-    client = self, m = m, x = x, tr = tr, tries = 0, name = mname, reader = nil, queue = {}, qi = 1,
+    client = self, m = m, x = x, tr = tr, tries = 0, name = mname, json = json, reader = nil, queue = {}, qi = 1,
     max_len = co.max_len or o.max_len or MAX_LEN, done = false, st = nil,
   }
 end
@@ -686,6 +696,7 @@ end
 -- decodes one response message of call; nil, err on a decode failure
 local function decode_response(call, bytes)
   if call.m.raw then return bytes end
+  if call.json then return call.m.output:to_json(bytes) end
   local t, err = call.m.output:decode(bytes)
   if not t then return nil, err end
   return t
