@@ -382,3 +382,52 @@ describe("base64 (-bin metadata)", function()
     assert.matches("invalid base64 length", select(2, grpc.b64decode("Zm9vZ")))
   end)
 end)
+
+describe("adversarial input (seeded random bytes)", function()
+  local seed = 20261201
+  local function rnd(n)                 -- Park-Miller, exact in doubles
+    seed = (seed * 16807) % 2147483647
+    return seed % n
+  end
+  local function bytes(n)
+    local t = {}
+    for i = 1, n do
+      -- biased towards small lengths and valid flags so frames get deep
+      local k = rnd(4)
+      t[i] = string.char(k == 0 and rnd(2) or k == 1 and 0 or rnd(256))
+    end
+    return table.concat(t)
+  end
+  local N = SLOW and 300 or 3000
+
+  it("the reader returns messages or nil, err for " .. N .. " random streams in random chunks; never raises", function()
+    for _ = 1, N do
+      local s = bytes(rnd(48))
+      local r = grpc.reader{ max_len = 1 + rnd(40), web = rnd(2) == 0, encoding = rnd(2) == 0 and "gzip" or nil }
+      local i = 1
+      while i <= #s do
+        local k = 1 + rnd(8)
+        local out, err = r:feed(s:sub(i, i + k - 1))
+        if out == nil then
+          assert.matches("^dynpb: grpc reader: ", err)
+          break
+        end
+        for _, m in ipairs(out) do assert.is_string(m) end
+        i = i + k
+      end
+      local ok, ferr = r:finish()
+      assert(ok == true or (ok == nil and ferr:match("^dynpb: grpc reader: ")))
+    end
+  end)
+
+  it("status_details and the web-text decoder on random bytes: a result or nil, err", function()
+    for _ = 1, N do
+      local s = bytes(rnd(40))
+      local st, err = grpc.status_details(s)
+      assert(st ~= nil or err:match("^dynpb: grpc status details"), err)
+      local d = grpc.web_text_decoder()
+      local out, derr = d:feed(s)
+      assert(out ~= nil or derr:match("^dynpb: grpc web%-text: "), derr)
+    end
+  end)
+end)
