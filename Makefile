@@ -292,6 +292,7 @@ readme-check:
 	@echo "make readme-check: README.md's marked blocks in a fresh copy (about 1-2 minutes: two builds, nginx)"
 	sh spec/readme_check.sh
 # ---- end of first hour section
+
 # ---- text format and the dynpb command (issue 19): H:to_text / H:from_text,
 # csrc/tty.c (dynpb.isatty), bin/dynpb (make install writes its shebang from LUA)
 # (csrc/text_encode.c, csrc/text_decode.c, csrc/tty.c are listed in SRCS at the top)
@@ -305,6 +306,46 @@ install-bin:
 	sed '1s|.*|#!/usr/bin/env $(LUA)|' bin/dynpb > $(DESTDIR)$(PREFIX)/bin/dynpb
 	chmod 0755 $(DESTDIR)$(PREFIX)/bin/dynpb
 # ---- end of text format section
+
+# ---- gRPC (issue 15): build/$(LUA)/dynpb/grpc_core.so (zlib, base64, HTTP/2 over libcurl)
+# lua/dynpb/grpc.lua is the policy. Test-time servers: python3-grpcio (apt),
+# nginx (apt, the HTTP/2 503), and @grpc/grpc-js + @grpc/reflection +
+# @grpc/proto-loader from npm into build/grpc-node (make grpc-deps).
+GRPC_SO := $(BUILD)/dynpb/grpc_core.so
+GRPC_PKGS := zlib1g-dev python3-grpcio nginx nodejs
+GRPC_NODE := build/grpc-node
+$(GRPC_SO): csrc/grpc.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_SO) -o $@ csrc/grpc.c -lcurl -lz
+all: $(GRPC_SO)
+check: $(GRPC_SO)
+install: install-grpc
+.PHONY: install-grpc grpc-deps grpc-test
+install-grpc: $(GRPC_SO)
+	install -d $(DESTDIR)$(INSTALL_CMOD)/dynpb
+	install -m 0755 $(GRPC_SO) $(DESTDIR)$(INSTALL_CMOD)/dynpb/grpc_core.so
+# the npm packages of the reflection specs (test time only; never at run time)
+$(GRPC_NODE)/node_modules/@grpc/reflection/package.json: spec/support/grpc_node/package.json spec/support/grpc_node/package-lock.json
+	@mkdir -p $(GRPC_NODE)
+	cp spec/support/grpc_node/package.json spec/support/grpc_node/package-lock.json $(GRPC_NODE)/
+	cd $(GRPC_NODE) && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $@
+# npm: Debian's package only when node came without one (nodesource's has it)
+grpc-deps:
+	@sh .ci/deps.sh $(GRPC_PKGS)
+	@command -v npm >/dev/null 2>&1 || sh .ci/deps.sh npm
+	@$(MAKE) --no-print-directory $(GRPC_NODE)/node_modules/@grpc/reflection/package.json
+# the gRPC specs against real servers (python3-grpcio, grpc-js, nginx) are
+# part of make check (they fail, naming make grpc-deps, when a server is
+# missing); make test installs them first
+test: grpc-deps
+grpc-test: grpc-deps
+	@$(MAKE) --no-print-directory check LUA=$(LUA) BUSTED_ARGS=--pattern=grpc
+# wall-clock figures against the python3-grpcio test server (bench/grpc.sh)
+.PHONY: grpc-bench
+grpc-bench: grpc-deps $(SO) $(GRPC_SO)
+	LUA=$(LUA) sh bench/grpc.sh
+# ---- end of gRPC section
 
 .PHONY: all test check install regen clean example example-constants deps threads allocs
 

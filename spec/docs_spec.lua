@@ -39,6 +39,15 @@ describe("README documents", function()
   end
   local ok2, http = pcall(require, "dynpb.http")
   if ok2 then groups[#groups + 1] = {"http.", public(http)} end
+  local ok3, grpc = pcall(require, "dynpb.grpc")
+  if ok3 then
+    groups[#groups + 1] = {"grpc.", public(grpc)}
+    local c = grpc.client{ url = "http://127.0.0.1:1" }
+    groups[#groups + 1] = {"c:", public(getmetatable(c).__index)}
+    groups[#groups + 1] = {"job:", public(getmetatable(c:start({ path = "/x/y", input = true,
+      output = true, raw = true }, "")).__index)}
+    c:close()
+  end
   -- dynpb.resty needs nginx: its exported functions are read from the source
   local src = T.read(T.root .. "/lua/dynpb/resty.lua")
   local resty = {}

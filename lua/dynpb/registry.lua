@@ -60,7 +60,7 @@ local OPTION_TYPES = {
   url = "string", headers = "table", timeout = "number", connect_timeout = "number",
   refresh = "number", jitter = "number", strategy = "string", snapshot = "string",
   max_bytes = "number", background = "boolean", on_update = "function",
-  on_error = "function", transport = "table",
+  on_error = "function", transport = "table", services = "table",
   cafile = "string", capath = "string", cert = "string", key = "string",
   key_password = "string", forward_headers = "boolean",
 }
@@ -253,8 +253,11 @@ local function check_options(opts)
   if not (o.max_bytes >= 1) or o.max_bytes ~= floor(o.max_bytes) then
     error("dynpb: registry.new: option 'max_bytes' must be a positive integer", 3)
   end
-  if o.strategy ~= "latest" and o.strategy ~= "versions" then
-    error("dynpb: registry.new: option 'strategy' must be \"latest\" or \"versions\"", 3)
+  if o.strategy ~= "latest" and o.strategy ~= "versions" and o.strategy ~= "reflection" then
+    error("dynpb: registry.new: option 'strategy' must be \"latest\", \"versions\" or \"reflection\"", 3)
+  end
+  if o.services and o.strategy ~= "reflection" then
+    error("dynpb: registry.new: option 'services' needs strategy = \"reflection\"", 3)
   end
   if o.headers then
     local h = {}
@@ -339,7 +342,7 @@ end
 -- (background). Returns an outcome for finish(); calls no user callback.
 local function attempt(self, get)
   local url = self.url
-  if self.opts.strategy == "latest" then
+  if self.opts.strategy ~= "versions" then      -- "latest", "reflection"
     local req, cond = request(self, url, true)
     local res, err = get(req)
     if not res then return { err = err or "GET " .. shown(url) .. ": failed" } end
@@ -528,6 +531,13 @@ end
 function _M.new(opts)
   local o = check_options(opts)
   local transport = o.transport
+  if not transport and o.strategy == "reflection" then
+    -- server reflection over gRPC (dynpb.grpc): the transport's "GET" is
+    -- the reflection exchange, its body the assembled descriptor set
+    local ok, grpc = pcall(require, "dynpb.grpc")
+    if not ok then return nil, "dynpb.registry: dynpb.grpc is not available: " .. tostring(grpc) end
+    transport = grpc.reflection_transport(o.services)
+  end
   if not transport then
     local err
     transport, err = curl_transport()

@@ -1,0 +1,73 @@
+-- Shared by the gRPC specs: compile test protos with protoc, start and stop
+-- the real servers (python3-grpcio, grpc-js, nginx) on 127.0.0.1 with
+-- OS-chosen ports, and stop them by pid.
+local E = {}
+
+E.fixtures = T.specdir .. "/fixtures/grpc"
+-- make asan / valgrind / gc-stress: smaller loops (the servers are real all the same)
+E.slow = T.gc_stress or os.getenv("DYNPB_VALGRIND") ~= nil or os.getenv("DYNPB_SLOW") ~= nil
+E.python = "/usr/bin/python3"   -- Debian's, with python3-grpcio and python3-protobuf
+
+-- every command runs in `sh -c` without the sanitizer runtime that make
+-- asan preloads (servers, protoc and the shell are not instrumented)
+local function wrap(cmd)
+  return "env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS -u UBSAN_OPTIONS sh -c '"
+    .. cmd:gsub("'", "'\\''") .. "'"
+end
+local function sh(cmd)
+  local ok = os.execute(wrap(cmd))
+  return ok == true or ok == 0
+end
+E.sh = sh
+
+function E.tmpdir()
+  sh("mkdir -p '" .. T.root .. "/build'")
+  local p = io.popen(wrap("realpath \"$(mktemp -d '" .. T.root .. "/build/grpc-spec.XXXXXX' 2>/dev/null || mktemp -d)\""))
+  local d = p:read("*l")
+  p:close()
+  return d
+end
+
+-- protoc the given files (relative to dir) into a descriptor set (with imports)
+function E.protoc(dir, files, out)
+  local cmd = string.format("protoc -I'%s' -I/usr/include --include_imports --descriptor_set_out='%s' %s",
+    dir, out, table.concat(files, " "))
+  assert(sh(cmd), "protoc failed: " .. cmd)
+  return T.read(out)
+end
+
+-- runs cmd (must `exec` the server) with popen; the server's first stdout
+-- line is "PORT PID"
+function E.start(cmd, what)
+  local pipe = assert(io.popen(wrap(cmd), "r"))
+  local line = pipe:read("*l")
+  local port, pid = (line or ""):match("^(%d+) (%d+)$")
+  if not port then
+    pipe:close()
+    error((what or "server") .. " did not start: " .. tostring(line) .. " (" .. cmd .. ")")
+  end
+  return { pipe = pipe, port = tonumber(port), pid = pid, url = "http://127.0.0.1:" .. port }
+end
+
+function E.stop(s)
+  if s and s.pipe then
+    sh("kill " .. s.pid .. " 2>/dev/null")
+    s.pipe:close()
+    s.pipe = nil
+  end
+end
+
+function E.have_python_grpc()
+  return sh(E.python .. " -c 'import grpc, google.protobuf' 2>/dev/null")
+end
+
+-- a free TCP port on 127.0.0.1 (bound to 0 then released), for servers
+-- that cannot listen on port 0 (nginx)
+function E.free_port()
+  local p = io.popen(wrap(E.python .. [[ -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])']]))
+  local port = tonumber(p:read("*l"))
+  p:close()
+  return port
+end
+
+return E
