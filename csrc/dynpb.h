@@ -75,7 +75,8 @@ enum {
     DPF_UTF8 = 1 << 5,        /* string checked as UTF-8 (proto3) */
     DPF_CLOSED_ENUM = 1 << 6, /* enum type is closed (proto2) */
     DPF_REQUIRED = 1 << 7,
-    DPF_HAS_DEFAULT = 1 << 8  /* proto2 [default = ...] given */
+    DPF_HAS_DEFAULT = 1 << 8, /* proto2 [default = ...] given */
+    DPF_EXTENSION = 1 << 9    /* an extension: its name is "[full.name]" (issue 11) */
 };
 
 /* A default value, parsed at compile time. */
@@ -120,6 +121,7 @@ typedef struct dp_msg {
     uint8_t map_entry;        /* is a synthesized map entry (key=1, value=2) */
     uint8_t proto3;           /* declared in a proto3 file */
     uint8_t closed_enum_rep;  /* some repeated field has a closed enum type */
+    uint8_t message_set;      /* option message_set_wire_format (issue 11) */
 } dp_msg;
 
 typedef struct dp_enumval {
@@ -388,5 +390,11 @@ DP_HIDDEN const char *dp_keyname(lua_State *L, int idx);
 DP_HIDDEN void dp_push_names(lua_State *L, int idx);
 /* [-0, +1, e] pushes a new schema object for the schema userdata at udidx */
 DP_HIDDEN void dp_push_schema_object(lua_State *L, int udidx);
+
+/* ---- csrc/gen/descriptor_set.c (make regen): the FileDescriptorSet of
+   csrc/gen/src/google/protobuf/descriptor.proto, the newer descriptor.proto
+   the module decodes google.protobuf.*Options messages with */
+DP_HIDDEN extern const unsigned char dp_descriptor_set[];
+DP_HIDDEN extern const size_t dp_descriptor_set_len;
 
 #endif
