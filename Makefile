@@ -274,6 +274,23 @@ $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_HARNESSES)): $(patsubst csrc/%.c,$(FUZZ_DIR
 $(AF_DIR)/allocfail: $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(SERVICES_SRCS))
 # ---- end of services section
 
+# ---- editions (issue 14): feature resolution (csrc/features.c); the
+# edition defaults are csrc/gen/feature_defaults.h (make regen, features.lua)
+EDITIONS_SRCS := csrc/features.c
+SRCS += $(EDITIONS_SRCS)
+OBJS += $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(EDITIONS_SRCS))
+FUZZ_OBJS += $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(EDITIONS_SRCS))
+AF_OBJS += $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(EDITIONS_SRCS))
+$(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_HARNESSES)): $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(EDITIONS_SRCS))
+$(AF_DIR)/allocfail: $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(EDITIONS_SRCS))
+HDRS += csrc/gen/feature_defaults.h
+
+# editions fixtures for the specs (needs npm: buf); outputs are committed
+.PHONY: editions-fixtures
+editions-fixtures:
+	sh spec/fixtures/editions/make.sh
+# ---- end of editions section
+
 .PHONY: all test check install regen clean example example-constants deps threads allocs
 
 all: $(SO) $(HTTP_TARGET)

@@ -215,7 +215,7 @@ int dp_l_fields(lua_State *L) {
     lua_createtable(L, (int)m->nfields, 0);
     for (uint32_t i = 0; i < m->nfields; i++) {
         const dp_field *fd = &m->fields[i];
-        lua_createtable(L, 0, 9);
+        lua_createtable(L, 0, 10);
         lua_pushstring(L, fd->cname);
         lua_setfield(L, -2, "name");
         lua_pushinteger(L, (lua_Integer)fd->number);
@@ -235,6 +235,10 @@ int dp_l_fields(lua_State *L) {
         }
         lua_pushboolean(L, (fd->flags & DPF_PACKED) != 0);
         lua_setfield(L, -2, "packed");
+        if (!(fd->flags & DPF_REPEATED)) {   /* resolved presence (issue 14) */
+            lua_pushstring(L, fd->flags & DPF_PRESENCE ? "explicit" : "implicit");
+            lua_setfield(L, -2, "presence");
+        }
         if (fd->flags & DPF_MAP) {
             lua_pushboolean(L, 1);
             lua_setfield(L, -2, "map");
