@@ -19,11 +19,10 @@
 #                         glibc/root's ld-linux-x86-64.so.2 --library-path
 #                         (the testee it starts runs on the system's libc)
 #   conformance.pb        FileDescriptorSet (buf build): conformance.proto,
-#                         test_messages_proto{2,3}.proto + the well-known
+#                         test_messages_proto{2,3}.proto, the editions test
+#                         protos (test_messages_proto{2,3}_editions.proto,
+#                         test_messages_edition2023.proto) + the well-known
 #                         types they import
-#   conformance-editions.pb   the same plus the editions test protos
-#                         (test_messages_proto{2,3}_editions.proto,
-#                         test_messages_edition2023.proto)
 #
 # Needs: npm (node >= 20), apt-get, dpkg-deb; x86-64 Linux.
 set -eu
@@ -135,9 +134,9 @@ fi
 
 # ---- 4. descriptor sets for the testee (buf, with the WKTs it bundles) ----
 export BUF_CACHE_DIR="$work/buf-cache"
-build_set() { # out, then --path arguments (none: every file)
+build_set() { # out, then buf build arguments (--path ...: only those files)
   out=$1; shift
-  if [ ! -s "$out" ] || [ "$npmstamp" -nt "$out" ]; then
+  if [ ! -s "$out" ] || [ "$npmstamp" -nt "$out" ] || [ "$here/build.sh" -nt "$out" ]; then
     log "buf build -> $out"
     (cd "$include" && "$bufbin" build . --as-file-descriptor-set --exclude-source-info \
         "$@" -o "$out.tmp.binpb") >"$work/buf.log" 2>&1 ||
@@ -145,10 +144,7 @@ build_set() { # out, then --path arguments (none: every file)
     mv "$out.tmp.binpb" "$out"
   fi
 }
-build_set "$work/conformance.pb" \
-  --path conformance/conformance.proto \
-  --path google/protobuf/test_messages_proto2.proto \
-  --path google/protobuf/test_messages_proto3.proto
-build_set "$work/conformance-editions.pb"
+rm -f "$work/conformance-editions.pb"    # an earlier layout
+build_set "$work/conformance.pb"
 
 log "ok: $runner"

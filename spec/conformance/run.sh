@@ -14,7 +14,8 @@
 # CONFORMANCE_MIN_SUCCESSES tests through dynpb.
 #
 # CONFORMANCE_TIMEOUT: seconds before the runner is killed (default 1200).
-# CONFORMANCE_MIN_SUCCESSES: default 1401 (the proto2 + proto3 binary tests).
+# CONFORMANCE_MIN_SUCCESSES: default 2805 (the binary tests: 1401 of the
+#   proto2 + proto3 messages, 1404 of the editions ones).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,7 +23,7 @@ root=$(cd "$here/../.." && pwd)
 work=$here/work
 lua=${1:-${DYNPB_LUA:-lua5.4}}
 case $lua in 5.*) lua=lua$lua ;; esac
-min=${CONFORMANCE_MIN_SUCCESSES:-1401}
+min=${CONFORMANCE_MIN_SUCCESSES:-2805}
 
 mkdir -p "$work"
 log=$work/run-$lua.log

@@ -11,12 +11,8 @@
 --
 -- Environment (set by testee.sh):
 --   DYNPB_CPATH / DYNPB_LPATH   prepended to package.cpath / package.path
---   DYNPB_CONFORMANCE_DESC      descriptor set with every test message
---                               (default: work/conformance-editions.pb
---                               next to this file)
---   DYNPB_CONFORMANCE_FALLBACK_DESC  the set without editions files, loaded
---                               when the first fails on editions (default:
---                               work/conformance.pb)
+--   DYNPB_CONFORMANCE_DESC      descriptor set of the test messages
+--                               (default: work/conformance.pb next to this file)
 -- Runs on Lua 5.1 (LuaJIT), 5.3 and 5.4: no string.pack, no integer ops.
 
 local cpath = os.getenv("DYNPB_CPATH")
@@ -45,20 +41,11 @@ local function read_file(path)
   return s
 end
 
--- The full set (proto2, proto3 and editions test messages) is preferred.
--- While dynpb cannot load editions files, the set without them is loaded and
--- every editions message type answers `skipped` (documented in README).
+-- proto2, proto3 and editions (2023) test messages, with their imports
 local descpath = os.getenv("DYNPB_CONFORMANCE_DESC")
-if not descpath or descpath == "" then descpath = here .. "/work/conformance-editions.pb" end
-local fallback = os.getenv("DYNPB_CONFORMANCE_FALLBACK_DESC")
-if not fallback or fallback == "" then fallback = here .. "/work/conformance.pb" end
+if not descpath or descpath == "" then descpath = here .. "/work/conformance.pb" end
 
 local schema, lerr = dynpb.load(read_file(descpath))
-local editions_skip
-if not schema and fallback ~= descpath and tostring(lerr):find("editions", 1, true) then
-  editions_skip = "editions are not supported yet (" .. tostring(lerr) .. ")"
-  schema, lerr = dynpb.load(read_file(fallback))
-end
 if not schema then fatal("dynpb.load: " .. tostring(lerr)) end
 
 local Request = schema:message("conformance.ConformanceRequest")
@@ -183,9 +170,6 @@ local function handle(reqbytes)
   if not ser then return { skipped = ascii(tostring(out_fmt) .. " output is not supported yet") } end
 
   local mt = tostring(req.message_type)
-  if editions_skip and mt:find("^protobuf_test_messages%.editions%.") then
-    return { skipped = ascii(editions_skip) }
-  end
   local H = handle_for(mt)
   if not H then return { runtime_error = ascii("testee: unknown message type " .. mt) } end
 

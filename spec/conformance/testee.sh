@@ -9,6 +9,5 @@ lua=${DYNPB_LUA:-lua5.4}
 case $lua in 5.*) lua=lua$lua ;; esac
 export DYNPB_CPATH="$root/build/$lua/?.so"
 export DYNPB_LPATH="$root/lua/?.lua;$root/lua/?/init.lua"
-export DYNPB_CONFORMANCE_DESC="${DYNPB_CONFORMANCE_DESC:-$here/work/conformance-editions.pb}"
-export DYNPB_CONFORMANCE_FALLBACK_DESC="${DYNPB_CONFORMANCE_FALLBACK_DESC:-$here/work/conformance.pb}"
+export DYNPB_CONFORMANCE_DESC="${DYNPB_CONFORMANCE_DESC:-$here/work/conformance.pb}"
 exec "$lua" "$here/testee.lua"
