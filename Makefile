@@ -265,7 +265,7 @@ conformance:
 # OBJS, FUZZ_OBJS and AF_OBJS are := variables computed above from SRCS, so
 # the objects of these sources are appended to them here, and the fuzz and
 # allocfail binaries get them as extra prerequisites.
-SERVICES_SRCS := csrc/gen/descriptor_set.c
+SERVICES_SRCS := csrc/gen/descriptor_set.c csrc/options.c csrc/services.c
 SRCS += $(SERVICES_SRCS)
 OBJS += $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SERVICES_SRCS))
 FUZZ_OBJS += $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(SERVICES_SRCS))

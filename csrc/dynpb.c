@@ -200,10 +200,19 @@ static const luaL_Reg schema_methods[] = {
     {"message", dp_l_message},
     {"decode", dp_l_schema_decode},
     {"encode", dp_l_schema_encode},
+    /* issue 11: services, files, options */
+    {"services", dp_l_services},
+    {"service", dp_l_service},
+    {"method", dp_l_method},
+    {"files", dp_l_files},
+    {"enum_options", dp_l_enum_options},
     {NULL, NULL}};
 
 static const luaL_Reg handle_methods[] = {
     {"fields", dp_l_fields},
+    {"extensions", dp_l_extensions},
+    {"options", dp_l_handle_options},
+    {"oneofs", dp_l_oneofs},
     {NULL, NULL}};
 
 /* [-0, +0] registers l into the table at the top; every function gets the

@@ -299,7 +299,9 @@ enum {
     DP_UV_ENUMS = 3,      /* full name -> enum index */
     DP_UV_ENUMTABS = 4,   /* enum index -> constants table (lazy) */
     DP_UV_STATE = 5,      /* the dp_state userdata (anchor) */
-    DP_UV_HANDLES = 6     /* message index -> handle object (lazy) */
+    DP_UV_HANDLES = 6,    /* message index -> handle object (lazy) */
+    DP_UV_SOURCE = 20,    /* the descriptor-set bytes as given (issue 11) */
+    DP_UV_REFL = 21       /* options.c: decoded services, files, options (lazy) */
 };
 
 /* upvalues shared by every function of the module and its objects */
@@ -314,7 +316,8 @@ enum {
 /* slots of the dp_state userdata's uservalue table */
 enum {
     DP_SU_CACHE = 1,      /* fingerprint -> schema object, weak values */
-    DP_SU_PINS = 2        /* array of pinned schema objects, least recent first */
+    DP_SU_PINS = 2,       /* array of pinned schema objects, least recent first */
+    DP_SU_DESC = 20       /* options.c: the embedded descriptor.proto schema (lazy) */
 };
 
 /* ---- cache.c */
@@ -398,6 +401,25 @@ DP_HIDDEN void dp_push_schema_object(lua_State *L, int udidx);
    the module decodes google.protobuf.*Options messages with */
 DP_HIDDEN extern const unsigned char dp_descriptor_set[];
 DP_HIDDEN extern const size_t dp_descriptor_set_len;
+
+/* ---- options.c (issue 11): files, services, options, decoded per schema */
+/* [-0, +1, e] pushes R, the schema's decoded services/files/options data
+   (built on first use, never changed after; see options.c), for the schema
+   object at sidx. Runs in a closure with the module's DP_NUPVALUES upvalues. */
+DP_HIDDEN void dp_push_refl(lua_State *L, int sidx);
+/* [-0, +1, e] pushes a deep copy of the value at idx: plain tables are
+   copied, anything else (handles and other objects included) is shared */
+DP_HIDDEN void dp_push_copy(lua_State *L, int idx);
+
+/* ---- services.c / reflect.c (issue 11): Lua methods */
+DP_HIDDEN int dp_l_services(lua_State *L);      /* schema:services() */
+DP_HIDDEN int dp_l_service(lua_State *L);       /* schema:service(name) */
+DP_HIDDEN int dp_l_method(lua_State *L);        /* schema:method(x) */
+DP_HIDDEN int dp_l_files(lua_State *L);         /* schema:files() */
+DP_HIDDEN int dp_l_enum_options(lua_State *L);  /* schema:enum_options(name) */
+DP_HIDDEN int dp_l_handle_options(lua_State *L);/* handle:options() */
+DP_HIDDEN int dp_l_oneofs(lua_State *L);        /* handle:oneofs() */
+DP_HIDDEN int dp_l_extensions(lua_State *L);    /* handle:extensions() */
 
 /* ---- features.c: protobuf editions, resolved features (issue 14) */
 struct Google__Protobuf__FileDescriptorProto;

@@ -373,8 +373,10 @@ describe("enums", function()
 
   it("enum_values lists declaration order", function()
     local vals = assert(s1:enum_values("shop.v1.BookingStatus"))
-    assert.same({{name = "STATUS_UNSPECIFIED", number = 0}, {name = "CREATED", number = 1},
-                 {name = "COMPLETED", number = 2}, {name = "DONE", number = 2}}, vals)
+    assert.same({{name = "STATUS_UNSPECIFIED", number = 0, options = {}},
+                 {name = "CREATED", number = 1, options = {}},
+                 {name = "COMPLETED", number = 2, options = {}},
+                 {name = "DONE", number = 2, options = {}}}, vals)
   end)
 
   it("negative and nested enum values", function()
@@ -424,13 +426,13 @@ describe("reflection", function()
     local by = {}
     for _, f in ipairs(h:fields()) do by[f.name] = f end
     assert.same({name = "id", number = 1, type = "int32", label = "optional", packed = false,
-                 presence = "implicit"}, by.id)
+                 presence = "implicit", options = {}}, by.id)
     assert.equal("explicit", by.priority.presence)   -- proto3 optional
     assert.equal("explicit", by.card.presence)       -- oneof member
     assert.equal("explicit", by.address.presence)    -- message
     assert.is_nil(by.attrs.presence)                 -- map
-    assert.same({name = "tags", number = 12, type = "int32", label = "repeated", packed = true},
-                by.tags)
+    assert.same({name = "tags", number = 12, type = "int32", label = "repeated", packed = true,
+                 options = {}}, by.tags)
     assert.is_false(by.unpacked.packed)
     assert.equal("common.Address", by.address.type_name)
     assert.equal("message", by.address.type)
