@@ -23,6 +23,7 @@ end
 local function fields_of(H)
   local by = {}
   for _, f in ipairs(H:fields()) do by[f.name] = f end
+  for _, f in ipairs(H:extensions()) do by[f.key] = f end
   return by
 end
 
@@ -88,6 +89,27 @@ describe("editions: resolved features in handle:fields()", function()
     end)
   end
 
+  -- extensions get the features of the scope their `extend` is in
+  local ext_rows = {
+    {"ed.v1.Features", "[ed.v1.ext_child]", "group", "optional", false, "explicit"},
+    {"ed.v1.Features", "[ed.v1.ext_nums]", "int32", "repeated", true, nil},
+    {"ed.v1.Features", "[ed.v1.Scope.scoped_sub]", "group", "optional", false, "explicit"},
+    {"ed.v1.Features", "[ed.v1.Scope.scoped_nums]", "int32", "repeated", false, nil},
+    {"mix.v1.Old", "[mix.v1.old_nums]", "int32", "repeated", false, nil},
+    {"mix.v1.Old", "[mix.v1.oldgroup]", "group", "optional", false, "explicit"},
+  }
+  for _, r in ipairs(ext_rows) do
+    it("extension " .. r[2], function()
+      local x
+      for _, e in ipairs(set:message(r[1]):extensions()) do if e.key == r[2] then x = e end end
+      assert.is_table(x)
+      assert.equal(r[3], x.type)
+      assert.equal(r[4], x.label)
+      assert.equal(r[5], x.packed)
+      assert.equal(r[6], x.presence)
+    end)
+  end
+
   it("keeps a default with explicit presence", function()
     assert.equal(7, fields_of(F).with_default.default)
     assert.equal(7, F:decode("", {defaults = true}).with_default)
@@ -123,6 +145,11 @@ describe("editions: codec", function()
     {"field-level LENGTH_PREFIXED over the file's DELIMITED", FD, {prefixed = {x = 1}},
      "3a020801"},
     {"edition 2024", M24, {n = 0, imp = 0, nums = {1}, next = {n = 1}}, "08001a0101" .. "330801" .. "34"},
+    {"editions extensions", F, {["[ed.v1.ext_child]"] = {v = 1}, ["[ed.v1.ext_nums]"] = {1, 2},
+      ["[ed.v1.Scope.scoped_sub]"] = {x = 2}, ["[ed.v1.Scope.scoped_nums]"] = {1, 2}},
+     "a3060801a406" .. "aa06020102" .. "b3060802b406" .. "b80601b80602"},
+    {"proto2 extensions in a mixed set", Old, {id = 1, ["[mix.v1.old_nums]"] = {1, 2},
+      ["[mix.v1.oldgroup]"] = {v = 3}}, "0801" .. "a00601a00602" .. "ab060803ac06"},
     {"proto3 with editions types", Plain, {color = "RED", ed = {explicit_int = 0}}, "2801" .. "32020800"},
   }
   for _, r in ipairs(rows) do
