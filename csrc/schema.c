@@ -792,7 +792,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
            with the rules of the file that declares it */
         int is_ext = i >= mp->n_field;
         const FieldProto *fp = is_ext ? c->ext[e0 + (i - mp->n_field)] : mp->field[i];
-        const FileProto *ff = is_ext ? c->extfile[e0 + (i - mp->n_field)] : f;
+        const FileProto *xf = is_ext ? c->extfile[e0 + (i - mp->n_field)] : f;
         const char *scope = is_ext ? c->extscope[e0 + (i - mp->n_field)] : m->name;
         dp_field *fd = &m->fields[i];
         /* the features of the field's scope: its message, or for an
@@ -800,17 +800,17 @@ static int compile_msg(ctx *c, uint32_t idx) {
         dp_features extf;
         const dp_features *basef = mf;
         if (is_ext) {
-            if (!ext_scope_features(c, ff, scope, &extf)) return 0;
+            if (!ext_scope_features(c, xf, scope, &extf)) return 0;
             basef = &extf;
         }
         p3 = basef->edition == DP_EDITION_PROTO3;
         int editions = basef->edition >= DP_EDITION_2023;
         if (!is_ident(fp->name))
-            return fail(c, "file '%s': %s '%s': invalid field name '%s'", ff->name,
+            return fail(c, "file '%s': %s '%s': invalid field name '%s'", xf->name,
                         is_ext ? "extensions of" : "message", is_ext ? scope : m->name,
                         fp->name ? fp->name : "(none)");
         const char *where = is_ext
-            ? lua_pushfstring(L, "file '%s': extension '%s%s%s' of '%s'", ff->name, scope,
+            ? lua_pushfstring(L, "file '%s': extension '%s%s%s' of '%s'", xf->name, scope,
                               *scope ? "." : "", fp->name, m->name)
             : lua_pushfstring(L, "file '%s': field '%s.%s'", f->name, m->name,
                               fp->name);   /* +1, popped below */

@@ -8,7 +8,9 @@
 -- DYNPB_PYTHON (default /usr/bin/python3) cannot import google.protobuf.
 local dynpb = require "dynpb"
 
-local PY = os.getenv("DYNPB_PYTHON") or "/usr/bin/python3"
+-- without the sanitizer runtime `make asan` preloads: python's own leaks
+-- are not dynpb's
+local PY = "env -u LD_PRELOAD " .. (os.getenv("DYNPB_PYTHON") or "/usr/bin/python3")
 local FIX = T.specdir .. "/fixtures/"
 
 local function run(cmd)
