@@ -334,14 +334,18 @@ end)
 
 describe("csrc/gen/feature_defaults.h", function()
   it("is what csrc/gen/features.lua derives from descriptor.proto", function()
-    local protoc = io.popen("command -v protoc 2>/dev/null"):read("*l")
+    local pp = io.popen("command -v protoc 2>/dev/null")
+    local protoc = pp:read("*l")
+    pp:close()
     assert.is_string(protoc, "protoc (Debian's protobuf-compiler) is needed")
     local lua = os.getenv("DYNPB_LUA") or "lua5.4"
     local tmp = os.tmpname()
     local gen = T.root .. "/csrc/gen"
-    local cmd = ("protoc -I%q -o %q google/protobuf/descriptor.proto && " ..
-                 "protoc -I%q --decode=google.protobuf.FileDescriptorSet google/protobuf/descriptor.proto " ..
-                 "< %q | %q %q"):format(gen .. "/src", tmp, gen .. "/src", tmp, lua, gen .. "/features.lua")
+    -- the tools run without the sanitizer runtime `make asan` preloads
+    local cmd = ("env -u LD_PRELOAD protoc -I%q -o %q google/protobuf/descriptor.proto && " ..
+                 "env -u LD_PRELOAD protoc -I%q --decode=google.protobuf.FileDescriptorSet " ..
+                 "google/protobuf/descriptor.proto < %q | env -u LD_PRELOAD %q %q")
+                :format(gen .. "/src", tmp, gen .. "/src", tmp, lua, gen .. "/features.lua")
     local p = io.popen(cmd)
     local got = p:read("*a")
     p:close()
