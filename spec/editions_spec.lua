@@ -206,6 +206,14 @@ describe("editions: codec", function()
     assert.equal(unhex("8201") .. "\2" .. bad, assert(F:encode({unchecked = bad})))
     -- file-level NONE
     assert.equal(bad, assert(FD:decode(unhex("1202") .. bad)).s)
+    -- a map field's NONE holds for its keys and values
+    local entry = "\10\2" .. bad .. "\18\2" .. bad
+    assert.same({[bad] = bad}, assert(F:decode(unhex("d201") .. "\8" .. entry)).raw_map)
+    assert.equal(unhex("d201") .. "\8" .. entry, assert(F:encode({raw_map = {[bad] = bad}})))
+    t, err = F:decode(unhex("da01") .. "\8" .. entry)
+    assert.is_nil(t)
+    assert.matches("checked_map", err)
+    assert.is_nil((F:encode({checked_map = {[bad] = bad}})))
   end)
 end)
 
