@@ -176,6 +176,10 @@ BENCH_RUNS ?= 7
 CG_N ?= 2000
 BENCH_W := bench/work
 BENCH_FLOOR := $(BENCH_W)/$(LUA)/bench_floor.so
+# the reference library (lua-protobuf), measured side by side; built from its
+# source beside the checkout (never part of dynpb), skipped when absent
+PEER_PB ?= $(firstword $(wildcard $(CURDIR)/../shared/peers/lua-protobuf /work/shared/peers/lua-protobuf))
+BENCH_REF := $(if $(PEER_PB),$(BENCH_W)/$(LUA)/pb.so)
 PBC_BENCH := $(BENCH_W)/pbc_bench
 
 .PHONY: bench bench-one bench-callgrind bench-callgrind-one bench-fixtures bench-guard bench-baseline
@@ -183,6 +187,10 @@ PBC_BENCH := $(BENCH_W)/pbc_bench
 $(BENCH_FLOOR): bench/floor.c
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -fPIC -I$(LUA_INC) -O2 -shared -o $@ bench/floor.c
+
+$(BENCH_W)/$(LUA)/pb.so: $(PEER_PB)/pb.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -fPIC -shared -I$(LUA_INC) -w -o $@ $(PEER_PB)/pb.c
 
 $(BENCH_W)/pbc/bench.pb-c.c: bench/fixtures/bench.proto bench/fixtures/large.proto
 	@mkdir -p $(dir $@)
@@ -195,7 +203,7 @@ $(PBC_BENCH): bench/pbc_bench.c $(BENCH_W)/pbc/bench.pb-c.c
 bench: deps
 	@for l in $(BENCH_LUAS); do $(MAKE) --no-print-directory bench-one LUA=$$l || exit 1; done
 
-bench-one: $(SO) $(BENCH_FLOOR) $(PBC_BENCH)
+bench-one: $(SO) $(BENCH_FLOOR) $(PBC_BENCH) $(BENCH_REF)
 	@LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;$(CURDIR)/$(BENCH_W)/$(LUA)/?.so;;" \
 	  $(LUA) bench/run.lua bench $(BENCH_W)/results-$(LUA).tsv $(BENCH_TIME) $(BENCH_RUNS) $(PBC_BENCH)
 
