@@ -182,7 +182,7 @@ PEER_PB ?= $(firstword $(wildcard $(CURDIR)/../shared/peers/lua-protobuf /work/s
 BENCH_REF := $(if $(PEER_PB),$(BENCH_W)/$(LUA)/pb.so)
 PBC_BENCH := $(BENCH_W)/pbc_bench
 
-.PHONY: bench bench-one bench-callgrind bench-callgrind-one bench-fixtures bench-guard bench-baseline
+.PHONY: bench bench-scale bench-one bench-callgrind bench-callgrind-one bench-fixtures bench-guard bench-baseline
 
 $(BENCH_FLOOR): bench/floor.c
 	@mkdir -p $(dir $@)
@@ -202,6 +202,13 @@ $(PBC_BENCH): bench/pbc_bench.c $(BENCH_W)/pbc/bench.pb-c.c
 
 bench: deps
 	@for l in $(BENCH_LUAS); do $(MAKE) --no-print-directory bench-one LUA=$$l || exit 1; done
+	@$(MAKE) --no-print-directory bench-scale
+
+# all of googleapis (npm google-proto-files, made at bench time) loaded by
+# dynpb and by lua-protobuf, a fresh process each (bench/scale.sh)
+bench-scale:
+	@for l in $(BENCH_LUAS); do $(MAKE) --no-print-directory LUA=$$l all $(if $(PEER_PB),$(BENCH_W)/$$l/pb.so) >/dev/null || exit 1; done
+	@sh bench/scale.sh $(BENCH_W) $(BENCH_LUAS)
 
 bench-one: $(SO) $(BENCH_FLOOR) $(PBC_BENCH) $(BENCH_REF)
 	@LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;$(CURDIR)/$(BENCH_W)/$(LUA)/?.so;;" \
@@ -219,7 +226,7 @@ bench-callgrind:
 	@sh .ci/deps.sh valgrind
 	@$(MAKE) --no-print-directory bench-callgrind-one LUA=lua5.4
 
-bench-callgrind-one: $(SO) $(CG_HOST) $(BENCH_FLOOR)
+bench-callgrind-one: $(SO) $(CG_HOST) $(BENCH_FLOOR) $(BENCH_REF)
 	@LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;$(CURDIR)/$(BENCH_W)/$(LUA)/?.so;;" $(LUA) bench/callgrind.lua bench $(BENCH_W) $(CG_N) $(CG_HOST)
 
 # the instruction-count regression guard (CI): decode/encode of Small and
