@@ -3,9 +3,9 @@
  *
  * Stages:
  *   1. dp_scan_descriptor_set (wire.c) bounds depth and lengths;
- *   2. protobuf-c parses the set, allocating through the lua_State's
- *      allocator; the parsed set is owned by a "holder" userdata whose __gc
- *      frees it, so a raise anywhere below leaks nothing;
+ *   2. protobuf-c parses the set into an arena (chunks from the lua_State's
+ *      allocator) owned by a "holder" userdata: released as soon as the
+ *      compile ends, and by its __gc if anything below raises;
  *   3. collect: every message and enum gets a full name and an index
  *      (duplicates rejected), recorded in the uservalue tables MSGS/ENUMS;
  *   4. enums, then messages, are compiled into blocks owned by the schema
@@ -77,40 +77,79 @@ static const char *sdup(lua_State *L, dp_schema *S, const char *s) {
     return d;
 }
 
-/* ---- protobuf-c allocator over lua_Alloc; each block carries its size */
+/* ---- protobuf-c allocator: an arena over lua_Alloc
+ *
+ * protobuf-c allocates every parsed message, string and array separately;
+ * a large set (all of googleapis: 22 MB, millions of objects) made malloc
+ * and free the largest part of a compile, and the freed fragments stayed in
+ * the process (RSS). So its allocations are bump-allocated from big chunks
+ * and freed all at once with the holder: pa_free frees nothing. protobuf-c
+ * frees nothing it still needs during an unpack, so nothing is lost but the
+ * few temporaries it drops (bounded by the input size).
+ */
+
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t size;                  /* bytes of this chunk, header included */
+} arena_chunk;
 
 typedef struct holder {
     ProtobufCAllocator pa;   /* handed to protobuf-c; allocator_data = this */
     lua_Alloc alloc;
     void *alloc_ud;
-    FDSet *set;              /* parsed set, freed by __gc */
+    FDSet *set;              /* parsed set, in the arena; dropped by __gc */
+    arena_chunk *chunks;     /* the arena, freed by __gc */
+    char *cur;               /* bump pointer in the newest chunk */
+    size_t left;             /* bytes left at cur */
+    size_t chunk;            /* size of the next chunk */
     int oom;                 /* an allocation for protobuf-c failed */
 } holder;
 
 static void *pa_alloc(void *ud, size_t size) {
     holder *h = ud;
-    size_t *p = size <= (size_t)-1 - DP_ALIGN ? h->alloc(h->alloc_ud, NULL, 0, size + DP_ALIGN) : NULL;
-    if (!p) {
-        h->oom = 1;
-        return NULL;
+    size = (size + (DP_ALIGN - 1)) & ~(size_t)(DP_ALIGN - 1);
+    if (size > h->left) {
+        size_t hdr = (sizeof(arena_chunk) + DP_ALIGN - 1) & ~(size_t)(DP_ALIGN - 1);
+        size_t want = size > h->chunk ? size : h->chunk;
+        arena_chunk *c = want <= (size_t)-1 - hdr ? h->alloc(h->alloc_ud, NULL, 0, hdr + want) : NULL;
+        if (!c) {
+            h->oom = 1;
+            return NULL;
+        }
+        c->next = h->chunks;
+        c->size = hdr + want;
+        h->chunks = c;
+        h->cur = (char *)c + hdr;
+        h->left = want;
+        if (h->chunk < ((size_t)4 << 20)) h->chunk *= 2;   /* 64 KiB, 128 KiB, ... 4 MiB */
     }
-    *p = size + DP_ALIGN;
-    return (char *)p + DP_ALIGN;
+    void *p = h->cur;
+    h->cur += size;
+    h->left -= size;
+    return p;
 }
 
 static void pa_free(void *ud, void *ptr) {
-    holder *h = ud;
-    if (!ptr) return;
-    size_t *p = (size_t *)((char *)ptr - DP_ALIGN);
-    h->alloc(h->alloc_ud, p, *p, 0);
+    (void)ud;
+    (void)ptr;   /* the arena is freed as a whole (holder_gc) */
+}
+
+/* frees the arena (and with it the parsed set) */
+static void holder_release(holder *h) {
+    arena_chunk *c = h->chunks;
+    while (c) {
+        arena_chunk *next = c->next;
+        h->alloc(h->alloc_ud, c, c->size, 0);
+        c = next;
+    }
+    h->chunks = NULL;
+    h->cur = NULL;
+    h->left = 0;
+    h->set = NULL;
 }
 
 static int holder_gc(lua_State *L) {
-    holder *h = lua_touserdata(L, 1);
-    if (h->set) {
-        protobuf_c_message_free_unpacked(&h->set->base, &h->pa);
-        h->set = NULL;
-    }
+    holder_release(lua_touserdata(L, 1));
     return 0;
 }
 
@@ -122,6 +161,7 @@ static holder *push_holder(lua_State *L) {
     h->pa.alloc = pa_alloc;
     h->pa.free = pa_free;
     h->pa.allocator_data = h;
+    h->chunk = (size_t)64 << 10;
     if (luaL_newmetatable(L, "dynpb.holder")) {   /* +1 metatable */
         lua_pushcfunction(L, holder_gc);
         lua_setfield(L, -2, "__gc");
@@ -842,12 +882,14 @@ int dp_compile(lua_State *L, dp_schema *S, int uvidx, const unsigned char *data,
     if (!h->set) {
         /* protobuf-c reports a failed allocation as a parse failure */
         if (h->oom) luaL_error(L, "dynpb: not enough memory");
+        holder_release(h);
         lua_settop(L, top);
         lua_pushstring(L, "malformed descriptor set: not a valid FileDescriptorSet "
                           "(protobuf-c could not parse it)");
         return 0;
     }
     if (h->set->n_file == 0) {
+        holder_release(h);
         lua_settop(L, top);
         lua_pushstring(L, "empty descriptor set: it contains no files");
         return 0;
@@ -871,12 +913,12 @@ int dp_compile(lua_State *L, dp_schema *S, int uvidx, const unsigned char *data,
     if (ok) ok = check_maps(&c);
     if (ok) S->fhints = dp_schema_alloc(L, S, sizeof(uint16_t) * (S->nfields_total + 1));
     if (!ok) {
+        holder_release(h);         /* the parsed set now, not at the next GC */
         lua_replace(L, top + 1);   /* message over the holder */
         lua_settop(L, top + 1);
         return 0;
     }
-    protobuf_c_message_free_unpacked(&h->set->base, &h->pa);
-    h->set = NULL;
+    holder_release(h);
     lua_settop(L, top);
     return 1;
 }
