@@ -207,22 +207,28 @@ typedef struct ctx {
    a compile fails (building it per field was a tenth of a compile). */
 static const char WHERE[] = "\001";
 
+/* [-1, +1] replaces the string at the top, when it begins with WHERE, by
+   the field's "file 'f': field 'M.x'" (or extension) and the rest */
+static void expand_where(ctx *c) {
+    const char *msg = lua_tostring(c->L, -1);
+    if (!msg || msg[0] != WHERE[0]) return;
+    if (c->w_scope)
+        lua_pushfstring(c->L, "file '%s': extension '%s%s%s' of '%s'%s", c->w_file,
+                        c->w_scope, *c->w_scope ? "." : "", c->w_field, c->w_msg,
+                        msg + 1);                             /* +1 */
+    else
+        lua_pushfstring(c->L, "file '%s': field '%s.%s'%s", c->w_file, c->w_msg,
+                        c->w_field, msg + 1);                 /* +1 */
+    lua_remove(c->L, -2);                                     /* -1 */
+}
+
 /* [-0, +1] pushes an error message and returns 0 */
 static int fail(ctx *c, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    const char *msg = lua_pushvfstring(c->L, fmt, ap);        /* +1 */
+    lua_pushvfstring(c->L, fmt, ap);                          /* +1 */
     va_end(ap);
-    if (msg[0] == WHERE[0]) {
-        if (c->w_scope)
-            lua_pushfstring(c->L, "file '%s': extension '%s%s%s' of '%s'%s", c->w_file,
-                            c->w_scope, *c->w_scope ? "." : "", c->w_field, c->w_msg,
-                            msg + 1);                         /* +1 */
-        else
-            lua_pushfstring(c->L, "file '%s': field '%s.%s'%s", c->w_file, c->w_msg,
-                            c->w_field, msg + 1);             /* +1 */
-        lua_remove(c->L, -2);                                 /* -1 */
-    }
+    expand_where(c);
     return 0;
 }
 
@@ -270,8 +276,10 @@ static int scope_features(ctx *c, const dp_features *parent,
     }
     va_list ap;
     va_start(ap, fmt);
-    const char *where = lua_pushvfstring(c->L, fmt, ap);     /* +1 where */
+    lua_pushvfstring(c->L, fmt, ap);                         /* +1 where */
     va_end(ap);
+    expand_where(c);                                         /* a field's WHERE */
+    const char *where = lua_tostring(c->L, -1);
     int ok = dp_features_merge(c->L, parent, fs, where, out);
     if (ok) lua_pop(c->L, 1);                                /* -1 */
     else lua_remove(c->L, -2);                               /* the message stays */
