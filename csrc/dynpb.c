@@ -298,8 +298,8 @@ DP_EXPORT int luaopen_dynpb(lua_State *L) {
     lua_rawseti(L, -2, DP_SU_CACHE);                    /* -1 cache */
     lua_newtable(L);
     lua_rawseti(L, -2, DP_SU_PINS);                     /* pins */
-    lua_pushcfunction(L, dp_encode_protected);
-    lua_rawseti(L, -2, DP_SU_ENCODE);                   /* encode's protected body */
+    lua_pushboolean(L, 0);
+    lua_rawseti(L, -2, DP_SU_EBUF);                     /* encode's buffer: made on first use */
     dp_setuv(L, base);                                  /* -1 uservalue */
     lua_newtable(L);                                    /* +1 SCHEMAMT (base+1) */
     lua_newtable(L);                                    /* +1 HANDLEMT (base+2) */

@@ -153,11 +153,11 @@ typedef struct dp_state {
     int64_t bytes;            /* C bytes held by those schemas */
     int pin;                  /* size of the pinned LRU */
     int sha_fast;             /* dp_sha256_fast(), asked once at luaopen */
-    /* encode output buffer, reused across calls, freed by __gc */
+    /* an encode output buffer, freed by __gc: used in the buffer holders
+       of encode.c (userdata of this type and metatable, leased through
+       DP_SU_EBUF); NULL in the module's own state */
     unsigned char *buf;
     size_t bufcap;
-    int busy;                 /* an encode is using buf (a finalizer may encode
-                                 during it: that one gets a buffer of its own) */
 } dp_state;
 
 /* A block of schema memory; blocks form a list freed together. */
@@ -427,12 +427,10 @@ DP_HIDDEN int dp_l_extensions(lua_State *L);    /* handle:extensions() */
    temp file (O_EXCL|O_NOFOLLOW, random name), write, fsync, rename, fsync dir */
 DP_HIDDEN int dp_l_write_durable(lua_State *L);
 
-/* ---- encode.c: the outermost encode runs under lua_pcall (issue 20), so an
-   error releases the state's buffer; on Lua 5.1/LuaJIT the protected function
-   is a closure made once, kept in the state's uservalue at DP_SU_ENCODE */
-#define DP_SU_ENCODE 3
-/* [-0, +1|2, e] lua_pcall'd by encode: 1 = its arguments, 2 = table, 3 = NAMES */
-DP_HIDDEN int dp_encode_protected(lua_State *L);
+/* ---- encode.c: slot of the state's uservalue holding the encode buffer's
+   holder when no encode runs (false while one has leased it; see
+   encode_call): an error inside an encode cannot leave it taken */
+#define DP_SU_EBUF 3
 /* ---- text_encode.c: protobuf bytes -> text format (protoc --decode) */
 /* a growable C buffer owned by a userdata with __gc */
 typedef struct dp_tbuf {

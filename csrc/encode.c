@@ -26,7 +26,7 @@
 typedef struct ectx {
     lua_State *L;
     const dp_schema *S;
-    dp_state *st;                    /* owns the buffer */
+    dp_state *st;                    /* the buffer's holder (encode_call) */
     unsigned char *buf;              /* st->buf, cached (grow updates both) */
     size_t cap;                      /* st->bufcap, cached */
     size_t len;                      /* bytes written to buf */
@@ -911,7 +911,6 @@ static int track_oneof(ectx *c, const dp_msg *m, const dp_field *f, int t, oneof
     return 1;
 }
 
-/* Encodes field f of m from the value at v (not nil); t is the table. */
 /* Writes message extension f of a MessageSet (message_set_wire_format) from
    the table at v as one item: group 1 { type_id = 2: number, message = 3:
    bytes }. */
@@ -927,13 +926,10 @@ static int put_item(ectx *c, const dp_field *f, int v) {
     return 1;
 }
 
-static inline int put_member(ectx *c, const dp_msg *m, const dp_field *f, int t, int v,
-                             oneofs *oo) {
+/* put_member for repeated fields, maps and extensions (a MessageSet's
+   message extensions are items) */
+static int put_member_other(ectx *c, const dp_msg *m, const dp_field *f, int v) {
     lua_State *L = c->L;
-    dp_pathel *pe = &c->path[c->depth];
-    pe->f = f;
-    pe->kind = DP_PK_NONE;
-    if (f->oneof >= 0 && !track_oneof(c, m, f, t, oo)) return 0;
     if (m->message_set && (f->flags & DPF_EXTENSION) && f->type == DP_T_MESSAGE &&
         !(f->flags & DPF_REPEATED))
         return put_item(c, f, v);
@@ -941,6 +937,18 @@ static inline int put_member(ectx *c, const dp_msg *m, const dp_field *f, int t,
         if (!lua_istable(L, v)) return fail(c, "expected table, got %s", lua_kind(L, v));
         return (f->flags & DPF_MAP) ? put_map(c, f, v) : put_repeated(c, f, v);
     }
+    return put_scalar(c, f, v, (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
+}
+
+/* Encodes field f of m from the value at v (not nil); t is the table.
+   Singular non-extension fields (the common case) go straight to put_scalar. */
+static inline int put_member(ectx *c, const dp_msg *m, const dp_field *f, int t, int v,
+                             oneofs *oo) {
+    dp_pathel *pe = &c->path[c->depth];
+    pe->f = f;
+    pe->kind = DP_PK_NONE;
+    if (f->oneof >= 0 && !track_oneof(c, m, f, t, oo)) return 0;
+    if (f->flags & (DPF_REPEATED | DPF_EXTENSION)) return put_member_other(c, m, f, v);
     return put_scalar(c, f, v, (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
 }
 
@@ -1079,16 +1087,16 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
     return 1;
 }
 
-/* [-0, +1|2, e] encodes the table at tidx into st's buffer (st->busy set
-   while it runs) and pushes the string, or nil and the message. */
-static int encode_run(lua_State *L, dp_state *st, const dp_schema *S, const dp_msg *m,
+/* [-0, +1|2, e] encodes the table at tidx into the buffer of b (a buffer
+   holder, below); pushes the bytes, or nil and the message */
+static int encode_run(lua_State *L, dp_state *b, const dp_schema *S, const dp_msg *m,
                       int names, int tidx, const dp_opts *o) {
     ectx c;
     c.L = L;
     c.S = S;
-    c.st = st;
-    c.buf = st->buf;
-    c.cap = st->bufcap;
+    c.st = b;
+    c.buf = b->buf;
+    c.cap = b->bufcap;
     c.len = 0;
     c.tname = m->name;
     c.depth = 0;
@@ -1097,88 +1105,66 @@ static int encode_run(lua_State *L, dp_state *st, const dp_schema *S, const dp_m
     c.o = *o;
     c.tables[0] = lua_topointer(L, tidx);
     c.names = names;
-    st->busy = 1;
     ensure(&c, 64);
     if (!encode_msg(&c, m, tidx)) {
-        st->busy = 0;
         lua_pushnil(L);
         lua_insert(L, -2);
         return 2;
     }
-    /* still busy while the result is copied: making the string can run the
-       GC, and a finalizer that encodes must not touch this buffer */
     lua_pushlstring(L, (const char *)c.buf, c.len);
-    st->busy = 0;
     /* a buffer grown by one huge message is not kept */
-    if (c.st->bufcap > (4u << 20)) {
+    if (b->bufcap > (4u << 20)) {
         void *ud;
         lua_Alloc a = lua_getallocf(L, &ud);
-        a(ud, c.st->buf, c.st->bufcap, 0);
-        c.st->buf = NULL;
-        c.st->bufcap = 0;
+        a(ud, b->buf, b->bufcap, 0);
+        b->buf = NULL;
+        b->bufcap = 0;
     }
     return 1;
 }
 
-/* what encode_call hands to dp_encode_protected (on the C stack; the
-   light userdata never reaches Lua code) */
-typedef struct {
-    dp_state *st;
-    const dp_schema *S;
-    const dp_msg *m;
-    dp_opts o;
-} encode_args;
-
-/* [-0, +1|2, e] run by lua_pcall: 1 = encode_args, 2 = table, 3 = NAMES */
-int dp_encode_protected(lua_State *L) {
-    const encode_args *a = lua_touserdata(L, 1);
-    return encode_run(L, a->st, a->S, a->m, 3, 2, &a->o);
-}
-
-/* [-0, +1|2] the body of both encode methods */
+/* [-0, +2|3, e] the body of both encode methods.
+ *
+ * The output buffer is leased: it lives in a holder (a dp_state userdata
+ * with the state's metatable, whose __gc frees the buffer) kept in the
+ * state's uservalue at DP_SU_EBUF. A call takes it out (the slot becomes
+ * false) and keeps it on its own Lua stack while it encodes, then puts it
+ * back. So
+ *  - an encode inside an encode (a finalizer run by the GC in the middle of
+ *    one) finds no buffer and makes a holder of its own;
+ *  - an error raised inside an encode (out of memory, a stack that cannot
+ *    grow) leaves the slot empty: the leased holder is then unreferenced
+ *    and collected, and the next call makes a new one, which is kept again.
+ * Nothing is held busy by a call that no longer runs, and no call runs
+ * protected (lua_pcall cost more than the encode of a small message). */
 static int encode_call(lua_State *L, int stidx, dp_schema *S, const dp_msg *m, int names,
                        int tidx, int oidx) {
     if (!lua_istable(L, tidx))
         luaL_error(L, "dynpb: encode %s: table expected, got %s", m->name, luaL_typename(L, tidx));
-    dp_state *st = lua_touserdata(L, stidx);
     tidx = dp_absindex(L, tidx);
+    stidx = dp_absindex(L, stidx);
     dp_opts o;
     dp_parse_opts(L, oidx, "encode", &o);   /* before anything is pushed */
-    if (st->busy) {
-        /* an encode inside an encode (a __gc that encodes, run by the GC in
-           the middle of this one): it must not touch the outer buffer. A
-           fresh state userdata with the same metatable (its __gc frees the
-           buffer) serves this call only. */
-        dp_state *tmp = dp_newudata(L, sizeof *tmp);                 /* +1 */
-        memset(tmp, 0, sizeof *tmp);
+    dp_getuv(L, stidx);                               /* +1 state uservalue */
+    int uv = lua_gettop(L);
+    lua_rawgeti(L, uv, DP_SU_EBUF);                   /* +1 the free holder, or false */
+    dp_state *b = lua_touserdata(L, -1);
+    if (b) {
+        lua_pushboolean(L, 0);
+        lua_rawseti(L, uv, DP_SU_EBUF);               /* leased */
+    } else {
+        lua_pop(L, 1);                                /* -1 */
+        b = dp_newudata(L, sizeof *b);                /* +1 a new holder */
+        memset(b, 0, sizeof *b);
         lua_getmetatable(L, stidx);
         lua_setmetatable(L, -2);
-        return encode_run(L, tmp, S, m, names, tidx, &o);
     }
-    /* The outermost encode runs protected: an error raised inside it (out
-       of memory, a stack that cannot grow) releases the state's buffer
-       (busy = 0) before it propagates, so later calls use it again. */
-    encode_args a;
-    a.st = st;
-    a.S = S;
-    a.m = m;
-    a.o = o;
-    int top = lua_gettop(L);
-#if LUA_VERSION_NUM >= 502
-    lua_pushcfunction(L, dp_encode_protected);        /* +1 (a light C function) */
-#else
-    dp_getuv(L, stidx);                               /* +1 state uservalue */
-    lua_rawgeti(L, -1, DP_SU_ENCODE);                 /* +1 the cached closure */
-    lua_remove(L, -2);                                /* -1 */
-#endif
-    lua_pushlightuserdata(L, &a);
-    lua_pushvalue(L, tidx);
-    lua_pushvalue(L, names);
-    if (lua_pcall(L, 3, LUA_MULTRET, 0) != 0) {       /* -4 +1|2 */
-        st->busy = 0;
-        return lua_error(L);
-    }
-    return lua_gettop(L) - top;
+    int bidx = lua_gettop(L);
+    int n = encode_run(L, b, S, m, names, tidx, &o);  /* +1|2 */
+    lua_pushvalue(L, bidx);
+    lua_rawseti(L, uv, DP_SU_EBUF);                   /* given back (a nested call's
+                                                         holder, if any, is dropped) */
+    return n;
 }
 
 int dp_l_schema_encode(lua_State *L) {
