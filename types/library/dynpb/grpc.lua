@@ -102,6 +102,10 @@ local job = {}
 ---`"pkg.Svc.M"` (looked up with `schema:method`), or a method table.
 ---@alias dynpb.grpc.MethodRef string|dynpb.Method
 
+---What `c:stream` returns first: each call gives the next response, then `nil`
+---at a successful end, or once `false, err, st` on a failure.
+---@alias dynpb.grpc.StreamIterator fun(): (table|string|false|nil), string?, dynpb.grpc.Status?
+
 -- ---- wire helpers
 
 ---The 5-byte length-prefixed message. A non-string `msg` raises.
@@ -245,7 +249,7 @@ function c:call(method, req, opts) end
 ---@param method dynpb.grpc.MethodRef
 ---@param req table|string
 ---@param opts? dynpb.grpc.CallOpts
----@return fun(): (table|string|false|nil), string?, dynpb.grpc.Status? iterator
+---@return dynpb.grpc.StreamIterator iterator
 ---@return dynpb.grpc.Status st filled when the stream ends
 function c:stream(method, req, opts) end
 

@@ -42,12 +42,14 @@ function job:poll() end
 function job:cancel() end
 
 ---What fetches descriptor sets for a registry: libcurl by default
----(`registry.curl_transport()`), OpenResty cosockets in dynpb.resty.
+---(`registry.curl_transport()`), OpenResty cosockets in dynpb.resty, gRPC
+---server reflection (`grpc.reflection_transport`). `save(path, bytes)` writes
+---the snapshot (default `dynpb.write_durable`; may yield).
 ---@class dynpb.Transport
 ---@field fetch fun(req: dynpb.Request): dynpb.Response|nil, string?
 ---@field start? fun(req: dynpb.Request): dynpb.Job|nil, string?
 ---@field now? fun(): number
----@field save? fun(path: string, bytes: string): true|nil, string? writes the snapshot (default `dynpb.write_durable`)
+---@field save? fun(path: string, bytes: string): true|nil, string?
 
 ---@class dynpb.RegistryOpts
 ---@field url string `http://`, `https://` or `file://`; for strategy "versions", the schema's base URL; for "reflection", `grpc://` or `grpcs://`

@@ -40,7 +40,7 @@ function M.http_router(schema) end
 ---`verb` is compared exactly. Non-string arguments raise.
 ---@param verb string an HTTP method ("GET", ...) or a custom kind
 ---@param path string the request target, still percent-encoded
----@return dynpb.Method|any|nil method the rule's method (nil: no rule matches, or a malformed path)
+---@return dynpb.Method|nil method the rule's method (whatever `method` holds for rules given to `new`); nil: no rule matches, or a malformed path
 ---@return dynpb.RouteVars|string|nil vars the bound variables, or the error for a malformed path (a path without a leading `/`, a bad `%` escape)
 ---@return dynpb.HttpRule? rule the matching rule row
 function router:match(verb, path) end
