@@ -44,12 +44,12 @@ local dynpb = {}
 ---@field type string the .proto type: "int32", "string", "message", "enum", "group", ...
 ---@field label "optional"|"required"|"repeated"
 ---@field type_name? string full name of the message, group or enum type
----@field oneof? string the real oneof it belongs to
----@field packed? boolean
+---@field oneof? string the real oneof it belongs to (not a proto3 `optional` field's synthetic one)
+---@field packed boolean how encode writes it (resolved, also from editions features)
 ---@field default? any the proto2 default (64-bit values a number cannot hold are decimal strings)
 ---@field map? boolean true for map fields
 ---@field presence? "explicit"|"implicit" singular fields only (nil for repeated and map fields): whether the field tells "unset" from its zero value
----@field options table the field's options (`packed`, `deprecated`, custom ones under `"[pkg.ext]"`; `{}` when none)
+---@field options dynpb.Options the field's options (`packed`, `deprecated`, custom ones under `"[pkg.ext]"`; `{}` when none)
 
 ---An extension of a message, as `handle:extensions()` lists them: a `fields()` row
 ---whose `name` is the extension's full name.
@@ -60,7 +60,7 @@ local dynpb = {}
 ---@class dynpb.EnumValue
 ---@field name string
 ---@field number integer
----@field options table the value's options (`{}` when none)
+---@field options dynpb.Options the value's options (`{}` when none)
 
 ---Options of a declaration, decoded: standard options under their field names
 ---(`deprecated = true`, `idempotency_level = "NO_SIDE_EFFECTS"`), custom ones under
@@ -106,7 +106,7 @@ local dynpb = {}
 ---@field template string the path template, e.g. "/v1/{name=shops/*}"
 ---@field body? string "*" or a field name (nil: no body)
 ---@field response_body? string a field name
----@field method dynpb.Method the method it binds (any value in rows given to `router.new`)
+---@field method dynpb.Method the method it binds (any value in hand-made rows given to `dynpb.router`'s `new`)
 
 ---Options of `to_text`. Unknown names raise.
 ---@class dynpb.ToTextOpts
