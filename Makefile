@@ -182,13 +182,21 @@ BENCH_RUNS ?= 7
 CG_N ?= 2000
 BENCH_W := bench/work
 BENCH_FLOOR := $(BENCH_W)/$(LUA)/bench_floor.so
+# the reference library (lua-protobuf), measured side by side; built from its
+# source beside the checkout (never part of dynpb), skipped when absent
+PEER_PB ?= $(firstword $(wildcard $(CURDIR)/../shared/peers/lua-protobuf /work/shared/peers/lua-protobuf))
+BENCH_REF := $(if $(PEER_PB),$(BENCH_W)/$(LUA)/pb.so)
 PBC_BENCH := $(BENCH_W)/pbc_bench
 
-.PHONY: bench bench-one bench-callgrind bench-callgrind-one bench-fixtures bench-guard bench-baseline
+.PHONY: bench bench-scale bench-one bench-callgrind bench-callgrind-one bench-fixtures bench-guard bench-baseline
 
 $(BENCH_FLOOR): bench/floor.c
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -fPIC -I$(LUA_INC) -O2 -shared -o $@ bench/floor.c
+
+$(BENCH_W)/$(LUA)/pb.so: $(PEER_PB)/pb.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -fPIC -shared -I$(LUA_INC) -w -o $@ $(PEER_PB)/pb.c
 
 $(BENCH_W)/pbc/bench.pb-c.c: bench/fixtures/bench.proto bench/fixtures/large.proto
 	@mkdir -p $(dir $@)
@@ -200,8 +208,15 @@ $(PBC_BENCH): bench/pbc_bench.c $(BENCH_W)/pbc/bench.pb-c.c
 
 bench: deps
 	@for l in $(BENCH_LUAS); do $(MAKE) --no-print-directory bench-one LUA=$$l || exit 1; done
+	@$(MAKE) --no-print-directory bench-scale
 
-bench-one: $(SO) $(BENCH_FLOOR) $(PBC_BENCH)
+# all of googleapis (npm google-proto-files, made at bench time) loaded by
+# dynpb and by lua-protobuf, a fresh process each (bench/scale.sh)
+bench-scale:
+	@for l in $(BENCH_LUAS); do $(MAKE) --no-print-directory LUA=$$l all $(if $(PEER_PB),$(BENCH_W)/$$l/pb.so) >/dev/null || exit 1; done
+	@sh bench/scale.sh $(BENCH_W) $(BENCH_LUAS)
+
+bench-one: $(SO) $(BENCH_FLOOR) $(PBC_BENCH) $(BENCH_REF)
 	@LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;$(CURDIR)/$(BENCH_W)/$(LUA)/?.so;;" \
 	  $(LUA) bench/run.lua bench $(BENCH_W)/results-$(LUA).tsv $(BENCH_TIME) $(BENCH_RUNS) $(PBC_BENCH)
 
@@ -217,7 +232,7 @@ bench-callgrind:
 	@sh .ci/deps.sh valgrind
 	@$(MAKE) --no-print-directory bench-callgrind-one LUA=lua5.4
 
-bench-callgrind-one: $(SO) $(CG_HOST) $(BENCH_FLOOR)
+bench-callgrind-one: $(SO) $(CG_HOST) $(BENCH_FLOOR) $(BENCH_REF)
 	@LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;$(CURDIR)/$(BENCH_W)/$(LUA)/?.so;;" $(LUA) bench/callgrind.lua bench $(BENCH_W) $(CG_N) $(CG_HOST)
 
 # the instruction-count regression guard (CI): decode/encode of Small and

@@ -18,6 +18,14 @@ local cases = {
   { "floor1", "Order", N }, { "build", "Order", N },
   { "walk", "Small", N * 5 }, { "walk", "Order", N },
 }
+-- the reference library (lua-protobuf) under the same host, when built
+if package.searchpath and package.searchpath("pb", package.cpath) then
+  for _, c in ipairs {
+    { "refdecode", "Small", N * 5 }, { "refencode", "Small", N * 5 },
+    { "refdecode", "Order", N }, { "refencode", "Order", N },
+    { "refdecode", "Large", math.max(5, N // 100) }, { "refencode", "Large", math.max(5, N // 100) },
+  } do cases[#cases + 1] = c end
+end
 -- CG_ONLY="encode.Order walk.Order": just those cases (quick comparisons)
 local only = os.getenv("CG_ONLY")
 if only and only ~= "" then
@@ -28,7 +36,7 @@ if only and only ~= "" then
   end
   cases = keep
 end
-local PROFILE = { ["decode.Order"] = true, ["encode.Order"] = true }
+local PROFILE = { ["decode.Order"] = true, ["encode.Order"] = true, ["encode.Large"] = true, ["encode.Small"] = true }
 
 io.stdout:setvbuf("line")
 
@@ -109,6 +117,16 @@ for _, m in ipairs { "Small", "Order" } do
   if e and w then
     print(("encode %s / walk = %.2fx (instructions)"):format(m, e / w))
     tsv[#tsv + 1] = ("encode.%s/walk\t-\t%.3f"):format(m, e / w)
+  end
+end
+
+for _, op in ipairs { "decode", "encode" } do
+  for _, m in ipairs { "Small", "Order", "Large" } do
+    local d, r = per[op .. " " .. m], per["ref" .. op .. " " .. m]
+    if d and r then
+      print(("%s %s: lua-protobuf / dynpb = %.2fx (instructions; a speedup)"):format(op, m, r / d))
+      tsv[#tsv + 1] = ("%s.%s/ref\t-\t%.3f"):format(op, m, r / d)
+    end
   end
 end
 

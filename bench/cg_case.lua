@@ -1,5 +1,5 @@
 -- bench/cg_case.lua -- one measured case of `make bench-callgrind`:
---   cg_host cg_case.lua <bench dir> decode|encode|floor1|build|walk Small|Order|Large <n>
+--   cg_host cg_case.lua <bench dir> decode|encode|refdecode|refencode|floor1|build|walk Small|Order|Large <n>
 -- (floor1 and build: the decode floors of bench_floor, see floor.c; walk:
 -- the encode floor, a C walk of the input table)
 -- Sets up, runs the operation once (warm-up: lazy caches, first allocations),
@@ -30,6 +30,19 @@ elseif OP == "floor1" or OP == "build" then
   else
     floor.build(plan, shape)
     for _ = 1, N do floor.build(plan, shape) end
+  end
+elseif OP == "refdecode" or OP == "refencode" then
+  -- the reference library (lua-protobuf, bench/work/lua5.4/pb.so), same work
+  local pb = require "pb"
+  pb.option("no_default_values")
+  assert(pb.load(readfile("bench.pb")))
+  local name = "bench." .. MSG
+  if OP == "refdecode" then
+    assert(pb.decode(name, bin))
+    for _ = 1, N do pb.decode(name, bin) end
+  else
+    assert(pb.encode(name, t))
+    for _ = 1, N do pb.encode(name, t) end
   end
 elseif OP == "decode" then
   assert(h:decode(bin))

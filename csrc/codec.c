@@ -39,6 +39,10 @@ static int opt_bool(lua_State *L, int idx, const char *fn, const char *name, int
 void dp_parse_opts(lua_State *L, int idx, const char *fn, dp_opts *o) {
     static const char *const known[] = {"max_depth", "int64", "enums", "defaults", "unknown",
                                         "ignore_unknown_keys", "array_mt", NULL};
+    /* decode also takes `fields` (a partial decode, read by decode.c) */
+    static const char *const known_decode[] = {"max_depth", "int64", "enums", "defaults",
+                                               "unknown", "ignore_unknown_keys", "array_mt",
+                                               "fields", NULL};
     static const char *const int64s[] = {"auto", "string", NULL};
     static const char *const enums[] = {"name", "number", NULL};
     static const char *const unknowns[] = {"keep", "drop", NULL};
@@ -46,7 +50,7 @@ void dp_parse_opts(lua_State *L, int idx, const char *fn, dp_opts *o) {
     o->int64_string = o->enums_number = o->defaults = o->drop_unknown = 0;
     o->ignore_unknown_keys = o->array_mt = 0;
     if (lua_isnoneornil(L, idx)) return;
-    dp_check_options(L, idx, fn, known);
+    dp_check_options(L, idx, fn, strcmp(fn, "decode") == 0 ? known_decode : known);
     idx = dp_absindex(L, idx);
     lua_getfield(L, idx, "max_depth");
     if (!lua_isnil(L, -1)) {

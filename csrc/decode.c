@@ -17,6 +17,16 @@
 
 #include "dynpb.h"
 
+/* A partial decode's pick (decode option `fields`): for one message, which
+   fields are decoded. picked[i] != 0 for field index i of m; child[i] is
+   the pick inside that field (a message or group), or NULL when the field
+   is decoded whole. Nodes are userdata anchored for the call only. */
+typedef struct dp_pick {
+    const dp_msg *m;
+    uint8_t *picked;
+    struct dp_pick **child;
+} dp_pick;
+
 typedef struct dctx {
     lua_State *L;
     const dp_schema *S;
@@ -24,6 +34,9 @@ typedef struct dctx {
     int names;                       /* stack index of the NAMES array */
     int amt;                         /* stack index of option array_mt, or 0 */
     dp_opts o;
+    const dp_pick *pick;             /* the message being decoded: its pick, or
+                                        NULL (every field) */
+    int partial;                     /* a pick was given: size hints untouched */
     /* error state */
     dp_status st;
     dp_status vst;                   /* why the last rd_varint failed */
@@ -303,7 +316,7 @@ static void clear_oneof(dctx *c, const dp_msg *m, const dp_field *f, int t, oneo
 
 static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                       const unsigned char *end, uint32_t group, const unsigned char **after);
-static void fill_defaults(dctx *c, const dp_msg *m, int t);
+static void fill_defaults(dctx *c, const dp_msg *m, int t, const dp_pick *pk);
 static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t index,
                       const unsigned char *at, const unsigned char *p, const unsigned char *end,
                       uint32_t group, const unsigned char **after);
@@ -389,7 +402,13 @@ static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t inde
     c->path[c->depth].kind = index ? DP_PK_INDEX : DP_PK_NONE;
     c->path[c->depth].i = index;
     c->depth++;
+    /* the field's own pick, while its message is decoded (NULL: all of it;
+       map values are always whole, so their parent's pick never applies) */
+    const dp_pick *outer = c->pick;
+    if (outer) c->pick = outer->m->fields <= f && f < outer->m->fields + outer->m->nfields
+                             ? outer->child[f - outer->m->fields] : NULL;
     int ok = decode_msg(c, sm, lua_gettop(L), p, end, group, after);
+    c->pick = outer;
     if (ok) c->depth--;
     return ok;
 }
@@ -472,7 +491,7 @@ static int decode_entry(dctx *c, const dp_field *f, int mt, int unk, int64_t ind
     if (!have_v) {
         push_default(c, vf);
         if (vf->type == DP_T_MESSAGE && c->o.defaults)   /* an absent message value */
-            fill_defaults(c, &c->S->msgs[vf->sub], lua_gettop(L));
+            fill_defaults(c, &c->S->msgs[vf->sub], lua_gettop(L), NULL);
         lua_replace(L, vs);
     }
     lua_rawset(L, mt);                               /* -2 map[key] = value */
@@ -537,13 +556,14 @@ static void drop_empty_arrays(dctx *c, const dp_msg *m, int t) {
 
 /* Fills absent singular scalars of m in t with their defaults; with
    defaults = "all", absent repeated and map fields with empty tables
-   (absent message fields stay absent: recursive types must not recurse). */
-static void fill_defaults(dctx *c, const dp_msg *m, int t) {
+   (absent message fields stay absent: recursive types must not recurse).
+   Only the picked fields when pk is not NULL (a partial decode). */
+static void fill_defaults(dctx *c, const dp_msg *m, int t, const dp_pick *pk) {
     lua_State *L = c->L;
     for (uint32_t i = 0; i < m->nfields; i++) {
         const dp_field *f = &m->fields[i];
         int rep = (f->flags & DPF_REPEATED) != 0;
-        if ((f->flags & DPF_EXTENSION) ||
+        if ((f->flags & DPF_EXTENSION) || (pk && !pk->picked[i]) ||
             (rep ? c->o.defaults < 2
                  : (f->oneof >= 0 || f->type == DP_T_MESSAGE || f->type == DP_T_GROUP)))
             continue;
@@ -570,6 +590,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
     lua_State *L = c->L;
     luaL_checkstack(L, 12, "dynpb: decode");
     int top = lua_gettop(L);
+    const dp_pick *pk = c->pick;     /* NULL: every field */
     /* a run of the same repeated field keeps its array in slot `arr` */
     const dp_field *rep = NULL;
     lua_Integer repn = 0;
@@ -606,6 +627,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             continue;
         }
         const dp_field *f = dp_find_field(m, num);
+        if (pk && f && !pk->picked[f - m->fields]) f = NULL;   /* not picked: skipped */
         int packed_in = 0;
         if (f && wt != f->wiretype) {
             if (wt == DP_WT_LEN && (f->flags & DPF_REPEATED) && (f->flags & DPF_PACKABLE))
@@ -628,7 +650,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                 if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, end, CUT_MSG, at, f, 0);
                 if (v > (uint64_t)(end - p)) return fail_len(c, v, end, CUT_MSG, at, f, 0);
                 if (rep != f) {                      /* switch the cached container */
-                    if (rep) c->S->fhints[rep->gidx] = HINT(repn);
+                    if (rep && !c->partial) c->S->fhints[rep->gidx] = HINT(repn);
                     nset++;
                     get_container(c, f, t, 0, c->S->fhints[f->gidx]);
                     lua_replace(L, arr);
@@ -651,7 +673,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                 }
             }
             if (rep != f) {                          /* switch the cached array */
-                if (rep) c->S->fhints[rep->gidx] = HINT(repn);
+                if (rep && !c->partial) c->S->fhints[rep->gidx] = HINT(repn);
                 nset++;
                 get_container(c, f, t, packed_in ? (int)packed_count(f, q, qend)
                                                  : c->S->fhints[f->gidx], 0);
@@ -764,11 +786,13 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
         return fail_cut(c, DP_ERR_TRUNCATED, end, CUT_MSG, end, NULL, 0);
     }
 done:
-    c->S->hints[m - c->S->msgs] = (uint8_t)(nset < 64 ? nset : 64);
-    if (rep) c->S->fhints[rep->gidx] = HINT(repn);
+    if (!c->partial) {               /* a partial decode says nothing of sizes */
+        c->S->hints[m - c->S->msgs] = (uint8_t)(nset < 64 ? nset : 64);
+        if (rep) c->S->fhints[rep->gidx] = HINT(repn);
+    }
     if (!lua_isnil(L, unk)) join_unknown(c, t, unk);
     if (m->closed_enum_rep) drop_empty_arrays(c, m, t);
-    if (c->o.defaults) fill_defaults(c, m, t);
+    if (c->o.defaults) fill_defaults(c, m, t, pk);
     lua_settop(L, top);
     return 1;
 }
@@ -805,6 +829,76 @@ static int cut_message(lua_State *L, dctx *c, const dp_msg *m, const char *rule,
     return 2;
 }
 
+/* ---- partial decode: the `fields` option */
+
+/* [-0, +1, m] pushes a new pick node for m (a userdata) and returns it */
+static dp_pick *new_pick(lua_State *L, const dp_msg *m) {
+    size_t n = m->nfields ? m->nfields : 1;
+    dp_pick *pk = lua_newuserdata(L, sizeof(dp_pick) + n * sizeof(dp_pick *) + n);
+    pk->m = m;
+    pk->child = (dp_pick **)(pk + 1);
+    pk->picked = (uint8_t *)(pk->child + n);
+    memset(pk->child, 0, n * sizeof(dp_pick *));
+    memset(pk->picked, 0, n);
+    return pk;
+}
+
+/* [-0, +1, e] builds the pick for m from the array of paths at idx ("id",
+   "customer.name", "items.qty"), pushing the userdata of its nodes in an
+   anchor table (the nodes live while it is on the stack). Each step names
+   a field of the message reached so far; a step past a map, or past a
+   field that is not a message or group, or a name that is not a field,
+   raises (misuse). A field named whole wins over paths inside it. */
+static const dp_pick *build_pick(lua_State *L, const dp_schema *S, const dp_msg *m, int idx) {
+    if (lua_type(L, idx) != LUA_TTABLE)
+        luaL_error(L, "dynpb: decode: option 'fields' must be an array of field paths");
+    lua_newtable(L);                                  /* +1 anchor */
+    int anchor = lua_gettop(L);
+    dp_pick *root = new_pick(L, m);                   /* +1 */
+    lua_rawseti(L, anchor, 1);                        /* -1 */
+    int nodes = 1;
+    size_t n = dp_rawlen(L, idx);
+    for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, (lua_Integer)i);          /* +1 path */
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "dynpb: decode: option 'fields': entry %d is not a string", (int)i);
+        size_t len;
+        const char *s = lua_tolstring(L, -1, &len), *e = s + len;
+        dp_pick *pk = root;
+        for (;;) {
+            const char *dot = memchr(s, '.', (size_t)(e - s));
+            const char *stop = dot ? dot : e;
+            const dp_field *f = dp_find_field_by_name(pk->m, s, (size_t)(stop - s));
+            if (!f) {
+                lua_pushlstring(L, s, (size_t)(stop - s));   /* +1 the step (raising) */
+                luaL_error(L, "dynpb: decode: option 'fields': '%s': '%s' is not a field of %s",
+                           lua_tostring(L, -2), lua_tostring(L, -1), pk->m->name);
+            }
+            size_t k = (size_t)(f - pk->m->fields);
+            if (!dot) {                               /* picked whole */
+                pk->picked[k] = 1;
+                pk->child[k] = NULL;
+                break;
+            }
+            if ((f->type != DP_T_MESSAGE && f->type != DP_T_GROUP) || (f->flags & DPF_MAP))
+                luaL_error(L, "dynpb: decode: option 'fields': '%s': field '%s' of %s is %s, not a message "
+                              "(only messages have fields to pick; maps are picked whole)",
+                           lua_tostring(L, -1), f->cname, pk->m->name,
+                           (f->flags & DPF_MAP) ? "map" : dp_type_str(f->type));
+            if (pk->picked[k] && !pk->child[k]) break;   /* already whole */
+            if (!pk->picked[k]) {
+                pk->picked[k] = 1;
+                pk->child[k] = new_pick(L, &S->msgs[f->sub]);   /* +1 */
+                lua_rawseti(L, anchor, ++nodes);              /* -1 */
+            }
+            pk = pk->child[k];
+            s = dot + 1;
+        }
+        lua_pop(L, 1);                                /* -1 path */
+    }
+    return root;
+}
+
 /* [-0, +1|2] the body of both decode methods: pushes the table, or nil and
    the error message. */
 static int decode_call(lua_State *L, dp_schema *S, const dp_msg *m, int names, int bidx,
@@ -830,6 +924,17 @@ static int decode_call(lua_State *L, dp_schema *S, const dp_msg *m, int names, i
     if (c.o.array_mt) {
         lua_getfield(L, oidx, "array_mt");            /* +1 stays below the results */
         c.amt = lua_gettop(L);
+    }
+    c.pick = NULL;
+    c.partial = 0;
+    if (lua_type(L, oidx) == LUA_TTABLE) {
+        lua_getfield(L, oidx, "fields");              /* +1 (stays below the result) */
+        if (!lua_isnil(L, -1)) {
+            int fidx = lua_gettop(L);
+            c.pick = build_pick(L, S, m, fidx);       /* +1 anchor (stays below the result) */
+            c.partial = 1;
+            c.o.drop_unknown = 1;                     /* unknown fields are not kept */
+        }
     }
     lua_createtable(L, 0, S->hints[m - S->msgs]);     /* +1 result */
     if (decode_msg(&c, m, lua_gettop(L), data, data + len, 0, NULL)) return 1;

@@ -109,7 +109,7 @@ int dp_l_write_durable(lua_State *L) {
     const char *path = luaL_checklstring(L, 1, &plen);
     const char *bytes = luaL_checklstring(L, 2, &n);
     if (plen == 0 || strlen(path) != plen)
-        return luaL_error(L, "dynpb.write_durable: path must be a non-empty string without NUL");
+        return luaL_error(L, "dynpb: write_durable: path must be a non-empty string without NUL");
     /* the temp name: "<path>.<12 hex>.tmp"; the same buffer serves the directory */
     char *tmp = dp_newudata(L, plen + 32);                    /* +1 name buffer */
     const char *slash = strrchr(path, '/');

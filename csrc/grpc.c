@@ -89,7 +89,7 @@ static int l_gzip(lua_State *L) {
     zs_ud *u = new_zs(L);                               /* +1 */
     if (deflateInit2(&u->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
                      Z_DEFAULT_STRATEGY) != Z_OK)
-        return luaL_error(L, "dynpb.grpc: gzip: deflateInit failed");
+        return luaL_error(L, "dynpb: grpc: gzip: deflateInit failed");
     u->ready = 2;
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -102,7 +102,7 @@ static int l_gzip(lua_State *L) {
         u->z.avail_out = LUAL_BUFFERSIZE;
         rc = deflate(&u->z, Z_FINISH);
         if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
-            return luaL_error(L, "dynpb.grpc: gzip: deflate failed (%d)", rc);
+            return luaL_error(L, "dynpb: grpc: gzip: deflate failed (%d)", rc);
         luaL_addsize(&b, LUAL_BUFFERSIZE - u->z.avail_out);
     } while (rc != Z_STREAM_END);
     luaL_pushresult(&b);
@@ -119,7 +119,7 @@ static int l_gunzip(lua_State *L) {
     size_t max = maxn < 0 ? 0 : (size_t)maxn;
     zs_ud *u = new_zs(L);                               /* +1 */
     if (inflateInit2(&u->z, 15 + 16) != Z_OK)
-        return luaL_error(L, "dynpb.grpc: gunzip: inflateInit failed");
+        return luaL_error(L, "dynpb: grpc: gunzip: inflateInit failed");
     u->ready = 1;
     u->z.next_in = (Bytef *)s;
     u->z.avail_in = (uInt)n;
@@ -422,13 +422,13 @@ static void xfer_abort(xfer_t *x) {
 
 static conn_t *check_conn(lua_State *L, int i) {
     conn_ud *u = luaL_checkudata(L, i, CONN_MT);
-    if (!u->c) luaL_error(L, "dynpb.grpc: the client is closed");
+    if (!u->c) luaL_error(L, "dynpb: grpc: the client is closed");
     return u->c;
 }
 
 static xfer_t *check_xfer(lua_State *L, int i) {
     xfer_ud *u = luaL_checkudata(L, i, XFER_MT);
-    if (!u->x) luaL_error(L, "dynpb.grpc: transfer already freed");
+    if (!u->x) luaL_error(L, "dynpb: grpc: transfer already freed");
     return u->x;
 }
 
@@ -438,7 +438,7 @@ static int l_conn(lua_State *L) {
     luaL_getmetatable(L, CONN_MT);
     lua_setmetatable(L, -2);
     conn_t *c = calloc(1, sizeof *c);
-    if (!c) return luaL_error(L, "dynpb.grpc: out of memory");
+    if (!c) return luaL_error(L, "dynpb: grpc: out of memory");
     u->c = c;
     c->refs = 1;
     const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
@@ -467,14 +467,14 @@ static char *dup_field(lua_State *L, int t, const char *name, size_t *len, int r
     lua_getfield(L, t, name);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
-        if (required) luaL_error(L, "dynpb.grpc: transfer needs '%s'", name);
+        if (required) luaL_error(L, "dynpb: grpc: transfer needs '%s'", name);
         return NULL;
     }
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "dynpb.grpc: '%s' must be a string", name);
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "dynpb: grpc: '%s' must be a string", name);
     size_t n;
     const char *s = lua_tolstring(L, -1, &n);
     char *d = malloc(n + 1);
-    if (!d) luaL_error(L, "dynpb.grpc: out of memory");
+    if (!d) luaL_error(L, "dynpb: grpc: out of memory");
     memcpy(d, s, n);
     d[n] = '\0';
     if (len) *len = n;
@@ -487,7 +487,7 @@ static long int_field(lua_State *L, int t, const char *name, long dflt) {
     long v = dflt;
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) >= 0) || lua_tonumber(L, -1) > 1e12)
-            luaL_error(L, "dynpb.grpc: '%s' must be a number in 0..1e12", name);
+            luaL_error(L, "dynpb: grpc: '%s' must be a number in 0..1e12", name);
         v = (long)lua_tonumber(L, -1);
     }
     lua_pop(L, 1);
@@ -517,12 +517,12 @@ static int l_conn_start(lua_State *L) {
     luaL_getmetatable(L, XFER_MT);
     lua_setmetatable(L, -2);
     xfer_t *x = calloc(1, sizeof *x);
-    if (!x) return luaL_error(L, "dynpb.grpc: out of memory");
+    if (!x) return luaL_error(L, "dynpb: grpc: out of memory");
     u->x = x;
     x->conn = c;
     c->refs++;
     if (!c->pool && !(c->pool = pool_new()))
-        return luaL_error(L, "dynpb.grpc: cannot create a libcurl multi handle");
+        return luaL_error(L, "dynpb: grpc: cannot create a libcurl multi handle");
     x->pool = c->pool;
     x->pool->refs++;
     static const char *const tls_fields[5] = { "cafile", "capath", "cert", "key", "key_password" };
@@ -546,16 +546,16 @@ static int l_conn_start(lua_State *L) {
             size_t n;
             const char *s = lua_tolstring(L, -1, &n);
             if (!s || strlen(s) != n || strpbrk(s, "\r\n"))
-                luaL_error(L, "dynpb.grpc: header line %d is not a string without CR/LF/NUL", i);
+                luaL_error(L, "dynpb: grpc: header line %d is not a string without CR/LF/NUL", i);
             struct curl_slist *l = curl_slist_append(x->headers, s);
-            if (!l) luaL_error(L, "dynpb.grpc: out of memory");
+            if (!l) luaL_error(L, "dynpb: grpc: out of memory");
             x->headers = l;
             lua_pop(L, 1);
         }
     }
     lua_pop(L, 1);
     x->easy = curl_easy_init();
-    if (!x->easy) return luaL_error(L, "dynpb.grpc: cannot create a libcurl handle");
+    if (!x->easy) return luaL_error(L, "dynpb: grpc: cannot create a libcurl handle");
     CURL *e = x->easy;
     CURLcode rc = CURLE_OK;
 #define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
@@ -588,9 +588,9 @@ static int l_conn_start(lua_State *L) {
     for (int i = 0; i < 5; i++)
         if (x->tls[i]) SET(tls_opts[i], x->tls[i]);
 #undef SET
-    if (rc != CURLE_OK) return luaL_error(L, "dynpb.grpc: libcurl option: %s", curl_easy_strerror(rc));
+    if (rc != CURLE_OK) return luaL_error(L, "dynpb: grpc: libcurl option: %s", curl_easy_strerror(rc));
     CURLMcode mc = curl_multi_add_handle(x->pool->multi, e);
-    if (mc != CURLM_OK) return luaL_error(L, "dynpb.grpc: %s", curl_multi_strerror(mc));
+    if (mc != CURLM_OK) return luaL_error(L, "dynpb: grpc: %s", curl_multi_strerror(mc));
     x->in_multi = 1;
     return 1;
 }
@@ -693,7 +693,7 @@ static int l_xfer_headers(lua_State *L) {
 /* xfer:result() --> table. [-0, +1] raises while the transfer runs */
 static int l_xfer_result(lua_State *L) {
     xfer_t *x = check_xfer(L, 1);
-    if (!x->done) return luaL_error(L, "dynpb.grpc: transfer still running");
+    if (!x->done) return luaL_error(L, "dynpb: grpc: transfer still running");
     lua_createtable(L, 0, 5);
     lua_pushinteger(L, (lua_Integer)x->status);
     lua_setfield(L, -2, "status");
@@ -767,7 +767,7 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, l
 
 DP_EXPORT int luaopen_dynpb_grpc_core(lua_State *L) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return luaL_error(L, "dynpb.grpc: curl_global_init failed");
+        return luaL_error(L, "dynpb: grpc: curl_global_init failed");
     new_class(L, ZS_MT, NULL, zs_gc);
     new_class(L, CONN_MT, conn_methods, l_conn_close);
     new_class(L, XFER_MT, xfer_methods, xfer_gc);

@@ -512,7 +512,7 @@ static void read_request(lua_State *L, int idx, fetch_t *f) {
             known = 1;
         } else if (strcmp(k, "forward_headers") == 0 || strcmp(k, "allow_insecure_redirect") == 0) {
             if (t != LUA_TBOOLEAN)
-                luaL_error(L, "dynpb.http: request field '%s' must be a boolean, got %s", k,
+                luaL_error(L, "dynpb: http: request field '%s' must be a boolean, got %s", k,
                            luaL_typename(L, -1));
             if (k[0] == 'f') f->forward_headers = lua_toboolean(L, -1);
             else f->allow_insecure = lua_toboolean(L, -1);

@@ -965,14 +965,14 @@ static int from_text(lua_State *L, int schema, const dp_msg *m, int tidx, int oi
     c.tname = m->name;
     c.max_depth = DP_DEFAULT_MAX_DEPTH;
     if (lua_type(L, tidx) != LUA_TSTRING)
-        luaL_error(L, "dynpb.from_text: text must be a string, got %s", luaL_typename(L, tidx));
+        luaL_error(L, "dynpb: from_text: text must be a string, got %s", luaL_typename(L, tidx));
     dp_check_options(L, oidx, "from_text", known);
     if (lua_istable(L, oidx)) {
         lua_getfield(L, oidx, "max_depth");
         if (!lua_isnil(L, -1)) {
             lua_Number n = lua_tonumber(L, -1);
             if (lua_type(L, -1) != LUA_TNUMBER || !(n >= 1 && n <= DP_MAX_MAX_DEPTH) || n != (lua_Number)(int)n)
-                luaL_error(L, "dynpb.from_text: option 'max_depth' must be an integer from 1 to %d",
+                luaL_error(L, "dynpb: from_text: option 'max_depth' must be an integer from 1 to %d",
                            DP_MAX_MAX_DEPTH);
             c.max_depth = (int)n;
         }

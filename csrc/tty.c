@@ -14,7 +14,7 @@
    first member is the FILE *: both start with the FILE pointer. */
 int dp_l_isatty(lua_State *L) {
     FILE **fp = luaL_checkudata(L, 1, LUA_FILEHANDLE);
-    if (!fp || !*fp) return luaL_error(L, "dynpb.isatty: the file is closed");
+    if (!fp || !*fp) return luaL_error(L, "dynpb: isatty: the file is closed");
     lua_pushboolean(L, isatty(fileno(*fp)) == 1);
     return 1;
 }

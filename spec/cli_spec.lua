@@ -104,7 +104,7 @@ describe("bin/dynpb", function()
     { "decode -s", "", 2, "-s needs a value" },
     { "decode -s /nonexistent.pb -t x", "", 3, "cannot read the schema" },
     { "decode -s " .. T.root .. "/README.md -t x", "", 3, "dynpb: load" },
-    { "decode -s file:///nonexistent/set.pb -t x", "", 3, "dynpb.registry" },
+    { "decode -s file:///nonexistent/set.pb -t x", "", 3, "dynpb: registry" },
   }
   for _, row in ipairs(rows) do
     it("exit " .. row[3] .. ": dynpb " .. row[1], function()

@@ -233,7 +233,7 @@ describe("dynpb.write_durable", function()
           on_error = function(e) errs[#errs + 1] = e end })
         io.write(reg:schema().fingerprint, ' ', #errs, ' ', tostring(errs[1]))]], src, path), env)
       assert.equal(0, code, out)
-      assert.truthy(out:find(dynpb.fingerprint(v2) .. " 1 dynpb.registry: snapshot " .. path, 1, true), out)
+      assert.truthy(out:find(dynpb.fingerprint(v2) .. " 1 dynpb: registry: cannot write snapshot '" .. path .. "': rename", 1, true), out)
       assert.truthy(out:find("rename the temp file over it: Input/output error", 1, true), out)
       assert.equal(v1, T.read(path))                -- the last good snapshot, whole
       assert.same({ "snap.pb", "source.pb" }, ls(dir))

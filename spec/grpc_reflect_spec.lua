@@ -212,7 +212,7 @@ describe("registry.new{ strategy = \"reflection\" }", function()
     os.remove(snap)
     local none, err = registry.new{ url = url, strategy = "reflection", timeout = 2 }
     assert.is_nil(none)
-    assert.matches("^dynpb.registry: no schema: .*UNAVAILABLE", err)
+    assert.matches("^dynpb: registry: no schema: .*UNAVAILABLE", err)
     E.sh("rm -rf '" .. dir .. "'")
   end)
 

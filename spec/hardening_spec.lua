@@ -281,7 +281,7 @@ describe("redirects to another origin", function()
     reg = assert(registry.new{ url = via(a, b), headers = HEADERS, timeout = 3, forward_headers = true })
     assert.same({ "k3y", "Bearer t0k", "c=1" }, seen(b))
     assert.has_error(function() registry.new{ url = a.url, forward_headers = "yes" } end,
-      "dynpb.registry.new: option 'forward_headers' must be a boolean, got string")
+      "dynpb: registry.new: option 'forward_headers' must be a boolean, got string")
   end)
 
   describe("from https", function()

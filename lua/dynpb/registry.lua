@@ -415,8 +415,15 @@ end
 -- the transport has one (dynpb.resty runs it on a thread), else
 -- dynpb.write_durable (temp file, fsync, rename, fsync of the directory)
 local function write_snapshot(self, bytes, fp)
-  local ok, err = (self.transport.save or dp_write_durable)(self.opts.snapshot, bytes)
-  if not ok then return nil, err end
+  local path = self.opts.snapshot
+  local ok, err = (self.transport.save or dp_write_durable)(path, bytes)
+  if not ok then
+    -- the caller names the path: drop write_durable's own "<op> <path>: "
+    err = tostring(err)
+    local p = "dynpb: write_durable " .. path .. ": "
+    if err:sub(1, #p) == p then err = err:sub(#p + 1) end
+    return nil, err
+  end
   self.snapshot_fp = fp
   return true
 end
@@ -535,7 +542,7 @@ function _M.new(opts)
     -- server reflection over gRPC (dynpb.grpc): the transport's "GET" is
     -- the reflection exchange, its body the assembled descriptor set
     local ok, grpc = pcall(require, "dynpb.grpc")
-    if not ok then return nil, "dynpb.registry: dynpb.grpc is not available: " .. tostring(grpc) end
+    if not ok then return nil, "dynpb: registry: dynpb.grpc is not available: " .. tostring(grpc) end
     transport = grpc.reflection_transport(o.services)
   end
   if not transport then
@@ -629,13 +636,13 @@ end
 -- text format on the current schema (issue 19)
 function _M.to_text(self, typename, bytes, opts)
   local s = self.current
-  if not s then return nil, "dynpb.registry: no schema" end
+  if not s then return nil, "dynpb: registry: no schema" end
   return s:to_text(typename, bytes, opts)
 end
 
 function _M.from_text(self, typename, text, opts)
   local s = self.current
-  if not s then return nil, "dynpb.registry: no schema" end
+  if not s then return nil, "dynpb: registry: no schema" end
   return s:from_text(typename, text, opts)
 end
 

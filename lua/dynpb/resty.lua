@@ -421,13 +421,13 @@ local function saver(pool)
       end
       if not warned_blocking then
         warned_blocking = true
-        ngx.log(ngx.WARN, "dynpb.resty: snapshot ", path, " written in the worker (blocking): ",
+        ngx.log(ngx.WARN, "dynpb: resty: snapshot ", path, " written in the worker (blocking): ",
                 "ngx.run_worker_thread: ", tostring(res),
                 " (add `thread_pool ", pool, " threads=1;` to nginx.conf)")
       end
     elseif not warned_blocking and ngx and ngx.log then
       warned_blocking = true
-      ngx.log(ngx.WARN, "dynpb.resty: snapshot ", path, " written in the worker (blocking): ",
+      ngx.log(ngx.WARN, "dynpb: resty: snapshot ", path, " written in the worker (blocking): ",
               "this lua-nginx-module has no ngx.run_worker_thread")
     end
     _M._saves.blocking = _M._saves.blocking + 1

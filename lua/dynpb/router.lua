@@ -80,7 +80,7 @@ end
 -- binding order: { verb=, template=, body=, response_body=, method= }
 function _M.http_rules(schema)
   if type(schema) ~= "table" or type(schema.services) ~= "function" then
-    error("dynpb.http_rules: a schema object expected, got " .. type(schema), 2)
+    error("dynpb: http_rules: a schema object expected, got " .. type(schema), 2)
   end
   local rules = {}
   for _, sname in each(schema:services()) do
@@ -221,12 +221,12 @@ end
 -- Returns a router, or nil, err for the first bad rule.
 function _M.new(rules)
   if type(rules) ~= "table" then
-    error("dynpb.http_router: a rules array expected, got " .. type(rules), 2)
+    error("dynpb: http_router: a rules array expected, got " .. type(rules), 2)
   end
   local byverb, order = {}, {}
   for i, r in each(rules) do
     if type(r) ~= "table" then
-      error("dynpb.http_router: rule " .. i .. " is not a table", 2)
+      error("dynpb: http_router: rule " .. i .. " is not a table", 2)
     end
     local where = str_format("method %s, %s '%s'", rule_name(r), tostring(r.verb), tostring(r.template))
     if type(r.verb) ~= "string" or r.verb == "" then
@@ -258,7 +258,7 @@ end
 -- http_router(schema): new(http_rules(schema))
 function _M.http_router(schema)
   if type(schema) ~= "table" or type(schema.services) ~= "function" then
-    error("dynpb.http_router: a schema object expected, got " .. type(schema), 2)
+    error("dynpb: http_router: a schema object expected, got " .. type(schema), 2)
   end
   return _M.new(_M.http_rules(schema))
 end
