@@ -30,6 +30,7 @@ local dynpb = {}
 ---@field defaults? boolean|"all" `true`: absent singular scalars get their defaults; `"all"`: also empty tables for absent repeated and map fields
 ---@field array_mt? table a metatable given to every decoded array (e.g. `cjson.array_mt`)
 ---@field unknown? "keep"|"drop" unknown fields kept under `dynpb.UNKNOWN` (default) or dropped
+---@field fields? string[] partial decode: only these paths (`{ "id", "customer.name", "items.qty" }`); nested tables only along picked paths, a map, a oneof member or a message named without a sub-path picked whole, unknown fields not kept; a step that is not a field, or goes past a scalar or into a map, raises
 
 ---Options of `encode`. Unknown names raise.
 ---@class dynpb.EncodeOpts
