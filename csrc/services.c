@@ -21,9 +21,11 @@ static void push_slot(lua_State *L, const char *slot) {
 
 static int not_found(lua_State *L, const char *what, int nameidx) {
     dp_schema *S = dp_check_schema(L, 1);
+    char fp[13];                          /* 12 hex digits, as reflect.c names schemas */
+    memcpy(fp, S->fingerprint, 12);
+    fp[12] = 0;
     lua_pushnil(L);
-    lua_pushfstring(L, "dynpb: no %s named '%s' in schema %s", what, lua_tostring(L, nameidx),
-                    S->fingerprint);
+    lua_pushfstring(L, "dynpb: no %s named '%s' in schema %s", what, lua_tostring(L, nameidx), fp);
     return 2;
 }
 

@@ -58,6 +58,12 @@ describe("error messages", function()
   local data = {
     {"enum not found", function() return schema:enum("shop.v1.Nope") end,
      "dynpb: no enum named 'shop.v1.Nope' in schema " .. fp12},
+    {"service not found: 12 digits of the fingerprint", function() return schema:service("shop.v1.Nope") end,
+     "dynpb: no service named 'shop.v1.Nope' in schema " .. fp12},
+    {"method not found", function() return schema:method("/shop.v1.Nope/Get") end,
+     "dynpb: no method named '/shop.v1.Nope/Get' in schema " .. fp12},
+    {"enum_options: enum not found", function() return schema:enum_options("shop.v1.Nope") end,
+     "dynpb: no enum named 'shop.v1.Nope' in schema " .. fp12},
     {"decode: truncation names the length, the field, the container and its end",
      function() return Order:decode(T.pb.len(11, T.pb.tag(1, 2) .. T.pb.varint(5) .. "ab")) end,
      "dynpb: decode shop.v1.Order: length 5 of field 'address.street' at byte 2 runs past the end of "

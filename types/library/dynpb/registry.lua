@@ -19,6 +19,8 @@ local registry = {}
 ---@field cert? string
 ---@field key? string
 ---@field key_password? string
+---@field forward_headers? boolean also send `headers` to a redirect target of another scheme, host or port
+---@field allow_insecure_redirect? boolean (dynpb.http only) follow an https -> http redirect
 
 ---A completed HTTP exchange, whatever its status.
 ---@class dynpb.Response
@@ -40,21 +42,26 @@ function job:poll() end
 function job:cancel() end
 
 ---What fetches descriptor sets for a registry: libcurl by default
----(`registry.curl_transport()`), OpenResty cosockets in dynpb.resty.
+---(`registry.curl_transport()`), OpenResty cosockets in dynpb.resty, gRPC
+---server reflection (`grpc.reflection_transport`). `save(path, bytes)` writes
+---the snapshot (default `dynpb.write_durable`; may yield).
 ---@class dynpb.Transport
 ---@field fetch fun(req: dynpb.Request): dynpb.Response|nil, string?
 ---@field start? fun(req: dynpb.Request): dynpb.Job|nil, string?
 ---@field now? fun(): number
+---@field save? fun(path: string, bytes: string): true|nil, string?
 
 ---@class dynpb.RegistryOpts
----@field url string `http://`, `https://` or `file://`; for strategy "versions", the schema's base URL
----@field headers? table<string, string>
+---@field url string `http://`, `https://` or `file://`; for strategy "versions", the schema's base URL; for "reflection", `grpc://` or `grpcs://`
+---@field headers? table<string, string> sent only to the scheme, host and port of `url` (strategy "reflection": as gRPC metadata)
+---@field forward_headers? boolean send `headers` to every redirect hop too
 ---@field timeout? number seconds (default 5)
 ---@field connect_timeout? number seconds (default 2)
 ---@field refresh? number seconds between successful refreshes (default 30); also the backoff cap
 ---@field jitter? number fraction in [0, 1) (default 0.1)
----@field strategy? "latest"|"versions"
----@field snapshot? string file with the last good bytes
+---@field strategy? "latest"|"versions"|"reflection" "reflection": the gRPC server at `url`, by server reflection (`dynpb.grpc`)
+---@field services? string[] strategy "reflection": the services whose files make the schema (default every listed one)
+---@field snapshot? string file with the last good bytes (written with `dynpb.write_durable`)
 ---@field max_bytes? integer default 64 MiB
 ---@field background? boolean fetch on a C thread from poll()
 ---@field on_update? fun(schema: dynpb.Schema, previous: dynpb.Schema|nil)
@@ -127,10 +134,27 @@ function reg:decode(type_name, bytes, opts) end
 ---@return string? err
 function reg:encode(type_name, t, opts) end
 
+---`schema:to_text` on the current schema.
+---@param type_name string
+---@param bytes string
+---@param opts? dynpb.ToTextOpts
+---@return string|nil text
+---@return string? err
+function reg:to_text(type_name, bytes, opts) end
+
+---`schema:from_text` on the current schema.
+---@param type_name string
+---@param text string
+---@param opts? dynpb.FromTextOpts
+---@return string|nil bytes
+---@return string? err
+function reg:from_text(type_name, text, opts) end
+
 ---@return dynpb.RegistryStats
 function reg:stats() end
 
----Cancels a background fetch; refresh/poll then return nil, err.
+---Cancels a background fetch; refresh/poll then return nil, err. Idempotent.
+---@return true
 function reg:close() end
 
 return registry

@@ -21,6 +21,10 @@ local resty = {}
 ---@field poll? number seconds between looks at the shared dict (default min(1, refresh / 4))
 ---@field on_update? fun(schema: dynpb.Schema, previous: dynpb.Schema|nil) runs in every worker
 ---@field on_error? fun(err: string) runs in the fetching worker
+---@field forward_headers? boolean send `headers` to every redirect hop, whatever its host
+---@field thread_pool? string the nginx `thread_pool` the snapshot is written on (default "dynpb")
+---@field cert? string PEM client certificate (`tcpsock:setclientcert`)
+---@field key? string PEM key of `cert` (not encrypted)
 
 ---@class dynpb.RestyInitOpts
 ---@field name string
@@ -34,6 +38,10 @@ local resty = {}
 ---@field strategy? "latest"|"versions"
 ---@field cafile? string
 ---@field capath? string
+---@field forward_headers? boolean
+---@field cert? string
+---@field key? string
+---@field key_password? string
 
 ---@class dynpb.RestyFetchOpts
 ---@field url string
@@ -41,6 +49,9 @@ local resty = {}
 ---@field timeout? number
 ---@field connect_timeout? number
 ---@field max_bytes? integer
+---@field forward_headers? boolean
+---@field cert? string
+---@field key? string
 
 ---@class dynpb.RestyStats
 ---@field pid integer
