@@ -256,6 +256,33 @@ conformance:
 	@set -e; for l in $(CONFORMANCE_LUAS); do spec/conformance/run.sh $$l; done
 # ---- end of conformance section
 
+# ---- .proto compiler (issue 13): dynpb.compile / dynpb.load_proto (csrc/protoc/)
+#   make regen-protoc   csrc/gen/protoc_wkt.c from Debian's libprotobuf-dev and
+#                       libprotoc-dev (run by make regen)
+#   make protoc-compare compare dynpb.compile with protoc on every corpus
+#                       (spec/protoc/compare.lua; fetches Debian's protobuf source)
+PROTOC_SRCS := csrc/protoc/arena.c csrc/protoc/lexer.c csrc/protoc/parser.c \
+  csrc/protoc/resolve.c csrc/protoc/options.c csrc/protoc/emit.c csrc/protoc/compile.c \
+  csrc/gen/protoc_wkt.c
+SRCS += $(PROTOC_SRCS)
+OBJS += $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(PROTOC_SRCS))
+FUZZ_OBJS += $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(PROTOC_SRCS))
+AF_OBJS += $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(PROTOC_SRCS))
+HDRS += csrc/protoc/pc.h
+PROTOC_WKT := google/protobuf/any.proto google/protobuf/api.proto \
+  google/protobuf/descriptor.proto google/protobuf/duration.proto google/protobuf/empty.proto \
+  google/protobuf/field_mask.proto google/protobuf/source_context.proto \
+  google/protobuf/struct.proto google/protobuf/timestamp.proto google/protobuf/type.proto \
+  google/protobuf/wrappers.proto google/protobuf/compiler/plugin.proto
+.PHONY: regen-protoc protoc-compare
+regen-protoc:
+	@sh .ci/deps.sh libprotobuf-dev libprotoc-dev lua5.4
+	lua5.4 csrc/protoc/gen_wkt.lua csrc/gen/protoc_wkt.c /usr/include $(PROTOC_WKT)
+protoc-compare: $(SO)
+	@sh .ci/deps.sh protobuf-compiler libprotobuf-dev libprotoc-dev
+	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" $(LUA) spec/protoc/compare.lua
+# ---- end of .proto compiler section
+
 .PHONY: all test check install regen clean example example-constants deps threads allocs
 
 all: $(SO) $(HTTP_TARGET)
@@ -327,7 +354,7 @@ install: $(SO)
 	for f in lua/dynpb/*.lua; do [ -e "$$f" ] || continue; \
 	  install -m 0644 $$f $(DESTDIR)$(INSTALL_LMOD)/dynpb/; done
 
-regen:
+regen: regen-protoc
 	cd /usr/include && protoc-c --c_out=$(CURDIR)/csrc/gen google/protobuf/descriptor.proto
 
 clean:

@@ -190,6 +190,8 @@ static const luaL_Reg module_fns[] = {
     {"fingerprint", dp_l_fingerprint},
     {"stats", dp_l_stats},
     {"configure", dp_l_configure},
+    {"compile", dp_l_compile},
+    {"load_proto", dp_l_load_proto},
     {NULL, NULL}};
 
 static const luaL_Reg schema_methods[] = {

@@ -389,4 +389,8 @@ DP_HIDDEN void dp_push_names(lua_State *L, int idx);
 /* [-0, +1, e] pushes a new schema object for the schema userdata at udidx */
 DP_HIDDEN void dp_push_schema_object(lua_State *L, int udidx);
 
+/* ---- protoc/compile.c: the .proto compiler (csrc/protoc/pc.h has its stages) */
+DP_HIDDEN int dp_l_compile(lua_State *L);     /* dynpb.compile(opts) */
+DP_HIDDEN int dp_l_load_proto(lua_State *L);  /* dynpb.load_proto(opts [, load_opts]); DP_UP_* upvalues */
+
 #endif
