@@ -303,17 +303,47 @@ static void text_message(oi *I, pc_lexer *X, pc_pool *P, pc_msg *m, pc_buf *out,
         if (tlook(X, "[")) {
             pc_lex_next(X);
             pc_buf nb = {0};
+            int url = 0;
             for (;;) {
                 if (X->cur.type != TK_IDENT) text_fail(I, X, "Expected identifier.", NULL);
                 pc_buf_put(C, &nb, X->cur.s, X->cur.n);
                 pc_lex_next(X);
-                if (!tlook(X, ".")) break;
-                pc_buf_byte(C, &nb, '.');
+                if (tlook(X, "/")) url = (int)nb.n + 1;
+                else if (!tlook(X, ".")) break;
+                pc_buf_byte(C, &nb, *X->cur.s);
                 pc_lex_next(X);
             }
             pc_buf_byte(C, &nb, 0);
             if (!tlook(X, "]")) text_fail(I, X, "Expected \"]\".", NULL);
             pc_lex_next(X);
+            if (url) {
+                /* an expanded google.protobuf.Any: [prefix/full.Type] { ... } */
+                const char *tn = (const char *)nb.p + url;
+                pc_field *fu = field_by_name(m, "type_url", 8), *fv = field_by_name(m, "value", 5);
+                pc_sym *s = pc_sym_find(P, tn);
+                if (strcmp(m->full, "google.protobuf.Any") || !fu || !fv)
+                    text_fail(I, X, "Field \"%s\" is not an Any.", (const char *)nb.p);
+                if (!s || s->kind != SYM_MSG) text_fail(I, X, "Could not find type \"%s\" stored in google.protobuf.Any.", tn);
+                if (tlook(X, ":")) pc_lex_next(X);
+                const char *aclose = tlook(X, "<") ? ">" : "}";
+                if (!tlook(X, "{") && !tlook(X, "<")) text_fail(I, X, "Expected \"{\".", NULL);
+                pc_lex_next(X);
+                tentry *eu = pc_alloc(C, sizeof *eu), *ev = pc_alloc(C, sizeof *ev);
+                eu->fd = fu;
+                eu->order = entries.n;
+                pc_buf_varint(C, &eu->payload, nb.n - 1);
+                pc_buf_put(C, &eu->payload, nb.p, nb.n - 1);
+                pc_vec_push(C, &entries, eu);
+                ev->fd = fv;
+                ev->order = entries.n;
+                pc_buf body = {0};
+                text_message(I, X, P, s->p, &body, aclose, depth + 1);
+                pc_buf_varint(C, &ev->payload, body.n);
+                pc_buf_put(C, &ev->payload, body.p, body.n);
+                pc_vec_push(C, &entries, ev);
+                if (tlook(X, ";") || tlook(X, ",")) pc_lex_next(X);
+                continue;
+            }
             pc_sym *s = pc_lookup(C, P, I->f, m->full, (const char *)nb.p, 0, NULL);
             if (!s || s->kind != SYM_FIELD || !((pc_field *)s->p)->is_ext || ((pc_field *)s->p)->rext != m)
                 text_fail(I, X, "Extension \"%s\" is not defined or is not an extension of the message.", (const char *)nb.p);
@@ -387,7 +417,14 @@ static void text_message(oi *I, pc_lexer *X, pc_pool *P, pc_msg *m, pc_buf *out,
             i = j;
             continue;
         }
-        if (fd->type == DP_T_GROUP) {
+        if (m->message_set && fd->is_ext && fd->type == DP_T_MESSAGE && !is_repeated(fd)) {
+            /* MessageSet item: group 1 { type_id = 2; message = 3 } */
+            pc_buf_tag(C, out, 1, 3);
+            pc_buf_tag(C, out, 2, 0);
+            pc_buf_varint(C, out, (uint64_t)fd->number);
+            pc_buf_lenbytes(C, out, 3, e->payload.p, e->payload.n);
+            pc_buf_tag(C, out, 1, 4);
+        } else if (fd->type == DP_T_GROUP) {
             pc_buf_tag(C, out, (uint32_t)fd->number, 3);
             pc_buf_put(C, out, e->payload.p, e->payload.n);
             pc_buf_tag(C, out, (uint32_t)fd->number, 4);
@@ -502,9 +539,9 @@ static void interpret(pc_ctx *C, pc_file *f, pc_opts *o, const char *type, const
             }
             pc_lexer X;
             pc_buf body = {0};
-            /* re-read with text format rules: '#' comments, 1.5f */
+            /* protoc joins the block's .proto tokens (comments dropped) and
+               parses that as text format: re-read them with the .proto lexer */
             pc_lex_init(&X, C, f->name, u->agg, 0, u->aggpos.line, u->aggpos.col);
-            X.textfmt = 1;
             X.end = u->agg + u->agglen;
             pc_lex_next(&X);
             I.optname = last->name;

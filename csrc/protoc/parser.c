@@ -678,7 +678,8 @@ static void parse_message_block(pc_parser *P, pc_msg *m) {
             pc_vec_push(P->C, &m->fields, fd);
         }
     }
-    int32_t maxext = is_message_set(m) ? INT32_MAX : MAX_NUMBER + 1;
+    m->message_set = is_message_set(m);
+    int32_t maxext = m->message_set ? INT32_MAX : MAX_NUMBER + 1;
     for (int i = 0; i < m->extranges.n; i++) {
         pc_range *r = m->extranges.v[i];
         if (r->end == RANGE_SENTINEL) r->end = maxext;

@@ -150,6 +150,7 @@ struct pc_msg {
     pc_file *file;
     pc_msg *parent;
     int map_entry;
+    int message_set;          /* option message_set_wire_format = true */
 };
 
 typedef struct pc_enumval { const char *name, *full; int32_t number; pc_opts opts; pc_pos pos; } pc_enumval;
