@@ -102,7 +102,7 @@ static void put_scalar(oi *I, pc_buf *b, pc_field *fd, const val *v, pc_pos pos)
         if (v->kind != V_POS)
             ofail(I, pos, is32 ? "Value must be non-negative integer for uint32 option \"%s\"."
                               : "Value must be non-negative integer for uint64 option \"%s\".", on, NULL);
-        if (is32 && v->u > UINT32_MAX) ofail(I, pos, "Value out of range for uint32 option \"%s\".", on, NULL);
+        if (is32 && v->u > UINT32_MAX) ofail(I, pos, "Value out of range for uint32 option \"%s\".", v->textfmt ? on : fd->name, NULL);
         if (t == DP_T_UINT32 || t == DP_T_UINT64) pc_buf_varint(C, b, v->u);
         else put_fixed(C, b, v->u, is32 ? 4 : 8);
         return;
@@ -112,8 +112,8 @@ static void put_scalar(oi *I, pc_buf *b, pc_field *fd, const val *v, pc_pos pos)
         if (v->kind == V_DOUBLE) d = v->d;
         else if (v->kind == V_POS) d = (double)v->u;
         else if (v->kind == V_NEG) d = -(double)v->u;
-        else if (ident_is(v, "inf") || (v->textfmt && (ident_is(v, "infinity") || ident_is(v, "Infinity") || ident_is(v, "INF")))) d = INFINITY;
-        else if (ident_is(v, "nan") || (v->textfmt && (ident_is(v, "NaN") || ident_is(v, "NAN")))) d = NAN;
+        else if (v->textfmt && (ident_is(v, "inf") || ident_is(v, "infinity") || ident_is(v, "Infinity") || ident_is(v, "INF"))) d = INFINITY;
+        else if (v->textfmt && (ident_is(v, "nan") || ident_is(v, "NaN") || ident_is(v, "NAN"))) d = NAN;
         else ofail(I, pos, t == DP_T_FLOAT ? "Value must be number for float option \"%s\"." : "Value must be number for double option \"%s\".", on, NULL);
         if (t == DP_T_FLOAT) {
             float f = (float)d;
@@ -563,6 +563,7 @@ static void interpret(pc_ctx *C, pc_file *f, pc_opts *o, const char *type, const
             if (u->vkind == V_IDENT) { v.s = u->ident; v.n = strlen(u->ident); }
             if (u->vkind == V_STRING) { v.s = u->str; v.n = u->slen; }
             pc_buf_tag(C, &vb, (uint32_t)last->number, wiretype(last->type));
+            I.optname = last->full;    /* value errors name the field */
             put_scalar(&I, &vb, last, &v, u->vpos);
         }
         /* wrap in the intermediate messages, innermost first */
@@ -664,6 +665,43 @@ static void interp_msg(pc_ctx *C, pc_file *f, pc_msg *m) {
     for (int i = 0; i < m->exts.n; i++) interp_field(C, f, m->exts.v[i]);
 }
 
+static int uopt_ident(pc_opts *o, const char *name, const char *value) {
+    for (pc_uopt *u = o->head; u; u = u->next)
+        if (u->nparts == 1 && !u->parts[0].is_ext && !strcmp(u->parts[0].name, name) && u->vkind == V_IDENT &&
+            !strcmp(u->ident, value))
+            return 1;
+    return 0;
+}
+
+static int file_lite(pc_file *f) { return uopt_ident(&f->opts, "optimize_for", "LITE_RUNTIME"); }
+
+static void check_field_options(pc_ctx *C, pc_file *f, pc_field *fd) {
+    int t = fd->type;
+    if (fd->packed > 0 && (fd->label != 3 || t == DP_T_STRING || t == DP_T_BYTES || t == DP_T_MESSAGE || t == DP_T_GROUP))
+        pc_fail(C, f->name, fd->type_pos.line, fd->type_pos.col,
+                "[packed = true] can only be specified for repeated primitive fields.");
+    if (fd->is_ext && file_lite(f) && !file_lite(fd->rext->file))
+        pc_fail(C, f->name, fd->ext_pos.line, fd->ext_pos.col,
+                "Extensions to non-lite types can only be declared in non-lite files.  Note that you cannot extend "
+                "a non-lite type to contain a lite type, but the reverse is allowed.");
+    if (fd->parent && fd->parent->message_set && !fd->is_ext)
+        pc_fail(C, f->name, fd->name_pos.line, fd->name_pos.col, "MessageSets cannot have fields, only extensions.");
+    if (fd->is_ext && fd->rext->message_set && (fd->label != 1 || t != DP_T_MESSAGE))
+        pc_fail(C, f->name, fd->type_pos.line, fd->type_pos.col, "Extensions of MessageSets must be optional messages.");
+}
+
+static void check_msg_options(pc_ctx *C, pc_file *f, pc_msg *m) {
+    for (int i = 0; i < m->fields.n; i++) check_field_options(C, f, m->fields.v[i]);
+    for (int i = 0; i < m->exts.n; i++) check_field_options(C, f, m->exts.v[i]);
+    for (int i = 0; i < m->nested.n; i++) check_msg_options(C, f, m->nested.v[i]);
+    int32_t max = m->message_set ? INT32_MAX : 536870911;
+    for (int i = 0; i < m->extranges.n; i++) {
+        pc_range *r = m->extranges.v[i];
+        if ((int64_t)r->end > (int64_t)max + 1)
+            pc_fail(C, f->name, r->pos.line, r->pos.col, "Extension numbers cannot be greater than %d.", max);
+    }
+}
+
 void pc_interpret_options(pc_ctx *C, pc_file *f) {
     for (int i = 0; i < f->msgs.n; i++) fields_packed(f->msgs.v[i]);
     for (int i = 0; i < f->exts.n; i++) set_packed(f->exts.v[i]);
@@ -679,4 +717,25 @@ void pc_interpret_options(pc_ctx *C, pc_file *f) {
         }
     }
     for (int i = 0; i < f->exts.n; i++) interp_field(C, f, f->exts.v[i]);
+    /* descriptor.cc's Validate*Options */
+    for (int i = 0; i < f->msgs.n; i++) check_msg_options(C, f, f->msgs.v[i]);
+    for (int i = 0; i < f->exts.n; i++) check_field_options(C, f, f->exts.v[i]);
+    if (!file_lite(f))
+        for (int i = 0; i < f->depfiles.n; i++) {
+            pc_file *d = f->depfiles.v[i];
+            if (file_lite(d)) {
+                pc_pos *p = f->dep_pos.v[i];
+                pc_fail(C, f->name, p->line, p->col,
+                        "Files that do not use optimize_for = LITE_RUNTIME cannot import files which do use this "
+                        "option.  This file is not lite, but it imports \"%s\" which is.", d->name);
+            }
+        }
+    if (file_lite(f) && (uopt_ident(&f->opts, "cc_generic_services", "true") ||
+                         uopt_ident(&f->opts, "java_generic_services", "true")))
+        for (int i = 0; i < f->services.n; i++) {
+            pc_service *s = f->services.v[i];
+            pc_fail(C, f->name, s->pos.line, s->pos.col,
+                    "Files with optimize_for = LITE_RUNTIME cannot define services unless you set both options "
+                    "cc_generic_services and java_generic_services to false.");
+        }
 }

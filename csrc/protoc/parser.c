@@ -201,14 +201,7 @@ static void parse_option(pc_parser *P, pc_opts *o, int statement) {
         perr(P, "Unexpected end of stream while parsing option value.");
         break;
     case TK_IDENT:
-        if (neg) {
-            if (CUR(P)->n == 3 && memcmp(CUR(P)->s, "inf", 3) == 0) u->d = -INFINITY;
-            else if (CUR(P)->n == 3 && memcmp(CUR(P)->s, "nan", 3) == 0) u->d = NAN;
-            else perr(P, "Identifier after '-' symbol must be inf or nan.");
-            u->vkind = V_DOUBLE;
-            pc_lex_next(&P->X);
-            break;
-        }
+        if (neg) perr(P, "Invalid '-' symbol before identifier.");
         u->vkind = V_IDENT;
         u->ident = ident(P, "Expected identifier.");
         break;

@@ -289,6 +289,25 @@ bad:
 
 /* ---- fields */
 
+static const char *lower_nounder(pc_ctx *C, const char *s) {
+    size_t n = strlen(s), j = 0;
+    char *o = pc_alloc(C, n + 1);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != '_') o[j++] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + 32) : s[i];
+    return o;
+}
+
+static int options_type_name(const char *full) {
+    static const char *const n[] = {"google.protobuf.FileOptions", "google.protobuf.MessageOptions",
+        "google.protobuf.FieldOptions", "google.protobuf.EnumOptions", "google.protobuf.EnumValueOptions",
+        "google.protobuf.ServiceOptions", "google.protobuf.MethodOptions", "google.protobuf.OneofOptions",
+        "google.protobuf.ExtensionRangeOptions", NULL};
+    for (int i = 0; n[i]; i++)
+        if (strcmp(n[i], full) == 0) return 1;
+    return 0;
+}
+
+
 static int in_ext_range(pc_msg *m, int32_t n) {
     for (int i = 0; i < m->extranges.n; i++) {
         pc_range *r = m->extranges.v[i];
@@ -349,6 +368,8 @@ static void resolve_field(rs *R, pc_field *fd) {
                     "Enum type \"%s\" is not a proto3 enum, but is used in \"%s\" which is a proto3 message type.",
                     fd->renum->full, fd->parent ? fd->parent->full : fd->full);
     }
+    if (fd->is_ext && R->f->proto3 && !options_type_name(fd->rext->full))
+        pc_fail(C, fn, fd->ext_pos.line, fd->ext_pos.col, "Extensions in proto3 are only allowed for defining options.");
     if (fd->is_ext) {
         if (!in_ext_range(fd->rext, fd->number))
             pc_fail(C, fn, np.line, np.col, "\"%s\" does not declare %d as an extension number.", fd->rext->full,
@@ -396,12 +417,12 @@ static void check_msg(rs *R, pc_msg *m) {
                         "Extension range %d to %d includes field \"%s\" (%d).", r->start, r->end - 1, a->name,
                         a->number);
         }
-        if (R->f->proto3 && !m->map_entry) {
-            const char *ja = a->has_json_name ? a->json_name : pc_json_name(C, a->name);
+        if (R->f->proto3) {
+            /* protoc 3.21: names equal once lowercased without underscores */
+            const char *la = lower_nounder(C, a->name);
             for (int j = 0; j < i; j++) {
                 pc_field *b = m->fields.v[j];
-                const char *jb = b->has_json_name ? b->json_name : pc_json_name(C, b->name);
-                if (strcmp(ja, jb) == 0)
+                if (strcmp(la, lower_nounder(C, b->name)) == 0)
                     pc_fail(C, fn, a->name_pos.line, a->name_pos.col,
                             "The JSON camel-case name of field \"%s\" conflicts with field \"%s\". This is not "
                             "allowed in proto3.",
@@ -409,6 +430,12 @@ static void check_msg(rs *R, pc_msg *m) {
             }
         }
     }
+    if (R->f->proto3 && m->extranges.n) {
+        pc_range *r = m->extranges.v[0];
+        pc_fail(C, fn, r->pos.line, r->pos.col, "Extension ranges are not allowed in proto3.");
+    }
+    if (R->f->proto3 && m->message_set)
+        pc_fail(C, fn, m->pos.line, m->pos.col, "MessageSet is not supported in proto3.");
     for (int i = 0; i < m->extranges.n; i++) {
         pc_range *r = m->extranges.v[i];
         if (r->start <= 0 || r->end <= r->start)
