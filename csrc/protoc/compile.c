@@ -110,7 +110,12 @@ static pc_file *load(pc_ctx *C, loader *ld, const char *name, pc_file *from, con
         }
         pc_buf_put(C, &chain, name, strlen(name));
         pc_buf_byte(C, &chain, 0);
-        pc_fail(C, from->name, pos->line, pos->col, "File recursively imports itself: %s", (char *)chain.p);
+        /* protoc reports it at the first file's import of the next one */
+        const char *next = i + 1 < ld->loading.n ? ((pc_file *)ld->loading.v[i + 1])->name : name;
+        const pc_pos *at = pos;
+        for (int k = 0; k < g->deps.n; k++)
+            if (strcmp(g->deps.v[k], next) == 0) at = g->dep_pos.v[k];
+        pc_fail(C, g->name, at->line, at->col, "File recursively imports itself: %s", (char *)chain.p);
     }
     if (ld->loading.n >= PC_MAX_DEPTH * 4)
         pc_fail(C, from->name, pos->line, pos->col, "imports nested too deep (more than %d files)", PC_MAX_DEPTH * 4);

@@ -320,7 +320,7 @@ static void default_assignment(pc_parser *P, pc_field *fd) {
     }
     case DP_T_UINT32: case DP_T_UINT64: case DP_T_FIXED32: case DP_T_FIXED64: {
         uint64_t max = (fd->type == DP_T_UINT32 || fd->type == DP_T_FIXED32) ? UINT32_MAX : UINT64_MAX;
-        if (looking_at(P, "-")) perr(P, "Unsigned field can't have negative default value.");
+        if (try_consume(P, "-")) perr(P, "Unsigned field can't have negative default value.");
         uint64_t v = integer64(P, max, "Expected integer for field default value.");
         snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
         break;
@@ -647,9 +647,8 @@ static void parse_message_block(pc_parser *P, pc_msg *m) {
         if (CUR(P)->type == TK_EOF) perr(P, "Reached end of input in message definition (missing '}').");
         if (try_consume(P, ";")) continue;
         if (looking_at(P, "message")) {
-            pc_pos pos = curpos(P);
             consume(P, "message");
-            pc_msg *n = new_msg(P, NULL, m, pos);
+            pc_msg *n = new_msg(P, NULL, m, curpos(P));
             n->name = ident(P, "Expected message name.");
             pc_vec_push(P->C, &m->nested, n);
             parse_message_block(P, n);
@@ -687,10 +686,10 @@ static void parse_message_block(pc_parser *P, pc_msg *m) {
 
 static void parse_enum(pc_parser *P, pc_vec *into, pc_msg *parent) {
     pc_enum *e = pc_alloc(P->C, sizeof *e);
-    e->pos = curpos(P);
     e->file = P->f;
     pc_opts_init(&e->opts);
     consume(P, "enum");
+    e->pos = curpos(P);
     e->name = ident(P, "Expected enum name.");
     pc_vec_push(P->C, into, e);
     (void)parent;
@@ -708,6 +707,7 @@ static void parse_enum(pc_parser *P, pc_vec *into, pc_msg *parent) {
             v->pos = curpos(P);
             v->name = ident(P, "Expected enum constant name.");
             consume_msg(P, "=", "Missing numeric value for enum constant.");
+            v->num_pos = curpos(P);
             v->number = signed_integer(P, "Expected integer.");
             if (looking_at(P, "[")) {
                 consume(P, "[");
@@ -724,8 +724,8 @@ static void parse_enum(pc_parser *P, pc_vec *into, pc_msg *parent) {
 static void parse_service(pc_parser *P) {
     pc_service *s = pc_alloc(P->C, sizeof *s);
     pc_opts_init(&s->opts);
-    s->pos = curpos(P);
     consume(P, "service");
+    s->pos = curpos(P);
     s->name = ident(P, "Expected service name.");
     pc_vec_push(P->C, &P->f->services, s);
     consume(P, "{");
@@ -738,8 +738,8 @@ static void parse_service(pc_parser *P) {
         }
         pc_method *m = pc_alloc(P->C, sizeof *m);
         pc_opts_init(&m->opts);
-        m->pos = curpos(P);
         consume(P, "rpc");
+        m->pos = curpos(P);
         m->name = ident(P, "Expected method name.");
         consume(P, "(");
         if (looking_at(P, "stream")) {
@@ -821,9 +821,8 @@ pc_file *pc_parse(pc_ctx *C, const char *name, const char *src, size_t len) {
     while (CUR(&P)->type != TK_EOF) {
         if (try_consume(&P, ";")) continue;
         if (looking_at(&P, "message")) {
-            pc_pos pos = curpos(&P);
             consume(&P, "message");
-            pc_msg *m = new_msg(&P, NULL, NULL, pos);
+            pc_msg *m = new_msg(&P, NULL, NULL, curpos(&P));
             m->name = ident(&P, "Expected message name.");
             pc_vec_push(C, &f->msgs, m);
             parse_message_block(&P, m);

@@ -153,7 +153,7 @@ struct pc_msg {
     int message_set;          /* option message_set_wire_format = true */
 };
 
-typedef struct pc_enumval { const char *name, *full; int32_t number; pc_opts opts; pc_pos pos; } pc_enumval;
+typedef struct pc_enumval { const char *name, *full; int32_t number; pc_opts opts; pc_pos pos, num_pos; } pc_enumval;
 
 struct pc_enum {
     const char *name, *full;

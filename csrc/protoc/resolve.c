@@ -158,12 +158,11 @@ static void add_enum(rs *R, pc_enum *e, const char *scope) {
         pc_sym *old = pc_sym_add(R->C, R->P, v->full, SYM_ENUMVAL, v, R->f);
         if (old) {
             if (old->kind == SYM_ENUMVAL && old->file == R->f) {
-                pc_fail(R->C, R->f->name, v->pos.line, v->pos.col,
-                        "\"%s\" is already defined in \"%s\". Note that enum values use C++ scoping rules, "
-                        "meaning that enum values are siblings of their type, not children of it.  "
-                        "Therefore, \"%s\" must be unique within \"%s\", not just within \"%s\".",
-                        v->name, *scope ? scope : R->f->pkg, v->name, *scope ? scope : "the global scope",
-                        e->name);
+                /* protoc's first line; its second is the C++ scoping note */
+                if (*scope)
+                    pc_fail(R->C, R->f->name, v->pos.line, v->pos.col, "\"%s\" is already defined in \"%s\".",
+                            v->name, scope);
+                pc_fail(R->C, R->f->name, v->pos.line, v->pos.col, "\"%s\" is already defined.", v->name);
             }
             add_sym(R, v->full, SYM_ENUMVAL, v, v->pos);
         }
@@ -360,7 +359,7 @@ static void resolve_field(rs *R, pc_field *fd) {
                 "implementation.");
     if (R->f->proto3) {
         if (fd->label == 2)
-            pc_fail(C, fn, fd->label_pos.line, fd->label_pos.col, "Required fields are not allowed in proto3.");
+            pc_fail(C, fn, fd->type_pos.line, fd->type_pos.col, "Required fields are not allowed in proto3.");
         if (fd->type == DP_T_GROUP)
             pc_fail(C, fn, fd->type_pos.line, fd->type_pos.col, "Groups are not supported in proto3 syntax.");
         if (fd->renum && !fd->renum->file->proto3)
@@ -404,8 +403,7 @@ static void check_msg(rs *R, pc_msg *m) {
         for (int j = 0; j < m->resranges.n; j++) {
             pc_range *r = m->resranges.v[j];
             if (a->number >= r->start && a->number < r->end)
-                pc_fail(C, fn, a->num_pos.line, a->num_pos.col,
-                        "Field \"%s\" uses reserved number %d.", a->name, a->number);
+                pc_fail(C, fn, -1, 0, "Field \"%s\" uses reserved number %d.", a->name, a->number);
         }
         for (int j = 0; j < m->resnames.n; j++)
             if (strcmp(m->resnames.v[j], a->name) == 0)
@@ -470,7 +468,7 @@ static void check_enum(rs *R, pc_enum *e) {
         pc_fail(C, fn, e->pos.line, e->pos.col, "Enums must contain at least one value.");
     if (R->f->proto3 && ((pc_enumval *)e->values.v[0])->number != 0) {
         pc_enumval *v = e->values.v[0];
-        pc_fail(C, fn, v->pos.line, v->pos.col, "The first enum value must be zero in proto3.");
+        pc_fail(C, fn, v->num_pos.line, v->num_pos.col, "The first enum value must be zero in proto3.");
     }
     int alias = 0;
     for (pc_uopt *u = e->opts.head; u; u = u->next)
@@ -494,7 +492,7 @@ static void check_enum(rs *R, pc_enum *e) {
             if (o->number == v->number) {
                 dup = 1;
                 if (!alias)
-                    pc_fail(C, fn, v->pos.line, v->pos.col,
+                    pc_fail(C, fn, v->num_pos.line, v->num_pos.col,
                             "\"%s\" uses the same enum value as \"%s\". If this is intended, set 'option "
                             "allow_alias = true;' to the enum definition.",
                             v->full, o->name);
