@@ -269,6 +269,12 @@ OBJS += $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(PROTOC_SRCS))
 FUZZ_OBJS += $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(PROTOC_SRCS))
 AF_OBJS += $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(PROTOC_SRCS))
 HDRS += csrc/protoc/pc.h
+# the robustness section's rules were read before these objects were added
+PROTOC_FUZZ_OBJS := $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(PROTOC_SRCS))
+FUZZ_HARNESSES += compile
+$(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_HARNESSES)): $(PROTOC_FUZZ_OBJS)
+fuzz-build: $(FUZZ_DIR)/fuzz_compile
+$(AF_DIR)/allocfail: $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(PROTOC_SRCS))
 PROTOC_WKT := google/protobuf/any.proto google/protobuf/api.proto \
   google/protobuf/descriptor.proto google/protobuf/duration.proto google/protobuf/empty.proto \
   google/protobuf/field_mask.proto google/protobuf/source_context.proto \

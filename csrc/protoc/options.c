@@ -454,12 +454,75 @@ static pc_msg *options_type(pc_ctx *C, const char *name, pc_pool **pool) {
 
 typedef struct { pc_field *path[PC_MAX_DEPTH]; int n; } fpath;
 
+static int rd_varint(const unsigned char **p, const unsigned char *e, uint64_t *v) {
+    *v = 0;
+    for (int sh = 0; sh < 64 && *p < e; sh += 7) {
+        unsigned c = *(*p)++;
+        *v |= (uint64_t)(c & 0x7f) << sh;
+        if (!(c & 0x80)) return 1;
+    }
+    return 0;
+}
+
+/* skips one value of wire type wt; for groups, *gend gets the end of its
+   content. 0 on malformed input (never for bytes this file wrote) */
+static int skip_value(const unsigned char **p, const unsigned char *e, int wt, uint64_t num,
+                      const unsigned char **gend) {
+    uint64_t v;
+    switch (wt) {
+    case 0: return rd_varint(p, e, &v);
+    case 1: if (e - *p < 8) return 0; *p += 8; return 1;
+    case 5: if (e - *p < 4) return 0; *p += 4; return 1;
+    case 2:
+        if (!rd_varint(p, e, &v) || v > (uint64_t)(e - *p)) return 0;
+        *p += v;
+        return 1;
+    case 3:
+        for (;;) {
+            const unsigned char *at = *p;
+            uint64_t t;
+            if (!rd_varint(p, e, &t)) return 0;
+            if ((t & 7) == 4 && (t >> 3) == num) {
+                if (gend) *gend = at;
+                return 1;
+            }
+            if ((t & 7) == 4 || !skip_value(p, e, (int)(t & 7), t >> 3, NULL)) return 0;
+        }
+    default: return 0;
+    }
+}
+
+/* protoc's ExamineIfOptionIsSet over serialized options [p, e) */
+static int is_set(const unsigned char *p, const unsigned char *e, fpath *fp, int k) {
+    while (p < e) {
+        uint64_t t;
+        if (!rd_varint(&p, e, &t)) return 0;
+        int wt = (int)(t & 7);
+        uint64_t num = t >> 3;
+        const unsigned char *start = p, *gend = NULL;
+        if (!skip_value(&p, e, wt, num, &gend)) return 0;
+        if (k == fp->n - 1) {
+            if (num == (uint64_t)fp->path[k]->number) return 1;
+        } else if (num == (uint64_t)fp->path[k]->number) {
+            if (fp->path[k]->type == DP_T_MESSAGE && wt == 2) {
+                uint64_t len;
+                const unsigned char *q = start;
+                rd_varint(&q, e, &len);
+                if (is_set(q, q + len, fp, k + 1)) return 1;
+            } else if (fp->path[k]->type == DP_T_GROUP && wt == 3) {
+                if (is_set(start, gend, fp, k + 1)) return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 static void interpret(pc_ctx *C, pc_file *f, pc_opts *o, const char *type, const char *scope) {
     if (!o->present) return;
     pc_pool *tp;
     pc_msg *om = options_type(C, type, &tp);
     if (!om) pc_fail(C, f->name, -1, 0, "%s is not defined (descriptor.proto)", type);
-    pc_vec entries = {0}, seen = {0};
+    pc_vec entries = {0};
     int nknown = 0;
     for (pc_uopt *u = o->head; u; u = u->next) {
         oi I = {C, f, NULL, u->pos};
@@ -517,15 +580,16 @@ static void interpret(pc_ctx *C, pc_file *f, pc_opts *o, const char *type, const
             }
         }
         pc_field *last = fp->path[fp->n - 1];
-        /* set twice? (non-repeated along the same path) */
-        if (!is_repeated(last))
-            for (int i = 0; i < seen.n; i++) {
-                fpath *q = seen.v[i];
-                int same = q->n == fp->n;
-                for (int k = 0; same && k < fp->n; k++) same = q->path[k] == fp->path[k];
-                if (same) ofail(&I, u->pos, "Option \"%s\" was already set.", I.optname, NULL);
+        /* set twice? protoc looks through what the earlier options wrote */
+        if (!is_repeated(last)) {
+            pc_buf prior = {0};
+            for (int i = 0; i < entries.n; i++) {
+                oentry *pe = entries.v[i];
+                pc_buf_put(C, &prior, pe->bytes.p, pe->bytes.n);
             }
-        pc_vec_push(C, &seen, fp);
+            if (prior.n && is_set(prior.p, prior.p + prior.n, fp, 0))
+                ofail(&I, u->pos, "Option \"%s\" was already set.", I.optname, NULL);
+        }
         /* the value */
         pc_buf vb = {0};
         if (last->type == DP_T_MESSAGE || last->type == DP_T_GROUP) {
