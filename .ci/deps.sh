@@ -8,6 +8,7 @@ lua5.1 lua5.3 lua5.4 liblua5.1-0-dev liblua5.3-dev liblua5.4-dev
 luajit2 libluajit2-5.1-dev
 libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev
 libcurl4-openssl-dev lua-busted luarocks lua-cjson python3-protobuf
+libprotoc-dev dpkg-dev
 $*"
 missing=""
 for p in $PKGS; do
