@@ -262,8 +262,8 @@ conformance:
 #   make protoc-compare compare dynpb.compile with protoc on every corpus
 #                       (spec/protoc/compare.lua; fetches Debian's protobuf source)
 PROTOC_SRCS := csrc/protoc/arena.c csrc/protoc/lexer.c csrc/protoc/parser.c \
-  csrc/protoc/resolve.c csrc/protoc/options.c csrc/protoc/emit.c csrc/protoc/compile.c \
-  csrc/gen/protoc_wkt.c
+  csrc/protoc/resolve.c csrc/protoc/options.c csrc/protoc/emit.c csrc/protoc/srcinfo.c \
+  csrc/protoc/compile.c csrc/gen/protoc_wkt.c
 SRCS += $(PROTOC_SRCS)
 OBJS += $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(PROTOC_SRCS))
 FUZZ_OBJS += $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(PROTOC_SRCS))

@@ -81,6 +81,52 @@ describe("dynpb.compile is byte-identical to protoc", function()
     end
   end)
 
+  it("with source_info = true (--include_source_info) on the WKT, fixtures, Debian test protos", function()
+    local n = 0
+    for _, f in ipairs(lib.find("/usr/include/google/protobuf")) do
+      local st, a = lib.compare(dynpb, { "/usr/include" }, { "google/protobuf/" .. f }, true)
+      assert(st == "same", f .. ": " .. tostring(a))
+      n = n + 1
+    end
+    for _, dir in ipairs({ T.specdir .. "/fixtures/proto", T.root .. "/bench/fixtures" }) do
+      for _, f in ipairs(lib.find(dir)) do
+        local st, a = lib.compare(dynpb, { dir }, { f }, true)
+        assert(st == "same", f .. ": " .. tostring(a))
+        n = n + 1
+      end
+    end
+    local src = assert(lib.debian_src(T.specdir))
+    for _, f in ipairs(lib.find(src .. "/google/protobuf")) do
+      local st, a = lib.compare(dynpb, { src }, { "google/protobuf/" .. f }, true)
+      assert(st == "same" or st == "both-fail", f .. ": " .. tostring(a))
+      n = n + 1
+    end
+    assert.is_true(n >= 80)
+  end)
+
+  it("with source_info = true on random sets (comments everywhere)", function()
+    local d = tmp() .. "/rand_si"
+    os.execute("mkdir -p " .. lib.q(d))
+    for seed = 2001, SLOW and 2005 or 2030 do
+      local set = gen.set(seed)
+      for _, f in ipairs(set) do lib.write(d .. "/" .. f.name, f.text) end
+      local st, a, b = lib.compare(dynpb, { d }, { set[#set].name }, true)
+      assert(st == "same", ("seed %d: %s %s"):format(seed, tostring(a), tostring(b)))
+    end
+  end)
+
+  it("comments: leading, trailing, detached, block comments with stars", function()
+    local text = table.concat({
+      '// file comment', '', 'syntax = "proto2";  // trailing syntax', '', '// detached one', '',
+      '/* detached', ' * block */', '', '/**', ' * Leading of M.', ' */', 'message M {',
+      '  // leading f', '  optional int32 f = 1;  // trailing f', '  /* same line */ optional int32 g = 2;',
+      '  optional int32 h = 3; /* block trailing */', '  // for the enum', '', '  enum E { /* x */ A = 1; }',
+      '}  // after M', '// dangling at the end', '' }, "\n")
+    local d = files_dir({ ["c.proto"] = text })
+    local st, a = lib.compare(dynpb, { d }, { "c.proto" }, true)
+    assert(st == "same", tostring(a))
+  end)
+
   it("without include_imports: only the named files", function()
     local src = { ["a.proto"] = 'syntax = "proto3"; message A {}',
                   ["b.proto"] = 'syntax = "proto3"; import "a.proto"; message B { A a = 1; }' }

@@ -149,7 +149,9 @@ pc_file *pc_load_std(pc_ctx *C) {
     size_t len;
     if (!pc_builtin("google/protobuf/descriptor.proto", &src, &len))
         pc_fail(C, "google/protobuf/descriptor.proto", -1, 0, "built-in descriptor.proto missing");
+    C->in_std = 1;
     pc_file *f = pc_parse(C, "google/protobuf/descriptor.proto", src, len);
+    C->in_std = 0;
     f->id = -1;
     f->pool = &C->std;
     pc_resolve_file(C, &C->std, f);
@@ -226,11 +228,6 @@ static int compile(lua_State *L) {
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);                            /* -1 */
-    if (source_info) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "dynpb: compile: source_info is not supported yet");
-        return 2;
-    }
     jmp_buf jb;
     C->jb = &jb;
     loader ld;

@@ -124,6 +124,7 @@ void pc_emit_file(pc_ctx *C, pc_file *f, pc_buf *out) {
     }
     for (int i = 0; i < f->exts.n; i++) emit_field(C, &b, 7, f->exts.v[i]);
     put_opts(C, &b, 8, &f->opts);
+    if (C->source_info) pc_emit_srcinfo(C, f, &b);
     for (int i = 0; i < f->public_deps.n; i++) put_int(C, &b, 10, (intptr_t)f->public_deps.v[i]);
     for (int i = 0; i < f->weak_deps.n; i++) put_int(C, &b, 11, (intptr_t)f->weak_deps.v[i]);
     if (f->proto3) pc_buf_str(C, &b, 12, "proto3");

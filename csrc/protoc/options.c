@@ -22,7 +22,7 @@ typedef struct {
     pc_pos pos;
 } oi;
 
-typedef struct { uint32_t num; int known; pc_buf bytes; } oentry;
+typedef struct oentry { uint32_t num; int known; pc_buf bytes; struct fpath *fp; } oentry;
 
 static void ofail(oi *I, pc_pos pos, const char *fmt, const char *a, const char *b) __attribute__((noreturn));
 static void ofail(oi *I, pc_pos pos, const char *fmt, const char *a, const char *b) {
@@ -452,7 +452,7 @@ static pc_msg *options_type(pc_ctx *C, const char *name, pc_pool **pool) {
     return s ? s->p : NULL;
 }
 
-typedef struct { pc_field *path[PC_MAX_DEPTH]; int n; } fpath;
+typedef struct fpath { pc_field *path[PC_MAX_DEPTH]; int n; } fpath;
 
 static int rd_varint(const unsigned char **p, const unsigned char *e, uint64_t *v) {
     *v = 0;
@@ -643,7 +643,23 @@ static void interpret(pc_ctx *C, pc_file *f, pc_opts *o, const char *type, const
             }
             vb = w;
         }
+        /* the path source info gives this option: field numbers, and for a
+           repeated field the index among its earlier values */
+        u->ndest = fp->n + (is_repeated(last) ? 1 : 0);
+        u->dest = pc_alloc(C, sizeof(int32_t) * (size_t)u->ndest);
+        for (int i = 0; i < fp->n; i++) u->dest[i] = fp->path[i]->number;
+        if (is_repeated(last)) {
+            int idx = 0;
+            for (int i = 0; i < entries.n; i++) {
+                fpath *q = ((oentry *)entries.v[i])->fp;
+                int same = q->n == fp->n;
+                for (int k = 0; same && k < fp->n; k++) same = q->path[k] == fp->path[k];
+                idx += same;
+            }
+            u->dest[fp->n] = idx;
+        }
         oentry *e = pc_alloc(C, sizeof *e);
+        e->fp = fp;
         e->num = (uint32_t)fp->path[0]->number;
         e->known = !fp->path[0]->is_ext;
         e->bytes = vb;

@@ -99,8 +99,21 @@ typedef struct pc_uopt {      /* an uninterpreted option */
     const char *agg; size_t agglen; pc_pos aggpos;  /* V_AGG: source text inside braces */
     pc_pos pos;               /* the option name */
     pc_pos vpos;
+    int32_t *dest; int ndest; /* interpreted: field numbers (+ index), for source info */
     struct pc_uopt *next;
 } pc_uopt;
+
+/* a SourceCodeInfo.Location (srcinfo.c) */
+typedef struct pc_loc {
+    int32_t *path;
+    int npath, cap;
+    int32_t span[4];
+    int nspan;
+    pc_buf lead, trail;
+    int has_lead;
+    pc_vec det;               /* pc_buf* */
+    pc_uopt *opt;             /* an option statement: path + opt->dest */
+} pc_loc;
 
 typedef struct pc_opts {
     pc_uopt *head, **tail;
@@ -189,7 +202,19 @@ struct pc_file {
     int emitted;
     const char *src; size_t srclen;
     struct pc_pool *pool;
+    pc_vec locs;              /* pc_loc*, source_info only */
 };
+
+/* ---- srcinfo.c */
+DP_HIDDEN pc_loc *pc_loc_new(pc_ctx *C, pc_vec *into, const pc_loc *parent, const pc_tok *cur, int n, int a,
+                             int b);
+DP_HIDDEN void pc_loc_add(pc_ctx *C, pc_loc *l, int c);
+DP_HIDDEN void pc_loc_end_at(pc_loc *l, const pc_tok *t);
+DP_HIDDEN void pc_loc_done(pc_loc *l, const pc_tok *prev);   /* the recorder's destructor */
+/* protoc's Tokenizer::NextWithComments (start: the first token of the file) */
+DP_HIDDEN void pc_lex_next_comments(pc_lexer *X, int start, pc_buf *trail, pc_vec *det, pc_buf *lead,
+                                    int *has_lead);
+DP_HIDDEN void pc_emit_srcinfo(pc_ctx *C, pc_file *f, pc_buf *out);
 
 /* ---- symbols */
 enum { SYM_NONE, SYM_PACKAGE, SYM_MSG, SYM_ENUM, SYM_ENUMVAL, SYM_FIELD, SYM_ONEOF,
@@ -231,6 +256,7 @@ struct pc_ctx {
     /* file lookup (compile.c) */
     int srcidx, pathsidx;     /* Lua stack slots of opts.sources / opts.paths (0 = none) */
     int source_info;
+    int in_std;               /* parsing the built-in descriptor.proto for option types */
     void *fp;                 /* FILE being read (closed on error) */
 };
 
