@@ -1,7 +1,7 @@
 /*
  * fuzz_compile.c -- libFuzzer harness: arbitrary bytes compiled as a .proto
  * source by dynpb.compile (the parser, name resolution, option
- * interpretation, text-format aggregates, the emitter). A compile either
+ * interpretation, text-format aggregates, the emitter, source info). A compile either
  * fails with nil, "dynpb: compile: ..." or gives descriptor-set bytes, which
  * dynpb.load must then accept (a compiled set is always loadable) and a
  * second compile must reproduce exactly (a set without its imports need
@@ -32,6 +32,7 @@ static const char script[] =
     "end\n"
     "function ONE(src)\n"
     "  check{ files = { 'f.proto' }, sources = { ['f.proto'] = src } }\n"
+    "  check{ files = { 'f.proto' }, sources = { ['f.proto'] = src }, source_info = true }\n"
     "  check{ files = { 'f.proto' }, sources = { ['f.proto'] = \"import 'h.proto';\\n\" .. src, ['h.proto'] = HELPER } }\n"
     "  check({ files = { 'g.proto' }, sources = { ['f.proto'] = src,\n"
     "    ['g.proto'] = \"syntax = 'proto3'; import public 'f.proto'; message G { }\" }, include_imports = false }, true)\n"

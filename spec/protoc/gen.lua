@@ -68,7 +68,21 @@ function _M.set(seed)
     local proto3 = R(2) == 1
     local pkg = R(3) > 1 and ("pk" .. seed % 97 .. ".f" .. fi) or nil
     local L = {}
-    local function w(ind, s) L[#L + 1] = string.rep("  ", ind) .. s end
+    -- every line may get comments around it (source info: leading, trailing,
+    -- detached, block comments), from a stream of its own so the
+    -- declarations do not depend on them
+    local RC = rng(seed * 7919 + fi)
+    local CMT = { "// lead %d", "/* block %d */", "/** doc %d\n * more\n */", "//", "/*\n  star %d\n*/" }
+    local function w(ind, s)
+      local pad = string.rep("  ", ind)
+      local k = RC(10)
+      if k == 1 then L[#L + 1] = pad .. fmt(CMT[RC(#CMT)], uid) end
+      if k == 2 then L[#L + 1] = pad .. "// detached " .. uid; L[#L + 1] = "" end
+      if k == 3 then s = s .. " // trailing " .. uid end
+      if k == 4 then s = s .. " /* trailing block */" end
+      if k == 5 then L[#L + 1] = "" end
+      L[#L + 1] = pad .. s
+    end
     w(0, proto3 and 'syntax = "proto3";' or (R(2) == 1 and 'syntax = "proto2";' or "// no syntax: proto2"))
     if pkg then w(0, "package " .. pkg .. ";") end
     local imports = {}
