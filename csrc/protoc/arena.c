@@ -189,3 +189,66 @@ pc_sym *pc_sym_add(pc_ctx *C, pc_pool *P, const char *name, int kind, void *p, p
     P->n++;
     return NULL;
 }
+
+/* ---- sets: strings, and int32 -> int */
+
+int pc_set_add(pc_ctx *C, pc_set *s, const char *k) {
+    if (!s->k || 2 * (s->n + 1) > s->mask + 1) {
+        uint32_t cap = s->k ? (s->mask + 1) * 2 : 64;
+        const char **nk = pc_alloc(C, sizeof(char *) * cap);
+        for (uint32_t i = 0; s->k && i <= s->mask; i++) {
+            if (!s->k[i]) continue;
+            uint32_t j = dp_name_hash(s->k[i], strlen(s->k[i])) & (cap - 1);
+            while (nk[j]) j = (j + 1) & (cap - 1);
+            nk[j] = s->k[i];
+        }
+        s->k = nk;
+        s->mask = cap - 1;
+    }
+    for (uint32_t i = dp_name_hash(k, strlen(k)) & s->mask;; i = (i + 1) & s->mask) {
+        if (!s->k[i]) {
+            s->k[i] = k;
+            s->n++;
+            return 1;
+        }
+        if (strcmp(s->k[i], k) == 0) return 0;
+    }
+}
+
+int pc_set_has(const pc_set *s, const char *k) {
+    if (!s->k) return 0;
+    for (uint32_t i = dp_name_hash(k, strlen(k)) & s->mask;; i = (i + 1) & s->mask) {
+        if (!s->k[i]) return 0;
+        if (strcmp(s->k[i], k) == 0) return 1;
+    }
+}
+
+static uint32_t ihash(int32_t k) { return (uint32_t)k * 2654435761u; }
+
+int pc_imap_get_or_add(pc_ctx *C, pc_set *s, int32_t k, int v) {
+    if (!s->iv || 2 * (s->n + 1) > s->mask + 1) {
+        uint32_t cap = s->iv ? (s->mask + 1) * 2 : 64;
+        int32_t *nk = pc_alloc(C, sizeof(int32_t) * cap);
+        int *nv = pc_alloc(C, sizeof(int) * cap);
+        for (uint32_t i = 0; i < cap; i++) nv[i] = -1;
+        for (uint32_t i = 0; s->iv && i <= s->mask; i++) {
+            if (s->iv[i] < 0) continue;
+            uint32_t j = ihash(s->ik[i]) & (cap - 1);
+            while (nv[j] >= 0) j = (j + 1) & (cap - 1);
+            nk[j] = s->ik[i];
+            nv[j] = s->iv[i];
+        }
+        s->ik = nk;
+        s->iv = nv;
+        s->mask = cap - 1;
+    }
+    for (uint32_t i = ihash(k) & s->mask;; i = (i + 1) & s->mask) {
+        if (s->iv[i] < 0) {
+            s->ik[i] = k;
+            s->iv[i] = v;
+            s->n++;
+            return -1;
+        }
+        if (s->ik[i] == k) return s->iv[i];
+    }
+}

@@ -289,6 +289,7 @@ static void text_message(oi *I, pc_lexer *X, pc_pool *P, pc_msg *m, pc_buf *out,
     pc_ctx *C = I->C;
     if (depth > PC_MAX_DEPTH) text_fail(I, X, "Message is too deep", NULL);
     pc_vec entries = {0};
+    pc_set seen = {0}, oneofs = {0};          /* field numbers, oneof indices set */
     for (;;) {
         if (close && tlook(X, close)) {
             pc_lex_next(X);
@@ -386,16 +387,11 @@ static void text_message(oi *I, pc_lexer *X, pc_pool *P, pc_msg *m, pc_buf *out,
             pc_lex_next(X);
         } else {
             if (!is_repeated(fd)) {
-                for (int i = 0; i < entries.n; i++)
-                    if (((tentry *)entries.v[i])->fd == fd)
-                        text_fail(I, X, "Non-repeated field \"%s\" is specified multiple times.", nm);
+                if (pc_imap_get_or_add(C, &seen, fd->number, 1) >= 0)
+                    text_fail(I, X, "Non-repeated field \"%s\" is specified multiple times.", nm);
                 /* a second member of the same oneof */
-                if (fd->oneof_index >= 0 && !fd->is_ext)
-                    for (int i = 0; i < entries.n; i++) {
-                        pc_field *o = ((tentry *)entries.v[i])->fd;
-                        if (o->parent == fd->parent && !o->is_ext && o->oneof_index == fd->oneof_index)
-                            text_fail(I, X, "Field \"%s\" is specified along with another member of its oneof.", nm);
-                    }
+                if (fd->oneof_index >= 0 && !fd->is_ext && pc_imap_get_or_add(C, &oneofs, fd->oneof_index, 1) >= 0)
+                    text_fail(I, X, "Field \"%s\" is specified along with another member of its oneof.", nm);
             }
             text_value(I, X, P, fd, &entries, depth);
         }

@@ -789,19 +789,15 @@ static void synthetic_oneofs(pc_parser *P, pc_msg *m) {
     int any = 0;
     for (int i = 0; i < m->fields.n; i++) any |= ((pc_field *)m->fields.v[i])->proto3_optional;
     if (!any) return;
+    pc_set names = {0};
+    for (int j = 0; j < m->fields.n; j++) pc_set_add(P->C, &names, ((pc_field *)m->fields.v[j])->name);
+    for (int j = 0; j < m->oneofs.n; j++) pc_set_add(P->C, &names, ((pc_oneof *)m->oneofs.v[j])->name);
     for (int i = 0; i < m->fields.n; i++) {
         pc_field *fd = m->fields.v[i];
         if (!fd->proto3_optional) continue;
         const char *nm = fd->name[0] == '_' ? fd->name : pc_strcat3(P->C, "_", fd->name, "");
-        for (;;) {
-            int clash = 0;
-            for (int j = 0; j < m->fields.n && !clash; j++)
-                clash = strcmp(((pc_field *)m->fields.v[j])->name, nm) == 0;
-            for (int j = 0; j < m->oneofs.n && !clash; j++)
-                clash = strcmp(((pc_oneof *)m->oneofs.v[j])->name, nm) == 0;
-            if (!clash) break;
-            nm = pc_strcat3(P->C, "X", nm, "");
-        }
+        while (pc_set_has(&names, nm)) nm = pc_strcat3(P->C, "X", nm, "");
+        pc_set_add(P->C, &names, nm);
         pc_oneof *o = pc_alloc(P->C, sizeof *o);
         pc_opts_init(&o->opts);
         o->name = nm;

@@ -49,6 +49,11 @@ DP_HIDDEN void pc_buf_tag(pc_ctx *C, pc_buf *b, uint32_t num, int wt);
 DP_HIDDEN void pc_buf_lenbytes(pc_ctx *C, pc_buf *b, uint32_t num, const void *p, size_t n);
 DP_HIDDEN void pc_buf_str(pc_ctx *C, pc_buf *b, uint32_t num, const char *s);
 DP_HIDDEN void pc_vec_push(pc_ctx *C, pc_vec *v, void *x);
+/* a set of strings / a map of int32 keys (open addressing, in the arena) */
+typedef struct pc_set { const char **k; int32_t *ik; int *iv; uint32_t mask, n; } pc_set;
+DP_HIDDEN int pc_set_add(pc_ctx *C, pc_set *s, const char *k);          /* 0 if already there */
+DP_HIDDEN int pc_set_has(const pc_set *s, const char *k);
+DP_HIDDEN int pc_imap_get_or_add(pc_ctx *C, pc_set *s, int32_t k, int v); /* the value, or -1 if added */
 DP_HIDDEN void pc_fail(pc_ctx *C, const char *file, int line, int col, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 5, 6)));
 

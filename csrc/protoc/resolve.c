@@ -388,43 +388,103 @@ static void resolve_field(rs *R, pc_field *fd) {
     }
 }
 
+/* ranges sorted by start with the running maximum of their ends, so
+   "is n in some range" is a binary search (messages with 100k ranges) */
+typedef struct { pc_range **r; int32_t *maxend; int n; } rindex;
+
+static int range_cmp(const void *a, const void *b) {
+    const pc_range *x = *(pc_range *const *)a, *y = *(pc_range *const *)b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static void rindex_build(pc_ctx *C, rindex *ix, pc_vec *v) {
+    ix->n = v->n;
+    if (!v->n) return;
+    ix->r = pc_alloc(C, sizeof(pc_range *) * (size_t)v->n);
+    ix->maxend = pc_alloc(C, sizeof(int32_t) * (size_t)v->n);
+    memcpy(ix->r, v->v, sizeof(pc_range *) * (size_t)v->n);
+    qsort(ix->r, (size_t)v->n, sizeof(pc_range *), range_cmp);
+    for (int i = 0; i < v->n; i++)
+        ix->maxend[i] = i && ix->maxend[i - 1] > ix->r[i]->end ? ix->maxend[i - 1] : ix->r[i]->end;
+}
+
+/* some range [start, end) holds x? (end exclusive) */
+static int rindex_has(const rindex *ix, int32_t x) {
+    int lo = 0, hi = ix->n;              /* first range with start > x */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (ix->r[mid]->start <= x) lo = mid + 1; else hi = mid;
+    }
+    return lo > 0 && ix->maxend[lo - 1] > x;
+}
+
+/* the first two ranges (declaration order) that overlap: quadratic only
+   for a few thousand ranges, else the first pair in start order */
+static int overlap(pc_vec *v, const rindex *ix, pc_range **a, pc_range **b) {
+    int any = 0;
+    for (int i = 1; i < ix->n && !any; i++) any = ix->r[i]->start < ix->maxend[i - 1];
+    if (!any) return 0;
+    if (v->n <= 4096) {
+        for (int i = 0; i < v->n; i++)
+            for (int j = 0; j < i; j++) {
+                pc_range *r = v->v[i], *o = v->v[j];
+                if (r->start < o->end && o->start < r->end) {
+                    *a = r;
+                    *b = o;
+                    return 1;
+                }
+            }
+    }
+    for (int i = 1; i < ix->n; i++)
+        for (int j = i - 1; j >= 0; j--)
+            if (ix->r[i]->start < ix->r[j]->end) {
+                *a = ix->r[i];
+                *b = ix->r[j];
+                return 1;
+            }
+    return 0;
+}
+
 static void check_msg(rs *R, pc_msg *m) {
     pc_ctx *C = R->C;
     const char *fn = R->f->name;
+    rindex res, ext;
+    rindex_build(C, &res, &m->resranges);
+    rindex_build(C, &ext, &m->extranges);
+    pc_set numbers = {0}, resnames = {0}, json = {0};
+    for (int j = 0; j < m->resnames.n; j++) pc_set_add(C, &resnames, m->resnames.v[j]);
     for (int i = 0; i < m->fields.n; i++) {
         pc_field *a = m->fields.v[i];
-        for (int j = 0; j < i; j++) {
-            pc_field *b = m->fields.v[j];
-            if (a->number == b->number)
-                pc_fail(C, fn, a->num_pos.line, a->num_pos.col,
-                        "Field number %d has already been used in \"%s\" by field \"%s\".", a->number, m->full,
-                        b->name);
-        }
-        for (int j = 0; j < m->resranges.n; j++) {
-            pc_range *r = m->resranges.v[j];
-            if (a->number >= r->start && a->number < r->end)
-                pc_fail(C, fn, -1, 0, "Field \"%s\" uses reserved number %d.", a->name, a->number);
-        }
-        for (int j = 0; j < m->resnames.n; j++)
-            if (strcmp(m->resnames.v[j], a->name) == 0)
-                pc_fail(C, fn, a->name_pos.line, a->name_pos.col, "Field name \"%s\" is reserved.", a->name);
-        for (int j = 0; j < m->extranges.n; j++) {
-            pc_range *r = m->extranges.v[j];
-            if (a->number >= r->start && a->number < r->end)
-                pc_fail(C, fn, a->num_pos.line, a->num_pos.col,
-                        "Extension range %d to %d includes field \"%s\" (%d).", r->start, r->end - 1, a->name,
-                        a->number);
+        int first = pc_imap_get_or_add(C, &numbers, a->number, i);
+        if (first >= 0)
+            pc_fail(C, fn, a->num_pos.line, a->num_pos.col,
+                    "Field number %d has already been used in \"%s\" by field \"%s\".", a->number, m->full,
+                    ((pc_field *)m->fields.v[first])->name);
+        if (rindex_has(&res, a->number))
+            pc_fail(C, fn, -1, 0, "Field \"%s\" uses reserved number %d.", a->name, a->number);
+        if (pc_set_has(&resnames, a->name))
+            pc_fail(C, fn, a->name_pos.line, a->name_pos.col, "Field name \"%s\" is reserved.", a->name);
+        if (rindex_has(&ext, a->number)) {
+            for (int j = 0; j < m->extranges.n; j++) {
+                pc_range *r = m->extranges.v[j];
+                if (a->number >= r->start && a->number < r->end)
+                    pc_fail(C, fn, a->num_pos.line, a->num_pos.col,
+                            "Extension range %d to %d includes field \"%s\" (%d).", r->start, r->end - 1, a->name,
+                            a->number);
+            }
         }
         if (R->f->proto3) {
             /* protoc 3.21: names equal once lowercased without underscores */
             const char *la = lower_nounder(C, a->name);
-            for (int j = 0; j < i; j++) {
-                pc_field *b = m->fields.v[j];
-                if (strcmp(la, lower_nounder(C, b->name)) == 0)
-                    pc_fail(C, fn, a->name_pos.line, a->name_pos.col,
-                            "The JSON camel-case name of field \"%s\" conflicts with field \"%s\". This is not "
-                            "allowed in proto3.",
-                            a->name, b->name);
+            if (!pc_set_add(C, &json, la)) {
+                for (int j = 0; j < i; j++) {
+                    pc_field *b = m->fields.v[j];
+                    if (strcmp(la, lower_nounder(C, b->name)) == 0)
+                        pc_fail(C, fn, a->name_pos.line, a->name_pos.col,
+                                "The JSON camel-case name of field \"%s\" conflicts with field \"%s\". This is not "
+                                "allowed in proto3.",
+                                a->name, b->name);
+                }
             }
         }
     }
@@ -439,26 +499,21 @@ static void check_msg(rs *R, pc_msg *m) {
         if (r->start <= 0 || r->end <= r->start)
             pc_fail(C, fn, r->pos.line, r->pos.col,
                     r->start <= 0 ? "Extension numbers must be positive integers." : "Extension range end number must be greater than start number.");
-        for (int j = 0; j < i; j++) {
-            pc_range *o = m->extranges.v[j];
-            if (r->start < o->end && o->start < r->end)
-                pc_fail(C, fn, r->pos.line, r->pos.col, "Extension range %d to %d overlaps with already-defined range %d to %d.",
-                        r->start, r->end - 1, o->start, o->end - 1);
-        }
     }
+    pc_range *ra, *rb;
+    if (overlap(&m->extranges, &ext, &ra, &rb))
+        pc_fail(C, fn, ra->pos.line, ra->pos.col, "Extension range %d to %d overlaps with already-defined range %d to %d.",
+                ra->start, ra->end - 1, rb->start, rb->end - 1);
     for (int i = 0; i < m->resranges.n; i++) {
         pc_range *r = m->resranges.v[i];
         if (r->start <= 0)
             pc_fail(C, fn, r->pos.line, r->pos.col, "Reserved numbers must be positive integers.");
         if (r->end <= r->start)
             pc_fail(C, fn, r->pos.line, r->pos.col, "Reserved range end number must be greater than start number.");
-        for (int j = 0; j < i; j++) {
-            pc_range *o = m->resranges.v[j];
-            if (r->start < o->end && o->start < r->end)
-                pc_fail(C, fn, r->pos.line, r->pos.col, "Reserved range %d to %d overlaps with already-defined range %d to %d.",
-                        r->start, r->end - 1, o->start, o->end - 1);
-        }
     }
+    if (overlap(&m->resranges, &res, &ra, &rb))
+        pc_fail(C, fn, ra->pos.line, ra->pos.col, "Reserved range %d to %d overlaps with already-defined range %d to %d.",
+                ra->start, ra->end - 1, rb->start, rb->end - 1);
 }
 
 static void check_enum(rs *R, pc_enum *e) {

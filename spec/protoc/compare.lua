@@ -15,8 +15,9 @@ local root = specdir .. "/.."
 local source_info = os.getenv("SOURCE_INFO") == "1"
 local failed = 0
 
-local function report(name, n, same, bad)
-  print(("%-34s %5d files  %5d identical  %d differ"):format(name, n, same, #bad))
+local function report(name, n, same, bad, bothfail)
+  print(("%-34s %5d files  %5d identical  %d differ%s"):format(name, n, same, #bad,
+    bothfail and bothfail > 0 and ("  (%d of the identical: both fail)"):format(bothfail) or ""))
   for i = 1, math.min(#bad, 10) do print("  " .. bad[i]) end
   failed = failed + #bad
 end
@@ -24,16 +25,17 @@ end
 -- each file of root on its own (imports resolved through paths)
 local function corpus(name, rootdir, paths, filter)
   local files = lib.find(rootdir)
-  local same, bad, n = 0, {}, 0
+  local same, bad, n, bf = 0, {}, 0, 0
   for _, f in ipairs(files) do
     if not filter or filter(f) then
       n = n + 1
       local st, a, b = lib.compare(dynpb, paths, { f }, source_info)
       if st == "same" or st == "both-fail" then same = same + 1
       else bad[#bad + 1] = f .. ": " .. tostring(a) end
+      if st == "both-fail" then bf = bf + 1 end
     end
   end
-  report(name, n, same, bad)
+  report(name, n, same, bad, bf)
 end
 
 corpus("/usr/include/google/protobuf", "/usr/include", { "/usr/include" }, function(f)
@@ -68,6 +70,11 @@ os.execute("rm -rf " .. lib.q(tmp))
 report("random sets (spec/protoc/gen.lua)", nrand, same, bad)
 
 local gapis = os.getenv("GOOGLEAPIS")
-if gapis then corpus("googleapis", gapis, { gapis }, function(f) return not f:match("^google/protobuf/") end) end
+-- googleapis (npm google-proto-files): its google/protobuf is newer than
+-- protoc 3.21's, so the well-known types come from /usr/include first
+if gapis then
+  corpus("googleapis" .. (source_info and " (source_info)" or ""), gapis, { "/usr/include", gapis },
+    function(f) return not f:match("^google/protobuf/") end)
+end
 print(failed == 0 and "ALL IDENTICAL" or (failed .. " DIFFER"))
 os.exit(failed == 0 and 0 or 1)
