@@ -162,6 +162,16 @@ describe("dynpb.compile sources", function()
       sources = { ["x.proto"] = 'syntax = "proto3"; message FromSrc {}' } })))
   end)
 
+  it("an import cannot leave the include directories (no '..', '.', '//', backslash)", function()
+    local d = files_dir({ ["in/a.proto"] = 'syntax = "proto3"; import "../out.proto";',
+                          ["out.proto"] = 'syntax = "proto3"; message Out {}' })
+    local got, err = dynpb.compile { files = { "a.proto" }, paths = { d .. "/in" } }
+    assert.is_nil(got)
+    assert.matches('Import "../out.proto" was not found or had errors.', err, 1, true)
+    got = dynpb.compile { files = { "./a.proto" }, paths = { d .. "/in" } }
+    assert.is_nil(got)
+  end)
+
   it("a file named like a built-in overrides it", function()
     local own = 'syntax = "proto3"; package google.protobuf; message Timestamp { int64 s = 1; }'
     local bytes = assert(dynpb.compile { files = { "m/event.proto" },

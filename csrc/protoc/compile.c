@@ -58,6 +58,20 @@ static int read_path(pc_ctx *C, const char *dir, const char *name, const char **
     return 1;
 }
 
+/* protoc's rule for names looked up on disk: no backslash, no empty, "."
+   or ".." component (so an import cannot leave the include directories) */
+static int virtual_ok(const char *name) {
+    if (strchr(name, '\\')) return 0;
+    const char *p = name;
+    for (;;) {
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if ((n == 0 && p != name) || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) return 0;
+        if (!e) return 1;
+        p = e + 1;
+    }
+}
+
 static int find_source(pc_ctx *C, const char *name, const char **src, size_t *len) {
     lua_State *L = C->L;
     if (C->srcidx) {
@@ -71,7 +85,7 @@ static int find_source(pc_ctx *C, const char *name, const char **src, size_t *le
         if (!lua_isnil(L, -1)) luaL_error(L, "dynpb.compile: sources['%s'] must be a string, got %s", name, luaL_typename(L, -1));
         lua_pop(L, 1);
     }
-    if (C->pathsidx) {
+    if (C->pathsidx && virtual_ok(name)) {
         int n = (int)dp_rawlen(L, C->pathsidx);
         for (int i = 1; i <= n; i++) {
             lua_rawgeti(L, C->pathsidx, i);

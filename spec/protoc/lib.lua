@@ -36,7 +36,9 @@ function _M.protoc(paths, files, source_info)
   local s = read(out)
   os_remove(out)
   msg = msg:gsub("%[libprotobuf WARNING[^\n]*\n", "")
-  if not ok or not s then return nil, msg end
+  -- (Lua 5.1's close() does not report the exit status; protoc writes no
+  -- set when it fails, and a set is never empty)
+  if not ok or not s or s == "" then return nil, msg end
   return s
 end
 
