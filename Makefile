@@ -261,6 +261,7 @@ conformance:
 #                       libprotoc-dev (run by make regen)
 #   make protoc-compare compare dynpb.compile with protoc on every corpus
 #                       (spec/protoc/compare.lua; fetches Debian's protobuf source)
+#   make protoc-googleapis  the same on googleapis (npm google-proto-files)
 PROTOC_SRCS := csrc/protoc/arena.c csrc/protoc/lexer.c csrc/protoc/parser.c \
   csrc/protoc/resolve.c csrc/protoc/options.c csrc/protoc/emit.c csrc/protoc/srcinfo.c \
   csrc/protoc/compile.c csrc/gen/protoc_wkt.c
@@ -280,13 +281,24 @@ PROTOC_WKT := google/protobuf/any.proto google/protobuf/api.proto \
   google/protobuf/field_mask.proto google/protobuf/source_context.proto \
   google/protobuf/struct.proto google/protobuf/timestamp.proto google/protobuf/type.proto \
   google/protobuf/wrappers.proto google/protobuf/compiler/plugin.proto
-.PHONY: regen-protoc protoc-compare
+.PHONY: regen-protoc protoc-compare protoc-googleapis
 regen-protoc:
 	@sh .ci/deps.sh libprotobuf-dev libprotoc-dev lua5.4
 	lua5.4 csrc/protoc/gen_wkt.lua csrc/gen/protoc_wkt.c /usr/include $(PROTOC_WKT)
 protoc-compare: $(SO)
 	@sh .ci/deps.sh protobuf-compiler libprotobuf-dev libprotoc-dev
 	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" $(LUA) spec/protoc/compare.lua
+# googleapis (npm google-proto-files, test-time only, into build/npm):
+# GOOGLEAPIS_EVERY=n compares every n-th file (CI: 8), SOURCE_INFO=1 too
+GOOGLEAPIS_NPM := google-proto-files@5.0.3
+GOOGLEAPIS_EVERY ?= 1
+protoc-googleapis: $(SO)
+	@sh .ci/deps.sh protobuf-compiler libprotobuf-dev libprotoc-dev
+	@command -v npm >/dev/null 2>&1 || sh .ci/deps.sh npm
+	@[ -d build/npm/node_modules/google-proto-files ] || \
+	  npm install --prefix build/npm --no-audit --no-fund --ignore-scripts $(GOOGLEAPIS_NPM)
+	GOOGLEAPIS="$(CURDIR)/build/npm/node_modules/google-proto-files" GOOGLEAPIS_EVERY=$(GOOGLEAPIS_EVERY) \
+	  RANDOM_SETS=0 LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" $(LUA) spec/protoc/compare.lua
 # ---- end of .proto compiler section
 
 .PHONY: all test check install regen clean example example-constants deps threads allocs
