@@ -390,7 +390,11 @@ DP_HIDDEN void dp_push_names(lua_State *L, int idx);
 DP_HIDDEN void dp_push_schema_object(lua_State *L, int udidx);
 
 /* ---- protoc/compile.c: the .proto compiler (csrc/protoc/pc.h has its stages) */
-DP_HIDDEN int dp_l_compile(lua_State *L);     /* dynpb.compile(opts) */
-DP_HIDDEN int dp_l_load_proto(lua_State *L);  /* dynpb.load_proto(opts [, load_opts]); DP_UP_* upvalues */
+/* dynpb.compile(opts) [-1, +1|2, e]: FileDescriptorSet bytes, or nil and
+   "dynpb: compile: file:line:col: message"; raises on a bad opts table */
+DP_HIDDEN int dp_l_compile(lua_State *L);
+/* dynpb.load_proto(opts [, load_opts]) [-2, +1|2, e]: dynpb.load of the
+   compiled bytes (needs the DP_UP_* upvalues of the module functions) */
+DP_HIDDEN int dp_l_load_proto(lua_State *L);
 
 #endif
