@@ -61,13 +61,16 @@ describe("dynpb.compile is byte-identical to protoc", function()
   it("on Debian's protobuf test protos (unittest*.proto, map_unittest.proto, ...)", function()
     local src = assert(lib.debian_src(T.specdir))
     local n = 0
-    for _, f in ipairs(lib.find(src .. "/google/protobuf")) do
-      local st, a = lib.compare(dynpb, { src }, { "google/protobuf/" .. f })
-      -- a few need files from elsewhere in the tree: then both must fail
-      assert(st == "same" or st == "both-fail", f .. ": " .. tostring(a))
-      if st == "same" then n = n + 1 end
+    for i, f in ipairs(lib.find(src .. "/google/protobuf")) do
+      -- (under valgrind / ASan / GC stress every 4th file)
+      if not SLOW or i % 4 == 1 then
+        local st, a = lib.compare(dynpb, { src }, { "google/protobuf/" .. f })
+        -- a few need files from elsewhere in the tree: then both must fail
+        assert(st == "same" or st == "both-fail", f .. ": " .. tostring(a))
+        if st == "same" then n = n + 1 end
+      end
     end
-    assert.is_true(n >= 60, "identical files: " .. n)
+    assert.is_true(n >= (SLOW and 15 or 60), "identical files: " .. n)
   end)
 
   it("on random .proto sets (spec/protoc/gen.lua)", function()
@@ -96,12 +99,14 @@ describe("dynpb.compile is byte-identical to protoc", function()
       end
     end
     local src = assert(lib.debian_src(T.specdir))
-    for _, f in ipairs(lib.find(src .. "/google/protobuf")) do
-      local st, a = lib.compare(dynpb, { src }, { "google/protobuf/" .. f }, true)
-      assert(st == "same" or st == "both-fail", f .. ": " .. tostring(a))
-      n = n + 1
+    for i, f in ipairs(lib.find(src .. "/google/protobuf")) do
+      if not SLOW or i % 4 == 2 then
+        local st, a = lib.compare(dynpb, { src }, { "google/protobuf/" .. f }, true)
+        assert(st == "same" or st == "both-fail", f .. ": " .. tostring(a))
+        n = n + 1
+      end
     end
-    assert.is_true(n >= 80)
+    assert.is_true(n >= (SLOW and 35 or 80))
   end)
 
   it("with source_info = true on random sets (comments everywhere)", function()
