@@ -120,6 +120,21 @@ describe("dynpb.compile is byte-identical to protoc", function()
     end
   end)
 
+  it("on mutated random sets: the same bytes, or the same error (spec/protoc/gen.lua mutate)", function()
+    local d = tmp() .. "/mut"
+    os.execute("mkdir -p " .. lib.q(d))
+    local fails = 0
+    for seed = 1, SLOW and 10 or 60 do
+      local set = gen.mutate(gen.set(7000 + seed), seed)
+      for _, f in ipairs(set) do lib.write(d .. "/" .. f.name, f.text) end
+      local st, a = lib.compare_strict(dynpb, { d }, { set[#set].name })
+      assert(st, ("mutation %d: %s"):format(seed, tostring(a)))
+      if st == "both-fail" then fails = fails + 1 end
+      for _, f in ipairs(set) do os.remove(d .. "/" .. f.name) end
+    end
+    assert.is_true(fails > 0)    -- some mutations are errors: the error path is compared too
+  end)
+
   it("comments: leading, trailing, detached, block comments with stars", function()
     local text = table.concat({
       '// file comment', '', 'syntax = "proto2";  // trailing syntax', '', '// detached one', '',

@@ -66,6 +66,10 @@ static void skip_space(pc_lexer *X) {
                     adv(X);
                     break;
                 }
+                if (*X->p == '/' && AT1(X) == '*') {
+                    adv(X);
+                    lexfail(X, "\"/*\" inside block comment.  Block comments cannot be nested.");
+                }
                 adv(X);
             }
         } else if (c == 0 && X->p < X->end) {

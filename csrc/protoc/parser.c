@@ -498,7 +498,7 @@ static pc_field *entry_field(pc_parser *P, pc_msg *e, const char *name, int num,
     fd->type_name = tn;
     fd->pos = pos;
     fd->name_pos = pos;
-    fd->type_pos = pos;
+    fd->type_pos.line = -1;   /* synthesized: protoc has no location for it */
     return fd;
 }
 
@@ -870,6 +870,33 @@ static void parse_message_block(pc_parser *P, pc_msg *m, pc_loc *mloc) {
     P->depth--;
 }
 
+/* protoc's Parser::ValidateEnum: allow_alias set but useless (reported at
+   the token after the enum, as protoc does) */
+static void validate_enum(pc_parser *P, pc_enum *e) {
+    int has = 0, allow = 0;
+    for (pc_uopt *u = e->opts.head; u; u = u->next) {
+        if (u->nparts > 1) continue;
+        if (!u->parts[0].is_ext && strcmp(u->parts[0].name, "allow_alias") == 0) {
+            has = 1;
+            allow = u->vkind == V_IDENT && strcmp(u->ident, "true") == 0;
+            break;
+        }
+    }
+    char msg[400];
+    if (has && !allow) {
+        snprintf(msg, sizeof msg, "\"%s\" declares 'option allow_alias = false;' which has no effect. Please remove the declaration.", e->name);
+        perr(P, msg);
+    }
+    if (!allow) return;
+    pc_set used = {0};
+    for (int i = 0; i < e->values.n; i++)
+        if (pc_imap_get_or_add(P->C, &used, ((pc_enumval *)e->values.v[i])->number, i) >= 0) return;
+    snprintf(msg, sizeof msg,
+             "\"%s\" declares support for enum aliases but no enum values share field numbers. Please remove the "
+             "unnecessary 'option allow_alias = true;' declaration.", e->name);
+    perr(P, msg);
+}
+
 static void parse_enum(pc_parser *P, pc_vec *into, pc_loc *eloc) {
     pc_enum *e = pc_alloc(P->C, sizeof *e);
     e->file = P->f;
@@ -916,6 +943,7 @@ static void parse_enum(pc_parser *P, pc_vec *into, pc_loc *eloc) {
             pc_vec_push(P->C, &e->values, v);
         }
     }
+    validate_enum(P, e);
 }
 
 static void parse_service(pc_parser *P, pc_loc *sloc) {

@@ -26,6 +26,65 @@ static const char *join(pc_ctx *C, const char *scope, const char *name) {
     return pc_strcat3(C, scope, ".", name);
 }
 
+/* ranges sorted by start with the running maximum of their ends, so
+   "is n in some range" is a binary search (messages with 100k ranges) */
+typedef struct { pc_range **r; int32_t *maxend; int n; } rngidx;
+
+static int range_cmp(const void *a, const void *b) {
+    const pc_range *x = *(pc_range *const *)a, *y = *(pc_range *const *)b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static void rindex_build(pc_ctx *C, rngidx *ix, pc_vec *v) {
+    ix->n = v->n;
+    if (!v->n) return;
+    ix->r = pc_alloc(C, sizeof(pc_range *) * (size_t)v->n);
+    ix->maxend = pc_alloc(C, sizeof(int32_t) * (size_t)v->n);
+    memcpy(ix->r, v->v, sizeof(pc_range *) * (size_t)v->n);
+    qsort(ix->r, (size_t)v->n, sizeof(pc_range *), range_cmp);
+    for (int i = 0; i < v->n; i++)
+        ix->maxend[i] = i && ix->maxend[i - 1] > ix->r[i]->end ? ix->maxend[i - 1] : ix->r[i]->end;
+}
+
+/* some range [start, end) holds x? (end exclusive) */
+static int rindex_has(const rngidx *ix, int32_t x) {
+    int lo = 0, hi = ix->n;              /* first range with start > x */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (ix->r[mid]->start <= x) lo = mid + 1; else hi = mid;
+    }
+    return lo > 0 && ix->maxend[lo - 1] > x;
+}
+
+/* the first two ranges (declaration order) that overlap: quadratic only
+   for a few thousand ranges, else the first pair in start order */
+static int overlap(pc_vec *v, const rngidx *ix, pc_range **a, pc_range **b) {
+    int any = 0;
+    for (int i = 1; i < ix->n && !any; i++) any = ix->r[i]->start < ix->maxend[i - 1];
+    if (!any) return 0;
+    if (v->n <= 4096) {
+        for (int i = 0; i < v->n; i++)
+            for (int j = 0; j < i; j++) {
+                pc_range *r = v->v[i], *o = v->v[j];
+                if (r->start < o->end && o->start < r->end) {
+                    *a = r;
+                    *b = o;
+                    return 1;
+                }
+            }
+    }
+    for (int i = 1; i < ix->n; i++)
+        for (int j = i - 1; j >= 0; j--)
+            if (ix->r[i]->start < ix->r[j]->end) {
+                *a = ix->r[i];
+                *b = ix->r[j];
+                return 1;
+            }
+    return 0;
+}
+
+static void check_reserved(rs *R, pc_vec *ranges, pc_vec *names, int incl, pc_pos pos, const char *what);
+
 /* ---- visibility: this file, its imports, their public imports (recursively) */
 
 static void mark_public(pc_file *d, int id) {
@@ -167,6 +226,35 @@ static void add_enum(rs *R, pc_enum *e, const char *scope) {
             add_sym(R, v->full, SYM_ENUMVAL, v, v->pos);
         }
     }
+    check_reserved(R, &e->resranges, &e->resnames, 1, e->pos, "Enum value");
+}
+
+/* descriptor.cc's BuildMessage/BuildEnum: reserved ranges that overlap
+   (the first pair i < j; no source position, as protoc prints it) and
+   reserved names given twice. incl: enum ranges include their end. */
+static void check_reserved(rs *R, pc_vec *ranges, pc_vec *names, int incl, pc_pos pos, const char *what) {
+    pc_ctx *C = R->C;
+    int n = ranges->n;
+    int any = n > 1;
+    if (n > 4096) {
+        rngidx ix;
+        rindex_build(C, &ix, ranges);
+        any = 0;
+        for (int i = 1; i < ix.n && !any; i++) any = ix.r[i]->start < ix.maxend[i - 1] + (incl ? 1 : 0);
+    }
+    for (int i = 0; any && i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            pc_range *a = ranges->v[i], *b = ranges->v[j];
+            int ov = incl ? (a->end >= b->start && b->end >= a->start) : (a->end > b->start && b->end > a->start);
+            if (ov)
+                pc_fail(C, R->f->name, -1, 0, "Reserved range %d to %d overlaps with already-defined range %d to %d.",
+                        b->start, incl ? b->end : b->end - 1, a->start, incl ? a->end : a->end - 1);
+        }
+    pc_set seen = {0};
+    for (int i = 0; i < names->n; i++)
+        if (!pc_set_add(C, &seen, names->v[i]))
+            pc_fail(C, R->f->name, pos.line, pos.col, "%s \"%s\" is reserved multiple times.", what,
+                    (const char *)names->v[i]);
 }
 
 static void add_field_syms(rs *R, pc_field *fd, const char *scope) {
@@ -188,6 +276,7 @@ static void add_msg(rs *R, pc_msg *m, const char *scope) {
     for (int i = 0; i < m->nested.n; i++) add_msg(R, m->nested.v[i], m->full);
     for (int i = 0; i < m->enums.n; i++) add_enum(R, m->enums.v[i], m->full);
     for (int i = 0; i < m->exts.n; i++) add_field_syms(R, m->exts.v[i], m->full);
+    check_reserved(R, &m->resranges, &m->resnames, 0, m->pos, "Field name");
     R->C->depth--;
 }
 
@@ -378,77 +467,12 @@ static void resolve_field(rs *R, pc_field *fd) {
         if (fd->label == 2)
             pc_fail(C, fn, fd->label_pos.line, fd->label_pos.col, "The extension %s cannot be required.", fd->full);
     }
-    if (fd->is_map) {
-        pc_msg *e = fd->rmsg;
-        pc_field *k = e->fields.v[0];
-        if (k->type == 0 || k->type == DP_T_FLOAT || k->type == DP_T_DOUBLE || k->type == DP_T_BYTES ||
-            k->type == DP_T_MESSAGE || k->type == DP_T_ENUM || k->type == DP_T_GROUP || k->type_name)
-            pc_fail(C, fn, fd->type_pos.line, fd->type_pos.col,
-                    "Key in map fields cannot be float/double, bytes or message types.");
-    }
-}
-
-/* ranges sorted by start with the running maximum of their ends, so
-   "is n in some range" is a binary search (messages with 100k ranges) */
-typedef struct { pc_range **r; int32_t *maxend; int n; } rindex;
-
-static int range_cmp(const void *a, const void *b) {
-    const pc_range *x = *(pc_range *const *)a, *y = *(pc_range *const *)b;
-    return x->start < y->start ? -1 : x->start > y->start;
-}
-
-static void rindex_build(pc_ctx *C, rindex *ix, pc_vec *v) {
-    ix->n = v->n;
-    if (!v->n) return;
-    ix->r = pc_alloc(C, sizeof(pc_range *) * (size_t)v->n);
-    ix->maxend = pc_alloc(C, sizeof(int32_t) * (size_t)v->n);
-    memcpy(ix->r, v->v, sizeof(pc_range *) * (size_t)v->n);
-    qsort(ix->r, (size_t)v->n, sizeof(pc_range *), range_cmp);
-    for (int i = 0; i < v->n; i++)
-        ix->maxend[i] = i && ix->maxend[i - 1] > ix->r[i]->end ? ix->maxend[i - 1] : ix->r[i]->end;
-}
-
-/* some range [start, end) holds x? (end exclusive) */
-static int rindex_has(const rindex *ix, int32_t x) {
-    int lo = 0, hi = ix->n;              /* first range with start > x */
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (ix->r[mid]->start <= x) lo = mid + 1; else hi = mid;
-    }
-    return lo > 0 && ix->maxend[lo - 1] > x;
-}
-
-/* the first two ranges (declaration order) that overlap: quadratic only
-   for a few thousand ranges, else the first pair in start order */
-static int overlap(pc_vec *v, const rindex *ix, pc_range **a, pc_range **b) {
-    int any = 0;
-    for (int i = 1; i < ix->n && !any; i++) any = ix->r[i]->start < ix->maxend[i - 1];
-    if (!any) return 0;
-    if (v->n <= 4096) {
-        for (int i = 0; i < v->n; i++)
-            for (int j = 0; j < i; j++) {
-                pc_range *r = v->v[i], *o = v->v[j];
-                if (r->start < o->end && o->start < r->end) {
-                    *a = r;
-                    *b = o;
-                    return 1;
-                }
-            }
-    }
-    for (int i = 1; i < ix->n; i++)
-        for (int j = i - 1; j >= 0; j--)
-            if (ix->r[i]->start < ix->r[j]->end) {
-                *a = ix->r[i];
-                *b = ix->r[j];
-                return 1;
-            }
-    return 0;
 }
 
 static void check_msg(rs *R, pc_msg *m) {
     pc_ctx *C = R->C;
     const char *fn = R->f->name;
-    rindex res, ext;
+    rngidx res, ext;
     rindex_build(C, &res, &m->resranges);
     rindex_build(C, &ext, &m->extranges);
     pc_set numbers = {0}, resnames = {0}, json = {0};
@@ -511,9 +535,6 @@ static void check_msg(rs *R, pc_msg *m) {
         if (r->end <= r->start)
             pc_fail(C, fn, r->pos.line, r->pos.col, "Reserved range end number must be greater than start number.");
     }
-    if (overlap(&m->resranges, &res, &ra, &rb))
-        pc_fail(C, fn, ra->pos.line, ra->pos.col, "Reserved range %d to %d overlaps with already-defined range %d to %d.",
-                ra->start, ra->end - 1, rb->start, rb->end - 1);
 }
 
 static void check_enum(rs *R, pc_enum *e) {
@@ -563,11 +584,7 @@ static void check_enum(rs *R, pc_enum *e) {
             if (strcmp(e->resnames.v[j], v->name) == 0)
                 pc_fail(C, fn, v->pos.line, v->pos.col, "Enum value \"%s\" is reserved.", v->name);
     }
-    if (alias && !dup)
-        pc_fail(C, fn, e->pos.line, e->pos.col,
-                "\"%s\" declares support for enum aliases but no enum values share field numbers. Please remove "
-                "the unnecessary 'option allow_alias = true;' declaration.",
-                e->full);
+    (void)dup;
 }
 
 static void resolve_msg(rs *R, pc_msg *m) {
@@ -588,6 +605,24 @@ static void add_package(rs *R) {
             if (!*d) break;
         }
     }
+}
+
+/* after every name is resolved (protoc validates map entries then) */
+static void check_maps(rs *R, pc_msg *m) {
+    pc_ctx *C = R->C;
+    const char *fn = R->f->name;
+    for (int i = 0; i < m->fields.n; i++) {
+        pc_field *fd = m->fields.v[i];
+        if (fd->is_map) {
+            pc_msg *e = fd->rmsg;
+            pc_field *k = e->fields.v[0];
+            if (k->type == 0 || k->type == DP_T_FLOAT || k->type == DP_T_DOUBLE || k->type == DP_T_BYTES ||
+                k->type == DP_T_MESSAGE || k->type == DP_T_ENUM || k->type == DP_T_GROUP || k->type_name)
+                pc_fail(C, fn, fd->type_pos.line, fd->type_pos.col,
+                        "Key in map fields cannot be float/double, bytes or message types.");
+        }
+    }
+    for (int i = 0; i < m->nested.n; i++) check_maps(R, m->nested.v[i]);
 }
 
 void pc_resolve_file(pc_ctx *C, pc_pool *P, pc_file *f) {
@@ -628,4 +663,5 @@ void pc_resolve_file(pc_ctx *C, pc_pool *P, pc_file *f) {
             m->rout = pc_strcat3(C, ".", ((pc_msg *)b->p)->full, "");
         }
     }
+    for (int i = 0; i < f->msgs.n; i++) check_maps(&R, f->msgs.v[i]);
 }

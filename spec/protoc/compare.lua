@@ -2,7 +2,8 @@
 -- (--include_imports --descriptor_set_out) on every corpus, with figures:
 --   /usr/include/google/protobuf/**.proto, the project's fixtures, Debian's
 --   protobuf test protos (spec/protoc/fetch_src.sh), RANDOM (default 300)
---   generated sets (spec/protoc/gen.lua), and googleapis when GOOGLEAPIS
+--   generated sets (spec/protoc/gen.lua), MUTATIONS (300) mutated ones that
+--   must give the same bytes or the same error, and googleapis when GOOGLEAPIS
 --   names a directory (npm google-proto-files; GOOGLEAPIS_EVERY=n samples).
 -- Run: make protoc-compare [LUA=...] / make protoc-googleapis;
 --   env RANDOM_SETS=n SOURCE_INFO=1
@@ -69,6 +70,23 @@ for seed = 1, nrand do
 end
 os.execute("rm -rf " .. lib.q(tmp))
 report("random sets (spec/protoc/gen.lua)", nrand, same, bad)
+
+-- mutated random sets: accept/reject, bytes and errors must agree
+local nmut = tonumber(os.getenv("MUTATIONS") or "300")
+local tmp2 = os.tmpname()
+os.remove(tmp2)
+os.execute("mkdir -p " .. lib.q(tmp2))
+local msame, mbad, mfail = 0, {}, 0
+for seed = 1, nmut do
+  local set = gen.mutate(gen.set(5000 + seed), seed)
+  for _, f in ipairs(set) do lib.write(tmp2 .. "/" .. f.name, f.text) end
+  local st, a = lib.compare_strict(dynpb, { tmp2 }, { set[#set].name }, source_info)
+  if st then msame = msame + 1; if st == "both-fail" then mfail = mfail + 1 end
+  else mbad[#mbad + 1] = ("mutation %d: %s"):format(seed, tostring(a)) end
+  for _, f in ipairs(set) do os.remove(tmp2 .. "/" .. f.name) end
+end
+os.execute("rm -rf " .. lib.q(tmp2))
+report("mutated sets (same error too)", nmut, msame, mbad, mfail)
 
 local gapis = os.getenv("GOOGLEAPIS")
 -- googleapis (npm google-proto-files): its google/protobuf is newer than

@@ -322,4 +322,24 @@ function _M.set(seed)
   return files
 end
 
+-- one random edit of the set's last file (a line dropped or doubled, a
+-- number bumped, an identifier changed, a ';' dropped, a number reset): the
+-- result may or may not be valid; protoc and dynpb must agree on which, and
+-- on the bytes or the error
+function _M.mutate(set, seed)
+  local last = set[#set]
+  local lines = {}
+  for l in last.text:gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
+  local k = (seed * 7919) % #lines + 1
+  local kind = seed % 6
+  if kind == 0 then table.remove(lines, k)
+  elseif kind == 1 then table.insert(lines, k, lines[k])
+  elseif kind == 2 then lines[k] = lines[k]:gsub("%d+", function(n) return tostring(tonumber(n) + 1) end, 1)
+  elseif kind == 3 then lines[k] = lines[k]:gsub("(%a+)", "%1x", 1)
+  elseif kind == 4 then lines[k] = lines[k]:gsub(";", "", 1)
+  else lines[k] = lines[k]:gsub("= %d+", "= 1", 1) end
+  last.text = table.concat(lines, "\n") .. "\n"
+  return set
+end
+
 return _M

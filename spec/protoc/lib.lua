@@ -71,6 +71,18 @@ function _M.compare(dynpb, paths, files, source_info)
   return nil, "protoc failed, dynpb did not: " .. tostring(perr)
 end
 
+-- like compare, but a failure on both sides must be the same error: dynpb's
+-- message is one of protoc's error lines
+function _M.compare_strict(dynpb, paths, files, source_info)
+  local st, a, b = _M.compare(dynpb, paths, files, source_info)
+  if st ~= "both-fail" then return st, a, b end
+  local mine = tostring(a):gsub("^dynpb: compile: ", "")
+  for l in b:gmatch("[^\n]+") do
+    if l == mine then return st, a, b end
+  end
+  return nil, ("errors differ:\n  dynpb:  %s\n  protoc: %s"):format(mine, b:match("^[^\n]*") or "")
+end
+
 -- every .proto under root (relative names, sorted)
 function _M.find(root, pattern)
   local p = io_popen("cd " .. q(root) .. " && find . -name " .. q(pattern or "*.proto") .. " | sort")
