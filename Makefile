@@ -32,9 +32,12 @@ SRCS := csrc/sha256.c csrc/wire.c csrc/schema.c csrc/cache.c csrc/reflect.c \
         csrc/gen/descriptor_set.c csrc/options.c csrc/services.c \
         csrc/durable.c \
         csrc/text_encode.c csrc/text_decode.c csrc/tty.c \
-        csrc/features.c
+        csrc/features.c \
+        csrc/protoc/arena.c csrc/protoc/lexer.c csrc/protoc/parser.c csrc/protoc/resolve.c \
+        csrc/protoc/options.c csrc/protoc/emit.c csrc/protoc/srcinfo.c csrc/protoc/compile.c \
+        csrc/gen/protoc_wkt.c
 OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRCS))
-HDRS := $(wildcard csrc/*.h) csrc/gen/google/protobuf/descriptor.pb-c.h csrc/gen/feature_defaults.h
+HDRS := $(wildcard csrc/*.h) csrc/gen/google/protobuf/descriptor.pb-c.h csrc/gen/feature_defaults.h csrc/protoc/pc.h
 SO := $(BUILD)/dynpb.so
 
 PREFIX ?= /usr/local
@@ -391,6 +394,41 @@ es-diff:
 	  lua5.4 /usr/bin/busted --helper=spec/helper.lua spec/editions_es_spec.lua
 # ---- end of editions section
 
+# ---- .proto compiler (issue 13): dynpb.compile / dynpb.load_proto (csrc/protoc/)
+#   make regen-protoc   csrc/gen/protoc_wkt.c from Debian's libprotobuf-dev and
+#                       libprotoc-dev (run by make regen)
+#   make protoc-compare compare dynpb.compile with protoc on every corpus
+#                       (spec/protoc/compare.lua; fetches Debian's protobuf source)
+#   make protoc-googleapis  the same on googleapis (npm google-proto-files)
+# (the compiler's sources csrc/protoc/*.c and csrc/gen/protoc_wkt.c are in
+# SRCS at the top, csrc/protoc/pc.h in HDRS)
+FUZZ_HARNESSES += compile
+fuzz-build: $(FUZZ_DIR)/fuzz_compile
+PROTOC_WKT := google/protobuf/any.proto google/protobuf/api.proto \
+  google/protobuf/descriptor.proto google/protobuf/duration.proto google/protobuf/empty.proto \
+  google/protobuf/field_mask.proto google/protobuf/source_context.proto \
+  google/protobuf/struct.proto google/protobuf/timestamp.proto google/protobuf/type.proto \
+  google/protobuf/wrappers.proto google/protobuf/compiler/plugin.proto
+.PHONY: regen-protoc protoc-compare protoc-googleapis
+regen-protoc:
+	@sh .ci/deps.sh libprotobuf-dev libprotoc-dev lua5.4
+	lua5.4 csrc/protoc/gen_wkt.lua csrc/gen/protoc_wkt.c /usr/include $(PROTOC_WKT)
+protoc-compare: $(SO)
+	@sh .ci/deps.sh protobuf-compiler libprotobuf-dev libprotoc-dev
+	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" $(LUA) spec/protoc/compare.lua
+# googleapis (npm google-proto-files, test-time only, into build/npm):
+# GOOGLEAPIS_EVERY=n compares every n-th file (CI: 8), SOURCE_INFO=1 too
+GOOGLEAPIS_NPM := google-proto-files@5.0.3
+GOOGLEAPIS_EVERY ?= 1
+protoc-googleapis: $(SO)
+	@sh .ci/deps.sh protobuf-compiler libprotobuf-dev libprotoc-dev
+	@command -v npm >/dev/null 2>&1 || sh .ci/deps.sh npm
+	@[ -d build/npm/node_modules/google-proto-files ] || \
+	  npm install --prefix build/npm --no-audit --no-fund --ignore-scripts $(GOOGLEAPIS_NPM)
+	GOOGLEAPIS="$(CURDIR)/build/npm/node_modules/google-proto-files" GOOGLEAPIS_EVERY=$(GOOGLEAPIS_EVERY) \
+	  RANDOM_SETS=0 LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" $(LUA) spec/protoc/compare.lua
+# ---- end of .proto compiler section
+
 .PHONY: all test check install regen clean example example-constants deps threads allocs
 
 all: $(SO) $(HTTP_TARGET)
@@ -463,7 +501,7 @@ install: $(SO)
 	for f in lua/dynpb/*.lua; do [ -e "$$f" ] || continue; \
 	  install -m 0644 $$f $(DESTDIR)$(INSTALL_LMOD)/dynpb/; done
 
-regen:
+regen: regen-protoc
 	sh csrc/gen/regen.sh
 
 clean:

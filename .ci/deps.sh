@@ -12,6 +12,7 @@ luajit2 libluajit2-5.1-dev
 libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev
 libcurl4-openssl-dev zlib1g-dev lua-busted luarocks lua-cjson python3-protobuf strace openssl
 golang-github-gogo-googleapis-dev
+libprotoc-dev dpkg-dev
 $*"
 missing=""
 for p in $PKGS; do

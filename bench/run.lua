@@ -166,6 +166,38 @@ add("load.miss", #loadset, function(n)
   return dt
 end)
 
+-- dynpb.compile (issue 13): ~50 KB of .proto sources in process, beside
+-- protoc run as a process on the same files (its CPU time, user + sys,
+-- measured by bash's `time` around a loop of runs, each round)
+local PROTO_FILES = { "loadset.proto", "bench.proto", "large.proto", "google/protobuf/type.proto" }
+local proto_src, proto_bytes = {}, 0
+for _, f in ipairs(PROTO_FILES) do
+  local path = f:match("^google/") and ("/usr/include/" .. f) or (BENCH .. "/fixtures/" .. f)
+  local h = assert(io.open(path, "rb")); proto_src[f] = h:read("*a"); h:close()
+  proto_bytes = proto_bytes + #proto_src[f]
+end
+local COMPILE = { files = PROTO_FILES, sources = proto_src }
+add("compile", proto_bytes, function(n)
+  local c = clock(); for _ = 1, n do dynpb.compile(COMPILE) end; return clock() - c
+end)
+local PROTOC_RUNS = 5
+local function protoc_cpu()
+  local cmd = ("bash -c 'TIMEFORMAT=\"%%U %%S\"; time (for i in $(seq %d); do protoc -I%s/fixtures -I/usr/include"
+    .. " --include_imports --descriptor_set_out=/dev/null %s 2>/dev/null; done)' 2>&1"):format(
+    PROTOC_RUNS, BENCH, table.concat(PROTO_FILES, " "))
+  local p = assert(io.popen(cmd)); local out = p:read("*a"); p:close()
+  local u, sy = out:match("([%d.]+)%s+([%d.]+)%s*$")
+  return u and (tonumber(u) + tonumber(sy)) / PROTOC_RUNS
+end
+do
+  local a = assert(dynpb.compile(COMPILE))
+  local p = assert(io.popen(("protoc -I%s/fixtures -I/usr/include --include_imports --descriptor_set_out=/dev/stdout %s")
+    :format(BENCH, table.concat(PROTO_FILES, " "))))
+  local b = p:read("*a"); p:close()
+  assert(a == b, "bench: dynpb.compile and protoc differ on the compile bench files")
+end
+add("protoc.compile", proto_bytes, nil)
+
 local MB = {}
 do
   local parts, x = {}, 12345
@@ -212,6 +244,7 @@ for r = 1, RUNS do
     collectgarbage(); collectgarbage()
     t.times[r] = t.fn(t.n) / t.n
   end
+  byid["protoc.compile"].times[r] = protoc_cpu()
   if PBC then
     local p = assert(io.popen(("%s %s/fixtures %s"):format(PBC, BENCH, SECONDS)))
     for line in p:lines() do
@@ -305,6 +338,12 @@ local miss_hit = ratio("load.miss", "load.hit")
 row("load hit", "load.hit")
 row("load miss", "load.miss")
 row("sha256 1MB", "sha256")
+row("compile", "compile")
+row("protoc (proc)", "protoc.compile")
+local protoc_x = ratio("protoc.compile", "compile")
+tsv("ratio", LUA, "protoc.compile/compile", ("%.3f"):format(protoc_x or 0))
+print(("compile %d KB of .proto: dynpb.compile in process is %s faster than running protoc (CPU, same files, same bytes; goal >= 10x)")
+  :format(math.floor(proto_bytes / 1024 + 0.5), rx(protoc_x)))
 tsv("ratio", LUA, "load.hit/sha256", ("%.3f"):format(hit_sha))
 tsv("ratio", LUA, "load.miss/load.hit", ("%.3f"):format(miss_hit))
 print(("load hit = %s the SHA-256 of the same bytes; a miss (compile) = %s a hit"):format(

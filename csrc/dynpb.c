@@ -220,6 +220,8 @@ static const luaL_Reg module_fns[] = {
     {"write_durable", dp_l_write_durable},
     {"http_router", l_http_router},
     {"isatty", dp_l_isatty},
+    {"compile", dp_l_compile},
+    {"load_proto", dp_l_load_proto},
     {NULL, NULL}};
 
 static const luaL_Reg schema_methods[] = {

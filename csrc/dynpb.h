@@ -498,5 +498,12 @@ DP_HIDDEN int dp_file_features(lua_State *L, const struct Google__Protobuf__File
 DP_HIDDEN int dp_features_merge(lua_State *L, const dp_features *parent,
                                 const struct Google__Protobuf__FeatureSet *fs,
                                 const char *where, dp_features *out);
+/* ---- protoc/compile.c: the .proto compiler (csrc/protoc/pc.h has its stages) */
+/* dynpb.compile(opts) [-1, +1|2, e]: FileDescriptorSet bytes, or nil and
+   "dynpb: compile: file:line:col: message"; raises on a bad opts table */
+DP_HIDDEN int dp_l_compile(lua_State *L);
+/* dynpb.load_proto(opts [, load_opts]) [-2, +1|2, e]: dynpb.load of the
+   compiled bytes (needs the DP_UP_* upvalues of the module functions) */
+DP_HIDDEN int dp_l_load_proto(lua_State *L);
 
 #endif
