@@ -43,7 +43,8 @@ end
 corpus("/usr/include/google/protobuf", "/usr/include", { "/usr/include" }, function(f)
   return f:match("^google/protobuf/")
 end)
-corpus("spec/fixtures/proto", specdir .. "/fixtures/proto", { specdir .. "/fixtures/proto" })
+-- (google/api/*.proto, imported by some fixtures: golang-github-gogo-googleapis-dev)
+corpus("spec/fixtures/proto", specdir .. "/fixtures/proto", { specdir .. "/fixtures/proto", "/usr/share/gocode/src/github.com/gogo/googleapis" })
 corpus("bench/fixtures", root .. "/bench/fixtures", { root .. "/bench/fixtures" })
 local src, why = lib.debian_src(specdir)
 if src then
