@@ -256,6 +256,20 @@ conformance:
 	@set -e; for l in $(CONFORMANCE_LUAS); do spec/conformance/run.sh $$l; done
 # ---- end of conformance section
 
+# ---- proto3 JSON (issue 12): to_json / from_json
+SRCS += csrc/json_common.c csrc/json_encode.c csrc/json_decode.c
+# the object lists were expanded above, before this line: expand them again
+# (the rules below this section use the new lists; the fuzz/allocfail rules
+# above get the new objects as extra prerequisites)
+OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRCS))
+FUZZ_OBJS := $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(SRCS))
+AF_OBJS := $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(SRCS))
+$(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_HARNESSES)): $(FUZZ_OBJS)
+$(AF_DIR)/allocfail: $(AF_OBJS)
+.SECONDARY: $(FUZZ_OBJS) $(AF_OBJS)
+HDRS := $(wildcard csrc/*.h) csrc/gen/google/protobuf/descriptor.pb-c.h
+# ---- end of proto3 JSON section
+
 .PHONY: all test check install regen clean example example-constants deps threads allocs
 
 all: $(SO) $(HTTP_TARGET)

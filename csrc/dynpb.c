@@ -200,10 +200,14 @@ static const luaL_Reg schema_methods[] = {
     {"message", dp_l_message},
     {"decode", dp_l_schema_decode},
     {"encode", dp_l_schema_encode},
+    {"to_json", dp_l_schema_to_json},
+    {"from_json", dp_l_schema_from_json},
     {NULL, NULL}};
 
 static const luaL_Reg handle_methods[] = {
     {"fields", dp_l_fields},
+    {"to_json", dp_l_handle_to_json},
+    {"from_json", dp_l_handle_from_json},
     {NULL, NULL}};
 
 /* [-0, +0] registers l into the table at the top; every function gets the

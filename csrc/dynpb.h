@@ -104,6 +104,9 @@ typedef struct dp_field {
                                  a key with the same pointer is this name */
     const char *type_name;    /* resolved full type name without dot, or NULL */
     dp_value def;             /* parsed default (DPF_HAS_DEFAULT or proto3 zero) */
+    const char *jname;        /* JSON name (descriptor's json_name, else computed;
+                                 == cname when equal), jnamelen bytes */
+    uint32_t jnamelen;
 } dp_field;
 
 typedef struct dp_msg {
@@ -120,6 +123,9 @@ typedef struct dp_msg {
     uint8_t map_entry;        /* is a synthesized map entry (key=1, value=2) */
     uint8_t proto3;           /* declared in a proto3 file */
     uint8_t closed_enum_rep;  /* some repeated field has a closed enum type */
+    uint8_t wkt;              /* DP_WKT_* (json.h): a well-known type's JSON form */
+    uint16_t *byjson;         /* hmask + 1 slots: field index+1 by jname */
+    int32_t jconf[2];         /* two fields with one JSON name, or -1 (JSON fails) */
 } dp_msg;
 
 typedef struct dp_enumval {
@@ -154,6 +160,7 @@ typedef struct dp_state {
     size_t bufcap;
     int busy;                 /* an encode is using buf (a finalizer may encode
                                  during it: that one gets a buffer of its own) */
+    int json_busy;            /* a JSON call is using the cached scratch (json.h) */
 } dp_state;
 
 /* A block of schema memory; blocks form a list freed together. */
@@ -310,7 +317,8 @@ enum {
 /* slots of the dp_state userdata's uservalue table */
 enum {
     DP_SU_CACHE = 1,      /* fingerprint -> schema object, weak values */
-    DP_SU_PINS = 2        /* array of pinned schema objects, least recent first */
+    DP_SU_PINS = 2,       /* array of pinned schema objects, least recent first */
+    DP_SU_JSON = 3        /* the cached JSON scratch userdata (json_common.c) */
 };
 
 /* ---- cache.c */
@@ -388,5 +396,14 @@ DP_HIDDEN const char *dp_keyname(lua_State *L, int idx);
 DP_HIDDEN void dp_push_names(lua_State *L, int idx);
 /* [-0, +1, e] pushes a new schema object for the schema userdata at udidx */
 DP_HIDDEN void dp_push_schema_object(lua_State *L, int udidx);
+
+/* ---- json_common.c, json_encode.c, json_decode.c (issue 12; more in json.h) */
+/* [-0, +0, e] JSON names, the JSON-name hash and the well-known-type kind of
+   message m (called by dp_compile after its fields are sorted and hashed) */
+DP_HIDDEN void dp_json_prepare(lua_State *L, dp_schema *S, dp_msg *m);
+DP_HIDDEN int dp_l_schema_to_json(lua_State *L);    /* schema:to_json(type, bytes [, opts]) */
+DP_HIDDEN int dp_l_handle_to_json(lua_State *L);    /* handle:to_json(bytes [, opts]) */
+DP_HIDDEN int dp_l_schema_from_json(lua_State *L);  /* schema:from_json(type, json [, opts]) */
+DP_HIDDEN int dp_l_handle_from_json(lua_State *L);  /* handle:from_json(json [, opts]) */
 
 #endif
