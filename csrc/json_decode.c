@@ -924,7 +924,11 @@ static int parse_members(jr *r, const dp_msg *m, int skip_type) {
             if (seen[fi / 8] & (1u << (fi % 8)))
                 return failat(r, at, "field '%s' appears twice", f->cname);
             seen[fi / 8] |= (unsigned char)(1u << (fi % 8));
-            if (f->oneof >= 0) {
+            ws(r);
+            /* a oneof member set to null is absent: it sets nothing */
+            int null = r->p < r->end && *r->p == 'n' && !is_value_msg(r, f) &&
+                       !(f->type == DP_T_ENUM && dp_is_null_enum(&r->S->enums[f->sub]));
+            if (f->oneof >= 0 && !null) {
                 uint32_t ob = m->nfields + (uint32_t)f->oneof;
                 if (seen[ob / 8] & (1u << (ob % 8)))
                     return failat(r, at, "a second member of oneof '%s' ('%s')",

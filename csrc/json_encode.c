@@ -707,12 +707,19 @@ static int write_fields(jw *w, const dp_msg *m, size_t a, size_t b, int *first) 
 
 /* ---- well-known types */
 
+/* [-0, +1] pushes v's decimal text (for messages) */
+static const char *i64str(jw *w, int64_t v) {
+    char b[24];
+    snprintf(b, sizeof b, "%lld", (long long)v);
+    return lua_pushstring(w->L, b);
+}
+
 static int write_timestamp(jw *w, int64_t secs, int64_t nanos) {
     if (secs < DP_TS_MIN || secs > DP_TS_MAX)
-        return fail(w, NULL, "Timestamp seconds %lld out of range (years 1 to 9999)",
-                    (long long)secs);
+        return fail(w, NULL, "Timestamp seconds %s out of range (years 1 to 9999)",
+                    i64str(w, secs));
     if (nanos < 0 || nanos > 999999999)
-        return fail(w, NULL, "Timestamp nanos %lld out of range", (long long)nanos);
+        return fail(w, NULL, "Timestamp nanos %s out of range", i64str(w, nanos));
     int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
     int64_t rem = secs - days * 86400;
     int64_t y;
@@ -733,11 +740,11 @@ static int write_timestamp(jw *w, int64_t secs, int64_t nanos) {
 
 static int write_duration(jw *w, int64_t secs, int64_t nanos) {
     if (secs < -DP_DUR_MAX || secs > DP_DUR_MAX)
-        return fail(w, NULL, "Duration seconds %lld out of range", (long long)secs);
+        return fail(w, NULL, "Duration seconds %s out of range", i64str(w, secs));
     if (nanos < -999999999 || nanos > 999999999 || (secs > 0 && nanos < 0) ||
         (secs < 0 && nanos > 0))
-        return fail(w, NULL, "Duration nanos %lld out of range or of the wrong sign",
-                    (long long)nanos);
+        return fail(w, NULL, "Duration nanos %s out of range or of the wrong sign",
+                    i64str(w, nanos));
     char b[64];
     int neg = secs < 0 || nanos < 0;
     if (secs < 0) secs = -secs;

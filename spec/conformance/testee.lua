@@ -5,8 +5,8 @@
 -- a 4-byte length and a ConformanceResponse on stdout; repeat until EOF.
 -- Both envelopes are themselves decoded/encoded with dynpb.
 --
--- Only binary protobuf in and binary protobuf out is attempted; everything
--- else (JSON, text format, JSPB) answers `skipped`.
+-- Binary protobuf and JSON, in and out (to_json/from_json), are attempted;
+-- text format and JSPB answer `skipped`.
 --
 -- Environment (set by testee.sh):
 --   DYNPB_CPATH / DYNPB_LPATH   prepended to package.cpath / package.path
@@ -120,26 +120,41 @@ local function handle(reqbytes)
   if not ok then return { runtime_error = ascii("testee: decode ConformanceRequest raised: " .. tostring(req)) } end
   if not req then return { runtime_error = ascii("testee: decode ConformanceRequest: " .. tostring(err)) } end
 
-  local payload = req.protobuf_payload
-  if payload == nil then
-    return { skipped = "only protobuf input is supported" }
-  end
-  if req.requested_output_format ~= "PROTOBUF" then
-    return { skipped = "only protobuf output is supported" }
+  local fmt = req.requested_output_format
+  if fmt ~= "PROTOBUF" and fmt ~= "JSON" then
+    return { skipped = "only protobuf and JSON output are supported" }
   end
   local H = handles[req.message_type]
   if not H then
     return { skipped = ascii("unsupported message type " .. tostring(req.message_type)) }
   end
 
-  local ok1, t, derr = pcall(H.decode, H, payload)
-  if not ok1 then return { runtime_error = ascii("decode raised: " .. tostring(t)) } end
-  if t == nil then return { parse_error = ascii(derr or "decode failed") } end
+  -- the input, as canonical protobuf bytes
+  local bytes
+  if req.protobuf_payload ~= nil then
+    local ok1, t, derr = pcall(H.decode, H, req.protobuf_payload)
+    if not ok1 then return { runtime_error = ascii("decode raised: " .. tostring(t)) } end
+    if t == nil then return { parse_error = ascii(derr or "decode failed") } end
+    local ok2, out, eerr = pcall(H.encode, H, t)
+    if not ok2 then return { runtime_error = ascii("encode raised: " .. tostring(out)) } end
+    if out == nil then return { serialize_error = ascii(eerr or "encode failed") } end
+    bytes = out
+  elseif req.json_payload ~= nil then
+    local opts = req.test_category == "JSON_IGNORE_UNKNOWN_PARSING_TEST"
+      and { ignore_unknown_fields = true } or nil
+    local ok1, out, jerr = pcall(H.from_json, H, req.json_payload, opts)
+    if not ok1 then return { runtime_error = ascii("from_json raised: " .. tostring(out)) } end
+    if out == nil then return { parse_error = ascii(jerr or "from_json failed") } end
+    bytes = out
+  else
+    return { skipped = "only protobuf and JSON input are supported" }
+  end
 
-  local ok2, out, eerr = pcall(H.encode, H, t)
-  if not ok2 then return { runtime_error = ascii("encode raised: " .. tostring(out)) } end
-  if out == nil then return { serialize_error = ascii(eerr or "encode failed") } end
-  return { protobuf_payload = out }
+  if fmt == "PROTOBUF" then return { protobuf_payload = bytes } end
+  local ok3, j, terr = pcall(H.to_json, H, bytes)
+  if not ok3 then return { runtime_error = ascii("to_json raised: " .. tostring(j)) } end
+  if j == nil then return { serialize_error = ascii(terr or "to_json failed") } end
+  return { json_payload = j }
 end
 
 stdout:setvbuf("full")
