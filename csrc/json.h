@@ -66,6 +66,12 @@ static inline unsigned char *dp_jbuf_room(lua_State *L, dp_jscratch *sc, dp_jbuf
     return b->p + b->len;
 }
 
+/* [-0, +1, m] lua_pushlstring that returns the string (5.1 returns nothing) */
+static inline const char *dp_jpushl(lua_State *L, const void *s, size_t n) {
+    lua_pushlstring(L, (const char *)s, n);
+    return lua_tostring(L, -1);
+}
+
 /* is the enum google.protobuf.NullValue (printed and read as null)? */
 static inline int dp_is_null_enum(const dp_enum *e) {
     return e->name[0] == 'g' && strcmp(e->name, "google.protobuf.NullValue") == 0;

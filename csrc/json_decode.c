@@ -395,7 +395,7 @@ static int text_int(jr *r, const unsigned char *at, const unsigned char *s, size
     } else {
         double d = to_double(r, s, n);
         if (d != floor(d) || isinf(d))
-            return failat(r, at, "%s is not an integer", lua_pushlstring(r->L, (const char *)s, n));
+            return failat(r, at, "%s is not an integer", dp_jpushl(r->L, (const char *)s, n));
         if (!(d > -18446744073709551616.0 && d < 18446744073709551616.0)) goto range;
         mag = (uint64_t)fabs(d);
         neg = d < 0;
@@ -412,7 +412,7 @@ static int text_int(jr *r, const unsigned char *at, const unsigned char *s, size
     }
     return 1;
 range:
-    return failat(r, at, "%s is out of range for %s", lua_pushlstring(r->L, (const char *)s, n),
+    return failat(r, at, "%s is out of range for %s", dp_jpushl(r->L, (const char *)s, n),
                   dp_type_str(t));
 }
 
@@ -425,7 +425,7 @@ static int read_int(jr *r, int t, uint64_t *out) {
         if (!read_string(r, &s, &n)) return 0;
         if (!n || number_len(s, n, &isint) != n)
             return failat(r, at, "string '%s' is not an integer",
-                          lua_pushlstring(r->L, (const char *)s, n > 40 ? 40 : n));
+                          dp_jpushl(r->L, (const char *)s, n > 40 ? 40 : n));
         return text_int(r, at, s, n, isint, t, out);
     }
     if (r->p >= r->end || !(*r->p == '-' || (*r->p >= '0' && *r->p <= '9')))
@@ -447,7 +447,7 @@ static int read_real(jr *r, int single, double *out) {
         if (n == 9 && memcmp(s, "-Infinity", 9) == 0) { *out = -HUGE_VAL; return 1; }
         if (!n || number_len(s, n, &isint) != n)
             return failat(r, at, "string '%s' is not a number",
-                          lua_pushlstring(r->L, (const char *)s, n > 40 ? 40 : n));
+                          dp_jpushl(r->L, (const char *)s, n > 40 ? 40 : n));
     } else {
         if (r->p >= r->end || !(*r->p == '-' || (*r->p >= '0' && *r->p <= '9')))
             return fail(r, "expected a number, got %s", what(r));
@@ -455,7 +455,7 @@ static int read_real(jr *r, int single, double *out) {
     }
     double d = to_double(r, s, n);
     if (isinf(d) || (single && isinf((float)d)))
-        return failat(r, at, "%s is out of range for %s", lua_pushlstring(r->L, (const char *)s, n),
+        return failat(r, at, "%s is out of range for %s", dp_jpushl(r->L, (const char *)s, n),
                       single ? "float" : "double");
     *out = d;
     return 1;
@@ -572,7 +572,7 @@ static int put_scalar(jr *r, const dp_field *f, int *zero) {
             if (i < 0) {
                 if (r->o.ignore_unknown) return R_SKIP;
                 return failat(r, at, "unknown value '%s' for enum %s",
-                              lua_pushlstring(r->L, (const char *)s, n > 60 ? 60 : n), e->name);
+                              dp_jpushl(r->L, (const char *)s, n > 60 ? 60 : n), e->name);
             }
             put_varint(r, (uint64_t)(int64_t)e->values[i].number);
             *zero = e->values[i].number == 0;
@@ -732,13 +732,13 @@ static int map_key(jr *r, const unsigned char *at, const dp_field *kf, const uns
         if (n == 4 && memcmp(s, "true", 4) == 0) k->u = 1;
         else if (!(n == 5 && memcmp(s, "false", 5) == 0))
             return failat(r, at, "map key '%s' is not a boolean",
-                          lua_pushlstring(r->L, (const char *)s, n > 40 ? 40 : n));
+                          dp_jpushl(r->L, (const char *)s, n > 40 ? 40 : n));
         return 1;
     }
     int isint;
     if (!n || number_len(s, n, &isint) != n || !isint)
         return failat(r, at, "map key '%s' is not an integer",
-                      lua_pushlstring(r->L, (const char *)s, n > 40 ? 40 : n));
+                      dp_jpushl(r->L, (const char *)s, n > 40 ? 40 : n));
     if (!text_int(r, at, s, n, 1, kf->type, &k->u)) return 0;
     k->neg = !isuns(kf->type) && (int64_t)k->u < 0;
     return 1;
@@ -770,7 +770,7 @@ static int put_map(jr *r, const dp_field *f) {
         int pushed = 0;
         if (kf->type == DP_T_STRING) {
             if (s == r->str->p) {                      /* keep an unescaped copy */
-                s = (const unsigned char *)lua_pushlstring(L, (const char *)s, n);   /* +1 */
+                s = (const unsigned char *)dp_jpushl(L, (const char *)s, n);   /* +1 */
                 pushed = 1;
             }
             pe->kind = DP_PK_SKEY;
@@ -916,7 +916,7 @@ static int parse_members(jr *r, const dp_msg *m, int skip_type) {
                 goto next;
             }
             return failat(r, at, "no field named '%s' in %s",
-                          lua_pushlstring(L, (const char *)s, n > 60 ? 60 : n), m->name);
+                          dp_jpushl(L, (const char *)s, n > 60 ? 60 : n), m->name);
         }
         {
             uint32_t fi = (uint32_t)(f - m->fields);
@@ -1034,7 +1034,7 @@ static int parse_timestamp(jr *r) {
     return 1;
 bad:
     return failat(r, at, "'%s' is not an RFC 3339 timestamp",
-                  lua_pushlstring(r->L, (const char *)s, n > 60 ? 60 : n));
+                  dp_jpushl(r->L, (const char *)s, n > 60 ? 60 : n));
 }
 
 static int parse_duration(jr *r) {
@@ -1066,7 +1066,7 @@ range:
     return failat(r, at, "Duration out of range (at most 315576000000 seconds)");
 bad:
     return failat(r, at, "'%s' is not a Duration (like \"1.5s\")",
-                  lua_pushlstring(r->L, (const char *)s, n > 60 ? 60 : n));
+                  dp_jpushl(r->L, (const char *)s, n > 60 ? 60 : n));
 }
 
 static int parse_fieldmask(jr *r) {
@@ -1083,7 +1083,7 @@ static int parse_fieldmask(jr *r) {
         for (const unsigned char *x = q; x < c; x++) {
             if (*x == '_')
                 return failat(r, at, "FieldMask path '%s' contains '_' (paths are lowerCamel)",
-                              lua_pushlstring(r->L, (const char *)q, (size_t)(c - q)));
+                              dp_jpushl(r->L, (const char *)q, (size_t)(c - q)));
             if (*x >= 'A' && *x <= 'Z') {
                 unsigned char two[2] = {'_', (unsigned char)(*x - 'A' + 'a')};
                 put_bytes(r, two, 2);
@@ -1160,7 +1160,7 @@ static int parse_any(jr *r) {
             at = r->p;
             if (r->p >= r->end || *r->p != '"') return fail(r, "\"@type\" must be a string");
             if (!read_string(r, &url, &urln)) return 0;
-            url = (const unsigned char *)lua_pushlstring(L, (const char *)url, urln);   /* +1 */
+            url = (const unsigned char *)dp_jpushl(L, (const char *)url, urln);   /* +1 */
             pushed = 1;
         } else if (!skip_value(r, r->depth)) {
             return 0;
@@ -1176,7 +1176,7 @@ static int parse_any(jr *r) {
     while (nm > url && nm[-1] != '/') nm--;
     if (nm == url || nm == url + urln)
         return failat(r, at, "Any type URL '%s' has no type name after '/'", (const char *)url);
-    lua_pushlstring(L, (const char *)nm, (size_t)(url + urln - nm));   /* +1 */
+    dp_jpushl(L, (const char *)nm, (size_t)(url + urln - nm));   /* +1 */
     lua_rawget(L, r->msgs);
     int found = !lua_isnil(L, -1);
     lua_Integer mi = lua_tointeger(L, -1);
@@ -1318,7 +1318,7 @@ static int from_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int core,
         lua_insert(L, -2);
         return 2;
     }
-    lua_pushlstring(L, (const char *)(r.out->p ? r.out->p : (unsigned char *)""), r.out->len);
+    dp_jpushl(L, (const char *)(r.out->p ? r.out->p : (unsigned char *)""), r.out->len);
     dp_json_release(r.sc);
     return 1;
 }

@@ -711,7 +711,7 @@ static int write_fields(jw *w, const dp_msg *m, size_t a, size_t b, int *first) 
 static const char *i64str(jw *w, int64_t v) {
     char b[24];
     snprintf(b, sizeof b, "%lld", (long long)v);
-    return lua_pushstring(w->L, b);
+    return dp_jpushl(w->L, b, strlen(b));
 }
 
 static int write_timestamp(jw *w, int64_t secs, int64_t nanos) {
@@ -777,11 +777,11 @@ static int write_fieldmask(jw *w, const dp_msg *m, size_t a, size_t b) {
             unsigned char ch = s[j];
             if (ch >= 'A' && ch <= 'Z')
                 return fail(w, s, "FieldMask path '%s' has an upper-case letter",
-                            lua_pushlstring(w->L, (const char *)s, e->n));
+                            dp_jpushl(w->L, (const char *)s, e->n));
             if (up) {
                 if (!(ch >= 'a' && ch <= 'z'))
                     return fail(w, s, "FieldMask path '%s': '_' not followed by a lower-case "
-                                      "letter", lua_pushlstring(w->L, (const char *)s, e->n));
+                                      "letter", dp_jpushl(w->L, (const char *)s, e->n));
                 d[n++] = (unsigned char)(ch - 'a' + 'A');
                 up = 0;
             } else if (ch == '_') {
@@ -792,7 +792,7 @@ static int write_fieldmask(jw *w, const dp_msg *m, size_t a, size_t b) {
         }
         if (up)
             return fail(w, s, "FieldMask path '%s' ends with '_'",
-                        lua_pushlstring(w->L, (const char *)s, e->n));
+                        dp_jpushl(w->L, (const char *)s, e->n));
         t->len += n;
     }
     if (!out_string(w, t->p ? t->p : (const unsigned char *)"", t->len))
@@ -809,7 +809,7 @@ static int write_any(jw *w, const dp_msg *m, size_t a, size_t b) {
     const unsigned char *nm = t.p + t.n;
     while (nm > t.p && nm[-1] != '/') nm--;
     lua_State *L = w->L;
-    lua_pushlstring(L, (const char *)nm, (size_t)(t.p + t.n - nm));   /* +1 */
+    dp_jpushl(L, (const char *)nm, (size_t)(t.p + t.n - nm));   /* +1 */
     lua_rawget(L, w->msgs);                                            /* -1 +1 */
     int found = !lua_isnil(L, -1);
     lua_Integer mi = lua_tointeger(L, -1);
@@ -818,7 +818,7 @@ static int write_any(jw *w, const dp_msg *m, size_t a, size_t b) {
     if (!found) {
         if (!w->o.any_raw)
             return fail(w, t.p, "type '%s' of an Any is not in the schema",
-                        lua_pushlstring(L, (const char *)t.p, t.n));
+                        dp_jpushl(L, (const char *)t.p, t.n));
         out_ch(w, '{');
         w->lvl++;
         out_key(w, &first, "@type", 5);
@@ -973,7 +973,7 @@ static int to_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int core, i
         lua_insert(L, -2);
         return 2;
     }
-    lua_pushlstring(L, (const char *)w.out->p, w.out->len);
+    dp_jpushl(L, (const char *)w.out->p, w.out->len);
     dp_json_release(w.sc);
     return 1;
 }
