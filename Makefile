@@ -5,7 +5,7 @@
 #   make test              build and run the busted specs on 5.1, 5.3, 5.4, LuaJIT
 #   make check LUA=...     run the specs on one Lua
 #   make install LUA=...   install into $(PREFIX) (default /usr/local)
-#   make regen             regenerate csrc/gen from the system descriptor.proto
+#   make regen             regenerate csrc/gen from csrc/gen/src (csrc/gen/adapt.sh refreshes it)
 
 LUA ?= lua5.4
 override LUA := $(patsubst 5.%,lua5.%,$(notdir $(LUA)))
@@ -256,6 +256,21 @@ conformance:
 	@set -e; for l in $(CONFORMANCE_LUAS); do spec/conformance/run.sh $$l; done
 # ---- end of conformance section
 
+# ---- services, options, extensions (issue 11)
+# csrc/gen/descriptor_set.c: the newer descriptor.proto as an embedded set
+# (make regen writes it; csrc/gen/adapt.sh refreshes its source from npm)
+# OBJS, FUZZ_OBJS and AF_OBJS are := variables computed above from SRCS, so
+# the objects of these sources are appended to them here, and the fuzz and
+# allocfail binaries get them as extra prerequisites.
+SERVICES_SRCS := csrc/gen/descriptor_set.c csrc/options.c csrc/services.c
+SRCS += $(SERVICES_SRCS)
+OBJS += $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SERVICES_SRCS))
+FUZZ_OBJS += $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(SERVICES_SRCS))
+AF_OBJS += $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(SERVICES_SRCS))
+$(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_HARNESSES)): $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(SERVICES_SRCS))
+$(AF_DIR)/allocfail: $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(SERVICES_SRCS))
+# ---- end of services section
+
 # ---- proto3 JSON (issue 12): to_json / from_json
 SRCS += csrc/json_common.c csrc/json_encode.c csrc/json_decode.c
 # the object lists were expanded above, before this line: expand them again
@@ -342,7 +357,7 @@ install: $(SO)
 	  install -m 0644 $$f $(DESTDIR)$(INSTALL_LMOD)/dynpb/; done
 
 regen:
-	cd /usr/include && protoc-c --c_out=$(CURDIR)/csrc/gen google/protobuf/descriptor.proto
+	sh csrc/gen/regen.sh
 
 clean:
 	rm -rf build

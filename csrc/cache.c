@@ -78,9 +78,10 @@ static void pin_touch(lua_State *L, int idx) {
 }
 
 /* [-0, +1|2] the shared body of load and load_file: data/len are anchored by
-   the caller. Pushes the schema object, or nil and a message. */
+   the caller; srcidx is a stack index holding them as a Lua string, or 0.
+   Pushes the schema object, or nil and a message. */
 static int load_bytes(lua_State *L, const unsigned char *data, size_t len, int pin,
-                      const char *what) {
+                      const char *what, int srcidx) {
     dp_state *st = state_of(L);
     char fp[65];
     dp_sha256_hex(data, len, fp, st->sha_fast);
@@ -114,6 +115,11 @@ static int load_bytes(lua_State *L, const unsigned char *data, size_t len, int p
         lua_pushfstring(L, "dynpb: %s: %s", what, lua_tostring(L, -2));
         return 2;                                   /* the core is garbage now */
     }
+    /* the set's bytes, for options and services (options.c decodes them
+       lazily): the caller's string, else a copy */
+    if (srcidx) lua_pushvalue(L, srcidx);
+    else lua_pushlstring(L, (const char *)data, len);
+    lua_rawseti(L, -2, DP_UV_SOURCE);
     lua_pop(L, 1);                                  /* -1 uservalue */
     S->counted = 1;
     st->live++;
@@ -147,7 +153,7 @@ int dp_l_load(lua_State *L) {
                                             luaL_typename(L, 1)));
     const char *data = lua_tolstring(L, 1, &len);
     int pin = opt_pin(L, 2, "load");
-    return load_bytes(L, (const unsigned char *)data, len, pin, "load");
+    return load_bytes(L, (const unsigned char *)data, len, pin, "load", 1);
 }
 
 int dp_l_load_file(lua_State *L) {
@@ -181,7 +187,7 @@ int dp_l_load_file(lua_State *L) {
                         bad ? "read error" : "the file changed while it was read");
         return 2;
     }
-    return load_bytes(L, buf, size, pin, "load_file");
+    return load_bytes(L, buf, size, pin, "load_file", 0);
 }
 
 int dp_l_fingerprint(lua_State *L) {

@@ -266,6 +266,71 @@ static void clear_oneof(dctx *c, const dp_msg *m, const dp_field *f, int t, oneo
 static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                       const unsigned char *end, uint32_t group, const unsigned char **after);
 static void fill_defaults(dctx *c, const dp_msg *m, int t);
+static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t index,
+                      const unsigned char *at, const unsigned char *p, const unsigned char *end,
+                      uint32_t group, const unsigned char **after);
+
+/* Decodes one MessageSet item (message_set_wire_format): *pp is just past
+   the START_GROUP tag of field 1 at `at`; reads type_id (2) and message (3)
+   up to the END_GROUP and advances *pp past it. An item whose type_id is a
+   message extension of m is decoded into t["[ext]"] (merging, like a
+   repeated occurrence of a message field); any other item goes to the
+   unknown fields (pieces at unk) as it was. */
+static int decode_item(dctx *c, const dp_msg *m, int t, int unk, const unsigned char *at,
+                       const unsigned char **pp, const unsigned char *end) {
+    lua_State *L = c->L;
+    const unsigned char *p = *pp, *msg = NULL;
+    uint64_t type_id = 0, mlen = 0;
+    int have_id = 0;
+    for (;;) {
+        const unsigned char *fat = p;
+        uint64_t tag, v;
+        if (p >= end) {
+            c->detail = "missing end of MessageSet item";
+            return fail(c, DP_ERR_TRUNCATED, end, NULL, 0);
+        }
+        if (!(p = rd_varint(c, p, end, &tag))) return fail_varint(c, fat, NULL, 0);
+        if (tag > UINT32_MAX) {
+            c->detail = "field number out of range";
+            return fail(c, DP_ERR_WIRETYPE, fat, NULL, 0);
+        }
+        uint32_t num = (uint32_t)(tag >> 3);
+        int wt = (int)(tag & 7);
+        if (wt == DP_WT_EGROUP) {
+            if (num != 1) return fail(c, DP_ERR_GROUP, fat, NULL, 0);
+            break;
+        }
+        if (num == 0) return fail(c, DP_ERR_FIELD_ZERO, fat, NULL, 0);
+        if (num == 2 && wt == DP_WT_VARINT) {
+            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, fat, NULL, 0);
+            type_id = v;
+            have_id = 1;
+        } else if (num == 3 && wt == DP_WT_LEN) {
+            if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, fat, NULL, 0);
+            if (v > (uint64_t)(end - p)) return fail(c, DP_ERR_LENGTH, fat, NULL, 0);
+            msg = p;
+            mlen = v;
+            p += v;
+        } else {
+            dp_status st = dp_skip_field(&p, end, num, wt, c->o.max_depth - c->depth);
+            if (st != DP_OK) return fail(c, st, fat, NULL, 0);
+        }
+    }
+    *pp = p;
+    const dp_field *f = have_id && msg && type_id <= UINT32_MAX
+                        ? dp_find_field(m, (uint32_t)type_id) : NULL;
+    if (!f || !(f->flags & DPF_EXTENSION) || f->type != DP_T_MESSAGE ||
+        (f->flags & DPF_REPEATED)) {
+        add_unknown(c, unk, at, (size_t)(p - at));
+        return 1;
+    }
+    lua_rawgeti(L, c->names, f->name);               /* +1 key */
+    lua_pushvalue(L, -1);
+    lua_rawget(L, t);                                /* +1 previous value: merge */
+    if (!decode_sub(c, f, &c->S->msgs[f->sub], 0, at, msg, msg + mlen, 0, NULL)) return 0;
+    lua_rawset(L, t);                                /* -2 */
+    return 1;
+}
 
 /* [-1, +1] replaces the value at the top (the previous value of the field,
    to merge into, or anything else for a new table) with the table of
@@ -427,8 +492,8 @@ static void fill_defaults(dctx *c, const dp_msg *m, int t) {
     lua_State *L = c->L;
     for (uint32_t i = 0; i < m->nfields; i++) {
         const dp_field *f = &m->fields[i];
-        if ((f->flags & DPF_REPEATED) || f->oneof >= 0 || f->type == DP_T_MESSAGE ||
-            f->type == DP_T_GROUP)
+        if ((f->flags & (DPF_REPEATED | DPF_EXTENSION)) || f->oneof >= 0 ||
+            f->type == DP_T_MESSAGE || f->type == DP_T_GROUP)
             continue;
         lua_rawgeti(L, c->names, f->name);
         lua_rawget(L, t);
@@ -482,6 +547,11 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             return fail(c, DP_ERR_GROUP, at, NULL, 0);
         }
         if (num == 0) return fail(c, DP_ERR_FIELD_ZERO, at, NULL, 0);
+        if (m->message_set && num == 1 && wt == DP_WT_SGROUP) {
+            if (!decode_item(c, m, t, unk, at, &p, end)) return 0;
+            nset++;
+            continue;
+        }
         const dp_field *f = dp_find_field(m, num);
         int packed_in = 0;
         if (f && wt != f->wiretype) {

@@ -202,12 +202,21 @@ static const luaL_Reg schema_methods[] = {
     {"encode", dp_l_schema_encode},
     {"to_json", dp_l_schema_to_json},
     {"from_json", dp_l_schema_from_json},
+    /* issue 11: services, files, options */
+    {"services", dp_l_services},
+    {"service", dp_l_service},
+    {"method", dp_l_method},
+    {"files", dp_l_files},
+    {"enum_options", dp_l_enum_options},
     {NULL, NULL}};
 
 static const luaL_Reg handle_methods[] = {
     {"fields", dp_l_fields},
     {"to_json", dp_l_handle_to_json},
     {"from_json", dp_l_handle_from_json},
+    {"extensions", dp_l_extensions},
+    {"options", dp_l_handle_options},
+    {"oneofs", dp_l_oneofs},
     {NULL, NULL}};
 
 /* [-0, +0] registers l into the table at the top; every function gets the

@@ -75,7 +75,8 @@ enum {
     DPF_UTF8 = 1 << 5,        /* string checked as UTF-8 (proto3) */
     DPF_CLOSED_ENUM = 1 << 6, /* enum type is closed (proto2) */
     DPF_REQUIRED = 1 << 7,
-    DPF_HAS_DEFAULT = 1 << 8  /* proto2 [default = ...] given */
+    DPF_HAS_DEFAULT = 1 << 8, /* proto2 [default = ...] given */
+    DPF_EXTENSION = 1 << 9    /* an extension: its name is "[full.name]" (issue 11) */
 };
 
 /* A default value, parsed at compile time. */
@@ -126,6 +127,7 @@ typedef struct dp_msg {
     uint8_t wkt;              /* DP_WKT_* (json.h): a well-known type's JSON form */
     uint16_t *byjson;         /* hmask + 1 slots: field index+1 by jname */
     int32_t jconf[2];         /* two fields with one JSON name, or -1 (JSON fails) */
+    uint8_t message_set;      /* option message_set_wire_format (issue 11) */
 } dp_msg;
 
 typedef struct dp_enumval {
@@ -302,7 +304,9 @@ enum {
     DP_UV_ENUMS = 3,      /* full name -> enum index */
     DP_UV_ENUMTABS = 4,   /* enum index -> constants table (lazy) */
     DP_UV_STATE = 5,      /* the dp_state userdata (anchor) */
-    DP_UV_HANDLES = 6     /* message index -> handle object (lazy) */
+    DP_UV_HANDLES = 6,    /* message index -> handle object (lazy) */
+    DP_UV_SOURCE = 20,    /* the descriptor-set bytes as given (issue 11) */
+    DP_UV_REFL = 21       /* options.c: decoded services, files, options (lazy) */
 };
 
 /* upvalues shared by every function of the module and its objects */
@@ -318,7 +322,8 @@ enum {
 enum {
     DP_SU_CACHE = 1,      /* fingerprint -> schema object, weak values */
     DP_SU_PINS = 2,       /* array of pinned schema objects, least recent first */
-    DP_SU_JSON = 3        /* the cached JSON scratch userdata (json_common.c) */
+    DP_SU_JSON = 3,       /* the cached JSON scratch userdata (json_common.c) */
+    DP_SU_DESC = 20       /* options.c: the embedded descriptor.proto schema (lazy) */
 };
 
 /* ---- cache.c */
@@ -396,6 +401,31 @@ DP_HIDDEN const char *dp_keyname(lua_State *L, int idx);
 DP_HIDDEN void dp_push_names(lua_State *L, int idx);
 /* [-0, +1, e] pushes a new schema object for the schema userdata at udidx */
 DP_HIDDEN void dp_push_schema_object(lua_State *L, int udidx);
+
+/* ---- csrc/gen/descriptor_set.c (make regen): the FileDescriptorSet of
+   csrc/gen/src/google/protobuf/descriptor.proto, the newer descriptor.proto
+   the module decodes google.protobuf.*Options messages with */
+DP_HIDDEN extern const unsigned char dp_descriptor_set[];
+DP_HIDDEN extern const size_t dp_descriptor_set_len;
+
+/* ---- options.c (issue 11): files, services, options, decoded per schema */
+/* [-0, +1, e] pushes R, the schema's decoded services/files/options data
+   (built on first use, never changed after; see options.c), for the schema
+   object at sidx. Runs in a closure with the module's DP_NUPVALUES upvalues. */
+DP_HIDDEN void dp_push_refl(lua_State *L, int sidx);
+/* [-0, +1, e] pushes a deep copy of the value at idx: plain tables are
+   copied, anything else (handles and other objects included) is shared */
+DP_HIDDEN void dp_push_copy(lua_State *L, int idx);
+
+/* ---- services.c / reflect.c (issue 11): Lua methods */
+DP_HIDDEN int dp_l_services(lua_State *L);      /* schema:services() */
+DP_HIDDEN int dp_l_service(lua_State *L);       /* schema:service(name) */
+DP_HIDDEN int dp_l_method(lua_State *L);        /* schema:method(x) */
+DP_HIDDEN int dp_l_files(lua_State *L);         /* schema:files() */
+DP_HIDDEN int dp_l_enum_options(lua_State *L);  /* schema:enum_options(name) */
+DP_HIDDEN int dp_l_handle_options(lua_State *L);/* handle:options() */
+DP_HIDDEN int dp_l_oneofs(lua_State *L);        /* handle:oneofs() */
+DP_HIDDEN int dp_l_extensions(lua_State *L);    /* handle:extensions() */
 
 /* ---- json_common.c, json_encode.c, json_decode.c (issue 12; more in json.h) */
 /* [-0, +0, e] JSON names, the JSON-name hash and the well-known-type kind of

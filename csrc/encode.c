@@ -855,6 +855,21 @@ static int track_oneof(ectx *c, const dp_msg *m, const dp_field *f, int t, oneof
 }
 
 /* Encodes field f of m from the value at v (not nil); t is the table. */
+/* Writes message extension f of a MessageSet (message_set_wire_format) from
+   the table at v as one item: group 1 { type_id = 2: number, message = 3:
+   bytes }. */
+static int put_item(ectx *c, const dp_field *f, int v) {
+    lua_State *L = c->L;
+    if (lua_type(L, v) != LUA_TTABLE) return fail(c, "expected table, got %s", lua_kind(L, v));
+    put_tag(c, 1, DP_WT_SGROUP);
+    put_tag(c, 2, DP_WT_VARINT);
+    put_varint(c, f->number);
+    put_tag(c, 3, DP_WT_LEN);
+    if (!put_body(c, f, v < 0 ? dp_absindex(L, v) : v)) return 0;
+    put_tag(c, 1, DP_WT_EGROUP);
+    return 1;
+}
+
 static inline int put_member(ectx *c, const dp_msg *m, const dp_field *f, int t, int v,
                              oneofs *oo) {
     lua_State *L = c->L;
@@ -862,6 +877,9 @@ static inline int put_member(ectx *c, const dp_msg *m, const dp_field *f, int t,
     pe->f = f;
     pe->kind = DP_PK_NONE;
     if (f->oneof >= 0 && !track_oneof(c, m, f, t, oo)) return 0;
+    if (m->message_set && (f->flags & DPF_EXTENSION) && f->type == DP_T_MESSAGE &&
+        !(f->flags & DPF_REPEATED))
+        return put_item(c, f, v);
     if (f->flags & DPF_REPEATED) {
         if (!lua_istable(L, v)) return fail(c, "expected table, got %s", lua_kind(L, v));
         return (f->flags & DPF_MAP) ? put_map(c, f, v) : put_repeated(c, f, v);

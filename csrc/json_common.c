@@ -171,6 +171,11 @@ void dp_json_prepare(lua_State *L, dp_schema *S, dp_msg *m) {
     for (uint32_t i = 0; i < m->nfields; i++) {
         dp_field *f = &m->fields[i];
         if (f->jname) continue;
+        if (f->flags & DPF_EXTENSION) {   /* "[full.name]" as it is */
+            f->jname = f->cname;
+            f->jnamelen = f->namelen;
+            continue;
+        }
         /* protoc's rule: drop each '_' and upper-case the letter after it */
         int changed = 0;
         for (uint32_t k = 0; k < f->namelen; k++) changed |= f->cname[k] == '_';

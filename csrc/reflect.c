@@ -132,13 +132,26 @@ int dp_l_enum_values(lua_State *L) {
     if (idx < 0) return not_found(L, "enum", 2);
     dp_schema *S = dp_check_schema(L, 1);
     const dp_enum *e = &S->enums[idx];
+    /* R.enum[name].values (options.c): options by declaration index */
+    dp_push_refl(L, 1);
+    lua_getfield(L, -1, "enum");
+    lua_getfield(L, -1, e->name);
+    if (lua_istable(L, -1)) lua_getfield(L, -1, "values");
+    else lua_pushnil(L);
+    int vopts = lua_gettop(L);
     lua_createtable(L, (int)e->nvalues, 0);
     for (uint32_t i = 0; i < e->nvalues; i++) {
-        lua_createtable(L, 0, 2);
+        lua_createtable(L, 0, 3);
         lua_pushstring(L, e->values[i].cname);
         lua_setfield(L, -2, "name");
         lua_pushinteger(L, e->values[i].number);
         lua_setfield(L, -2, "number");
+        if (lua_istable(L, vopts)) lua_rawgeti(L, vopts, (int)i + 1);
+        else lua_pushnil(L);
+        if (lua_istable(L, -1)) dp_push_copy(L, -1);
+        else lua_newtable(L);
+        lua_setfield(L, -3, "options");
+        lua_pop(L, 1);
         lua_rawseti(L, -2, (int)i + 1);
     }
     return 1;
@@ -209,41 +222,100 @@ static void push_default(lua_State *L, const dp_schema *S, const dp_field *fd) {
     }
 }
 
-int dp_l_fields(lua_State *L) {
-    const dp_msg *m;
-    dp_schema *S = dp_check_handle(L, 1, &m);
-    lua_createtable(L, (int)m->nfields, 0);
-    for (uint32_t i = 0; i < m->nfields; i++) {
-        const dp_field *fd = &m->fields[i];
-        lua_createtable(L, 0, 9);
+/* [-0, +1, e] pushes the reflection row of field fd of m; opts is the
+   index of R.msg[m].fields (options.c) or 0 */
+static void push_field_row(lua_State *L, const dp_schema *S, const dp_msg *m,
+                           const dp_field *fd, int opts) {
+    lua_createtable(L, 0, 11);
+    if (fd->flags & DPF_EXTENSION) {
+        /* "[pkg.ext]": name is the full name, key the bracketed one */
+        lua_pushlstring(L, fd->cname + 1, fd->namelen - 2);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, fd->cname);
+        lua_setfield(L, -2, "key");
+        lua_pushstring(L, m->name);
+        lua_setfield(L, -2, "extendee");
+    } else {
         lua_pushstring(L, fd->cname);
         lua_setfield(L, -2, "name");
-        lua_pushinteger(L, (lua_Integer)fd->number);
-        lua_setfield(L, -2, "number");
-        lua_pushstring(L, dp_type_str(fd->type));
-        lua_setfield(L, -2, "type");
-        lua_pushstring(L, fd->flags & DPF_REPEATED ? "repeated"
-                          : fd->flags & DPF_REQUIRED ? "required" : "optional");
-        lua_setfield(L, -2, "label");
-        if (fd->type_name) {
-            lua_pushstring(L, fd->type_name);
-            lua_setfield(L, -2, "type_name");
+    }
+    lua_pushinteger(L, (lua_Integer)fd->number);
+    lua_setfield(L, -2, "number");
+    lua_pushstring(L, dp_type_str(fd->type));
+    lua_setfield(L, -2, "type");
+    lua_pushstring(L, fd->flags & DPF_REPEATED ? "repeated"
+                      : fd->flags & DPF_REQUIRED ? "required" : "optional");
+    lua_setfield(L, -2, "label");
+    if (fd->type_name) {
+        lua_pushstring(L, fd->type_name);
+        lua_setfield(L, -2, "type_name");
+    }
+    if (fd->oneof >= 0) {
+        lua_pushstring(L, m->oneof_names[fd->oneof]);
+        lua_setfield(L, -2, "oneof");
+    }
+    lua_pushboolean(L, (fd->flags & DPF_PACKED) != 0);
+    lua_setfield(L, -2, "packed");
+    if (fd->flags & DPF_MAP) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "map");
+    }
+    if (fd->flags & DPF_HAS_DEFAULT) {
+        push_default(L, S, fd);
+        lua_setfield(L, -2, "default");
+    }
+    if (opts) {
+        lua_rawgeti(L, opts, (int)fd->number);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+        } else {
+            dp_push_copy(L, -1);
+            lua_remove(L, -2);
         }
-        if (fd->oneof >= 0) {
-            lua_pushstring(L, m->oneof_names[fd->oneof]);
-            lua_setfield(L, -2, "oneof");
-        }
-        lua_pushboolean(L, (fd->flags & DPF_PACKED) != 0);
-        lua_setfield(L, -2, "packed");
-        if (fd->flags & DPF_MAP) {
-            lua_pushboolean(L, 1);
-            lua_setfield(L, -2, "map");
-        }
-        if (fd->flags & DPF_HAS_DEFAULT) {
-            push_default(L, S, fd);
-            lua_setfield(L, -2, "default");
-        }
-        lua_rawseti(L, -2, (int)i + 1);
+        lua_setfield(L, -2, "options");
+    }
+}
+
+/* [-0, +1, e] pushes R.msg[m->name].fields for the handle at 1 (an empty
+   table when the message has no entry) */
+static int push_field_opts(lua_State *L, const dp_msg *m) {
+    lua_getfield(L, 1, "schema");
+    dp_push_refl(L, -1);
+    lua_getfield(L, -1, "msg");
+    lua_getfield(L, -1, m->name);
+    if (lua_istable(L, -1)) lua_getfield(L, -1, "fields");
+    else lua_pushnil(L);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+    }
+    lua_replace(L, -5);
+    lua_pop(L, 3);
+    return lua_gettop(L);
+}
+
+/* handle:fields() lists the normal fields, handle:extensions() the
+   extensions (ext != 0) */
+static int list_fields(lua_State *L, int ext) {
+    const dp_msg *m;
+    dp_schema *S = dp_check_handle(L, 1, &m);
+    int opts = push_field_opts(L, m);
+    lua_createtable(L, (int)m->nfields, 0);
+    int n = 0;
+    for (uint32_t i = 0; i < m->nfields; i++) {
+        const dp_field *fd = &m->fields[i];
+        if (((fd->flags & DPF_EXTENSION) != 0) != ext) continue;
+        push_field_row(L, S, m, fd, opts);
+        lua_rawseti(L, -2, ++n);
     }
     return 1;
+}
+
+int dp_l_fields(lua_State *L) {
+    return list_fields(L, 0);
+}
+
+int dp_l_extensions(lua_State *L) {
+    return list_fields(L, 1);
 }

@@ -145,6 +145,14 @@ typedef struct ctx {
     const EnumProto **eproto;
     const FileProto **efile;
     uint32_t nm, ne;
+    /* extensions (collect_extensions): those of message i are
+       ext[extstart[i] .. extstart[i+1]), declared in file extfile[] with
+       scope extscope[] (the package, or the full name of the message the
+       `extend` is nested in) */
+    uint32_t *extstart;
+    const FieldProto **ext;
+    const FileProto **extfile;
+    const char **extscope;
 } ctx;
 
 /* [-0, +1] pushes an error message and returns 0 */
@@ -328,6 +336,90 @@ static int collect(ctx *c, const FDSet *set) {
             if (!collect_msg(c, f, pkg, f->message_type[j], &im, &ie)) return 0;
     }
     return 1;
+}
+
+/* ---- stage 3b: extensions (issue 11)
+ * Every `extend` in the set (top level or nested in a message) is listed
+ * under the message it extends, so compile_msg compiles each extension as
+ * one more field of that message, named "[full.name]". The lists live in a
+ * scratch userdata left on the stack (dropped by dp_compile's settop). */
+
+static int resolve(ctx *c, const char *scope, const char *tn, int *kind, int32_t *idx);
+
+/* [-0, +0] the message an extension extends; -1 with an error pushed */
+static int32_t extendee_of(ctx *c, const FileProto *f, const char *scope, const FieldProto *fp) {
+    int kind;
+    int32_t sub;
+    if (!fp->extendee || !*fp->extendee)
+        return fail(c, "file '%s': extension '%s' has no extendee", f->name,
+                    fp->name ? fp->name : "(none)"), -1;
+    if (!resolve(c, scope, fp->extendee, &kind, &sub) || kind != 1)
+        return fail(c, "file '%s': extension '%s%s%s' extends '%s', which is not a message in "
+                       "the set (make the set with protoc --include_imports)",
+                    f->name, scope, *scope ? "." : "", fp->name ? fp->name : "(none)",
+                    fp->extendee), -1;
+    return sub;
+}
+
+/* visits every extension declaration: pass 0 counts per extendee (into
+   extstart[i + 1]), pass 1 fills ext/extfile/extscope (cursor: fill[]) */
+static int visit_extensions(ctx *c, const FDSet *set, int pass, uint32_t *fill) {
+    for (size_t i = 0; i < set->n_file + c->nm; i++) {
+        const FileProto *f;
+        const char *scope;
+        FieldProto *const *list;
+        size_t n;
+        if (i < set->n_file) {
+            f = set->file[i];
+            scope = f->package ? f->package : "";
+            list = f->extension;
+            n = f->n_extension;
+        } else {
+            uint32_t mi = (uint32_t)(i - set->n_file);
+            f = c->mfile[mi];
+            scope = c->S->msgs[mi].name;
+            list = c->mproto[mi]->extension;
+            n = c->mproto[mi]->n_extension;
+        }
+        for (size_t j = 0; j < n; j++) {
+            int32_t to = extendee_of(c, f, scope, list[j]);
+            if (to < 0) return 0;
+            if (pass == 0) {
+                c->extstart[to + 1]++;
+            } else {
+                uint32_t k = fill[to]++;
+                c->ext[k] = list[j];
+                c->extfile[k] = f;
+                c->extscope[k] = scope;
+            }
+        }
+    }
+    return 1;
+}
+
+static int collect_extensions(ctx *c, const FDSet *set) {
+    lua_State *L = c->L;
+    uint32_t nm = c->nm;
+    size_t next = 0;
+    for (size_t i = 0; i < set->n_file; i++) next += set->file[i]->n_extension;
+    for (uint32_t i = 0; i < nm; i++) next += c->mproto[i]->n_extension;
+    /* one scratch block: extstart[nm + 1], fill[nm], then 3 pointer arrays */
+    size_t words = 2 * (size_t)nm + 1;
+    size_t sz = sizeof(uint32_t) * words + sizeof(void *) * (3 * next + 1) + sizeof(void *);
+    char *blk = lua_newuserdata(L, sz);                       /* +1 (left on stack) */
+    memset(blk, 0, sz);
+    c->extstart = (uint32_t *)blk;
+    uint32_t *fill = c->extstart + nm + 1;
+    void **ptrs = (void **)(blk + ((sizeof(uint32_t) * words + sizeof(void *) - 1) /
+                                   sizeof(void *)) * sizeof(void *));
+    c->ext = (const FieldProto **)ptrs;
+    c->extfile = (const FileProto **)(ptrs + next);
+    c->extscope = (const char **)(ptrs + 2 * next);
+    if (next == 0) return 1;
+    if (!visit_extensions(c, set, 0, NULL)) return 0;
+    for (uint32_t i = 0; i < nm; i++) c->extstart[i + 1] += c->extstart[i];
+    for (uint32_t i = 0; i < nm; i++) fill[i] = c->extstart[i];
+    return visit_extensions(c, set, 1, fill);
 }
 
 /* ---- stage 4a: enums */
@@ -617,10 +709,15 @@ static int compile_msg(ctx *c, uint32_t idx) {
     file_syntax(c, f, &p3);
     m->proto3 = (uint8_t)p3;
     m->map_entry = (uint8_t)is_map_entry(mp);
-    m->nfields = (uint32_t)mp->n_field;
-    if (mp->n_field > 65535)
-        return fail(c, "file '%s': message '%s' has more than 65535 fields", f->name, m->name);
-    m->fields = dp_schema_alloc(L, S, sizeof(dp_field) * (mp->n_field ? mp->n_field : 1));
+    m->message_set = (uint8_t)(mp->options && mp->options->has_message_set_wire_format &&
+                               mp->options->message_set_wire_format);
+    uint32_t e0 = c->extstart[idx], ne = c->extstart[idx + 1] - e0;
+    size_t nall = mp->n_field + ne;
+    m->nfields = (uint32_t)nall;
+    if (nall > 65535)
+        return fail(c, "file '%s': message '%s' has more than 65535 fields (extensions "
+                       "included)", f->name, m->name);
+    m->fields = dp_schema_alloc(L, S, sizeof(dp_field) * (nall ? nall : 1));
     m->noneofs = (uint32_t)mp->n_oneof_decl;
     m->oneof_names = dp_schema_alloc(L, S, sizeof(char *) * (mp->n_oneof_decl + 1));
     for (size_t i = 0; i < mp->n_oneof_decl; i++) {
@@ -635,30 +732,65 @@ static int compile_msg(ctx *c, uint32_t idx) {
        member: scratch objects, so these checks are linear in the number of
        fields (65,535 fields must not take seconds); popped after the loop,
        dropped with the rest of the stack by dp_compile on failure */
-    lua_createtable(L, 0, mp->n_field > 1024 ? 2048 : 2 * (int)mp->n_field);   /* +1 seen */
+    lua_createtable(L, 0, nall > 1024 ? 2048 : 2 * (int)nall);   /* +1 seen */
     int seen = lua_gettop(L);
     unsigned char *has_member = lua_newuserdata(L, mp->n_oneof_decl + 1);      /* +1 */
     memset(has_member, 0, mp->n_oneof_decl + 1);
-    for (size_t i = 0; i < mp->n_field; i++) {
-        const FieldProto *fp = mp->field[i];
+    int msg_p3 = p3;
+    for (size_t i = 0; i < nall; i++) {
+        /* normal fields first, then the extensions of this message: an
+           extension is compiled as one more field, named "[full.name]",
+           with the rules of the file that declares it */
+        int is_ext = i >= mp->n_field;
+        const FieldProto *fp = is_ext ? c->ext[e0 + (i - mp->n_field)] : mp->field[i];
+        const FileProto *ff = is_ext ? c->extfile[e0 + (i - mp->n_field)] : f;
+        const char *scope = is_ext ? c->extscope[e0 + (i - mp->n_field)] : m->name;
         dp_field *fd = &m->fields[i];
+        if (is_ext) file_syntax(c, ff, &p3);
+        else p3 = msg_p3;
         if (!is_ident(fp->name))
-            return fail(c, "file '%s': message '%s': invalid field name '%s'", f->name, m->name,
+            return fail(c, "file '%s': %s '%s': invalid field name '%s'", ff->name,
+                        is_ext ? "extensions of" : "message", is_ext ? scope : m->name,
                         fp->name ? fp->name : "(none)");
-        const char *where = lua_pushfstring(L, "file '%s': field '%s.%s'", f->name, m->name,
-                                            fp->name);   /* +1, popped below */
+        const char *where = is_ext
+            ? lua_pushfstring(L, "file '%s': extension '%s%s%s' of '%s'", ff->name, scope,
+                              *scope ? "." : "", fp->name, m->name)
+            : lua_pushfstring(L, "file '%s': field '%s.%s'", f->name, m->name,
+                              fp->name);   /* +1, popped below */
         int where_idx = lua_gettop(L);
+        if (is_ext) {
+            /* the key "[full.name]", interned like a field name */
+            lua_pushfstring(L, "[%s%s%s]", scope, *scope ? "." : "", fp->name);
+            fd->flags |= DPF_EXTENSION;
+        } else {
+            lua_pushstring(L, fp->name);
+        }
+        int name_idx = lua_gettop(L);
+        const char *fname = lua_tostring(L, name_idx);
         if (!fp->has_number || fp->number <= 0 || fp->number > 536870911)
             return fail(c, "%s: invalid field number %d", where, fp->has_number ? fp->number : 0);
         if (fp->number >= 19000 && fp->number <= 19999)
             return fail(c, "%s: field number %d is reserved for the protobuf implementation",
                         where, fp->number);
+        if (is_ext) {
+            size_t r;
+            for (r = 0; r < mp->n_extension_range; r++) {
+                const Google__Protobuf__DescriptorProto__ExtensionRange *er = mp->extension_range[r];
+                if (fp->number >= er->start && fp->number < er->end) break;
+            }
+            if (r == mp->n_extension_range)
+                return fail(c, "%s: number %d is not in an extension range of '%s'", where,
+                            fp->number, m->name);
+            if (fp->has_oneof_index) return fail(c, "%s: an extension cannot be in a oneof", where);
+        }
         lua_pushinteger(L, fp->number);
         lua_rawget(L, seen);
         int dup = !lua_isnil(L, -1);
         lua_pop(L, 1);
-        if (dup) return fail(c, "%s: duplicate field number %d", where, fp->number);
-        lua_pushstring(L, fp->name);
+        if (dup)
+            return fail(c, "%s: duplicate field number %d%s", where, fp->number,
+                        is_ext ? " (a field or another extension of the message has it)" : "");
+        lua_pushvalue(L, name_idx);
         lua_rawget(L, seen);
         dup = !lua_isnil(L, -1);
         lua_pop(L, 1);
@@ -666,19 +798,20 @@ static int compile_msg(ctx *c, uint32_t idx) {
         lua_pushinteger(L, fp->number);
         lua_pushboolean(L, 1);
         lua_rawset(L, seen);
-        lua_pushstring(L, fp->name);
+        lua_pushvalue(L, name_idx);
         lua_pushboolean(L, 1);
         lua_rawset(L, seen);
         fd->number = (uint32_t)fp->number;
         fd->gidx = S->nfields_total++;
-        fd->cname = sdup(L, S, fp->name);
-        fd->namelen = (uint32_t)strlen(fp->name);
+        fd->cname = sdup(L, S, fname);
+        fd->namelen = (uint32_t)strlen(fname);
         fd->oneof = -1;
         fd->sub = -1;
-        fd->jname = fp->json_name && *fp->json_name && strcmp(fp->json_name, fp->name)
+        fd->jname = fp->json_name && *fp->json_name && strcmp(fp->json_name, fname) &&
+                            fname[0] != '['
                         ? sdup(L, S, fp->json_name) : NULL;   /* NULL: dp_json_prepare */
         fd->jnamelen = fd->jname ? (uint32_t)strlen(fd->jname) : 0;
-        lua_pushstring(L, fp->name);
+        lua_pushvalue(L, name_idx);
         fd->name = add_name(c);
         lua_rawgeti(L, c->names, fd->name);        /* anchored in NAMES: stable */
         fd->lname = lua_tostring(L, -1);
@@ -696,7 +829,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
         if (fp->type_name && *fp->type_name) {
             int kind;
             int32_t sub;
-            if (!resolve(c, m->name, fp->type_name, &kind, &sub))
+            if (!resolve(c, scope, fp->type_name, &kind, &sub))
                 return fail(c, "%s: type '%s' not found in the set (is an import missing? "
                                "make the set with protoc --include_imports)",
                             where, fp->type_name);
@@ -744,7 +877,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
             has_member[fp->oneof_index] = 1;
             fd->flags |= DPF_PRESENCE;
         }
-        if (label != 3 && (!p3 || type == DP_T_MESSAGE || type == DP_T_GROUP ||
+        if (label != 3 && (!p3 || is_ext || type == DP_T_MESSAGE || type == DP_T_GROUP ||
                            (fp->has_proto3_optional && fp->proto3_optional)))
             fd->flags |= DPF_PRESENCE;
         if (p3 && type == DP_T_STRING) fd->flags |= DPF_UTF8;
@@ -761,7 +894,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
         } else if (type == DP_T_ENUM) {
             fd->def.i = S->enums[fd->sub].values[0].number;
         }
-        lua_remove(L, where_idx);   /* -1 where */
+        lua_settop(L, where_idx - 1);   /* -2 where, name */
     }
     /* oneof members of each oneof must exist */
     for (uint32_t o = 0; o < m->noneofs; o++)
@@ -870,6 +1003,7 @@ int dp_compile(lua_State *L, dp_schema *S, int uvidx, const unsigned char *data,
     lua_newtable(L); lua_rawseti(L, uvidx, DP_UV_ENUMTABS);
 
     int ok = collect(&c, h->set);
+    if (ok) ok = collect_extensions(&c, h->set);
     for (uint32_t i = 0; ok && i < c.ne; i++) ok = compile_enum(&c, i);
     for (uint32_t i = 0; ok && i < c.nm; i++) ok = compile_msg(&c, i);
     if (ok) ok = check_maps(&c);

@@ -371,8 +371,10 @@ describe("enums", function()
 
   it("enum_values lists declaration order", function()
     local vals = assert(s1:enum_values("shop.v1.BookingStatus"))
-    assert.same({{name = "STATUS_UNSPECIFIED", number = 0}, {name = "CREATED", number = 1},
-                 {name = "COMPLETED", number = 2}, {name = "DONE", number = 2}}, vals)
+    assert.same({{name = "STATUS_UNSPECIFIED", number = 0, options = {}},
+                 {name = "CREATED", number = 1, options = {}},
+                 {name = "COMPLETED", number = 2, options = {}},
+                 {name = "DONE", number = 2, options = {}}}, vals)
   end)
 
   it("negative and nested enum values", function()
@@ -421,10 +423,10 @@ describe("reflection", function()
     assert.is_true(rawequal(h, s:message("shop.v1.Order")))
     local by = {}
     for _, f in ipairs(h:fields()) do by[f.name] = f end
-    assert.same({name = "id", number = 1, type = "int32", label = "optional", packed = false},
-                by.id)
-    assert.same({name = "tags", number = 12, type = "int32", label = "repeated", packed = true},
-                by.tags)
+    assert.same({name = "id", number = 1, type = "int32", label = "optional", packed = false,
+                 options = {}}, by.id)
+    assert.same({name = "tags", number = 12, type = "int32", label = "repeated", packed = true,
+                 options = {}}, by.tags)
     assert.is_false(by.unpacked.packed)
     assert.equal("common.Address", by.address.type_name)
     assert.equal("message", by.address.type)

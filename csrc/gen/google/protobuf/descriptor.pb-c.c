@@ -154,6 +154,12 @@ void   google__protobuf__descriptor_proto__free_unpacked
   assert(message->base.descriptor == &google__protobuf__descriptor_proto__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   google__protobuf__extension_range_options__declaration__init
+                     (Google__Protobuf__ExtensionRangeOptions__Declaration         *message)
+{
+  static const Google__Protobuf__ExtensionRangeOptions__Declaration init_value = GOOGLE__PROTOBUF__EXTENSION_RANGE_OPTIONS__DECLARATION__INIT;
+  *message = init_value;
+}
 void   google__protobuf__extension_range_options__init
                      (Google__Protobuf__ExtensionRangeOptions         *message)
 {
@@ -565,6 +571,18 @@ void   google__protobuf__message_options__free_unpacked
   assert(message->base.descriptor == &google__protobuf__message_options__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   google__protobuf__field_options__edition_default__init
+                     (Google__Protobuf__FieldOptions__EditionDefault         *message)
+{
+  static const Google__Protobuf__FieldOptions__EditionDefault init_value = GOOGLE__PROTOBUF__FIELD_OPTIONS__EDITION_DEFAULT__INIT;
+  *message = init_value;
+}
+void   google__protobuf__field_options__feature_support__init
+                     (Google__Protobuf__FieldOptions__FeatureSupport         *message)
+{
+  static const Google__Protobuf__FieldOptions__FeatureSupport init_value = GOOGLE__PROTOBUF__FIELD_OPTIONS__FEATURE_SUPPORT__INIT;
+  *message = init_value;
+}
 void   google__protobuf__field_options__init
                      (Google__Protobuf__FieldOptions         *message)
 {
@@ -886,6 +904,114 @@ void   google__protobuf__uninterpreted_option__free_unpacked
   assert(message->base.descriptor == &google__protobuf__uninterpreted_option__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   google__protobuf__feature_set__visibility_feature__init
+                     (Google__Protobuf__FeatureSet__VisibilityFeature         *message)
+{
+  static const Google__Protobuf__FeatureSet__VisibilityFeature init_value = GOOGLE__PROTOBUF__FEATURE_SET__VISIBILITY_FEATURE__INIT;
+  *message = init_value;
+}
+void   google__protobuf__feature_set__proto_limits_feature__init
+                     (Google__Protobuf__FeatureSet__ProtoLimitsFeature         *message)
+{
+  static const Google__Protobuf__FeatureSet__ProtoLimitsFeature init_value = GOOGLE__PROTOBUF__FEATURE_SET__PROTO_LIMITS_FEATURE__INIT;
+  *message = init_value;
+}
+void   google__protobuf__feature_set__init
+                     (Google__Protobuf__FeatureSet         *message)
+{
+  static const Google__Protobuf__FeatureSet init_value = GOOGLE__PROTOBUF__FEATURE_SET__INIT;
+  *message = init_value;
+}
+size_t google__protobuf__feature_set__get_packed_size
+                     (const Google__Protobuf__FeatureSet *message)
+{
+  assert(message->base.descriptor == &google__protobuf__feature_set__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t google__protobuf__feature_set__pack
+                     (const Google__Protobuf__FeatureSet *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &google__protobuf__feature_set__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t google__protobuf__feature_set__pack_to_buffer
+                     (const Google__Protobuf__FeatureSet *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &google__protobuf__feature_set__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Google__Protobuf__FeatureSet *
+       google__protobuf__feature_set__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Google__Protobuf__FeatureSet *)
+     protobuf_c_message_unpack (&google__protobuf__feature_set__descriptor,
+                                allocator, len, data);
+}
+void   google__protobuf__feature_set__free_unpacked
+                     (Google__Protobuf__FeatureSet *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &google__protobuf__feature_set__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   google__protobuf__feature_set_defaults__feature_set_edition_default__init
+                     (Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault         *message)
+{
+  static const Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault init_value = GOOGLE__PROTOBUF__FEATURE_SET_DEFAULTS__FEATURE_SET_EDITION_DEFAULT__INIT;
+  *message = init_value;
+}
+void   google__protobuf__feature_set_defaults__init
+                     (Google__Protobuf__FeatureSetDefaults         *message)
+{
+  static const Google__Protobuf__FeatureSetDefaults init_value = GOOGLE__PROTOBUF__FEATURE_SET_DEFAULTS__INIT;
+  *message = init_value;
+}
+size_t google__protobuf__feature_set_defaults__get_packed_size
+                     (const Google__Protobuf__FeatureSetDefaults *message)
+{
+  assert(message->base.descriptor == &google__protobuf__feature_set_defaults__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t google__protobuf__feature_set_defaults__pack
+                     (const Google__Protobuf__FeatureSetDefaults *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &google__protobuf__feature_set_defaults__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t google__protobuf__feature_set_defaults__pack_to_buffer
+                     (const Google__Protobuf__FeatureSetDefaults *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &google__protobuf__feature_set_defaults__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Google__Protobuf__FeatureSetDefaults *
+       google__protobuf__feature_set_defaults__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Google__Protobuf__FeatureSetDefaults *)
+     protobuf_c_message_unpack (&google__protobuf__feature_set_defaults__descriptor,
+                                allocator, len, data);
+}
+void   google__protobuf__feature_set_defaults__free_unpacked
+                     (Google__Protobuf__FeatureSetDefaults *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &google__protobuf__feature_set_defaults__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   google__protobuf__source_code_info__location__init
                      (Google__Protobuf__SourceCodeInfo__Location         *message)
 {
@@ -1026,7 +1152,7 @@ const ProtobufCMessageDescriptor google__protobuf__file_descriptor_set__descript
   (ProtobufCMessageInit) google__protobuf__file_descriptor_set__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor google__protobuf__file_descriptor_proto__field_descriptors[12] =
+static const ProtobufCFieldDescriptor google__protobuf__file_descriptor_proto__field_descriptors[14] =
 {
   {
     "name",
@@ -1172,13 +1298,39 @@ static const ProtobufCFieldDescriptor google__protobuf__file_descriptor_proto__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "edition",
+    14,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FileDescriptorProto, has_edition),
+    offsetof(Google__Protobuf__FileDescriptorProto, edition),
+    &google__protobuf__edition__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "option_dependency",
+    15,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Google__Protobuf__FileDescriptorProto, n_option_dependency),
+    offsetof(Google__Protobuf__FileDescriptorProto, option_dependency),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned google__protobuf__file_descriptor_proto__field_indices_by_name[] = {
   2,   /* field[2] = dependency */
+  12,   /* field[12] = edition */
   4,   /* field[4] = enum_type */
   6,   /* field[6] = extension */
   3,   /* field[3] = message_type */
   0,   /* field[0] = name */
+  13,   /* field[13] = option_dependency */
   7,   /* field[7] = options */
   1,   /* field[1] = package */
   9,   /* field[9] = public_dependency */
@@ -1187,10 +1339,11 @@ static const unsigned google__protobuf__file_descriptor_proto__field_indices_by_
   11,   /* field[11] = syntax */
   10,   /* field[10] = weak_dependency */
 };
-static const ProtobufCIntRange google__protobuf__file_descriptor_proto__number_ranges[1 + 1] =
+static const ProtobufCIntRange google__protobuf__file_descriptor_proto__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 14, 12 },
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor google__protobuf__file_descriptor_proto__descriptor =
 {
@@ -1200,10 +1353,10 @@ const ProtobufCMessageDescriptor google__protobuf__file_descriptor_proto__descri
   "Google__Protobuf__FileDescriptorProto",
   "google.protobuf",
   sizeof(Google__Protobuf__FileDescriptorProto),
-  12,
+  14,
   google__protobuf__file_descriptor_proto__field_descriptors,
   google__protobuf__file_descriptor_proto__field_indices_by_name,
-  1,  google__protobuf__file_descriptor_proto__number_ranges,
+  2,  google__protobuf__file_descriptor_proto__number_ranges,
   (ProtobufCMessageInit) google__protobuf__file_descriptor_proto__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1322,7 +1475,7 @@ const ProtobufCMessageDescriptor google__protobuf__descriptor_proto__reserved_ra
   (ProtobufCMessageInit) google__protobuf__descriptor_proto__reserved_range__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor google__protobuf__descriptor_proto__field_descriptors[10] =
+static const ProtobufCFieldDescriptor google__protobuf__descriptor_proto__field_descriptors[11] =
 {
   {
     "name",
@@ -1444,6 +1597,18 @@ static const ProtobufCFieldDescriptor google__protobuf__descriptor_proto__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "visibility",
+    11,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__DescriptorProto, has_visibility),
+    offsetof(Google__Protobuf__DescriptorProto, visibility),
+    &google__protobuf__symbol_visibility__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned google__protobuf__descriptor_proto__field_indices_by_name[] = {
   3,   /* field[3] = enum_type */
@@ -1456,11 +1621,12 @@ static const unsigned google__protobuf__descriptor_proto__field_indices_by_name[
   6,   /* field[6] = options */
   9,   /* field[9] = reserved_name */
   8,   /* field[8] = reserved_range */
+  10,   /* field[10] = visibility */
 };
 static const ProtobufCIntRange google__protobuf__descriptor_proto__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor google__protobuf__descriptor_proto__descriptor =
 {
@@ -1470,15 +1636,171 @@ const ProtobufCMessageDescriptor google__protobuf__descriptor_proto__descriptor 
   "Google__Protobuf__DescriptorProto",
   "google.protobuf",
   sizeof(Google__Protobuf__DescriptorProto),
-  10,
+  11,
   google__protobuf__descriptor_proto__field_descriptors,
   google__protobuf__descriptor_proto__field_indices_by_name,
   1,  google__protobuf__descriptor_proto__number_ranges,
   (ProtobufCMessageInit) google__protobuf__descriptor_proto__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor google__protobuf__extension_range_options__field_descriptors[1] =
+static const ProtobufCFieldDescriptor google__protobuf__extension_range_options__declaration__field_descriptors[5] =
 {
+  {
+    "number",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT32,
+    offsetof(Google__Protobuf__ExtensionRangeOptions__Declaration, has_number),
+    offsetof(Google__Protobuf__ExtensionRangeOptions__Declaration, number),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "full_name",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__ExtensionRangeOptions__Declaration, full_name),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "type",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__ExtensionRangeOptions__Declaration, type),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reserved",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Google__Protobuf__ExtensionRangeOptions__Declaration, has_reserved),
+    offsetof(Google__Protobuf__ExtensionRangeOptions__Declaration, reserved),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "repeated",
+    6,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Google__Protobuf__ExtensionRangeOptions__Declaration, has_repeated),
+    offsetof(Google__Protobuf__ExtensionRangeOptions__Declaration, repeated),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned google__protobuf__extension_range_options__declaration__field_indices_by_name[] = {
+  1,   /* field[1] = full_name */
+  0,   /* field[0] = number */
+  4,   /* field[4] = repeated */
+  3,   /* field[3] = reserved */
+  2,   /* field[2] = type */
+};
+static const ProtobufCIntRange google__protobuf__extension_range_options__declaration__number_ranges[2 + 1] =
+{
+  { 1, 0 },
+  { 5, 3 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor google__protobuf__extension_range_options__declaration__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "google.protobuf.ExtensionRangeOptions.Declaration",
+  "Declaration",
+  "Google__Protobuf__ExtensionRangeOptions__Declaration",
+  "google.protobuf",
+  sizeof(Google__Protobuf__ExtensionRangeOptions__Declaration),
+  5,
+  google__protobuf__extension_range_options__declaration__field_descriptors,
+  google__protobuf__extension_range_options__declaration__field_indices_by_name,
+  2,  google__protobuf__extension_range_options__declaration__number_ranges,
+  (ProtobufCMessageInit) google__protobuf__extension_range_options__declaration__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue google__protobuf__extension_range_options__verification_state__enum_values_by_number[2] =
+{
+  { "DECLARATION", "GOOGLE__PROTOBUF__EXTENSION_RANGE_OPTIONS__VERIFICATION_STATE__DECLARATION", 0 },
+  { "UNVERIFIED", "GOOGLE__PROTOBUF__EXTENSION_RANGE_OPTIONS__VERIFICATION_STATE__UNVERIFIED", 1 },
+};
+static const ProtobufCIntRange google__protobuf__extension_range_options__verification_state__value_ranges[] = {
+{0, 0},{0, 2}
+};
+static const ProtobufCEnumValueIndex google__protobuf__extension_range_options__verification_state__enum_values_by_name[2] =
+{
+  { "DECLARATION", 0 },
+  { "UNVERIFIED", 1 },
+};
+const ProtobufCEnumDescriptor google__protobuf__extension_range_options__verification_state__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "google.protobuf.ExtensionRangeOptions.VerificationState",
+  "VerificationState",
+  "Google__Protobuf__ExtensionRangeOptions__VerificationState",
+  "google.protobuf",
+  2,
+  google__protobuf__extension_range_options__verification_state__enum_values_by_number,
+  2,
+  google__protobuf__extension_range_options__verification_state__enum_values_by_name,
+  1,
+  google__protobuf__extension_range_options__verification_state__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const Google__Protobuf__ExtensionRangeOptions__VerificationState google__protobuf__extension_range_options__verification__default_value = GOOGLE__PROTOBUF__EXTENSION_RANGE_OPTIONS__VERIFICATION_STATE__UNVERIFIED;
+static const ProtobufCFieldDescriptor google__protobuf__extension_range_options__field_descriptors[4] =
+{
+  {
+    "declaration",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Google__Protobuf__ExtensionRangeOptions, n_declaration),
+    offsetof(Google__Protobuf__ExtensionRangeOptions, declaration),
+    &google__protobuf__extension_range_options__declaration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "verification",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__ExtensionRangeOptions, has_verification),
+    offsetof(Google__Protobuf__ExtensionRangeOptions, verification),
+    &google__protobuf__extension_range_options__verification_state__descriptor,
+    &google__protobuf__extension_range_options__verification__default_value,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "features",
+    50,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__ExtensionRangeOptions, features),
+    &google__protobuf__feature_set__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
   {
     "uninterpreted_option",
     999,
@@ -1493,12 +1815,17 @@ static const ProtobufCFieldDescriptor google__protobuf__extension_range_options_
   },
 };
 static const unsigned google__protobuf__extension_range_options__field_indices_by_name[] = {
-  0,   /* field[0] = uninterpreted_option */
+  0,   /* field[0] = declaration */
+  2,   /* field[2] = features */
+  3,   /* field[3] = uninterpreted_option */
+  1,   /* field[1] = verification */
 };
-static const ProtobufCIntRange google__protobuf__extension_range_options__number_ranges[1 + 1] =
+static const ProtobufCIntRange google__protobuf__extension_range_options__number_ranges[3 + 1] =
 {
-  { 999, 0 },
-  { 0, 1 }
+  { 2, 0 },
+  { 50, 2 },
+  { 999, 3 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor google__protobuf__extension_range_options__descriptor =
 {
@@ -1508,10 +1835,10 @@ const ProtobufCMessageDescriptor google__protobuf__extension_range_options__desc
   "Google__Protobuf__ExtensionRangeOptions",
   "google.protobuf",
   sizeof(Google__Protobuf__ExtensionRangeOptions),
-  1,
+  4,
   google__protobuf__extension_range_options__field_descriptors,
   google__protobuf__extension_range_options__field_indices_by_name,
-  1,  google__protobuf__extension_range_options__number_ranges,
+  3,  google__protobuf__extension_range_options__number_ranges,
   (ProtobufCMessageInit) google__protobuf__extension_range_options__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1876,7 +2203,7 @@ const ProtobufCMessageDescriptor google__protobuf__enum_descriptor_proto__enum_r
   (ProtobufCMessageInit) google__protobuf__enum_descriptor_proto__enum_reserved_range__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor google__protobuf__enum_descriptor_proto__field_descriptors[5] =
+static const ProtobufCFieldDescriptor google__protobuf__enum_descriptor_proto__field_descriptors[6] =
 {
   {
     "name",
@@ -1938,6 +2265,18 @@ static const ProtobufCFieldDescriptor google__protobuf__enum_descriptor_proto__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "visibility",
+    6,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__EnumDescriptorProto, has_visibility),
+    offsetof(Google__Protobuf__EnumDescriptorProto, visibility),
+    &google__protobuf__symbol_visibility__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned google__protobuf__enum_descriptor_proto__field_indices_by_name[] = {
   0,   /* field[0] = name */
@@ -1945,11 +2284,12 @@ static const unsigned google__protobuf__enum_descriptor_proto__field_indices_by_
   4,   /* field[4] = reserved_name */
   3,   /* field[3] = reserved_range */
   1,   /* field[1] = value */
+  5,   /* field[5] = visibility */
 };
 static const ProtobufCIntRange google__protobuf__enum_descriptor_proto__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor google__protobuf__enum_descriptor_proto__descriptor =
 {
@@ -1959,7 +2299,7 @@ const ProtobufCMessageDescriptor google__protobuf__enum_descriptor_proto__descri
   "Google__Protobuf__EnumDescriptorProto",
   "google.protobuf",
   sizeof(Google__Protobuf__EnumDescriptorProto),
-  5,
+  6,
   google__protobuf__enum_descriptor_proto__field_descriptors,
   google__protobuf__enum_descriptor_proto__field_indices_by_name,
   1,  google__protobuf__enum_descriptor_proto__number_ranges,
@@ -2235,7 +2575,6 @@ static const Google__Protobuf__FileOptions__OptimizeMode google__protobuf__file_
 static const protobuf_c_boolean google__protobuf__file_options__cc_generic_services__default_value = 0;
 static const protobuf_c_boolean google__protobuf__file_options__java_generic_services__default_value = 0;
 static const protobuf_c_boolean google__protobuf__file_options__py_generic_services__default_value = 0;
-static const protobuf_c_boolean google__protobuf__file_options__php_generic_services__default_value = 0;
 static const protobuf_c_boolean google__protobuf__file_options__deprecated__default_value = 0;
 static const protobuf_c_boolean google__protobuf__file_options__cc_enable_arenas__default_value = 1;
 static const ProtobufCFieldDescriptor google__protobuf__file_options__field_descriptors[21] =
@@ -2445,18 +2784,6 @@ static const ProtobufCFieldDescriptor google__protobuf__file_options__field_desc
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "php_generic_services",
-    42,
-    PROTOBUF_C_LABEL_OPTIONAL,
-    PROTOBUF_C_TYPE_BOOL,
-    offsetof(Google__Protobuf__FileOptions, has_php_generic_services),
-    offsetof(Google__Protobuf__FileOptions, php_generic_services),
-    NULL,
-    &google__protobuf__file_options__php_generic_services__default_value,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
     "php_metadata_namespace",
     44,
     PROTOBUF_C_LABEL_OPTIONAL,
@@ -2481,6 +2808,18 @@ static const ProtobufCFieldDescriptor google__protobuf__file_options__field_desc
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "features",
+    50,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__FileOptions, features),
+    &google__protobuf__feature_set__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "uninterpreted_option",
     999,
     PROTOBUF_C_LABEL_REPEATED,
@@ -2498,6 +2837,7 @@ static const unsigned google__protobuf__file_options__field_indices_by_name[] = 
   5,   /* field[5] = cc_generic_services */
   13,   /* field[13] = csharp_namespace */
   9,   /* field[9] = deprecated */
+  19,   /* field[19] = features */
   4,   /* field[4] = go_package */
   8,   /* field[8] = java_generate_equals_and_hash */
   6,   /* field[6] = java_generic_services */
@@ -2508,15 +2848,14 @@ static const unsigned google__protobuf__file_options__field_indices_by_name[] = 
   12,   /* field[12] = objc_class_prefix */
   2,   /* field[2] = optimize_for */
   15,   /* field[15] = php_class_prefix */
-  17,   /* field[17] = php_generic_services */
-  18,   /* field[18] = php_metadata_namespace */
+  17,   /* field[17] = php_metadata_namespace */
   16,   /* field[16] = php_namespace */
   7,   /* field[7] = py_generic_services */
-  19,   /* field[19] = ruby_package */
+  18,   /* field[18] = ruby_package */
   14,   /* field[14] = swift_prefix */
   20,   /* field[20] = uninterpreted_option */
 };
-static const ProtobufCIntRange google__protobuf__file_options__number_ranges[11 + 1] =
+static const ProtobufCIntRange google__protobuf__file_options__number_ranges[12 + 1] =
 {
   { 1, 0 },
   { 8, 1 },
@@ -2527,7 +2866,8 @@ static const ProtobufCIntRange google__protobuf__file_options__number_ranges[11 
   { 31, 11 },
   { 36, 12 },
   { 39, 14 },
-  { 44, 18 },
+  { 44, 17 },
+  { 50, 19 },
   { 999, 20 },
   { 0, 21 }
 };
@@ -2542,14 +2882,14 @@ const ProtobufCMessageDescriptor google__protobuf__file_options__descriptor =
   21,
   google__protobuf__file_options__field_descriptors,
   google__protobuf__file_options__field_indices_by_name,
-  11,  google__protobuf__file_options__number_ranges,
+  12,  google__protobuf__file_options__number_ranges,
   (ProtobufCMessageInit) google__protobuf__file_options__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const protobuf_c_boolean google__protobuf__message_options__message_set_wire_format__default_value = 0;
 static const protobuf_c_boolean google__protobuf__message_options__no_standard_descriptor_accessor__default_value = 0;
 static const protobuf_c_boolean google__protobuf__message_options__deprecated__default_value = 0;
-static const ProtobufCFieldDescriptor google__protobuf__message_options__field_descriptors[5] =
+static const ProtobufCFieldDescriptor google__protobuf__message_options__field_descriptors[7] =
 {
   {
     "message_set_wire_format",
@@ -2600,6 +2940,30 @@ static const ProtobufCFieldDescriptor google__protobuf__message_options__field_d
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "deprecated_legacy_json_field_conflicts",
+    11,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Google__Protobuf__MessageOptions, has_deprecated_legacy_json_field_conflicts),
+    offsetof(Google__Protobuf__MessageOptions, deprecated_legacy_json_field_conflicts),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_DEPRECATED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "features",
+    12,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__MessageOptions, features),
+    &google__protobuf__feature_set__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "uninterpreted_option",
     999,
     PROTOBUF_C_LABEL_REPEATED,
@@ -2614,17 +2978,20 @@ static const ProtobufCFieldDescriptor google__protobuf__message_options__field_d
 };
 static const unsigned google__protobuf__message_options__field_indices_by_name[] = {
   2,   /* field[2] = deprecated */
+  4,   /* field[4] = deprecated_legacy_json_field_conflicts */
+  5,   /* field[5] = features */
   3,   /* field[3] = map_entry */
   0,   /* field[0] = message_set_wire_format */
   1,   /* field[1] = no_standard_descriptor_accessor */
-  4,   /* field[4] = uninterpreted_option */
+  6,   /* field[6] = uninterpreted_option */
 };
-static const ProtobufCIntRange google__protobuf__message_options__number_ranges[3 + 1] =
+static const ProtobufCIntRange google__protobuf__message_options__number_ranges[4 + 1] =
 {
   { 1, 0 },
   { 7, 3 },
-  { 999, 4 },
-  { 0, 5 }
+  { 11, 4 },
+  { 999, 6 },
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor google__protobuf__message_options__descriptor =
 {
@@ -2634,11 +3001,152 @@ const ProtobufCMessageDescriptor google__protobuf__message_options__descriptor =
   "Google__Protobuf__MessageOptions",
   "google.protobuf",
   sizeof(Google__Protobuf__MessageOptions),
-  5,
+  7,
   google__protobuf__message_options__field_descriptors,
   google__protobuf__message_options__field_indices_by_name,
-  3,  google__protobuf__message_options__number_ranges,
+  4,  google__protobuf__message_options__number_ranges,
   (ProtobufCMessageInit) google__protobuf__message_options__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor google__protobuf__field_options__edition_default__field_descriptors[2] =
+{
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__FieldOptions__EditionDefault, value),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "edition",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FieldOptions__EditionDefault, has_edition),
+    offsetof(Google__Protobuf__FieldOptions__EditionDefault, edition),
+    &google__protobuf__edition__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned google__protobuf__field_options__edition_default__field_indices_by_name[] = {
+  1,   /* field[1] = edition */
+  0,   /* field[0] = value */
+};
+static const ProtobufCIntRange google__protobuf__field_options__edition_default__number_ranges[1 + 1] =
+{
+  { 2, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor google__protobuf__field_options__edition_default__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "google.protobuf.FieldOptions.EditionDefault",
+  "EditionDefault",
+  "Google__Protobuf__FieldOptions__EditionDefault",
+  "google.protobuf",
+  sizeof(Google__Protobuf__FieldOptions__EditionDefault),
+  2,
+  google__protobuf__field_options__edition_default__field_descriptors,
+  google__protobuf__field_options__edition_default__field_indices_by_name,
+  1,  google__protobuf__field_options__edition_default__number_ranges,
+  (ProtobufCMessageInit) google__protobuf__field_options__edition_default__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor google__protobuf__field_options__feature_support__field_descriptors[5] =
+{
+  {
+    "edition_introduced",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FieldOptions__FeatureSupport, has_edition_introduced),
+    offsetof(Google__Protobuf__FieldOptions__FeatureSupport, edition_introduced),
+    &google__protobuf__edition__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "edition_deprecated",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FieldOptions__FeatureSupport, has_edition_deprecated),
+    offsetof(Google__Protobuf__FieldOptions__FeatureSupport, edition_deprecated),
+    &google__protobuf__edition__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "deprecation_warning",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__FieldOptions__FeatureSupport, deprecation_warning),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "edition_removed",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FieldOptions__FeatureSupport, has_edition_removed),
+    offsetof(Google__Protobuf__FieldOptions__FeatureSupport, edition_removed),
+    &google__protobuf__edition__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "removal_error",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__FieldOptions__FeatureSupport, removal_error),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned google__protobuf__field_options__feature_support__field_indices_by_name[] = {
+  2,   /* field[2] = deprecation_warning */
+  1,   /* field[1] = edition_deprecated */
+  0,   /* field[0] = edition_introduced */
+  3,   /* field[3] = edition_removed */
+  4,   /* field[4] = removal_error */
+};
+static const ProtobufCIntRange google__protobuf__field_options__feature_support__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor google__protobuf__field_options__feature_support__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "google.protobuf.FieldOptions.FeatureSupport",
+  "FeatureSupport",
+  "Google__Protobuf__FieldOptions__FeatureSupport",
+  "google.protobuf",
+  sizeof(Google__Protobuf__FieldOptions__FeatureSupport),
+  5,
+  google__protobuf__field_options__feature_support__field_descriptors,
+  google__protobuf__field_options__feature_support__field_indices_by_name,
+  1,  google__protobuf__field_options__feature_support__number_ranges,
+  (ProtobufCMessageInit) google__protobuf__field_options__feature_support__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue google__protobuf__field_options__ctype__enum_values_by_number[3] =
@@ -2701,13 +3209,88 @@ const ProtobufCEnumDescriptor google__protobuf__field_options__jstype__descripto
   google__protobuf__field_options__jstype__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
+static const ProtobufCEnumValue google__protobuf__field_options__option_retention__enum_values_by_number[3] =
+{
+  { "RETENTION_UNKNOWN", "GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_RETENTION__RETENTION_UNKNOWN", 0 },
+  { "RETENTION_RUNTIME", "GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_RETENTION__RETENTION_RUNTIME", 1 },
+  { "RETENTION_SOURCE", "GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_RETENTION__RETENTION_SOURCE", 2 },
+};
+static const ProtobufCIntRange google__protobuf__field_options__option_retention__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex google__protobuf__field_options__option_retention__enum_values_by_name[3] =
+{
+  { "RETENTION_RUNTIME", 1 },
+  { "RETENTION_SOURCE", 2 },
+  { "RETENTION_UNKNOWN", 0 },
+};
+const ProtobufCEnumDescriptor google__protobuf__field_options__option_retention__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "google.protobuf.FieldOptions.OptionRetention",
+  "OptionRetention",
+  "Google__Protobuf__FieldOptions__OptionRetention",
+  "google.protobuf",
+  3,
+  google__protobuf__field_options__option_retention__enum_values_by_number,
+  3,
+  google__protobuf__field_options__option_retention__enum_values_by_name,
+  1,
+  google__protobuf__field_options__option_retention__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue google__protobuf__field_options__option_target_type__enum_values_by_number[10] =
+{
+  { "TARGET_TYPE_UNKNOWN", "GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_UNKNOWN", 0 },
+  { "TARGET_TYPE_FILE", "GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_FILE", 1 },
+  { "TARGET_TYPE_EXTENSION_RANGE", "GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_EXTENSION_RANGE", 2 },
+  { "TARGET_TYPE_MESSAGE", "GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_MESSAGE", 3 },
+  { "TARGET_TYPE_FIELD", "GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_FIELD", 4 },
+  { "TARGET_TYPE_ONEOF", "GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_ONEOF", 5 },
+  { "TARGET_TYPE_ENUM", "GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_ENUM", 6 },
+  { "TARGET_TYPE_ENUM_ENTRY", "GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_ENUM_ENTRY", 7 },
+  { "TARGET_TYPE_SERVICE", "GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_SERVICE", 8 },
+  { "TARGET_TYPE_METHOD", "GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_METHOD", 9 },
+};
+static const ProtobufCIntRange google__protobuf__field_options__option_target_type__value_ranges[] = {
+{0, 0},{0, 10}
+};
+static const ProtobufCEnumValueIndex google__protobuf__field_options__option_target_type__enum_values_by_name[10] =
+{
+  { "TARGET_TYPE_ENUM", 6 },
+  { "TARGET_TYPE_ENUM_ENTRY", 7 },
+  { "TARGET_TYPE_EXTENSION_RANGE", 2 },
+  { "TARGET_TYPE_FIELD", 4 },
+  { "TARGET_TYPE_FILE", 1 },
+  { "TARGET_TYPE_MESSAGE", 3 },
+  { "TARGET_TYPE_METHOD", 9 },
+  { "TARGET_TYPE_ONEOF", 5 },
+  { "TARGET_TYPE_SERVICE", 8 },
+  { "TARGET_TYPE_UNKNOWN", 0 },
+};
+const ProtobufCEnumDescriptor google__protobuf__field_options__option_target_type__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "google.protobuf.FieldOptions.OptionTargetType",
+  "OptionTargetType",
+  "Google__Protobuf__FieldOptions__OptionTargetType",
+  "google.protobuf",
+  10,
+  google__protobuf__field_options__option_target_type__enum_values_by_number,
+  10,
+  google__protobuf__field_options__option_target_type__enum_values_by_name,
+  1,
+  google__protobuf__field_options__option_target_type__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
 static const Google__Protobuf__FieldOptions__CType google__protobuf__field_options__ctype__default_value = GOOGLE__PROTOBUF__FIELD_OPTIONS__CTYPE__STRING;
 static const Google__Protobuf__FieldOptions__JSType google__protobuf__field_options__jstype__default_value = GOOGLE__PROTOBUF__FIELD_OPTIONS__JSTYPE__JS_NORMAL;
 static const protobuf_c_boolean google__protobuf__field_options__lazy__default_value = 0;
 static const protobuf_c_boolean google__protobuf__field_options__unverified_lazy__default_value = 0;
 static const protobuf_c_boolean google__protobuf__field_options__deprecated__default_value = 0;
 static const protobuf_c_boolean google__protobuf__field_options__weak__default_value = 0;
-static const ProtobufCFieldDescriptor google__protobuf__field_options__field_descriptors[8] =
+static const protobuf_c_boolean google__protobuf__field_options__debug_redact__default_value = 0;
+static const ProtobufCFieldDescriptor google__protobuf__field_options__field_descriptors[14] =
 {
   {
     "ctype",
@@ -2778,7 +3361,7 @@ static const ProtobufCFieldDescriptor google__protobuf__field_options__field_des
     offsetof(Google__Protobuf__FieldOptions, weak),
     NULL,
     &google__protobuf__field_options__weak__default_value,
-    0,             /* flags */
+    0 | PROTOBUF_C_FIELD_FLAG_DEPRECATED,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
@@ -2790,6 +3373,78 @@ static const ProtobufCFieldDescriptor google__protobuf__field_options__field_des
     offsetof(Google__Protobuf__FieldOptions, unverified_lazy),
     NULL,
     &google__protobuf__field_options__unverified_lazy__default_value,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "debug_redact",
+    16,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Google__Protobuf__FieldOptions, has_debug_redact),
+    offsetof(Google__Protobuf__FieldOptions, debug_redact),
+    NULL,
+    &google__protobuf__field_options__debug_redact__default_value,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "retention",
+    17,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FieldOptions, has_retention),
+    offsetof(Google__Protobuf__FieldOptions, retention),
+    &google__protobuf__field_options__option_retention__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "targets",
+    19,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FieldOptions, n_targets),
+    offsetof(Google__Protobuf__FieldOptions, targets),
+    &google__protobuf__field_options__option_target_type__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "edition_defaults",
+    20,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Google__Protobuf__FieldOptions, n_edition_defaults),
+    offsetof(Google__Protobuf__FieldOptions, edition_defaults),
+    &google__protobuf__field_options__edition_default__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "features",
+    21,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__FieldOptions, features),
+    &google__protobuf__feature_set__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "feature_support",
+    22,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__FieldOptions, feature_support),
+    &google__protobuf__field_options__feature_support__descriptor,
+    NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -2808,22 +3463,29 @@ static const ProtobufCFieldDescriptor google__protobuf__field_options__field_des
 };
 static const unsigned google__protobuf__field_options__field_indices_by_name[] = {
   0,   /* field[0] = ctype */
+  7,   /* field[7] = debug_redact */
   2,   /* field[2] = deprecated */
+  10,   /* field[10] = edition_defaults */
+  12,   /* field[12] = feature_support */
+  11,   /* field[11] = features */
   4,   /* field[4] = jstype */
   3,   /* field[3] = lazy */
   1,   /* field[1] = packed */
-  7,   /* field[7] = uninterpreted_option */
+  8,   /* field[8] = retention */
+  9,   /* field[9] = targets */
+  13,   /* field[13] = uninterpreted_option */
   6,   /* field[6] = unverified_lazy */
   5,   /* field[5] = weak */
 };
-static const ProtobufCIntRange google__protobuf__field_options__number_ranges[5 + 1] =
+static const ProtobufCIntRange google__protobuf__field_options__number_ranges[6 + 1] =
 {
   { 1, 0 },
   { 5, 3 },
   { 10, 5 },
   { 15, 6 },
-  { 999, 7 },
-  { 0, 8 }
+  { 19, 9 },
+  { 999, 13 },
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor google__protobuf__field_options__descriptor =
 {
@@ -2833,15 +3495,27 @@ const ProtobufCMessageDescriptor google__protobuf__field_options__descriptor =
   "Google__Protobuf__FieldOptions",
   "google.protobuf",
   sizeof(Google__Protobuf__FieldOptions),
-  8,
+  14,
   google__protobuf__field_options__field_descriptors,
   google__protobuf__field_options__field_indices_by_name,
-  5,  google__protobuf__field_options__number_ranges,
+  6,  google__protobuf__field_options__number_ranges,
   (ProtobufCMessageInit) google__protobuf__field_options__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor google__protobuf__oneof_options__field_descriptors[1] =
+static const ProtobufCFieldDescriptor google__protobuf__oneof_options__field_descriptors[2] =
 {
+  {
+    "features",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__OneofOptions, features),
+    &google__protobuf__feature_set__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
   {
     "uninterpreted_option",
     999,
@@ -2856,12 +3530,14 @@ static const ProtobufCFieldDescriptor google__protobuf__oneof_options__field_des
   },
 };
 static const unsigned google__protobuf__oneof_options__field_indices_by_name[] = {
-  0,   /* field[0] = uninterpreted_option */
+  0,   /* field[0] = features */
+  1,   /* field[1] = uninterpreted_option */
 };
-static const ProtobufCIntRange google__protobuf__oneof_options__number_ranges[1 + 1] =
+static const ProtobufCIntRange google__protobuf__oneof_options__number_ranges[2 + 1] =
 {
-  { 999, 0 },
-  { 0, 1 }
+  { 1, 0 },
+  { 999, 1 },
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor google__protobuf__oneof_options__descriptor =
 {
@@ -2871,15 +3547,15 @@ const ProtobufCMessageDescriptor google__protobuf__oneof_options__descriptor =
   "Google__Protobuf__OneofOptions",
   "google.protobuf",
   sizeof(Google__Protobuf__OneofOptions),
-  1,
+  2,
   google__protobuf__oneof_options__field_descriptors,
   google__protobuf__oneof_options__field_indices_by_name,
-  1,  google__protobuf__oneof_options__number_ranges,
+  2,  google__protobuf__oneof_options__number_ranges,
   (ProtobufCMessageInit) google__protobuf__oneof_options__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const protobuf_c_boolean google__protobuf__enum_options__deprecated__default_value = 0;
-static const ProtobufCFieldDescriptor google__protobuf__enum_options__field_descriptors[3] =
+static const ProtobufCFieldDescriptor google__protobuf__enum_options__field_descriptors[5] =
 {
   {
     "allow_alias",
@@ -2906,6 +3582,30 @@ static const ProtobufCFieldDescriptor google__protobuf__enum_options__field_desc
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "deprecated_legacy_json_field_conflicts",
+    6,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Google__Protobuf__EnumOptions, has_deprecated_legacy_json_field_conflicts),
+    offsetof(Google__Protobuf__EnumOptions, deprecated_legacy_json_field_conflicts),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_DEPRECATED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "features",
+    7,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__EnumOptions, features),
+    &google__protobuf__feature_set__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "uninterpreted_option",
     999,
     PROTOBUF_C_LABEL_REPEATED,
@@ -2921,13 +3621,16 @@ static const ProtobufCFieldDescriptor google__protobuf__enum_options__field_desc
 static const unsigned google__protobuf__enum_options__field_indices_by_name[] = {
   0,   /* field[0] = allow_alias */
   1,   /* field[1] = deprecated */
-  2,   /* field[2] = uninterpreted_option */
+  2,   /* field[2] = deprecated_legacy_json_field_conflicts */
+  3,   /* field[3] = features */
+  4,   /* field[4] = uninterpreted_option */
 };
-static const ProtobufCIntRange google__protobuf__enum_options__number_ranges[2 + 1] =
+static const ProtobufCIntRange google__protobuf__enum_options__number_ranges[3 + 1] =
 {
   { 2, 0 },
-  { 999, 2 },
-  { 0, 3 }
+  { 6, 2 },
+  { 999, 4 },
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor google__protobuf__enum_options__descriptor =
 {
@@ -2937,15 +3640,16 @@ const ProtobufCMessageDescriptor google__protobuf__enum_options__descriptor =
   "Google__Protobuf__EnumOptions",
   "google.protobuf",
   sizeof(Google__Protobuf__EnumOptions),
-  3,
+  5,
   google__protobuf__enum_options__field_descriptors,
   google__protobuf__enum_options__field_indices_by_name,
-  2,  google__protobuf__enum_options__number_ranges,
+  3,  google__protobuf__enum_options__number_ranges,
   (ProtobufCMessageInit) google__protobuf__enum_options__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const protobuf_c_boolean google__protobuf__enum_value_options__deprecated__default_value = 0;
-static const ProtobufCFieldDescriptor google__protobuf__enum_value_options__field_descriptors[2] =
+static const protobuf_c_boolean google__protobuf__enum_value_options__debug_redact__default_value = 0;
+static const ProtobufCFieldDescriptor google__protobuf__enum_value_options__field_descriptors[5] =
 {
   {
     "deprecated",
@@ -2956,6 +3660,42 @@ static const ProtobufCFieldDescriptor google__protobuf__enum_value_options__fiel
     offsetof(Google__Protobuf__EnumValueOptions, deprecated),
     NULL,
     &google__protobuf__enum_value_options__deprecated__default_value,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "features",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__EnumValueOptions, features),
+    &google__protobuf__feature_set__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "debug_redact",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Google__Protobuf__EnumValueOptions, has_debug_redact),
+    offsetof(Google__Protobuf__EnumValueOptions, debug_redact),
+    NULL,
+    &google__protobuf__enum_value_options__debug_redact__default_value,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "feature_support",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__EnumValueOptions, feature_support),
+    &google__protobuf__field_options__feature_support__descriptor,
+    NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -2973,14 +3713,17 @@ static const ProtobufCFieldDescriptor google__protobuf__enum_value_options__fiel
   },
 };
 static const unsigned google__protobuf__enum_value_options__field_indices_by_name[] = {
+  2,   /* field[2] = debug_redact */
   0,   /* field[0] = deprecated */
-  1,   /* field[1] = uninterpreted_option */
+  3,   /* field[3] = feature_support */
+  1,   /* field[1] = features */
+  4,   /* field[4] = uninterpreted_option */
 };
 static const ProtobufCIntRange google__protobuf__enum_value_options__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 999, 1 },
-  { 0, 2 }
+  { 999, 4 },
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor google__protobuf__enum_value_options__descriptor =
 {
@@ -2990,7 +3733,7 @@ const ProtobufCMessageDescriptor google__protobuf__enum_value_options__descripto
   "Google__Protobuf__EnumValueOptions",
   "google.protobuf",
   sizeof(Google__Protobuf__EnumValueOptions),
-  2,
+  5,
   google__protobuf__enum_value_options__field_descriptors,
   google__protobuf__enum_value_options__field_indices_by_name,
   2,  google__protobuf__enum_value_options__number_ranges,
@@ -2998,7 +3741,7 @@ const ProtobufCMessageDescriptor google__protobuf__enum_value_options__descripto
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const protobuf_c_boolean google__protobuf__service_options__deprecated__default_value = 0;
-static const ProtobufCFieldDescriptor google__protobuf__service_options__field_descriptors[2] =
+static const ProtobufCFieldDescriptor google__protobuf__service_options__field_descriptors[3] =
 {
   {
     "deprecated",
@@ -3009,6 +3752,18 @@ static const ProtobufCFieldDescriptor google__protobuf__service_options__field_d
     offsetof(Google__Protobuf__ServiceOptions, deprecated),
     NULL,
     &google__protobuf__service_options__deprecated__default_value,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "features",
+    34,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__ServiceOptions, features),
+    &google__protobuf__feature_set__descriptor,
+    NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -3027,13 +3782,14 @@ static const ProtobufCFieldDescriptor google__protobuf__service_options__field_d
 };
 static const unsigned google__protobuf__service_options__field_indices_by_name[] = {
   0,   /* field[0] = deprecated */
-  1,   /* field[1] = uninterpreted_option */
+  1,   /* field[1] = features */
+  2,   /* field[2] = uninterpreted_option */
 };
 static const ProtobufCIntRange google__protobuf__service_options__number_ranges[2 + 1] =
 {
   { 33, 0 },
-  { 999, 1 },
-  { 0, 2 }
+  { 999, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor google__protobuf__service_options__descriptor =
 {
@@ -3043,7 +3799,7 @@ const ProtobufCMessageDescriptor google__protobuf__service_options__descriptor =
   "Google__Protobuf__ServiceOptions",
   "google.protobuf",
   sizeof(Google__Protobuf__ServiceOptions),
-  2,
+  3,
   google__protobuf__service_options__field_descriptors,
   google__protobuf__service_options__field_indices_by_name,
   2,  google__protobuf__service_options__number_ranges,
@@ -3082,7 +3838,7 @@ const ProtobufCEnumDescriptor google__protobuf__method_options__idempotency_leve
 };
 static const protobuf_c_boolean google__protobuf__method_options__deprecated__default_value = 0;
 static const Google__Protobuf__MethodOptions__IdempotencyLevel google__protobuf__method_options__idempotency_level__default_value = GOOGLE__PROTOBUF__METHOD_OPTIONS__IDEMPOTENCY_LEVEL__IDEMPOTENCY_UNKNOWN;
-static const ProtobufCFieldDescriptor google__protobuf__method_options__field_descriptors[3] =
+static const ProtobufCFieldDescriptor google__protobuf__method_options__field_descriptors[4] =
 {
   {
     "deprecated",
@@ -3109,6 +3865,18 @@ static const ProtobufCFieldDescriptor google__protobuf__method_options__field_de
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "features",
+    35,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__MethodOptions, features),
+    &google__protobuf__feature_set__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "uninterpreted_option",
     999,
     PROTOBUF_C_LABEL_REPEATED,
@@ -3123,14 +3891,15 @@ static const ProtobufCFieldDescriptor google__protobuf__method_options__field_de
 };
 static const unsigned google__protobuf__method_options__field_indices_by_name[] = {
   0,   /* field[0] = deprecated */
+  2,   /* field[2] = features */
   1,   /* field[1] = idempotency_level */
-  2,   /* field[2] = uninterpreted_option */
+  3,   /* field[3] = uninterpreted_option */
 };
 static const ProtobufCIntRange google__protobuf__method_options__number_ranges[2 + 1] =
 {
   { 33, 0 },
-  { 999, 2 },
-  { 0, 3 }
+  { 999, 3 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor google__protobuf__method_options__descriptor =
 {
@@ -3140,7 +3909,7 @@ const ProtobufCMessageDescriptor google__protobuf__method_options__descriptor =
   "Google__Protobuf__MethodOptions",
   "google.protobuf",
   sizeof(Google__Protobuf__MethodOptions),
-  3,
+  4,
   google__protobuf__method_options__field_descriptors,
   google__protobuf__method_options__field_indices_by_name,
   2,  google__protobuf__method_options__number_ranges,
@@ -3314,6 +4083,591 @@ const ProtobufCMessageDescriptor google__protobuf__uninterpreted_option__descrip
   (ProtobufCMessageInit) google__protobuf__uninterpreted_option__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCEnumValue google__protobuf__feature_set__visibility_feature__default_symbol_visibility__enum_values_by_number[5] =
+{
+  { "DEFAULT_SYMBOL_VISIBILITY_UNKNOWN", "GOOGLE__PROTOBUF__FEATURE_SET__VISIBILITY_FEATURE__DEFAULT_SYMBOL_VISIBILITY__DEFAULT_SYMBOL_VISIBILITY_UNKNOWN", 0 },
+  { "EXPORT_ALL", "GOOGLE__PROTOBUF__FEATURE_SET__VISIBILITY_FEATURE__DEFAULT_SYMBOL_VISIBILITY__EXPORT_ALL", 1 },
+  { "EXPORT_TOP_LEVEL", "GOOGLE__PROTOBUF__FEATURE_SET__VISIBILITY_FEATURE__DEFAULT_SYMBOL_VISIBILITY__EXPORT_TOP_LEVEL", 2 },
+  { "LOCAL_ALL", "GOOGLE__PROTOBUF__FEATURE_SET__VISIBILITY_FEATURE__DEFAULT_SYMBOL_VISIBILITY__LOCAL_ALL", 3 },
+  { "STRICT", "GOOGLE__PROTOBUF__FEATURE_SET__VISIBILITY_FEATURE__DEFAULT_SYMBOL_VISIBILITY__STRICT", 4 },
+};
+static const ProtobufCIntRange google__protobuf__feature_set__visibility_feature__default_symbol_visibility__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex google__protobuf__feature_set__visibility_feature__default_symbol_visibility__enum_values_by_name[5] =
+{
+  { "DEFAULT_SYMBOL_VISIBILITY_UNKNOWN", 0 },
+  { "EXPORT_ALL", 1 },
+  { "EXPORT_TOP_LEVEL", 2 },
+  { "LOCAL_ALL", 3 },
+  { "STRICT", 4 },
+};
+const ProtobufCEnumDescriptor google__protobuf__feature_set__visibility_feature__default_symbol_visibility__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "google.protobuf.FeatureSet.VisibilityFeature.DefaultSymbolVisibility",
+  "DefaultSymbolVisibility",
+  "Google__Protobuf__FeatureSet__VisibilityFeature__DefaultSymbolVisibility",
+  "google.protobuf",
+  5,
+  google__protobuf__feature_set__visibility_feature__default_symbol_visibility__enum_values_by_number,
+  5,
+  google__protobuf__feature_set__visibility_feature__default_symbol_visibility__enum_values_by_name,
+  1,
+  google__protobuf__feature_set__visibility_feature__default_symbol_visibility__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+#define google__protobuf__feature_set__visibility_feature__field_descriptors NULL
+#define google__protobuf__feature_set__visibility_feature__field_indices_by_name NULL
+#define google__protobuf__feature_set__visibility_feature__number_ranges NULL
+const ProtobufCMessageDescriptor google__protobuf__feature_set__visibility_feature__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "google.protobuf.FeatureSet.VisibilityFeature",
+  "VisibilityFeature",
+  "Google__Protobuf__FeatureSet__VisibilityFeature",
+  "google.protobuf",
+  sizeof(Google__Protobuf__FeatureSet__VisibilityFeature),
+  0,
+  google__protobuf__feature_set__visibility_feature__field_descriptors,
+  google__protobuf__feature_set__visibility_feature__field_indices_by_name,
+  0,  google__protobuf__feature_set__visibility_feature__number_ranges,
+  (ProtobufCMessageInit) google__protobuf__feature_set__visibility_feature__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue google__protobuf__feature_set__proto_limits_feature__enforce_proto_limits__enum_values_by_number[3] =
+{
+  { "PROTO_LIMITS_UNKNOWN", "GOOGLE__PROTOBUF__FEATURE_SET__PROTO_LIMITS_FEATURE__ENFORCE_PROTO_LIMITS__PROTO_LIMITS_UNKNOWN", 0 },
+  { "LEGACY_NO_EXPLICIT_LIMITS", "GOOGLE__PROTOBUF__FEATURE_SET__PROTO_LIMITS_FEATURE__ENFORCE_PROTO_LIMITS__LEGACY_NO_EXPLICIT_LIMITS", 1 },
+  { "PROTO_LIMITS2026", "GOOGLE__PROTOBUF__FEATURE_SET__PROTO_LIMITS_FEATURE__ENFORCE_PROTO_LIMITS__PROTO_LIMITS2026", 2 },
+};
+static const ProtobufCIntRange google__protobuf__feature_set__proto_limits_feature__enforce_proto_limits__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex google__protobuf__feature_set__proto_limits_feature__enforce_proto_limits__enum_values_by_name[3] =
+{
+  { "LEGACY_NO_EXPLICIT_LIMITS", 1 },
+  { "PROTO_LIMITS2026", 2 },
+  { "PROTO_LIMITS_UNKNOWN", 0 },
+};
+const ProtobufCEnumDescriptor google__protobuf__feature_set__proto_limits_feature__enforce_proto_limits__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "google.protobuf.FeatureSet.ProtoLimitsFeature.EnforceProtoLimits",
+  "EnforceProtoLimits",
+  "Google__Protobuf__FeatureSet__ProtoLimitsFeature__EnforceProtoLimits",
+  "google.protobuf",
+  3,
+  google__protobuf__feature_set__proto_limits_feature__enforce_proto_limits__enum_values_by_number,
+  3,
+  google__protobuf__feature_set__proto_limits_feature__enforce_proto_limits__enum_values_by_name,
+  1,
+  google__protobuf__feature_set__proto_limits_feature__enforce_proto_limits__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+#define google__protobuf__feature_set__proto_limits_feature__field_descriptors NULL
+#define google__protobuf__feature_set__proto_limits_feature__field_indices_by_name NULL
+#define google__protobuf__feature_set__proto_limits_feature__number_ranges NULL
+const ProtobufCMessageDescriptor google__protobuf__feature_set__proto_limits_feature__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "google.protobuf.FeatureSet.ProtoLimitsFeature",
+  "ProtoLimitsFeature",
+  "Google__Protobuf__FeatureSet__ProtoLimitsFeature",
+  "google.protobuf",
+  sizeof(Google__Protobuf__FeatureSet__ProtoLimitsFeature),
+  0,
+  google__protobuf__feature_set__proto_limits_feature__field_descriptors,
+  google__protobuf__feature_set__proto_limits_feature__field_indices_by_name,
+  0,  google__protobuf__feature_set__proto_limits_feature__number_ranges,
+  (ProtobufCMessageInit) google__protobuf__feature_set__proto_limits_feature__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue google__protobuf__feature_set__field_presence__enum_values_by_number[4] =
+{
+  { "FIELD_PRESENCE_UNKNOWN", "GOOGLE__PROTOBUF__FEATURE_SET__FIELD_PRESENCE__FIELD_PRESENCE_UNKNOWN", 0 },
+  { "EXPLICIT", "GOOGLE__PROTOBUF__FEATURE_SET__FIELD_PRESENCE__EXPLICIT", 1 },
+  { "IMPLICIT", "GOOGLE__PROTOBUF__FEATURE_SET__FIELD_PRESENCE__IMPLICIT", 2 },
+  { "LEGACY_REQUIRED", "GOOGLE__PROTOBUF__FEATURE_SET__FIELD_PRESENCE__LEGACY_REQUIRED", 3 },
+};
+static const ProtobufCIntRange google__protobuf__feature_set__field_presence__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex google__protobuf__feature_set__field_presence__enum_values_by_name[4] =
+{
+  { "EXPLICIT", 1 },
+  { "FIELD_PRESENCE_UNKNOWN", 0 },
+  { "IMPLICIT", 2 },
+  { "LEGACY_REQUIRED", 3 },
+};
+const ProtobufCEnumDescriptor google__protobuf__feature_set__field_presence__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "google.protobuf.FeatureSet.FieldPresence",
+  "FieldPresence",
+  "Google__Protobuf__FeatureSet__FieldPresence",
+  "google.protobuf",
+  4,
+  google__protobuf__feature_set__field_presence__enum_values_by_number,
+  4,
+  google__protobuf__feature_set__field_presence__enum_values_by_name,
+  1,
+  google__protobuf__feature_set__field_presence__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue google__protobuf__feature_set__enum_type__enum_values_by_number[3] =
+{
+  { "ENUM_TYPE_UNKNOWN", "GOOGLE__PROTOBUF__FEATURE_SET__ENUM_TYPE__ENUM_TYPE_UNKNOWN", 0 },
+  { "OPEN", "GOOGLE__PROTOBUF__FEATURE_SET__ENUM_TYPE__OPEN", 1 },
+  { "CLOSED", "GOOGLE__PROTOBUF__FEATURE_SET__ENUM_TYPE__CLOSED", 2 },
+};
+static const ProtobufCIntRange google__protobuf__feature_set__enum_type__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex google__protobuf__feature_set__enum_type__enum_values_by_name[3] =
+{
+  { "CLOSED", 2 },
+  { "ENUM_TYPE_UNKNOWN", 0 },
+  { "OPEN", 1 },
+};
+const ProtobufCEnumDescriptor google__protobuf__feature_set__enum_type__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "google.protobuf.FeatureSet.EnumType",
+  "EnumType",
+  "Google__Protobuf__FeatureSet__EnumType",
+  "google.protobuf",
+  3,
+  google__protobuf__feature_set__enum_type__enum_values_by_number,
+  3,
+  google__protobuf__feature_set__enum_type__enum_values_by_name,
+  1,
+  google__protobuf__feature_set__enum_type__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue google__protobuf__feature_set__repeated_field_encoding__enum_values_by_number[3] =
+{
+  { "REPEATED_FIELD_ENCODING_UNKNOWN", "GOOGLE__PROTOBUF__FEATURE_SET__REPEATED_FIELD_ENCODING__REPEATED_FIELD_ENCODING_UNKNOWN", 0 },
+  { "PACKED", "GOOGLE__PROTOBUF__FEATURE_SET__REPEATED_FIELD_ENCODING__PACKED", 1 },
+  { "EXPANDED", "GOOGLE__PROTOBUF__FEATURE_SET__REPEATED_FIELD_ENCODING__EXPANDED", 2 },
+};
+static const ProtobufCIntRange google__protobuf__feature_set__repeated_field_encoding__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex google__protobuf__feature_set__repeated_field_encoding__enum_values_by_name[3] =
+{
+  { "EXPANDED", 2 },
+  { "PACKED", 1 },
+  { "REPEATED_FIELD_ENCODING_UNKNOWN", 0 },
+};
+const ProtobufCEnumDescriptor google__protobuf__feature_set__repeated_field_encoding__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "google.protobuf.FeatureSet.RepeatedFieldEncoding",
+  "RepeatedFieldEncoding",
+  "Google__Protobuf__FeatureSet__RepeatedFieldEncoding",
+  "google.protobuf",
+  3,
+  google__protobuf__feature_set__repeated_field_encoding__enum_values_by_number,
+  3,
+  google__protobuf__feature_set__repeated_field_encoding__enum_values_by_name,
+  1,
+  google__protobuf__feature_set__repeated_field_encoding__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue google__protobuf__feature_set__utf8_validation__enum_values_by_number[3] =
+{
+  { "UTF8_VALIDATION_UNKNOWN", "GOOGLE__PROTOBUF__FEATURE_SET__UTF8_VALIDATION__UTF8_VALIDATION_UNKNOWN", 0 },
+  { "VERIFY", "GOOGLE__PROTOBUF__FEATURE_SET__UTF8_VALIDATION__VERIFY", 2 },
+  { "NONE", "GOOGLE__PROTOBUF__FEATURE_SET__UTF8_VALIDATION__NONE", 3 },
+};
+static const ProtobufCIntRange google__protobuf__feature_set__utf8_validation__value_ranges[] = {
+{0, 0},{2, 1},{0, 3}
+};
+static const ProtobufCEnumValueIndex google__protobuf__feature_set__utf8_validation__enum_values_by_name[3] =
+{
+  { "NONE", 2 },
+  { "UTF8_VALIDATION_UNKNOWN", 0 },
+  { "VERIFY", 1 },
+};
+const ProtobufCEnumDescriptor google__protobuf__feature_set__utf8_validation__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "google.protobuf.FeatureSet.Utf8Validation",
+  "Utf8Validation",
+  "Google__Protobuf__FeatureSet__Utf8Validation",
+  "google.protobuf",
+  3,
+  google__protobuf__feature_set__utf8_validation__enum_values_by_number,
+  3,
+  google__protobuf__feature_set__utf8_validation__enum_values_by_name,
+  2,
+  google__protobuf__feature_set__utf8_validation__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue google__protobuf__feature_set__message_encoding__enum_values_by_number[3] =
+{
+  { "MESSAGE_ENCODING_UNKNOWN", "GOOGLE__PROTOBUF__FEATURE_SET__MESSAGE_ENCODING__MESSAGE_ENCODING_UNKNOWN", 0 },
+  { "LENGTH_PREFIXED", "GOOGLE__PROTOBUF__FEATURE_SET__MESSAGE_ENCODING__LENGTH_PREFIXED", 1 },
+  { "DELIMITED", "GOOGLE__PROTOBUF__FEATURE_SET__MESSAGE_ENCODING__DELIMITED", 2 },
+};
+static const ProtobufCIntRange google__protobuf__feature_set__message_encoding__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex google__protobuf__feature_set__message_encoding__enum_values_by_name[3] =
+{
+  { "DELIMITED", 2 },
+  { "LENGTH_PREFIXED", 1 },
+  { "MESSAGE_ENCODING_UNKNOWN", 0 },
+};
+const ProtobufCEnumDescriptor google__protobuf__feature_set__message_encoding__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "google.protobuf.FeatureSet.MessageEncoding",
+  "MessageEncoding",
+  "Google__Protobuf__FeatureSet__MessageEncoding",
+  "google.protobuf",
+  3,
+  google__protobuf__feature_set__message_encoding__enum_values_by_number,
+  3,
+  google__protobuf__feature_set__message_encoding__enum_values_by_name,
+  1,
+  google__protobuf__feature_set__message_encoding__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue google__protobuf__feature_set__json_format__enum_values_by_number[3] =
+{
+  { "JSON_FORMAT_UNKNOWN", "GOOGLE__PROTOBUF__FEATURE_SET__JSON_FORMAT__JSON_FORMAT_UNKNOWN", 0 },
+  { "ALLOW", "GOOGLE__PROTOBUF__FEATURE_SET__JSON_FORMAT__ALLOW", 1 },
+  { "LEGACY_BEST_EFFORT", "GOOGLE__PROTOBUF__FEATURE_SET__JSON_FORMAT__LEGACY_BEST_EFFORT", 2 },
+};
+static const ProtobufCIntRange google__protobuf__feature_set__json_format__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex google__protobuf__feature_set__json_format__enum_values_by_name[3] =
+{
+  { "ALLOW", 1 },
+  { "JSON_FORMAT_UNKNOWN", 0 },
+  { "LEGACY_BEST_EFFORT", 2 },
+};
+const ProtobufCEnumDescriptor google__protobuf__feature_set__json_format__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "google.protobuf.FeatureSet.JsonFormat",
+  "JsonFormat",
+  "Google__Protobuf__FeatureSet__JsonFormat",
+  "google.protobuf",
+  3,
+  google__protobuf__feature_set__json_format__enum_values_by_number,
+  3,
+  google__protobuf__feature_set__json_format__enum_values_by_name,
+  1,
+  google__protobuf__feature_set__json_format__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue google__protobuf__feature_set__enforce_naming_style__enum_values_by_number[4] =
+{
+  { "ENFORCE_NAMING_STYLE_UNKNOWN", "GOOGLE__PROTOBUF__FEATURE_SET__ENFORCE_NAMING_STYLE__ENFORCE_NAMING_STYLE_UNKNOWN", 0 },
+  { "STYLE2024", "GOOGLE__PROTOBUF__FEATURE_SET__ENFORCE_NAMING_STYLE__STYLE2024", 1 },
+  { "STYLE_LEGACY", "GOOGLE__PROTOBUF__FEATURE_SET__ENFORCE_NAMING_STYLE__STYLE_LEGACY", 2 },
+  { "STYLE2026", "GOOGLE__PROTOBUF__FEATURE_SET__ENFORCE_NAMING_STYLE__STYLE2026", 3 },
+};
+static const ProtobufCIntRange google__protobuf__feature_set__enforce_naming_style__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex google__protobuf__feature_set__enforce_naming_style__enum_values_by_name[4] =
+{
+  { "ENFORCE_NAMING_STYLE_UNKNOWN", 0 },
+  { "STYLE2024", 1 },
+  { "STYLE2026", 3 },
+  { "STYLE_LEGACY", 2 },
+};
+const ProtobufCEnumDescriptor google__protobuf__feature_set__enforce_naming_style__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "google.protobuf.FeatureSet.EnforceNamingStyle",
+  "EnforceNamingStyle",
+  "Google__Protobuf__FeatureSet__EnforceNamingStyle",
+  "google.protobuf",
+  4,
+  google__protobuf__feature_set__enforce_naming_style__enum_values_by_number,
+  4,
+  google__protobuf__feature_set__enforce_naming_style__enum_values_by_name,
+  1,
+  google__protobuf__feature_set__enforce_naming_style__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor google__protobuf__feature_set__field_descriptors[9] =
+{
+  {
+    "field_presence",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FeatureSet, has_field_presence),
+    offsetof(Google__Protobuf__FeatureSet, field_presence),
+    &google__protobuf__feature_set__field_presence__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "enum_type",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FeatureSet, has_enum_type),
+    offsetof(Google__Protobuf__FeatureSet, enum_type),
+    &google__protobuf__feature_set__enum_type__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "repeated_field_encoding",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FeatureSet, has_repeated_field_encoding),
+    offsetof(Google__Protobuf__FeatureSet, repeated_field_encoding),
+    &google__protobuf__feature_set__repeated_field_encoding__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "utf8_validation",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FeatureSet, has_utf8_validation),
+    offsetof(Google__Protobuf__FeatureSet, utf8_validation),
+    &google__protobuf__feature_set__utf8_validation__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message_encoding",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FeatureSet, has_message_encoding),
+    offsetof(Google__Protobuf__FeatureSet, message_encoding),
+    &google__protobuf__feature_set__message_encoding__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "json_format",
+    6,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FeatureSet, has_json_format),
+    offsetof(Google__Protobuf__FeatureSet, json_format),
+    &google__protobuf__feature_set__json_format__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "enforce_naming_style",
+    7,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FeatureSet, has_enforce_naming_style),
+    offsetof(Google__Protobuf__FeatureSet, enforce_naming_style),
+    &google__protobuf__feature_set__enforce_naming_style__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "default_symbol_visibility",
+    8,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FeatureSet, has_default_symbol_visibility),
+    offsetof(Google__Protobuf__FeatureSet, default_symbol_visibility),
+    &google__protobuf__feature_set__visibility_feature__default_symbol_visibility__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "enforce_proto_limits",
+    9,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FeatureSet, has_enforce_proto_limits),
+    offsetof(Google__Protobuf__FeatureSet, enforce_proto_limits),
+    &google__protobuf__feature_set__proto_limits_feature__enforce_proto_limits__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned google__protobuf__feature_set__field_indices_by_name[] = {
+  7,   /* field[7] = default_symbol_visibility */
+  6,   /* field[6] = enforce_naming_style */
+  8,   /* field[8] = enforce_proto_limits */
+  1,   /* field[1] = enum_type */
+  0,   /* field[0] = field_presence */
+  5,   /* field[5] = json_format */
+  4,   /* field[4] = message_encoding */
+  2,   /* field[2] = repeated_field_encoding */
+  3,   /* field[3] = utf8_validation */
+};
+static const ProtobufCIntRange google__protobuf__feature_set__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor google__protobuf__feature_set__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "google.protobuf.FeatureSet",
+  "FeatureSet",
+  "Google__Protobuf__FeatureSet",
+  "google.protobuf",
+  sizeof(Google__Protobuf__FeatureSet),
+  9,
+  google__protobuf__feature_set__field_descriptors,
+  google__protobuf__feature_set__field_indices_by_name,
+  1,  google__protobuf__feature_set__number_ranges,
+  (ProtobufCMessageInit) google__protobuf__feature_set__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor google__protobuf__feature_set_defaults__feature_set_edition_default__field_descriptors[3] =
+{
+  {
+    "edition",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault, has_edition),
+    offsetof(Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault, edition),
+    &google__protobuf__edition__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "overridable_features",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault, overridable_features),
+    &google__protobuf__feature_set__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fixed_features",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault, fixed_features),
+    &google__protobuf__feature_set__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned google__protobuf__feature_set_defaults__feature_set_edition_default__field_indices_by_name[] = {
+  0,   /* field[0] = edition */
+  2,   /* field[2] = fixed_features */
+  1,   /* field[1] = overridable_features */
+};
+static const ProtobufCIntRange google__protobuf__feature_set_defaults__feature_set_edition_default__number_ranges[1 + 1] =
+{
+  { 3, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor google__protobuf__feature_set_defaults__feature_set_edition_default__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "google.protobuf.FeatureSetDefaults.FeatureSetEditionDefault",
+  "FeatureSetEditionDefault",
+  "Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault",
+  "google.protobuf",
+  sizeof(Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault),
+  3,
+  google__protobuf__feature_set_defaults__feature_set_edition_default__field_descriptors,
+  google__protobuf__feature_set_defaults__feature_set_edition_default__field_indices_by_name,
+  1,  google__protobuf__feature_set_defaults__feature_set_edition_default__number_ranges,
+  (ProtobufCMessageInit) google__protobuf__feature_set_defaults__feature_set_edition_default__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor google__protobuf__feature_set_defaults__field_descriptors[3] =
+{
+  {
+    "defaults",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Google__Protobuf__FeatureSetDefaults, n_defaults),
+    offsetof(Google__Protobuf__FeatureSetDefaults, defaults),
+    &google__protobuf__feature_set_defaults__feature_set_edition_default__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "minimum_edition",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FeatureSetDefaults, has_minimum_edition),
+    offsetof(Google__Protobuf__FeatureSetDefaults, minimum_edition),
+    &google__protobuf__edition__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "maximum_edition",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__FeatureSetDefaults, has_maximum_edition),
+    offsetof(Google__Protobuf__FeatureSetDefaults, maximum_edition),
+    &google__protobuf__edition__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned google__protobuf__feature_set_defaults__field_indices_by_name[] = {
+  0,   /* field[0] = defaults */
+  2,   /* field[2] = maximum_edition */
+  1,   /* field[1] = minimum_edition */
+};
+static const ProtobufCIntRange google__protobuf__feature_set_defaults__number_ranges[2 + 1] =
+{
+  { 1, 0 },
+  { 4, 1 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor google__protobuf__feature_set_defaults__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "google.protobuf.FeatureSetDefaults",
+  "FeatureSetDefaults",
+  "Google__Protobuf__FeatureSetDefaults",
+  "google.protobuf",
+  sizeof(Google__Protobuf__FeatureSetDefaults),
+  3,
+  google__protobuf__feature_set_defaults__field_descriptors,
+  google__protobuf__feature_set_defaults__field_indices_by_name,
+  2,  google__protobuf__feature_set_defaults__number_ranges,
+  (ProtobufCMessageInit) google__protobuf__feature_set_defaults__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor google__protobuf__source_code_info__location__field_descriptors[5] =
 {
   {
@@ -3443,7 +4797,37 @@ const ProtobufCMessageDescriptor google__protobuf__source_code_info__descriptor 
   (ProtobufCMessageInit) google__protobuf__source_code_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor google__protobuf__generated_code_info__annotation__field_descriptors[4] =
+static const ProtobufCEnumValue google__protobuf__generated_code_info__annotation__semantic__enum_values_by_number[3] =
+{
+  { "NONE", "GOOGLE__PROTOBUF__GENERATED_CODE_INFO__ANNOTATION__SEMANTIC__NONE", 0 },
+  { "SET", "GOOGLE__PROTOBUF__GENERATED_CODE_INFO__ANNOTATION__SEMANTIC__SET", 1 },
+  { "ALIAS", "GOOGLE__PROTOBUF__GENERATED_CODE_INFO__ANNOTATION__SEMANTIC__ALIAS", 2 },
+};
+static const ProtobufCIntRange google__protobuf__generated_code_info__annotation__semantic__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex google__protobuf__generated_code_info__annotation__semantic__enum_values_by_name[3] =
+{
+  { "ALIAS", 2 },
+  { "NONE", 0 },
+  { "SET", 1 },
+};
+const ProtobufCEnumDescriptor google__protobuf__generated_code_info__annotation__semantic__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "google.protobuf.GeneratedCodeInfo.Annotation.Semantic",
+  "Semantic",
+  "Google__Protobuf__GeneratedCodeInfo__Annotation__Semantic",
+  "google.protobuf",
+  3,
+  google__protobuf__generated_code_info__annotation__semantic__enum_values_by_number,
+  3,
+  google__protobuf__generated_code_info__annotation__semantic__enum_values_by_name,
+  1,
+  google__protobuf__generated_code_info__annotation__semantic__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor google__protobuf__generated_code_info__annotation__field_descriptors[5] =
 {
   {
     "path",
@@ -3493,17 +4877,30 @@ static const ProtobufCFieldDescriptor google__protobuf__generated_code_info__ann
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "semantic",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Google__Protobuf__GeneratedCodeInfo__Annotation, has_semantic),
+    offsetof(Google__Protobuf__GeneratedCodeInfo__Annotation, semantic),
+    &google__protobuf__generated_code_info__annotation__semantic__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned google__protobuf__generated_code_info__annotation__field_indices_by_name[] = {
   2,   /* field[2] = begin */
   3,   /* field[3] = end */
   0,   /* field[0] = path */
+  4,   /* field[4] = semantic */
   1,   /* field[1] = source_file */
 };
 static const ProtobufCIntRange google__protobuf__generated_code_info__annotation__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor google__protobuf__generated_code_info__annotation__descriptor =
 {
@@ -3513,7 +4910,7 @@ const ProtobufCMessageDescriptor google__protobuf__generated_code_info__annotati
   "Google__Protobuf__GeneratedCodeInfo__Annotation",
   "google.protobuf",
   sizeof(Google__Protobuf__GeneratedCodeInfo__Annotation),
-  4,
+  5,
   google__protobuf__generated_code_info__annotation__field_descriptors,
   google__protobuf__generated_code_info__annotation__field_indices_by_name,
   1,  google__protobuf__generated_code_info__annotation__number_ranges,
@@ -3557,4 +4954,86 @@ const ProtobufCMessageDescriptor google__protobuf__generated_code_info__descript
   1,  google__protobuf__generated_code_info__number_ranges,
   (ProtobufCMessageInit) google__protobuf__generated_code_info__init,
   NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue google__protobuf__edition__enum_values_by_number[14] =
+{
+  { "EDITION_UNKNOWN", "GOOGLE__PROTOBUF__EDITION__EDITION_UNKNOWN", 0 },
+  { "EDITION_1_TEST_ONLY", "GOOGLE__PROTOBUF__EDITION__EDITION_1_TEST_ONLY", 1 },
+  { "EDITION_2_TEST_ONLY", "GOOGLE__PROTOBUF__EDITION__EDITION_2_TEST_ONLY", 2 },
+  { "EDITION_LEGACY", "GOOGLE__PROTOBUF__EDITION__EDITION_LEGACY", 900 },
+  { "EDITION_PROTO2", "GOOGLE__PROTOBUF__EDITION__EDITION_PROTO2", 998 },
+  { "EDITION_PROTO3", "GOOGLE__PROTOBUF__EDITION__EDITION_PROTO3", 999 },
+  { "EDITION_2023", "GOOGLE__PROTOBUF__EDITION__EDITION_2023", 1000 },
+  { "EDITION_2024", "GOOGLE__PROTOBUF__EDITION__EDITION_2024", 1001 },
+  { "EDITION_2026", "GOOGLE__PROTOBUF__EDITION__EDITION_2026", 1002 },
+  { "EDITION_UNSTABLE", "GOOGLE__PROTOBUF__EDITION__EDITION_UNSTABLE", 9999 },
+  { "EDITION_99997_TEST_ONLY", "GOOGLE__PROTOBUF__EDITION__EDITION_99997_TEST_ONLY", 99997 },
+  { "EDITION_99998_TEST_ONLY", "GOOGLE__PROTOBUF__EDITION__EDITION_99998_TEST_ONLY", 99998 },
+  { "EDITION_99999_TEST_ONLY", "GOOGLE__PROTOBUF__EDITION__EDITION_99999_TEST_ONLY", 99999 },
+  { "EDITION_MAX", "GOOGLE__PROTOBUF__EDITION__EDITION_MAX", 2147483647 },
+};
+static const ProtobufCIntRange google__protobuf__edition__value_ranges[] = {
+{0, 0},{900, 3},{998, 4},{9999, 9},{99997, 10},{2147483647, 13},{0, 14}
+};
+static const ProtobufCEnumValueIndex google__protobuf__edition__enum_values_by_name[14] =
+{
+  { "EDITION_1_TEST_ONLY", 1 },
+  { "EDITION_2023", 6 },
+  { "EDITION_2024", 7 },
+  { "EDITION_2026", 8 },
+  { "EDITION_2_TEST_ONLY", 2 },
+  { "EDITION_99997_TEST_ONLY", 10 },
+  { "EDITION_99998_TEST_ONLY", 11 },
+  { "EDITION_99999_TEST_ONLY", 12 },
+  { "EDITION_LEGACY", 3 },
+  { "EDITION_MAX", 13 },
+  { "EDITION_PROTO2", 4 },
+  { "EDITION_PROTO3", 5 },
+  { "EDITION_UNKNOWN", 0 },
+  { "EDITION_UNSTABLE", 9 },
+};
+const ProtobufCEnumDescriptor google__protobuf__edition__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "google.protobuf.Edition",
+  "Edition",
+  "Google__Protobuf__Edition",
+  "google.protobuf",
+  14,
+  google__protobuf__edition__enum_values_by_number,
+  14,
+  google__protobuf__edition__enum_values_by_name,
+  6,
+  google__protobuf__edition__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue google__protobuf__symbol_visibility__enum_values_by_number[3] =
+{
+  { "VISIBILITY_UNSET", "GOOGLE__PROTOBUF__SYMBOL_VISIBILITY__VISIBILITY_UNSET", 0 },
+  { "VISIBILITY_LOCAL", "GOOGLE__PROTOBUF__SYMBOL_VISIBILITY__VISIBILITY_LOCAL", 1 },
+  { "VISIBILITY_EXPORT", "GOOGLE__PROTOBUF__SYMBOL_VISIBILITY__VISIBILITY_EXPORT", 2 },
+};
+static const ProtobufCIntRange google__protobuf__symbol_visibility__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex google__protobuf__symbol_visibility__enum_values_by_name[3] =
+{
+  { "VISIBILITY_EXPORT", 2 },
+  { "VISIBILITY_LOCAL", 1 },
+  { "VISIBILITY_UNSET", 0 },
+};
+const ProtobufCEnumDescriptor google__protobuf__symbol_visibility__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "google.protobuf.SymbolVisibility",
+  "SymbolVisibility",
+  "Google__Protobuf__SymbolVisibility",
+  "google.protobuf",
+  3,
+  google__protobuf__symbol_visibility__enum_values_by_number,
+  3,
+  google__protobuf__symbol_visibility__enum_values_by_name,
+  1,
+  google__protobuf__symbol_visibility__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

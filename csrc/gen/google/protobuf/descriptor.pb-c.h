@@ -21,6 +21,7 @@ typedef struct Google__Protobuf__DescriptorProto Google__Protobuf__DescriptorPro
 typedef struct Google__Protobuf__DescriptorProto__ExtensionRange Google__Protobuf__DescriptorProto__ExtensionRange;
 typedef struct Google__Protobuf__DescriptorProto__ReservedRange Google__Protobuf__DescriptorProto__ReservedRange;
 typedef struct Google__Protobuf__ExtensionRangeOptions Google__Protobuf__ExtensionRangeOptions;
+typedef struct Google__Protobuf__ExtensionRangeOptions__Declaration Google__Protobuf__ExtensionRangeOptions__Declaration;
 typedef struct Google__Protobuf__FieldDescriptorProto Google__Protobuf__FieldDescriptorProto;
 typedef struct Google__Protobuf__OneofDescriptorProto Google__Protobuf__OneofDescriptorProto;
 typedef struct Google__Protobuf__EnumDescriptorProto Google__Protobuf__EnumDescriptorProto;
@@ -31,6 +32,8 @@ typedef struct Google__Protobuf__MethodDescriptorProto Google__Protobuf__MethodD
 typedef struct Google__Protobuf__FileOptions Google__Protobuf__FileOptions;
 typedef struct Google__Protobuf__MessageOptions Google__Protobuf__MessageOptions;
 typedef struct Google__Protobuf__FieldOptions Google__Protobuf__FieldOptions;
+typedef struct Google__Protobuf__FieldOptions__EditionDefault Google__Protobuf__FieldOptions__EditionDefault;
+typedef struct Google__Protobuf__FieldOptions__FeatureSupport Google__Protobuf__FieldOptions__FeatureSupport;
 typedef struct Google__Protobuf__OneofOptions Google__Protobuf__OneofOptions;
 typedef struct Google__Protobuf__EnumOptions Google__Protobuf__EnumOptions;
 typedef struct Google__Protobuf__EnumValueOptions Google__Protobuf__EnumValueOptions;
@@ -38,6 +41,11 @@ typedef struct Google__Protobuf__ServiceOptions Google__Protobuf__ServiceOptions
 typedef struct Google__Protobuf__MethodOptions Google__Protobuf__MethodOptions;
 typedef struct Google__Protobuf__UninterpretedOption Google__Protobuf__UninterpretedOption;
 typedef struct Google__Protobuf__UninterpretedOption__NamePart Google__Protobuf__UninterpretedOption__NamePart;
+typedef struct Google__Protobuf__FeatureSet Google__Protobuf__FeatureSet;
+typedef struct Google__Protobuf__FeatureSet__VisibilityFeature Google__Protobuf__FeatureSet__VisibilityFeature;
+typedef struct Google__Protobuf__FeatureSet__ProtoLimitsFeature Google__Protobuf__FeatureSet__ProtoLimitsFeature;
+typedef struct Google__Protobuf__FeatureSetDefaults Google__Protobuf__FeatureSetDefaults;
+typedef struct Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault;
 typedef struct Google__Protobuf__SourceCodeInfo Google__Protobuf__SourceCodeInfo;
 typedef struct Google__Protobuf__SourceCodeInfo__Location Google__Protobuf__SourceCodeInfo__Location;
 typedef struct Google__Protobuf__GeneratedCodeInfo Google__Protobuf__GeneratedCodeInfo;
@@ -46,6 +54,17 @@ typedef struct Google__Protobuf__GeneratedCodeInfo__Annotation Google__Protobuf_
 
 /* --- enums --- */
 
+/*
+ * The verification state of the extension range.
+ */
+typedef enum _Google__Protobuf__ExtensionRangeOptions__VerificationState {
+  /*
+   * All the extensions of the range must be declared.
+   */
+  GOOGLE__PROTOBUF__EXTENSION_RANGE_OPTIONS__VERIFICATION_STATE__DECLARATION = 0,
+  GOOGLE__PROTOBUF__EXTENSION_RANGE_OPTIONS__VERIFICATION_STATE__UNVERIFIED = 1
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__EXTENSION_RANGE_OPTIONS__VERIFICATION_STATE)
+} Google__Protobuf__ExtensionRangeOptions__VerificationState;
 typedef enum _Google__Protobuf__FieldDescriptorProto__Type {
   /*
    * 0 is reserved for errors.
@@ -70,9 +89,10 @@ typedef enum _Google__Protobuf__FieldDescriptorProto__Type {
   GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_STRING = 9,
   /*
    * Tag-delimited aggregate.
-   * Group type is deprecated and not supported in proto3. However, Proto3
+   * Group type is deprecated and not supported after google.protobuf. However, Proto3
    * implementations should still be able to parse the group wire format and
-   * treat group fields as unknown fields.
+   * treat group fields as unknown fields.  In Editions, the group wire format
+   * can be enabled via the `message_encoding` feature.
    */
   GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_GROUP = 10,
   /*
@@ -102,8 +122,13 @@ typedef enum _Google__Protobuf__FieldDescriptorProto__Label {
    * 0 is reserved for errors
    */
   GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_OPTIONAL = 1,
-  GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REQUIRED = 2,
-  GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED = 3
+  GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED = 3,
+  /*
+   * The required label is only allowed in google.protobuf.  In proto3 and Editions
+   * it's explicitly prohibited.  In Editions, the `field_presence` feature
+   * can be used to get this behavior.
+   */
+  GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REQUIRED = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL)
 } Google__Protobuf__FieldDescriptorProto__Label;
 /*
@@ -132,6 +157,14 @@ typedef enum _Google__Protobuf__FieldOptions__CType {
    * Default mode.
    */
   GOOGLE__PROTOBUF__FIELD_OPTIONS__CTYPE__STRING = 0,
+  /*
+   * The option [ctype=CORD] may be applied to a non-repeated field of type
+   * "bytes". It indicates that in C++, the data should be stored in a Cord
+   * instead of a string.  For very large strings, this may reduce memory
+   * fragmentation. It may also allow better performance when parsing from a
+   * Cord, or when parsing with aliasing enabled, as the parsed Cord may then
+   * alias the original buffer.
+   */
   GOOGLE__PROTOBUF__FIELD_OPTIONS__CTYPE__CORD = 1,
   GOOGLE__PROTOBUF__FIELD_OPTIONS__CTYPE__STRING_PIECE = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__FIELD_OPTIONS__CTYPE)
@@ -152,6 +185,33 @@ typedef enum _Google__Protobuf__FieldOptions__JSType {
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__FIELD_OPTIONS__JSTYPE)
 } Google__Protobuf__FieldOptions__JSType;
 /*
+ * If set to RETENTION_SOURCE, the option will be omitted from the binary.
+ */
+typedef enum _Google__Protobuf__FieldOptions__OptionRetention {
+  GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_RETENTION__RETENTION_UNKNOWN = 0,
+  GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_RETENTION__RETENTION_RUNTIME = 1,
+  GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_RETENTION__RETENTION_SOURCE = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_RETENTION)
+} Google__Protobuf__FieldOptions__OptionRetention;
+/*
+ * This indicates the types of entities that the field may apply to when used
+ * as an option. If it is unset, then the field may be freely used as an
+ * option on any kind of entity.
+ */
+typedef enum _Google__Protobuf__FieldOptions__OptionTargetType {
+  GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_UNKNOWN = 0,
+  GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_FILE = 1,
+  GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_EXTENSION_RANGE = 2,
+  GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_MESSAGE = 3,
+  GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_FIELD = 4,
+  GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_ONEOF = 5,
+  GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_ENUM = 6,
+  GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_ENUM_ENTRY = 7,
+  GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_SERVICE = 8,
+  GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE__TARGET_TYPE_METHOD = 9
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_TARGET_TYPE)
+} Google__Protobuf__FieldOptions__OptionTargetType;
+/*
  * Is this method side-effect-free (or safe in HTTP parlance), or idempotent,
  * or neither? HTTP based RPC implementation may choose GET verb for safe
  * methods, and PUT verb for idempotent methods instead of the default POST.
@@ -168,6 +228,170 @@ typedef enum _Google__Protobuf__MethodOptions__IdempotencyLevel {
   GOOGLE__PROTOBUF__METHOD_OPTIONS__IDEMPOTENCY_LEVEL__IDEMPOTENT = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__METHOD_OPTIONS__IDEMPOTENCY_LEVEL)
 } Google__Protobuf__MethodOptions__IdempotencyLevel;
+typedef enum _Google__Protobuf__FeatureSet__VisibilityFeature__DefaultSymbolVisibility {
+  GOOGLE__PROTOBUF__FEATURE_SET__VISIBILITY_FEATURE__DEFAULT_SYMBOL_VISIBILITY__DEFAULT_SYMBOL_VISIBILITY_UNKNOWN = 0,
+  /*
+   * Default pre-EDITION_2024, all UNSET visibility are export.
+   */
+  GOOGLE__PROTOBUF__FEATURE_SET__VISIBILITY_FEATURE__DEFAULT_SYMBOL_VISIBILITY__EXPORT_ALL = 1,
+  /*
+   * All top-level symbols default to export, nested default to local.
+   */
+  GOOGLE__PROTOBUF__FEATURE_SET__VISIBILITY_FEATURE__DEFAULT_SYMBOL_VISIBILITY__EXPORT_TOP_LEVEL = 2,
+  /*
+   * All symbols default to local.
+   */
+  GOOGLE__PROTOBUF__FEATURE_SET__VISIBILITY_FEATURE__DEFAULT_SYMBOL_VISIBILITY__LOCAL_ALL = 3,
+  /*
+   * All symbols local by default. Nested types cannot be exported.
+   * With special case caveat for message { enum {} reserved 1 to max; }
+   * This is the recommended setting for new protos.
+   */
+  GOOGLE__PROTOBUF__FEATURE_SET__VISIBILITY_FEATURE__DEFAULT_SYMBOL_VISIBILITY__STRICT = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__FEATURE_SET__VISIBILITY_FEATURE__DEFAULT_SYMBOL_VISIBILITY)
+} Google__Protobuf__FeatureSet__VisibilityFeature__DefaultSymbolVisibility;
+typedef enum _Google__Protobuf__FeatureSet__ProtoLimitsFeature__EnforceProtoLimits {
+  GOOGLE__PROTOBUF__FEATURE_SET__PROTO_LIMITS_FEATURE__ENFORCE_PROTO_LIMITS__PROTO_LIMITS_UNKNOWN = 0,
+  /*
+   * Default pre-EDITION_2026: there are no limit enforcement at the protoc
+   * level. Practical limits still exist, but they will tend to fail while
+   * compiling protoc-generated code, and these limits tend to be language
+   * or toolchain specific.
+   */
+  GOOGLE__PROTOBUF__FEATURE_SET__PROTO_LIMITS_FEATURE__ENFORCE_PROTO_LIMITS__LEGACY_NO_EXPLICIT_LIMITS = 1,
+  /*
+   * A set of limits enforced by Edition 2026 by default. For a detailed
+   * list of all the limits please consult the Edition 2026 documentation.
+   */
+  GOOGLE__PROTOBUF__FEATURE_SET__PROTO_LIMITS_FEATURE__ENFORCE_PROTO_LIMITS__PROTO_LIMITS2026 = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__FEATURE_SET__PROTO_LIMITS_FEATURE__ENFORCE_PROTO_LIMITS)
+} Google__Protobuf__FeatureSet__ProtoLimitsFeature__EnforceProtoLimits;
+typedef enum _Google__Protobuf__FeatureSet__FieldPresence {
+  GOOGLE__PROTOBUF__FEATURE_SET__FIELD_PRESENCE__FIELD_PRESENCE_UNKNOWN = 0,
+  GOOGLE__PROTOBUF__FEATURE_SET__FIELD_PRESENCE__EXPLICIT = 1,
+  GOOGLE__PROTOBUF__FEATURE_SET__FIELD_PRESENCE__IMPLICIT = 2,
+  GOOGLE__PROTOBUF__FEATURE_SET__FIELD_PRESENCE__LEGACY_REQUIRED = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__FEATURE_SET__FIELD_PRESENCE)
+} Google__Protobuf__FeatureSet__FieldPresence;
+typedef enum _Google__Protobuf__FeatureSet__EnumType {
+  GOOGLE__PROTOBUF__FEATURE_SET__ENUM_TYPE__ENUM_TYPE_UNKNOWN = 0,
+  GOOGLE__PROTOBUF__FEATURE_SET__ENUM_TYPE__OPEN = 1,
+  GOOGLE__PROTOBUF__FEATURE_SET__ENUM_TYPE__CLOSED = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__FEATURE_SET__ENUM_TYPE)
+} Google__Protobuf__FeatureSet__EnumType;
+typedef enum _Google__Protobuf__FeatureSet__RepeatedFieldEncoding {
+  GOOGLE__PROTOBUF__FEATURE_SET__REPEATED_FIELD_ENCODING__REPEATED_FIELD_ENCODING_UNKNOWN = 0,
+  GOOGLE__PROTOBUF__FEATURE_SET__REPEATED_FIELD_ENCODING__PACKED = 1,
+  GOOGLE__PROTOBUF__FEATURE_SET__REPEATED_FIELD_ENCODING__EXPANDED = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__FEATURE_SET__REPEATED_FIELD_ENCODING)
+} Google__Protobuf__FeatureSet__RepeatedFieldEncoding;
+typedef enum _Google__Protobuf__FeatureSet__Utf8Validation {
+  GOOGLE__PROTOBUF__FEATURE_SET__UTF8_VALIDATION__UTF8_VALIDATION_UNKNOWN = 0,
+  GOOGLE__PROTOBUF__FEATURE_SET__UTF8_VALIDATION__VERIFY = 2,
+  GOOGLE__PROTOBUF__FEATURE_SET__UTF8_VALIDATION__NONE = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__FEATURE_SET__UTF8_VALIDATION)
+} Google__Protobuf__FeatureSet__Utf8Validation;
+typedef enum _Google__Protobuf__FeatureSet__MessageEncoding {
+  GOOGLE__PROTOBUF__FEATURE_SET__MESSAGE_ENCODING__MESSAGE_ENCODING_UNKNOWN = 0,
+  GOOGLE__PROTOBUF__FEATURE_SET__MESSAGE_ENCODING__LENGTH_PREFIXED = 1,
+  GOOGLE__PROTOBUF__FEATURE_SET__MESSAGE_ENCODING__DELIMITED = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__FEATURE_SET__MESSAGE_ENCODING)
+} Google__Protobuf__FeatureSet__MessageEncoding;
+typedef enum _Google__Protobuf__FeatureSet__JsonFormat {
+  GOOGLE__PROTOBUF__FEATURE_SET__JSON_FORMAT__JSON_FORMAT_UNKNOWN = 0,
+  GOOGLE__PROTOBUF__FEATURE_SET__JSON_FORMAT__ALLOW = 1,
+  GOOGLE__PROTOBUF__FEATURE_SET__JSON_FORMAT__LEGACY_BEST_EFFORT = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__FEATURE_SET__JSON_FORMAT)
+} Google__Protobuf__FeatureSet__JsonFormat;
+typedef enum _Google__Protobuf__FeatureSet__EnforceNamingStyle {
+  GOOGLE__PROTOBUF__FEATURE_SET__ENFORCE_NAMING_STYLE__ENFORCE_NAMING_STYLE_UNKNOWN = 0,
+  GOOGLE__PROTOBUF__FEATURE_SET__ENFORCE_NAMING_STYLE__STYLE2024 = 1,
+  GOOGLE__PROTOBUF__FEATURE_SET__ENFORCE_NAMING_STYLE__STYLE_LEGACY = 2,
+  GOOGLE__PROTOBUF__FEATURE_SET__ENFORCE_NAMING_STYLE__STYLE2026 = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__FEATURE_SET__ENFORCE_NAMING_STYLE)
+} Google__Protobuf__FeatureSet__EnforceNamingStyle;
+/*
+ * Represents the identified object's effect on the element in the original
+ * .proto file.
+ */
+typedef enum _Google__Protobuf__GeneratedCodeInfo__Annotation__Semantic {
+  /*
+   * There is no effect or the effect is indescribable.
+   */
+  GOOGLE__PROTOBUF__GENERATED_CODE_INFO__ANNOTATION__SEMANTIC__NONE = 0,
+  /*
+   * The element is set or otherwise mutated.
+   */
+  GOOGLE__PROTOBUF__GENERATED_CODE_INFO__ANNOTATION__SEMANTIC__SET = 1,
+  /*
+   * An alias to the element is returned.
+   */
+  GOOGLE__PROTOBUF__GENERATED_CODE_INFO__ANNOTATION__SEMANTIC__ALIAS = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__GENERATED_CODE_INFO__ANNOTATION__SEMANTIC)
+} Google__Protobuf__GeneratedCodeInfo__Annotation__Semantic;
+/*
+ * The full set of known editions.
+ */
+typedef enum _Google__Protobuf__Edition {
+  /*
+   * A placeholder for an unknown edition value.
+   */
+  GOOGLE__PROTOBUF__EDITION__EDITION_UNKNOWN = 0,
+  /*
+   * A placeholder edition for specifying default behaviors *before* a feature
+   * was first introduced.  This is effectively an "infinite past".
+   */
+  GOOGLE__PROTOBUF__EDITION__EDITION_LEGACY = 900,
+  /*
+   * Legacy syntax "editions".  These pre-date editions, but behave much like
+   * distinct editions.  These can't be used to specify the edition of proto
+   * files, but feature definitions must supply proto2/proto3 defaults for
+   * backwards compatibility.
+   */
+  GOOGLE__PROTOBUF__EDITION__EDITION_PROTO2 = 998,
+  GOOGLE__PROTOBUF__EDITION__EDITION_PROTO3 = 999,
+  /*
+   * Editions that have been released.  The specific values are arbitrary and
+   * should not be depended on, but they will always be time-ordered for easy
+   * comparison.
+   */
+  GOOGLE__PROTOBUF__EDITION__EDITION_2023 = 1000,
+  GOOGLE__PROTOBUF__EDITION__EDITION_2024 = 1001,
+  GOOGLE__PROTOBUF__EDITION__EDITION_2026 = 1002,
+  /*
+   * A placeholder edition for developing and testing unscheduled features.
+   */
+  GOOGLE__PROTOBUF__EDITION__EDITION_UNSTABLE = 9999,
+  /*
+   * Placeholder editions for testing feature resolution.  These should not be
+   * used or relied on outside of tests.
+   */
+  GOOGLE__PROTOBUF__EDITION__EDITION_1_TEST_ONLY = 1,
+  GOOGLE__PROTOBUF__EDITION__EDITION_2_TEST_ONLY = 2,
+  GOOGLE__PROTOBUF__EDITION__EDITION_99997_TEST_ONLY = 99997,
+  GOOGLE__PROTOBUF__EDITION__EDITION_99998_TEST_ONLY = 99998,
+  GOOGLE__PROTOBUF__EDITION__EDITION_99999_TEST_ONLY = 99999,
+  /*
+   * Placeholder for specifying unbounded edition support.  This should only
+   * ever be used by plugins that can expect to never require any changes to
+   * support a new edition.
+   */
+  GOOGLE__PROTOBUF__EDITION__EDITION_MAX = 2147483647
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__EDITION)
+} Google__Protobuf__Edition;
+/*
+ * Describes the 'visibility' of a symbol with respect to the proto import
+ * system. Symbols can only be imported when the visibility rules do not prevent
+ * it (ex: local symbols cannot be imported).  Visibility modifiers can only set
+ * on `message` and `enum` as they are the only types available to be referenced
+ * from other files.
+ */
+typedef enum _Google__Protobuf__SymbolVisibility {
+  GOOGLE__PROTOBUF__SYMBOL_VISIBILITY__VISIBILITY_UNSET = 0,
+  GOOGLE__PROTOBUF__SYMBOL_VISIBILITY__VISIBILITY_LOCAL = 1,
+  GOOGLE__PROTOBUF__SYMBOL_VISIBILITY__VISIBILITY_EXPORT = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GOOGLE__PROTOBUF__SYMBOL_VISIBILITY)
+} Google__Protobuf__SymbolVisibility;
 
 /* --- messages --- */
 
@@ -217,6 +441,12 @@ struct  Google__Protobuf__FileDescriptorProto
   size_t n_weak_dependency;
   int32_t *weak_dependency;
   /*
+   * Names of files imported by this file purely for the purpose of providing
+   * option extensions. These are excluded from the dependency list above.
+   */
+  size_t n_option_dependency;
+  char **option_dependency;
+  /*
    * All top-level definitions in this file.
    */
   size_t n_message_type;
@@ -237,13 +467,25 @@ struct  Google__Protobuf__FileDescriptorProto
   Google__Protobuf__SourceCodeInfo *source_code_info;
   /*
    * The syntax of the proto file.
-   * The supported values are "proto2" and "proto3".
+   * The supported values are "proto2", "proto3", and "editions".
+   * If `edition` is present, this value must be "editions".
+   * WARNING: This field should only be used by protobuf plugins or special
+   * cases like the proto compiler. Other uses are discouraged and
+   * developers should rely on the protoreflect APIs for their client language.
    */
   char *syntax;
+  /*
+   * The edition of the proto file.
+   * WARNING: This field should only be used by protobuf plugins or special
+   * cases like the proto compiler. Other uses are discouraged and
+   * developers should rely on the protoreflect APIs for their client language.
+   */
+  protobuf_c_boolean has_edition;
+  Google__Protobuf__Edition edition;
 };
 #define GOOGLE__PROTOBUF__FILE_DESCRIPTOR_PROTO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__file_descriptor_proto__descriptor) \
-    , NULL, NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, NULL, NULL, NULL }
+    , NULL, NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, NULL, NULL, NULL, 0, GOOGLE__PROTOBUF__EDITION__EDITION_UNKNOWN }
 
 
 struct  Google__Protobuf__DescriptorProto__ExtensionRange
@@ -318,10 +560,53 @@ struct  Google__Protobuf__DescriptorProto
    */
   size_t n_reserved_name;
   char **reserved_name;
+  /*
+   * Support for `export` and `local` keywords on enums.
+   */
+  protobuf_c_boolean has_visibility;
+  Google__Protobuf__SymbolVisibility visibility;
 };
 #define GOOGLE__PROTOBUF__DESCRIPTOR_PROTO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__descriptor_proto__descriptor) \
-    , NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, NULL, 0,NULL, 0,NULL }
+    , NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, NULL, 0,NULL, 0,NULL, 0, GOOGLE__PROTOBUF__SYMBOL_VISIBILITY__VISIBILITY_UNSET }
+
+
+struct  Google__Protobuf__ExtensionRangeOptions__Declaration
+{
+  ProtobufCMessage base;
+  /*
+   * The extension number declared within the extension range.
+   */
+  protobuf_c_boolean has_number;
+  int32_t number;
+  /*
+   * The fully-qualified name of the extension field. There must be a leading
+   * dot in front of the full name.
+   */
+  char *full_name;
+  /*
+   * The fully-qualified type name of the extension field. Unlike
+   * Metadata.type, Declaration.type must have a leading dot for messages
+   * and enums.
+   */
+  char *type;
+  /*
+   * If true, indicates that the number is reserved in the extension range,
+   * and any extension field with the number will fail to compile. Set this
+   * when a declared extension field is deleted.
+   */
+  protobuf_c_boolean has_reserved;
+  protobuf_c_boolean reserved;
+  /*
+   * If true, indicates that the extension must be defined as repeated.
+   * Otherwise the extension must be defined as optional.
+   */
+  protobuf_c_boolean has_repeated;
+  protobuf_c_boolean repeated;
+};
+#define GOOGLE__PROTOBUF__EXTENSION_RANGE_OPTIONS__DECLARATION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__extension_range_options__declaration__descriptor) \
+    , 0, 0, NULL, NULL, 0, 0, 0, 0 }
 
 
 struct  Google__Protobuf__ExtensionRangeOptions
@@ -332,10 +617,28 @@ struct  Google__Protobuf__ExtensionRangeOptions
    */
   size_t n_uninterpreted_option;
   Google__Protobuf__UninterpretedOption **uninterpreted_option;
+  /*
+   * For external users: DO NOT USE. We are in the process of open sourcing
+   * extension declaration and executing internal cleanups before it can be
+   * used externally.
+   */
+  size_t n_declaration;
+  Google__Protobuf__ExtensionRangeOptions__Declaration **declaration;
+  /*
+   * Any features defined in the specific edition.
+   */
+  Google__Protobuf__FeatureSet *features;
+  /*
+   * The verification state of the range.
+   * TODO: flip the default to DECLARATION once all empty ranges
+   * are marked as UNVERIFIED.
+   */
+  protobuf_c_boolean has_verification;
+  Google__Protobuf__ExtensionRangeOptions__VerificationState verification;
 };
 #define GOOGLE__PROTOBUF__EXTENSION_RANGE_OPTIONS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__extension_range_options__descriptor) \
-    , 0,NULL }
+    , 0,NULL, 0,NULL, NULL, 0, GOOGLE__PROTOBUF__EXTENSION_RANGE_OPTIONS__VERIFICATION_STATE__UNVERIFIED }
 
 
 /*
@@ -392,12 +695,12 @@ struct  Google__Protobuf__FieldDescriptorProto
   /*
    * If true, this is a proto3 "optional". When a proto3 field is optional, it
    * tracks presence regardless of field type.
-   * When proto3_optional is true, this field must be belong to a oneof to
-   * signal to old proto3 clients that presence is tracked for this field. This
-   * oneof is known as a "synthetic" oneof, and this field must be its sole
-   * member (each proto3 optional field gets its own synthetic oneof). Synthetic
-   * oneofs exist in the descriptor only, and do not generate any API. Synthetic
-   * oneofs must be ordered after all "real" oneofs.
+   * When proto3_optional is true, this field must belong to a oneof to signal
+   * to old proto3 clients that presence is tracked for this field. This oneof
+   * is known as a "synthetic" oneof, and this field must be its sole member
+   * (each proto3 optional field gets its own synthetic oneof). Synthetic oneofs
+   * exist in the descriptor only, and do not generate any API. Synthetic oneofs
+   * must be ordered after all "real" oneofs.
    * For message fields, proto3_optional doesn't create any semantic change,
    * since non-repeated message fields always track presence. However it still
    * indicates the semantic detail of whether the user wrote "optional" or not.
@@ -480,10 +783,15 @@ struct  Google__Protobuf__EnumDescriptorProto
    */
   size_t n_reserved_name;
   char **reserved_name;
+  /*
+   * Support for `export` and `local` keywords on enums.
+   */
+  protobuf_c_boolean has_visibility;
+  Google__Protobuf__SymbolVisibility visibility;
 };
 #define GOOGLE__PROTOBUF__ENUM_DESCRIPTOR_PROTO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__enum_descriptor_proto__descriptor) \
-    , NULL, 0,NULL, NULL, 0,NULL, 0,NULL }
+    , NULL, 0,NULL, NULL, 0,NULL, 0,NULL, 0, GOOGLE__PROTOBUF__SYMBOL_VISIBILITY__VISIBILITY_UNSET }
 
 
 /*
@@ -582,12 +890,14 @@ struct  Google__Protobuf__FileOptions
   protobuf_c_boolean has_java_generate_equals_and_hash PROTOBUF_C__DEPRECATED;
   protobuf_c_boolean java_generate_equals_and_hash PROTOBUF_C__DEPRECATED;
   /*
-   * If set true, then the Java2 code generator will generate code that
-   * throws an exception whenever an attempt is made to assign a non-UTF-8
-   * byte sequence to a string field.
-   * Message reflection will do the same.
-   * However, an extension field still accepts non-UTF-8 byte sequences.
-   * This option has no effect on when used with the lite runtime.
+   * A proto2 file can set this to true to opt in to UTF-8 checking for Java,
+   * which will throw an exception if invalid UTF-8 is parsed from the wire or
+   * assigned to a string field.
+   * TODO: clarify exactly what kinds of field types this option
+   * applies to, and update these docs accordingly.
+   * Proto3 files already perform these checks. Setting the option explicitly to
+   * false has no effect: it cannot be used to opt proto3 files out of UTF-8
+   * checks.
    */
   protobuf_c_boolean has_java_string_check_utf8;
   protobuf_c_boolean java_string_check_utf8;
@@ -618,8 +928,6 @@ struct  Google__Protobuf__FileOptions
   protobuf_c_boolean java_generic_services;
   protobuf_c_boolean has_py_generic_services;
   protobuf_c_boolean py_generic_services;
-  protobuf_c_boolean has_php_generic_services;
-  protobuf_c_boolean php_generic_services;
   /*
    * Is this file deprecated?
    * Depending on the target platform, this can emit Deprecated annotations
@@ -674,6 +982,13 @@ struct  Google__Protobuf__FileOptions
    */
   char *ruby_package;
   /*
+   * Any features defined in the specific edition.
+   * WARNING: This field should only be used by protobuf plugins or special
+   * cases like the proto compiler. Other uses are discouraged and
+   * developers should rely on the protoreflect APIs for their client language.
+   */
+  Google__Protobuf__FeatureSet *features;
+  /*
    * The parser stores options it doesn't recognize here.
    * See the documentation for the "Options" section above.
    */
@@ -682,7 +997,7 @@ struct  Google__Protobuf__FileOptions
 };
 #define GOOGLE__PROTOBUF__FILE_OPTIONS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__file_options__descriptor) \
-    , NULL, NULL, 0, 0, 0, 0, 0, 0, 0, GOOGLE__PROTOBUF__FILE_OPTIONS__OPTIMIZE_MODE__SPEED, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,NULL }
+    , NULL, NULL, 0, 0, 0, 0, 0, 0, 0, GOOGLE__PROTOBUF__FILE_OPTIONS__OPTIMIZE_MODE__SPEED, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,NULL }
 
 
 struct  Google__Protobuf__MessageOptions
@@ -745,6 +1060,25 @@ struct  Google__Protobuf__MessageOptions
   protobuf_c_boolean has_map_entry;
   protobuf_c_boolean map_entry;
   /*
+   * Enable the legacy handling of JSON field name conflicts.  This lowercases
+   * and strips underscored from the fields before comparison in proto3 only.
+   * The new behavior takes `json_name` into account and applies to proto2 as
+   * well.
+   * This should only be used as a temporary measure against broken builds due
+   * to the change in behavior for JSON field name conflicts.
+   * TODO This is legacy behavior we plan to remove once downstream
+   * teams have had time to migrate.
+   */
+  protobuf_c_boolean has_deprecated_legacy_json_field_conflicts PROTOBUF_C__DEPRECATED;
+  protobuf_c_boolean deprecated_legacy_json_field_conflicts PROTOBUF_C__DEPRECATED;
+  /*
+   * Any features defined in the specific edition.
+   * WARNING: This field should only be used by protobuf plugins or special
+   * cases like the proto compiler. Other uses are discouraged and
+   * developers should rely on the protoreflect APIs for their client language.
+   */
+  Google__Protobuf__FeatureSet *features;
+  /*
    * The parser stores options it doesn't recognize here. See above.
    */
   size_t n_uninterpreted_option;
@@ -752,17 +1086,77 @@ struct  Google__Protobuf__MessageOptions
 };
 #define GOOGLE__PROTOBUF__MESSAGE_OPTIONS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__message_options__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0,NULL }
+
+
+struct  Google__Protobuf__FieldOptions__EditionDefault
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_edition;
+  Google__Protobuf__Edition edition;
+  /*
+   * Textproto value.
+   */
+  char *value;
+};
+#define GOOGLE__PROTOBUF__FIELD_OPTIONS__EDITION_DEFAULT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__field_options__edition_default__descriptor) \
+    , 0, GOOGLE__PROTOBUF__EDITION__EDITION_UNKNOWN, NULL }
+
+
+/*
+ * Information about the support window of a feature.
+ */
+struct  Google__Protobuf__FieldOptions__FeatureSupport
+{
+  ProtobufCMessage base;
+  /*
+   * The edition that this feature was first available in.  In editions
+   * earlier than this one, the default assigned to EDITION_LEGACY will be
+   * used, and proto files will not be able to override it.
+   */
+  protobuf_c_boolean has_edition_introduced;
+  Google__Protobuf__Edition edition_introduced;
+  /*
+   * The edition this feature becomes deprecated in.  Using this after this
+   * edition may trigger warnings.
+   */
+  protobuf_c_boolean has_edition_deprecated;
+  Google__Protobuf__Edition edition_deprecated;
+  /*
+   * The deprecation warning text if this feature is used after the edition it
+   * was marked deprecated in.
+   */
+  char *deprecation_warning;
+  /*
+   * The edition this feature is no longer available in.  In editions after
+   * this one, the last default assigned will be used, and proto files will
+   * not be able to override it.
+   */
+  protobuf_c_boolean has_edition_removed;
+  Google__Protobuf__Edition edition_removed;
+  /*
+   * The removal error text if this feature is used after the edition it was
+   * removed in.
+   */
+  char *removal_error;
+};
+#define GOOGLE__PROTOBUF__FIELD_OPTIONS__FEATURE_SUPPORT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__field_options__feature_support__descriptor) \
+    , 0, GOOGLE__PROTOBUF__EDITION__EDITION_UNKNOWN, 0, GOOGLE__PROTOBUF__EDITION__EDITION_UNKNOWN, NULL, 0, GOOGLE__PROTOBUF__EDITION__EDITION_UNKNOWN, NULL }
 
 
 struct  Google__Protobuf__FieldOptions
 {
   ProtobufCMessage base;
   /*
+   * NOTE: ctype is deprecated. Use `features.(pb.cpp).string_type` instead.
    * The ctype option instructs the C++ code generator to use a different
    * representation of the field than it normally would.  See the specific
-   * options below.  This option is not yet implemented in the open source
-   * release -- sorry, we'll try to include it in a future version!
+   * options below.  This option is only implemented to support use of
+   * [ctype=CORD] and [ctype=STRING] (the default) on non-repeated fields of
+   * type "bytes" in the open source release.
+   * TODO: make ctype actually deprecated.
    */
   protobuf_c_boolean has_ctype;
   Google__Protobuf__FieldOptions__CType ctype;
@@ -771,7 +1165,9 @@ struct  Google__Protobuf__FieldOptions
    * a more efficient representation on the wire. Rather than repeatedly
    * writing the tag and type for each element, the entire array is encoded as
    * a single length-delimited blob. In proto3, only explicit setting it to
-   * false will avoid using packed encoding.
+   * false will avoid using packed encoding.  This option is prohibited in
+   * Editions, but the `repeated_field_encoding` feature can be used to control
+   * the behavior.
    */
   protobuf_c_boolean has_packed;
   protobuf_c_boolean packed;
@@ -804,20 +1200,11 @@ struct  Google__Protobuf__FieldOptions
    * interface is not affected by this option; const methods remain safe to
    * call from multiple threads concurrently, while non-const methods continue
    * to require exclusive access.
-   * Note that implementations may choose not to check required fields within
-   * a lazy sub-message.  That is, calling IsInitialized() on the outer message
-   * may return true even if the inner message has missing required fields.
-   * This is necessary because otherwise the inner message would have to be
-   * parsed in order to perform the check, defeating the purpose of lazy
-   * parsing.  An implementation which chooses not to check required fields
-   * must be consistent about it.  That is, for any particular sub-message, the
-   * implementation must either *always* check its required fields, or *never*
-   * check its required fields, regardless of whether or not the message has
-   * been parsed.
-   * As of 2021, lazy does no correctness checks on the byte stream during
-   * parsing.  This may lead to crashes if and when an invalid byte stream is
-   * finally parsed upon access.
-   * TODO(b/211906113):  Enable validation on lazy fields.
+   * Note that lazy message fields are still eagerly verified to check
+   * ill-formed wireformat or missing required fields. Calling IsInitialized()
+   * on the outer message would fail if the inner message has missing required
+   * fields. Failed verification would result in parsing failure (except when
+   * uninitialized messages are acceptable).
    */
   protobuf_c_boolean has_lazy;
   protobuf_c_boolean lazy;
@@ -837,10 +1224,31 @@ struct  Google__Protobuf__FieldOptions
   protobuf_c_boolean has_deprecated;
   protobuf_c_boolean deprecated;
   /*
+   * DEPRECATED. DO NOT USE!
    * For Google-internal migration only. Do not use.
    */
-  protobuf_c_boolean has_weak;
-  protobuf_c_boolean weak;
+  protobuf_c_boolean has_weak PROTOBUF_C__DEPRECATED;
+  protobuf_c_boolean weak PROTOBUF_C__DEPRECATED;
+  /*
+   * Indicate that the field value should not be printed out when using debug
+   * formats, e.g. when the field contains sensitive credentials.
+   */
+  protobuf_c_boolean has_debug_redact;
+  protobuf_c_boolean debug_redact;
+  protobuf_c_boolean has_retention;
+  Google__Protobuf__FieldOptions__OptionRetention retention;
+  size_t n_targets;
+  Google__Protobuf__FieldOptions__OptionTargetType *targets;
+  size_t n_edition_defaults;
+  Google__Protobuf__FieldOptions__EditionDefault **edition_defaults;
+  /*
+   * Any features defined in the specific edition.
+   * WARNING: This field should only be used by protobuf plugins or special
+   * cases like the proto compiler. Other uses are discouraged and
+   * developers should rely on the protoreflect APIs for their client language.
+   */
+  Google__Protobuf__FeatureSet *features;
+  Google__Protobuf__FieldOptions__FeatureSupport *feature_support;
   /*
    * The parser stores options it doesn't recognize here. See above.
    */
@@ -849,12 +1257,19 @@ struct  Google__Protobuf__FieldOptions
 };
 #define GOOGLE__PROTOBUF__FIELD_OPTIONS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__field_options__descriptor) \
-    , 0, GOOGLE__PROTOBUF__FIELD_OPTIONS__CTYPE__STRING, 0, 0, 0, GOOGLE__PROTOBUF__FIELD_OPTIONS__JSTYPE__JS_NORMAL, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL }
+    , 0, GOOGLE__PROTOBUF__FIELD_OPTIONS__CTYPE__STRING, 0, 0, 0, GOOGLE__PROTOBUF__FIELD_OPTIONS__JSTYPE__JS_NORMAL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, GOOGLE__PROTOBUF__FIELD_OPTIONS__OPTION_RETENTION__RETENTION_UNKNOWN, 0,NULL, 0,NULL, NULL, NULL, 0,NULL }
 
 
 struct  Google__Protobuf__OneofOptions
 {
   ProtobufCMessage base;
+  /*
+   * Any features defined in the specific edition.
+   * WARNING: This field should only be used by protobuf plugins or special
+   * cases like the proto compiler. Other uses are discouraged and
+   * developers should rely on the protoreflect APIs for their client language.
+   */
+  Google__Protobuf__FeatureSet *features;
   /*
    * The parser stores options it doesn't recognize here. See above.
    */
@@ -863,7 +1278,7 @@ struct  Google__Protobuf__OneofOptions
 };
 #define GOOGLE__PROTOBUF__ONEOF_OPTIONS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__oneof_options__descriptor) \
-    , 0,NULL }
+    , NULL, 0,NULL }
 
 
 struct  Google__Protobuf__EnumOptions
@@ -884,6 +1299,23 @@ struct  Google__Protobuf__EnumOptions
   protobuf_c_boolean has_deprecated;
   protobuf_c_boolean deprecated;
   /*
+   * Enable the legacy handling of JSON field name conflicts.  This lowercases
+   * and strips underscored from the fields before comparison in proto3 only.
+   * The new behavior takes `json_name` into account and applies to proto2 as
+   * well.
+   * TODO Remove this legacy behavior once downstream teams have
+   * had time to migrate.
+   */
+  protobuf_c_boolean has_deprecated_legacy_json_field_conflicts PROTOBUF_C__DEPRECATED;
+  protobuf_c_boolean deprecated_legacy_json_field_conflicts PROTOBUF_C__DEPRECATED;
+  /*
+   * Any features defined in the specific edition.
+   * WARNING: This field should only be used by protobuf plugins or special
+   * cases like the proto compiler. Other uses are discouraged and
+   * developers should rely on the protoreflect APIs for their client language.
+   */
+  Google__Protobuf__FeatureSet *features;
+  /*
    * The parser stores options it doesn't recognize here. See above.
    */
   size_t n_uninterpreted_option;
@@ -891,7 +1323,7 @@ struct  Google__Protobuf__EnumOptions
 };
 #define GOOGLE__PROTOBUF__ENUM_OPTIONS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__enum_options__descriptor) \
-    , 0, 0, 0, 0, 0,NULL }
+    , 0, 0, 0, 0, 0, 0, NULL, 0,NULL }
 
 
 struct  Google__Protobuf__EnumValueOptions
@@ -906,6 +1338,24 @@ struct  Google__Protobuf__EnumValueOptions
   protobuf_c_boolean has_deprecated;
   protobuf_c_boolean deprecated;
   /*
+   * Any features defined in the specific edition.
+   * WARNING: This field should only be used by protobuf plugins or special
+   * cases like the proto compiler. Other uses are discouraged and
+   * developers should rely on the protoreflect APIs for their client language.
+   */
+  Google__Protobuf__FeatureSet *features;
+  /*
+   * Indicate that fields annotated with this enum value should not be printed
+   * out when using debug formats, e.g. when the field contains sensitive
+   * credentials.
+   */
+  protobuf_c_boolean has_debug_redact;
+  protobuf_c_boolean debug_redact;
+  /*
+   * Information about the support window of a feature value.
+   */
+  Google__Protobuf__FieldOptions__FeatureSupport *feature_support;
+  /*
    * The parser stores options it doesn't recognize here. See above.
    */
   size_t n_uninterpreted_option;
@@ -913,12 +1363,19 @@ struct  Google__Protobuf__EnumValueOptions
 };
 #define GOOGLE__PROTOBUF__ENUM_VALUE_OPTIONS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__enum_value_options__descriptor) \
-    , 0, 0, 0,NULL }
+    , 0, 0, NULL, 0, 0, NULL, 0,NULL }
 
 
 struct  Google__Protobuf__ServiceOptions
 {
   ProtobufCMessage base;
+  /*
+   * Any features defined in the specific edition.
+   * WARNING: This field should only be used by protobuf plugins or special
+   * cases like the proto compiler. Other uses are discouraged and
+   * developers should rely on the protoreflect APIs for their client language.
+   */
+  Google__Protobuf__FeatureSet *features;
   /*
    * Is this service deprecated?
    * Depending on the target platform, this can emit Deprecated annotations
@@ -935,7 +1392,7 @@ struct  Google__Protobuf__ServiceOptions
 };
 #define GOOGLE__PROTOBUF__SERVICE_OPTIONS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__service_options__descriptor) \
-    , 0, 0, 0,NULL }
+    , NULL, 0, 0, 0,NULL }
 
 
 struct  Google__Protobuf__MethodOptions
@@ -952,6 +1409,13 @@ struct  Google__Protobuf__MethodOptions
   protobuf_c_boolean has_idempotency_level;
   Google__Protobuf__MethodOptions__IdempotencyLevel idempotency_level;
   /*
+   * Any features defined in the specific edition.
+   * WARNING: This field should only be used by protobuf plugins or special
+   * cases like the proto compiler. Other uses are discouraged and
+   * developers should rely on the protoreflect APIs for their client language.
+   */
+  Google__Protobuf__FeatureSet *features;
+  /*
    * The parser stores options it doesn't recognize here. See above.
    */
   size_t n_uninterpreted_option;
@@ -959,7 +1423,7 @@ struct  Google__Protobuf__MethodOptions
 };
 #define GOOGLE__PROTOBUF__METHOD_OPTIONS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__method_options__descriptor) \
-    , 0, 0, 0, GOOGLE__PROTOBUF__METHOD_OPTIONS__IDEMPOTENCY_LEVEL__IDEMPOTENCY_UNKNOWN, 0,NULL }
+    , 0, 0, 0, GOOGLE__PROTOBUF__METHOD_OPTIONS__IDEMPOTENCY_LEVEL__IDEMPOTENCY_UNKNOWN, NULL, 0,NULL }
 
 
 /*
@@ -1013,6 +1477,113 @@ struct  Google__Protobuf__UninterpretedOption
     , 0,NULL, NULL, 0, 0, 0, 0, 0, 0, 0, {0,NULL}, NULL }
 
 
+struct  Google__Protobuf__FeatureSet__VisibilityFeature
+{
+  ProtobufCMessage base;
+};
+#define GOOGLE__PROTOBUF__FEATURE_SET__VISIBILITY_FEATURE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__feature_set__visibility_feature__descriptor) \
+     }
+
+
+struct  Google__Protobuf__FeatureSet__ProtoLimitsFeature
+{
+  ProtobufCMessage base;
+};
+#define GOOGLE__PROTOBUF__FEATURE_SET__PROTO_LIMITS_FEATURE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__feature_set__proto_limits_feature__descriptor) \
+     }
+
+
+/*
+ * TODO Enums in C++ gencode (and potentially other languages) are
+ * not well scoped.  This means that each of the feature enums below can clash
+ * with each other.  The short names we've chosen maximize call-site
+ * readability, but leave us very open to this scenario.  A future feature will
+ * be designed and implemented to handle this, hopefully before we ever hit a
+ * conflict here.
+ */
+struct  Google__Protobuf__FeatureSet
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_field_presence;
+  Google__Protobuf__FeatureSet__FieldPresence field_presence;
+  protobuf_c_boolean has_enum_type;
+  Google__Protobuf__FeatureSet__EnumType enum_type;
+  protobuf_c_boolean has_repeated_field_encoding;
+  Google__Protobuf__FeatureSet__RepeatedFieldEncoding repeated_field_encoding;
+  protobuf_c_boolean has_utf8_validation;
+  Google__Protobuf__FeatureSet__Utf8Validation utf8_validation;
+  protobuf_c_boolean has_message_encoding;
+  Google__Protobuf__FeatureSet__MessageEncoding message_encoding;
+  protobuf_c_boolean has_json_format;
+  Google__Protobuf__FeatureSet__JsonFormat json_format;
+  protobuf_c_boolean has_enforce_naming_style;
+  Google__Protobuf__FeatureSet__EnforceNamingStyle enforce_naming_style;
+  protobuf_c_boolean has_default_symbol_visibility;
+  Google__Protobuf__FeatureSet__VisibilityFeature__DefaultSymbolVisibility default_symbol_visibility;
+  protobuf_c_boolean has_enforce_proto_limits;
+  Google__Protobuf__FeatureSet__ProtoLimitsFeature__EnforceProtoLimits enforce_proto_limits;
+};
+#define GOOGLE__PROTOBUF__FEATURE_SET__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__feature_set__descriptor) \
+    , 0, GOOGLE__PROTOBUF__FEATURE_SET__FIELD_PRESENCE__FIELD_PRESENCE_UNKNOWN, 0, GOOGLE__PROTOBUF__FEATURE_SET__ENUM_TYPE__ENUM_TYPE_UNKNOWN, 0, GOOGLE__PROTOBUF__FEATURE_SET__REPEATED_FIELD_ENCODING__REPEATED_FIELD_ENCODING_UNKNOWN, 0, GOOGLE__PROTOBUF__FEATURE_SET__UTF8_VALIDATION__UTF8_VALIDATION_UNKNOWN, 0, GOOGLE__PROTOBUF__FEATURE_SET__MESSAGE_ENCODING__MESSAGE_ENCODING_UNKNOWN, 0, GOOGLE__PROTOBUF__FEATURE_SET__JSON_FORMAT__JSON_FORMAT_UNKNOWN, 0, GOOGLE__PROTOBUF__FEATURE_SET__ENFORCE_NAMING_STYLE__ENFORCE_NAMING_STYLE_UNKNOWN, 0, GOOGLE__PROTOBUF__FEATURE_SET__VISIBILITY_FEATURE__DEFAULT_SYMBOL_VISIBILITY__DEFAULT_SYMBOL_VISIBILITY_UNKNOWN, 0, GOOGLE__PROTOBUF__FEATURE_SET__PROTO_LIMITS_FEATURE__ENFORCE_PROTO_LIMITS__PROTO_LIMITS_UNKNOWN }
+
+
+/*
+ * A map from every known edition with a unique set of defaults to its
+ * defaults. Not all editions may be contained here.  For a given edition,
+ * the defaults at the closest matching edition ordered at or before it should
+ * be used.  This field must be in strict ascending order by edition.
+ */
+struct  Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_edition;
+  Google__Protobuf__Edition edition;
+  /*
+   * Defaults of features that can be overridden in this edition.
+   */
+  Google__Protobuf__FeatureSet *overridable_features;
+  /*
+   * Defaults of features that can't be overridden in this edition.
+   */
+  Google__Protobuf__FeatureSet *fixed_features;
+};
+#define GOOGLE__PROTOBUF__FEATURE_SET_DEFAULTS__FEATURE_SET_EDITION_DEFAULT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__feature_set_defaults__feature_set_edition_default__descriptor) \
+    , 0, GOOGLE__PROTOBUF__EDITION__EDITION_UNKNOWN, NULL, NULL }
+
+
+/*
+ * A compiled specification for the defaults of a set of features.  These
+ * messages are generated from FeatureSet extensions and can be used to seed
+ * feature resolution. The resolution with this object becomes a simple search
+ * for the closest matching edition, followed by proto merges.
+ */
+struct  Google__Protobuf__FeatureSetDefaults
+{
+  ProtobufCMessage base;
+  size_t n_defaults;
+  Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault **defaults;
+  /*
+   * The minimum supported edition (inclusive) when this was constructed.
+   * Editions before this will not have defaults.
+   */
+  protobuf_c_boolean has_minimum_edition;
+  Google__Protobuf__Edition minimum_edition;
+  /*
+   * The maximum known edition (inclusive) when this was constructed. Editions
+   * after this will not have reliable defaults.
+   */
+  protobuf_c_boolean has_maximum_edition;
+  Google__Protobuf__Edition maximum_edition;
+};
+#define GOOGLE__PROTOBUF__FEATURE_SET_DEFAULTS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__feature_set_defaults__descriptor) \
+    , 0,NULL, 0, GOOGLE__PROTOBUF__EDITION__EDITION_UNKNOWN, 0, GOOGLE__PROTOBUF__EDITION__EDITION_UNKNOWN }
+
+
 struct  Google__Protobuf__SourceCodeInfo__Location
 {
   ProtobufCMessage base;
@@ -1020,7 +1591,7 @@ struct  Google__Protobuf__SourceCodeInfo__Location
    * Identifies which part of the FileDescriptorProto was defined at this
    * location.
    * Each element is a field number or an index.  They form a path from
-   * the root FileDescriptorProto to the place where the definition occurs.
+   * the root FileDescriptorProto to the place where the definition appears.
    * For example, this path:
    *   [ 4, 3, 2, 7, 1 ]
    * refers to:
@@ -1038,6 +1609,21 @@ struct  Google__Protobuf__SourceCodeInfo__Location
    *   [ 4, 3, 2, 7 ]
    * this path refers to the whole field declaration (from the beginning
    * of the label to the terminating semicolon).
+   * For options, the path refers to the interpreted option in the descriptor.
+   * E.g., for a custom option `(my_opt) = "foo"` on a message using extension
+   * number 10101, the path is:
+   *   [ 4, 3, 7, 10101 ]
+   * refers to:
+   *   file.message_type(3)     // 4, 3
+   *       .options()           // 7
+   *       .my_opt()            // 10101
+   * Sub-locations corresponding to the interpreted option's corresponding
+   * `UninterpretedOption` are also appended to the interpreted option, which
+   * deviates from the actual FileDescriptorProto path. E.g.:
+   *   [ 4, 3, 7, 10101, 2 ]
+   * refers to the option name `(my_opt)`, and:
+   *   [ 4, 3, 7, 10101, 7 ]
+   * refers to the "foo" string value of the option.
    */
   size_t n_path;
   int32_t *path;
@@ -1177,15 +1763,17 @@ struct  Google__Protobuf__GeneratedCodeInfo__Annotation
   int32_t begin;
   /*
    * Identifies the ending offset in bytes in the generated code that
-   * relates to the identified offset. The end offset should be one past
+   * relates to the identified object. The end offset should be one past
    * the last relevant byte (so the length of the text = end - begin).
    */
   protobuf_c_boolean has_end;
   int32_t end;
+  protobuf_c_boolean has_semantic;
+  Google__Protobuf__GeneratedCodeInfo__Annotation__Semantic semantic;
 };
 #define GOOGLE__PROTOBUF__GENERATED_CODE_INFO__ANNOTATION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&google__protobuf__generated_code_info__annotation__descriptor) \
-    , 0,NULL, NULL, 0, 0, 0, 0 }
+    , 0,NULL, NULL, 0, 0, 0, 0, 0, GOOGLE__PROTOBUF__GENERATED_CODE_INFO__ANNOTATION__SEMANTIC__NONE }
 
 
 /*
@@ -1271,6 +1859,9 @@ Google__Protobuf__DescriptorProto *
 void   google__protobuf__descriptor_proto__free_unpacked
                      (Google__Protobuf__DescriptorProto *message,
                       ProtobufCAllocator *allocator);
+/* Google__Protobuf__ExtensionRangeOptions__Declaration methods */
+void   google__protobuf__extension_range_options__declaration__init
+                     (Google__Protobuf__ExtensionRangeOptions__Declaration         *message);
 /* Google__Protobuf__ExtensionRangeOptions methods */
 void   google__protobuf__extension_range_options__init
                      (Google__Protobuf__ExtensionRangeOptions         *message);
@@ -1445,6 +2036,12 @@ Google__Protobuf__MessageOptions *
 void   google__protobuf__message_options__free_unpacked
                      (Google__Protobuf__MessageOptions *message,
                       ProtobufCAllocator *allocator);
+/* Google__Protobuf__FieldOptions__EditionDefault methods */
+void   google__protobuf__field_options__edition_default__init
+                     (Google__Protobuf__FieldOptions__EditionDefault         *message);
+/* Google__Protobuf__FieldOptions__FeatureSupport methods */
+void   google__protobuf__field_options__feature_support__init
+                     (Google__Protobuf__FieldOptions__FeatureSupport         *message);
 /* Google__Protobuf__FieldOptions methods */
 void   google__protobuf__field_options__init
                      (Google__Protobuf__FieldOptions         *message);
@@ -1581,6 +2178,53 @@ Google__Protobuf__UninterpretedOption *
 void   google__protobuf__uninterpreted_option__free_unpacked
                      (Google__Protobuf__UninterpretedOption *message,
                       ProtobufCAllocator *allocator);
+/* Google__Protobuf__FeatureSet__VisibilityFeature methods */
+void   google__protobuf__feature_set__visibility_feature__init
+                     (Google__Protobuf__FeatureSet__VisibilityFeature         *message);
+/* Google__Protobuf__FeatureSet__ProtoLimitsFeature methods */
+void   google__protobuf__feature_set__proto_limits_feature__init
+                     (Google__Protobuf__FeatureSet__ProtoLimitsFeature         *message);
+/* Google__Protobuf__FeatureSet methods */
+void   google__protobuf__feature_set__init
+                     (Google__Protobuf__FeatureSet         *message);
+size_t google__protobuf__feature_set__get_packed_size
+                     (const Google__Protobuf__FeatureSet   *message);
+size_t google__protobuf__feature_set__pack
+                     (const Google__Protobuf__FeatureSet   *message,
+                      uint8_t             *out);
+size_t google__protobuf__feature_set__pack_to_buffer
+                     (const Google__Protobuf__FeatureSet   *message,
+                      ProtobufCBuffer     *buffer);
+Google__Protobuf__FeatureSet *
+       google__protobuf__feature_set__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   google__protobuf__feature_set__free_unpacked
+                     (Google__Protobuf__FeatureSet *message,
+                      ProtobufCAllocator *allocator);
+/* Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault methods */
+void   google__protobuf__feature_set_defaults__feature_set_edition_default__init
+                     (Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault         *message);
+/* Google__Protobuf__FeatureSetDefaults methods */
+void   google__protobuf__feature_set_defaults__init
+                     (Google__Protobuf__FeatureSetDefaults         *message);
+size_t google__protobuf__feature_set_defaults__get_packed_size
+                     (const Google__Protobuf__FeatureSetDefaults   *message);
+size_t google__protobuf__feature_set_defaults__pack
+                     (const Google__Protobuf__FeatureSetDefaults   *message,
+                      uint8_t             *out);
+size_t google__protobuf__feature_set_defaults__pack_to_buffer
+                     (const Google__Protobuf__FeatureSetDefaults   *message,
+                      ProtobufCBuffer     *buffer);
+Google__Protobuf__FeatureSetDefaults *
+       google__protobuf__feature_set_defaults__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   google__protobuf__feature_set_defaults__free_unpacked
+                     (Google__Protobuf__FeatureSetDefaults *message,
+                      ProtobufCAllocator *allocator);
 /* Google__Protobuf__SourceCodeInfo__Location methods */
 void   google__protobuf__source_code_info__location__init
                      (Google__Protobuf__SourceCodeInfo__Location         *message);
@@ -1642,6 +2286,9 @@ typedef void (*Google__Protobuf__DescriptorProto__ReservedRange_Closure)
 typedef void (*Google__Protobuf__DescriptorProto_Closure)
                  (const Google__Protobuf__DescriptorProto *message,
                   void *closure_data);
+typedef void (*Google__Protobuf__ExtensionRangeOptions__Declaration_Closure)
+                 (const Google__Protobuf__ExtensionRangeOptions__Declaration *message,
+                  void *closure_data);
 typedef void (*Google__Protobuf__ExtensionRangeOptions_Closure)
                  (const Google__Protobuf__ExtensionRangeOptions *message,
                   void *closure_data);
@@ -1672,6 +2319,12 @@ typedef void (*Google__Protobuf__FileOptions_Closure)
 typedef void (*Google__Protobuf__MessageOptions_Closure)
                  (const Google__Protobuf__MessageOptions *message,
                   void *closure_data);
+typedef void (*Google__Protobuf__FieldOptions__EditionDefault_Closure)
+                 (const Google__Protobuf__FieldOptions__EditionDefault *message,
+                  void *closure_data);
+typedef void (*Google__Protobuf__FieldOptions__FeatureSupport_Closure)
+                 (const Google__Protobuf__FieldOptions__FeatureSupport *message,
+                  void *closure_data);
 typedef void (*Google__Protobuf__FieldOptions_Closure)
                  (const Google__Protobuf__FieldOptions *message,
                   void *closure_data);
@@ -1696,6 +2349,21 @@ typedef void (*Google__Protobuf__UninterpretedOption__NamePart_Closure)
 typedef void (*Google__Protobuf__UninterpretedOption_Closure)
                  (const Google__Protobuf__UninterpretedOption *message,
                   void *closure_data);
+typedef void (*Google__Protobuf__FeatureSet__VisibilityFeature_Closure)
+                 (const Google__Protobuf__FeatureSet__VisibilityFeature *message,
+                  void *closure_data);
+typedef void (*Google__Protobuf__FeatureSet__ProtoLimitsFeature_Closure)
+                 (const Google__Protobuf__FeatureSet__ProtoLimitsFeature *message,
+                  void *closure_data);
+typedef void (*Google__Protobuf__FeatureSet_Closure)
+                 (const Google__Protobuf__FeatureSet *message,
+                  void *closure_data);
+typedef void (*Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault_Closure)
+                 (const Google__Protobuf__FeatureSetDefaults__FeatureSetEditionDefault *message,
+                  void *closure_data);
+typedef void (*Google__Protobuf__FeatureSetDefaults_Closure)
+                 (const Google__Protobuf__FeatureSetDefaults *message,
+                  void *closure_data);
 typedef void (*Google__Protobuf__SourceCodeInfo__Location_Closure)
                  (const Google__Protobuf__SourceCodeInfo__Location *message,
                   void *closure_data);
@@ -1714,12 +2382,16 @@ typedef void (*Google__Protobuf__GeneratedCodeInfo_Closure)
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    google__protobuf__edition__descriptor;
+extern const ProtobufCEnumDescriptor    google__protobuf__symbol_visibility__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__file_descriptor_set__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__file_descriptor_proto__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__descriptor_proto__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__descriptor_proto__extension_range__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__descriptor_proto__reserved_range__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__extension_range_options__descriptor;
+extern const ProtobufCMessageDescriptor google__protobuf__extension_range_options__declaration__descriptor;
+extern const ProtobufCEnumDescriptor    google__protobuf__extension_range_options__verification_state__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__field_descriptor_proto__descriptor;
 extern const ProtobufCEnumDescriptor    google__protobuf__field_descriptor_proto__type__descriptor;
 extern const ProtobufCEnumDescriptor    google__protobuf__field_descriptor_proto__label__descriptor;
@@ -1733,8 +2405,12 @@ extern const ProtobufCMessageDescriptor google__protobuf__file_options__descript
 extern const ProtobufCEnumDescriptor    google__protobuf__file_options__optimize_mode__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__message_options__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__field_options__descriptor;
+extern const ProtobufCMessageDescriptor google__protobuf__field_options__edition_default__descriptor;
+extern const ProtobufCMessageDescriptor google__protobuf__field_options__feature_support__descriptor;
 extern const ProtobufCEnumDescriptor    google__protobuf__field_options__ctype__descriptor;
 extern const ProtobufCEnumDescriptor    google__protobuf__field_options__jstype__descriptor;
+extern const ProtobufCEnumDescriptor    google__protobuf__field_options__option_retention__descriptor;
+extern const ProtobufCEnumDescriptor    google__protobuf__field_options__option_target_type__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__oneof_options__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__enum_options__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__enum_value_options__descriptor;
@@ -1743,10 +2419,25 @@ extern const ProtobufCMessageDescriptor google__protobuf__method_options__descri
 extern const ProtobufCEnumDescriptor    google__protobuf__method_options__idempotency_level__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__uninterpreted_option__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__uninterpreted_option__name_part__descriptor;
+extern const ProtobufCMessageDescriptor google__protobuf__feature_set__descriptor;
+extern const ProtobufCMessageDescriptor google__protobuf__feature_set__visibility_feature__descriptor;
+extern const ProtobufCEnumDescriptor    google__protobuf__feature_set__visibility_feature__default_symbol_visibility__descriptor;
+extern const ProtobufCMessageDescriptor google__protobuf__feature_set__proto_limits_feature__descriptor;
+extern const ProtobufCEnumDescriptor    google__protobuf__feature_set__proto_limits_feature__enforce_proto_limits__descriptor;
+extern const ProtobufCEnumDescriptor    google__protobuf__feature_set__field_presence__descriptor;
+extern const ProtobufCEnumDescriptor    google__protobuf__feature_set__enum_type__descriptor;
+extern const ProtobufCEnumDescriptor    google__protobuf__feature_set__repeated_field_encoding__descriptor;
+extern const ProtobufCEnumDescriptor    google__protobuf__feature_set__utf8_validation__descriptor;
+extern const ProtobufCEnumDescriptor    google__protobuf__feature_set__message_encoding__descriptor;
+extern const ProtobufCEnumDescriptor    google__protobuf__feature_set__json_format__descriptor;
+extern const ProtobufCEnumDescriptor    google__protobuf__feature_set__enforce_naming_style__descriptor;
+extern const ProtobufCMessageDescriptor google__protobuf__feature_set_defaults__descriptor;
+extern const ProtobufCMessageDescriptor google__protobuf__feature_set_defaults__feature_set_edition_default__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__source_code_info__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__source_code_info__location__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__generated_code_info__descriptor;
 extern const ProtobufCMessageDescriptor google__protobuf__generated_code_info__annotation__descriptor;
+extern const ProtobufCEnumDescriptor    google__protobuf__generated_code_info__annotation__semantic__descriptor;
 
 PROTOBUF_C__END_DECLS
 
