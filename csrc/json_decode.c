@@ -36,8 +36,10 @@ typedef struct jr {
     dp_jopts o;
     const char *tname;
     int msgs;                 /* stack index of the schema's name -> index map */
-    int depth;
-    dp_pathel path[DP_MAX_MAX_DEPTH + 2];
+    int depth;                /* message levels (the path) */
+    int nest;                 /* JSON nesting counted against max_depth: message
+                                 levels but google.protobuf.Value's */
+    dp_pathel path[2 * DP_MAX_MAX_DEPTH + 4];
 } jr;
 
 /* one member of an object: its field number and its bytes in out */
@@ -153,6 +155,10 @@ static const char *what(jr *r) {
     case 't': case 'f': return "boolean";
     case 'n': return "null";
     case '/': return "a comment (not JSON)";
+    case '}': return "'}'";
+    case ']': return "']'";
+    case ',': return "','";
+    case ':': return "':'";
     default: return (*r->p == '-' || (*r->p >= '0' && *r->p <= '9')) ? "number" : "invalid JSON";
     }
 }
@@ -912,7 +918,7 @@ static int parse_members(jr *r, const dp_msg *m, int skip_type) {
         const dp_field *f = find_json_field(m, s, n);
         if (!f) {
             if ((skip_type && n == 5 && memcmp(s, "@type", 5) == 0) || r->o.ignore_unknown) {
-                if (!skip_value(r, r->depth)) return 0;
+                if (!skip_value(r, r->nest)) return 0;
                 goto next;
             }
             return failat(r, at, "no field named '%s' in %s",
@@ -1162,7 +1168,7 @@ static int parse_any(jr *r) {
             if (!read_string(r, &url, &urln)) return 0;
             url = (const unsigned char *)dp_jpushl(L, (const char *)url, urln);   /* +1 */
             pushed = 1;
-        } else if (!skip_value(r, r->depth)) {
+        } else if (!skip_value(r, r->nest)) {
             return 0;
         }
         ws(r);
@@ -1198,14 +1204,12 @@ static int parse_any(jr *r) {
             ws(r);
             if (!read_string(r, &s, &n) || !expect_ch(r, ':')) return 0;
             if (n == 5 && memcmp(s, "@type", 5) == 0) {
-                if (!skip_value(r, r->depth)) return 0;
+                if (!skip_value(r, r->nest)) return 0;
             } else if (n == 5 && memcmp(s, "value", 5) == 0) {
-                if (r->depth >= r->o.max_depth)
-                    return fail(r, "nesting deeper than max_depth (%d)", r->o.max_depth);
                 got = 1;
                 if (!parse_msg(r, am)) return 0;
             } else if (r->o.ignore_unknown) {
-                if (!skip_value(r, r->depth)) return 0;
+                if (!skip_value(r, r->nest)) return 0;
             } else {
                 return fail(r, "an Any of %s holds only \"@type\" and \"value\"", am->name);
             }
@@ -1216,8 +1220,6 @@ static int parse_any(jr *r) {
         }
         (void)got;
     } else {
-        if (r->depth >= r->o.max_depth)
-            return fail(r, "nesting deeper than max_depth (%d)", r->o.max_depth);
         r->depth++;
         r->path[r->depth].f = NULL;
         if (!parse_members(r, am, 1)) return 0;
@@ -1233,8 +1235,10 @@ static int parse_any(jr *r) {
 /* Reads the JSON value for message m (an object, or a well-known type's
    form) and writes its fields. */
 static int parse_msg(jr *r, const dp_msg *m) {
-    if (r->depth >= r->o.max_depth)
+    int counts = m->wkt != DP_WKT_VALUE;
+    if (counts && r->nest >= r->o.max_depth)
         return fail(r, "nesting deeper than max_depth (%d)", r->o.max_depth);
+    r->nest += counts;
     r->depth++;
     r->path[r->depth].f = NULL;
     ws(r);
@@ -1275,6 +1279,7 @@ static int parse_msg(jr *r, const dp_msg *m) {
     }
     if (!ok) return 0;
     r->depth--;
+    r->nest -= counts;
     return 1;
 }
 
@@ -1304,7 +1309,7 @@ static int from_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int core,
     r.tname = m->name;
     r.base = r.p = data;
     r.end = data + len;
-    r.depth = 0;
+    r.depth = r.nest = 0;
     r.path[0].f = NULL;
     r.path[0].kind = DP_PK_NONE;
     int ok = parse_msg(&r, m);

@@ -54,9 +54,11 @@ typedef struct jw {
     const char *tname;
     const unsigned char *base, *bend;   /* the input (byte offsets) */
     int msgs;                 /* stack index of the schema's name -> index map */
-    int depth;                /* message nesting (max_depth) */
+    int depth;                /* message levels (the path) */
+    int nest;                 /* nesting counted against max_depth: message
+                                 levels but google.protobuf.Value's */
     int lvl;                  /* output nesting (indent) */
-    dp_pathel path[DP_MAX_MAX_DEPTH + 2];
+    dp_pathel path[2 * DP_MAX_MAX_DEPTH + 4];
 } jw;
 
 static int write_msg(jw *w, const dp_msg *m, const unsigned char *p, size_t n);
@@ -288,7 +290,7 @@ static int scan(jw *w, const dp_msg *m, const unsigned char *p, size_t n, size_t
         const dp_field *f = dp_find_field(m, (uint32_t)num);
         if (!f) {                                     /* unknown: checked, not printed */
             if ((st = dp_skip_field(&p, end, (uint32_t)num, wt,
-                                    w->o.max_depth - w->depth)) != DP_OK)
+                                    w->o.max_depth - w->nest)) != DP_OK)
                 return wire_fail(w, at, st);
             continue;
         }
@@ -315,7 +317,7 @@ static int scan(jw *w, const dp_msg *m, const unsigned char *p, size_t n, size_t
             case DP_WT_SGROUP: {
                 const unsigned char *q = p;
                 if ((st = dp_skip_field(&q, end, (uint32_t)num, wt,
-                                        w->o.max_depth - w->depth)) != DP_OK)
+                                        w->o.max_depth - w->nest)) != DP_OK)
                     return wire_fail(w, at, st);
                 /* the body ends before the END_GROUP tag */
                 uint64_t et = num << 3 | DP_WT_EGROUP;
@@ -521,8 +523,6 @@ static int write_map(jw *w, const dp_field *f, size_t a, size_t b) {
         size_t save = w->stk->len;
         w->depth++;
         w->path[w->depth].f = NULL;
-        if (w->depth > w->o.max_depth)
-            return fail(w, e.p, "nesting deeper than max_depth (%d)", w->o.max_depth);
         if (!scan(w, em, e.p, e.n, &x0, &x1)) return 0;
         w->depth--;
         jmap k;
@@ -837,13 +837,15 @@ static int write_any(jw *w, const dp_msg *m, size_t a, size_t b) {
         out_key(w, &first, "value", 5);
         if (!write_msg(w, am, v.p, v.n)) return 0;
     } else {
-        if (w->depth >= w->o.max_depth)
+        if (w->nest >= w->o.max_depth)
             return fail(w, v.p, "nesting deeper than max_depth (%d)", w->o.max_depth);
         size_t x0, x1, save = w->stk->len;
         w->depth++;
+        w->nest++;
         w->path[w->depth].f = NULL;
         if (!scan(w, am, v.p, v.n, &x0, &x1) || !write_fields(w, am, x0, x1, &first)) return 0;
         w->depth--;
+        w->nest--;
         w->stk->len = save;
     }
     out_close(w, first, '}');
@@ -880,9 +882,11 @@ static int write_wkt_value(jw *w, const dp_msg *m, size_t a, size_t b) {
 
 /* Writes message m from p[0..n): an object, or a well-known type's form. */
 static int write_msg(jw *w, const dp_msg *m, const unsigned char *p, size_t n) {
-    if (w->depth >= w->o.max_depth)
+    int counts = m->wkt != DP_WKT_VALUE;
+    if (counts && w->nest >= w->o.max_depth)
         return fail(w, p, "nesting deeper than max_depth (%d)", w->o.max_depth);
     size_t save = w->stk->len, a, b;
+    w->nest += counts;
     w->depth++;
     w->path[w->depth].f = NULL;
     if (!scan(w, m, p, n, &a, &b)) return 0;
@@ -932,6 +936,7 @@ static int write_msg(jw *w, const dp_msg *m, const unsigned char *p, size_t n) {
     }
     if (!ok) return 0;
     w->depth--;
+    w->nest -= counts;
     w->stk->len = save;
     return 1;
 }
@@ -963,7 +968,7 @@ static int to_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int core, i
     w.tname = m->name;
     w.base = data;
     w.bend = data + len;
-    w.depth = 0;
+    w.depth = w.nest = 0;
     w.lvl = 0;
     w.path[0].f = NULL;
     w.path[0].kind = DP_PK_NONE;
