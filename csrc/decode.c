@@ -114,6 +114,10 @@ static void push_u64(dctx *c, uint64_t v) {
     else dp_push_u64(c->L, v);
 }
 
+/* does a varint field of this type keep only the low 32 bits? */
+#define IS_32BIT(type) ((type) == DP_T_INT32 || (type) == DP_T_UINT32 || \
+                        (type) == DP_T_SINT32 || (type) == DP_T_ENUM)
+
 /* [-0, +1] pushes a varint-encoded value of field f */
 static void push_varint(dctx *c, const dp_field *f, uint64_t v) {
     lua_State *L = c->L;
@@ -636,6 +640,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             lua_rawgeti(L, c->names, f->name);       /* +1 key */
             nset++;
         }
+        int zero = 0;                                /* the value is its type's zero */
         switch (wt) {
         case DP_WT_VARINT:
             if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, at, f, index);
@@ -645,15 +650,18 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                 continue;
             }
             push_varint(c, f, v);
+            zero = IS_32BIT(f->type) ? (uint32_t)v == 0 : v == 0;
             break;
         case DP_WT_I32:
             if (end - p < 4) return fail_fixed(c, 4, at, f, index);
             push_fixed(c, f, p);
+            zero = rd_le32(p) == 0;                  /* bitwise: -0.0f is not zero */
             p += 4;
             break;
         case DP_WT_I64:
             if (end - p < 8) return fail_fixed(c, 8, at, f, index);
             push_fixed(c, f, p);
+            zero = rd_le64(p) == 0;
             p += 8;
             break;
         case DP_WT_LEN:
@@ -671,6 +679,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                 if ((f->flags & DPF_UTF8) && !dp_utf8_valid(p, (size_t)v))
                     return fail(c, DP_ERR_UTF8, at, f, index);
                 lua_pushlstring(L, (const char *)p, (size_t)v);
+                zero = v == 0;
             }
             p += v;
             break;
@@ -692,6 +701,12 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
         if (index) lua_rawseti(L, arr, (int)++repn);
         else {
             if (f->oneof >= 0) clear_oneof(c, m, f, t, &ot);   /* balanced */
+            if (zero && !(f->flags & (DPF_PRESENCE | DPF_REPEATED))) {
+                /* a field without presence holding its zero is absent (as
+                   encode omits it); it also clears an earlier value */
+                lua_pop(L, 1);
+                lua_pushnil(L);
+            }
             lua_rawset(L, t);                        /* -2 */
         }
     }

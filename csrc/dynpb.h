@@ -128,6 +128,7 @@ typedef struct dp_msg {
     uint16_t *byjson;         /* hmask + 1 slots: field index+1 by jname */
     int32_t jconf[2];         /* two fields with one JSON name, or -1 (JSON fails) */
     uint8_t message_set;      /* option message_set_wire_format (issue 11) */
+    uint8_t json_format;      /* resolved features.json_format: DP_JSON_* (issue 14) */
 } dp_msg;
 
 typedef struct dp_enumval {
@@ -146,7 +147,8 @@ typedef struct dp_enum {
     uint32_t hmask;           /* byname/byptr have hmask + 1 slots */
     uint32_t *byname;         /* value index+1 by name content hash */
     uint32_t *byptr;          /* value index+1 by interned name address */
-    uint8_t closed;           /* proto2 enum */
+    uint8_t closed;           /* closed enum (proto2, features.enum_type = CLOSED) */
+    uint8_t json_format;      /* resolved features.json_format: DP_JSON_* (issue 14) */
 } dp_enum;
 
 /* Per lua_State module state; a full userdata anchored in the registry. */
@@ -435,5 +437,42 @@ DP_HIDDEN int dp_l_schema_to_json(lua_State *L);    /* schema:to_json(type, byte
 DP_HIDDEN int dp_l_handle_to_json(lua_State *L);    /* handle:to_json(bytes [, opts]) */
 DP_HIDDEN int dp_l_schema_from_json(lua_State *L);  /* schema:from_json(type, json [, opts]) */
 DP_HIDDEN int dp_l_handle_from_json(lua_State *L);  /* handle:from_json(json [, opts]) */
+
+/* ---- features.c: protobuf editions, resolved features (issue 14) */
+struct Google__Protobuf__FileDescriptorProto;
+struct Google__Protobuf__FeatureSet;
+/* the resolved features of one scope: values of the FeatureSet enums */
+typedef struct dp_features {
+    uint8_t field_presence;           /* DP_FP_* */
+    uint8_t enum_type;                /* DP_ENUM_OPEN / DP_ENUM_CLOSED */
+    uint8_t repeated_field_encoding;  /* DP_REP_PACKED / DP_REP_EXPANDED */
+    uint8_t utf8_validation;          /* DP_UTF8_VERIFY / DP_UTF8_NONE */
+    uint8_t message_encoding;         /* DP_MSG_LENGTH_PREFIXED / DP_MSG_DELIMITED */
+    uint8_t json_format;              /* DP_JSON_ALLOW / DP_JSON_LEGACY_BEST_EFFORT */
+    int32_t edition;                  /* the file's google.protobuf.Edition: 998 proto2,
+                                         999 proto3, 1000 2023, 1001 2024 */
+} dp_features;
+enum {
+    DP_FP_EXPLICIT = 1, DP_FP_IMPLICIT = 2, DP_FP_LEGACY_REQUIRED = 3,
+    DP_ENUM_OPEN = 1, DP_ENUM_CLOSED = 2,
+    DP_REP_PACKED = 1, DP_REP_EXPANDED = 2,
+    DP_UTF8_VERIFY = 2, DP_UTF8_NONE = 3,
+    DP_MSG_LENGTH_PREFIXED = 1, DP_MSG_DELIMITED = 2,
+    DP_JSON_ALLOW = 1, DP_JSON_LEGACY_BEST_EFFORT = 2,
+    /* google.protobuf.Edition numbers */
+    DP_EDITION_PROTO2 = 998, DP_EDITION_PROTO3 = 999,
+    DP_EDITION_2023 = 1000, DP_EDITION_2024 = 1001
+};
+/* [-0, +0|1] the features of file f: its edition's defaults, then its
+   FileOptions.features. Returns 1, or 0 with an error pushed (unsupported
+   syntax or edition, unknown feature value: naming the file and edition). */
+DP_HIDDEN int dp_file_features(lua_State *L, const struct Google__Protobuf__FileDescriptorProto *f,
+                               dp_features *out);
+/* [-0, +0|1] *out = parent overridden by the features set in fs (NULL: none);
+   out may be parent. Returns 1, or 0 with "<where>: ..." pushed for an
+   unknown value, or for features in a proto2/proto3 file. */
+DP_HIDDEN int dp_features_merge(lua_State *L, const dp_features *parent,
+                                const struct Google__Protobuf__FeatureSet *fs,
+                                const char *where, dp_features *out);
 
 #endif

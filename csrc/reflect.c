@@ -256,6 +256,10 @@ static void push_field_row(lua_State *L, const dp_schema *S, const dp_msg *m,
     }
     lua_pushboolean(L, (fd->flags & DPF_PACKED) != 0);
     lua_setfield(L, -2, "packed");
+    if (!(fd->flags & DPF_REPEATED)) {   /* resolved presence (issue 14) */
+        lua_pushstring(L, fd->flags & DPF_PRESENCE ? "explicit" : "implicit");
+        lua_setfield(L, -2, "presence");
+    }
     if (fd->flags & DPF_MAP) {
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, "map");

@@ -144,6 +144,9 @@ typedef struct ctx {
     const FileProto **mfile;
     const EnumProto **eproto;
     const FileProto **efile;
+    /* per message/enum index: its resolved features (issue 14) */
+    dp_features *mfeat;
+    dp_features *efeat;
     uint32_t nm, ne;
     /* extensions (collect_extensions): those of message i are
        ext[extstart[i] .. extstart[i+1]), declared in file extfile[] with
@@ -196,15 +199,27 @@ static int is_package(const char *s) {
     }
 }
 
-static int file_syntax(ctx *c, const FileProto *f, int *proto3) {
-    const char *syn = f->syntax;
-    if (!syn || !*syn || strcmp(syn, "proto2") == 0) *proto3 = 0;
-    else if (strcmp(syn, "proto3") == 0) *proto3 = 1;
-    else
-        return fail(c, "file '%s': unsupported syntax '%s' (dynpb supports proto2 and proto3)",
-                    f->name ? f->name : "?", syn);
-    return 1;
+/* [-0, +0|1] *out = the features of a scope: its parent's, overridden by
+   its own `features` option fs (NULL: none). On an error (an unknown
+   feature value) pushes "<where>: ..." with where made from fmt, returns 0. */
+static int scope_features(ctx *c, const dp_features *parent,
+                          const Google__Protobuf__FeatureSet *fs, dp_features *out,
+                          const char *fmt, ...) {
+    if (!fs) {
+        *out = *parent;
+        return 1;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    const char *where = lua_pushvfstring(c->L, fmt, ap);     /* +1 where */
+    va_end(ap);
+    int ok = dp_features_merge(c->L, parent, fs, where, out);
+    if (ok) lua_pop(c->L, 1);                                /* -1 */
+    else lua_remove(c->L, -2);                               /* the message stays */
+    return ok;
 }
+
+#define OPT_FEATURES(p) ((p)->options ? (p)->options->features : NULL)
 
 /* ---- stage 3: collect names */
 
@@ -246,13 +261,18 @@ static int register_name(ctx *c, const FileProto *f, const char *scope,
     return 1;
 }
 
+/* parent: the features of the scope m is declared in (file or message) */
 static int collect_msg(ctx *c, const FileProto *f, const char *scope,
-                       const MsgProto *m, uint32_t *im, uint32_t *ie) {
+                       const MsgProto *m, const dp_features *parent,
+                       uint32_t *im, uint32_t *ie) {
     uint32_t idx = (*im)++;
     dp_msg *dm = &c->S->msgs[idx];
     c->mproto[idx] = m;
     c->mfile[idx] = f;
     if (!register_name(c, f, scope, m->name, c->msgs, idx, &dm->name))
+        return 0;
+    if (!scope_features(c, parent, OPT_FEATURES(m), &c->mfeat[idx], "file '%s': message '%s'",
+                        f->name, dm->name))
         return 0;
     for (size_t i = 0; i < m->n_enum_type; i++) {
         uint32_t e = (*ie)++;
@@ -261,9 +281,12 @@ static int collect_msg(ctx *c, const FileProto *f, const char *scope,
         if (!register_name(c, f, dm->name, m->enum_type[i]->name, c->enums, e,
                            &c->S->enums[e].name))
             return 0;
+        if (!scope_features(c, &c->mfeat[idx], OPT_FEATURES(m->enum_type[i]), &c->efeat[e],
+                            "file '%s': enum '%s'", f->name, c->S->enums[e].name))
+            return 0;
     }
     for (size_t i = 0; i < m->n_nested_type; i++)
-        if (!collect_msg(c, f, dm->name, m->nested_type[i], im, ie)) return 0;
+        if (!collect_msg(c, f, dm->name, m->nested_type[i], &c->mfeat[idx], im, ie)) return 0;
     return 1;
 }
 
@@ -289,15 +312,18 @@ static int collect(ctx *c, const FDSet *set) {
     c->mfile = (const FileProto **)(tmp + nm);
     c->eproto = (const EnumProto **)(tmp + 2 * nm);
     c->efile = (const FileProto **)(tmp + 2 * nm + ne);
+    dp_features *feat = lua_newuserdata(L, sizeof(dp_features) * ((size_t)nm + ne + 1)); /* +1 */
+    c->mfeat = feat;
+    c->efeat = feat + nm;
 
     /* file names unique, dependencies present in the set */
     lua_newtable(L);                                          /* +1 file names */
     int files = lua_gettop(L);
     for (size_t i = 0; i < set->n_file; i++) {
         const FileProto *f = set->file[i];
-        int p3;
+        dp_features ff;
         if (!f->name || !*f->name) return fail(c, "file #%d has no name", (int)i + 1);
-        if (!file_syntax(c, f, &p3)) return 0;
+        if (!dp_file_features(L, f, &ff)) return 0;
         lua_getfield(L, files, f->name);
         if (!lua_isnil(L, -1)) return fail(c, "duplicate file '%s' in the set", f->name);
         lua_pop(L, 1);
@@ -324,6 +350,8 @@ static int collect(ctx *c, const FDSet *set) {
     for (size_t i = 0; i < set->n_file; i++) {
         const FileProto *f = set->file[i];
         const char *pkg = f->package ? f->package : "";
+        dp_features ff;
+        dp_file_features(L, f, &ff);                          /* checked above */
         for (size_t j = 0; j < f->n_enum_type; j++) {
             uint32_t e = ie++;
             c->eproto[e] = f->enum_type[j];
@@ -331,9 +359,12 @@ static int collect(ctx *c, const FDSet *set) {
             if (!register_name(c, f, pkg, f->enum_type[j]->name, c->enums, e,
                                &c->S->enums[e].name))
                 return 0;
+            if (!scope_features(c, &ff, OPT_FEATURES(f->enum_type[j]), &c->efeat[e],
+                                "file '%s': enum '%s'", f->name, c->S->enums[e].name))
+                return 0;
         }
         for (size_t j = 0; j < f->n_message_type; j++)
-            if (!collect_msg(c, f, pkg, f->message_type[j], &im, &ie)) return 0;
+            if (!collect_msg(c, f, pkg, f->message_type[j], &ff, &im, &ie)) return 0;
     }
     return 1;
 }
@@ -437,9 +468,9 @@ static int compile_enum(ctx *c, uint32_t idx) {
     const EnumProto *ep = c->eproto[idx];
     const FileProto *f = c->efile[idx];
     dp_enum *e = &c->S->enums[idx];
-    int p3;
-    file_syntax(c, f, &p3);
-    e->closed = !p3;
+    const dp_features *ef = &c->efeat[idx];
+    e->closed = ef->enum_type == DP_ENUM_CLOSED;
+    e->json_format = ef->json_format;
     if (ep->n_value == 0) return fail(c, "file '%s': enum '%s' has no values", f->name, e->name);
     e->nvalues = (uint32_t)ep->n_value;
     e->values = dp_schema_alloc(L, c->S, sizeof(dp_enumval) * ep->n_value);
@@ -456,6 +487,10 @@ static int compile_enum(ctx *c, uint32_t idx) {
         if (!v->has_number)
             return fail(c, "file '%s': enum '%s': value '%s' has no number", f->name, e->name,
                         v->name);
+        dp_features vf;   /* checked only: no feature of a value has a run-time effect */
+        if (!scope_features(c, ef, OPT_FEATURES(v), &vf, "file '%s': enum value '%s.%s'",
+                            f->name, e->name, v->name))
+            return 0;
         lua_pushstring(L, v->name);
         lua_rawget(L, seen);
         int dup = !lua_isnil(L, -1);
@@ -474,9 +509,10 @@ static int compile_enum(ctx *c, uint32_t idx) {
         e->values[i].lname = lua_tostring(L, -1);
         lua_pop(L, 1);
     }
-    if (p3 && e->values[0].number != 0)
-        return fail(c, "file '%s': enum '%s': the first value of a proto3 enum must be 0",
-                    f->name, e->name);
+    if (!e->closed && e->values[0].number != 0)
+        return fail(c, "file '%s': enum '%s': the first value of %s must be 0", f->name,
+                    e->name, ef->edition == DP_EDITION_PROTO3 ? "a proto3 enum"
+                                                              : "an open enum");
     lua_pop(L, 1);                                                          /* -1 seen */
     /* by_number: indices sorted by number; the first declared of aliases kept.
        Sorted by (number, declaration index) in a scratch userdata, so equal
@@ -705,9 +741,11 @@ static int compile_msg(ctx *c, uint32_t idx) {
     const MsgProto *mp = c->mproto[idx];
     const FileProto *f = c->mfile[idx];
     dp_msg *m = &S->msgs[idx];
-    int p3;
-    file_syntax(c, f, &p3);
+    const dp_features *mf = &c->mfeat[idx];
+    int p3 = mf->edition == DP_EDITION_PROTO3;
+    int editions = mf->edition >= DP_EDITION_2023;
     m->proto3 = (uint8_t)p3;
+    m->json_format = mf->json_format;
     m->map_entry = (uint8_t)is_map_entry(mp);
     m->message_set = (uint8_t)(mp->options && mp->options->has_message_set_wire_format &&
                                mp->options->message_set_wire_format);
@@ -743,17 +781,23 @@ static int compile_msg(ctx *c, uint32_t idx) {
            with the rules of the file that declares it */
         int is_ext = i >= mp->n_field;
         const FieldProto *fp = is_ext ? c->ext[e0 + (i - mp->n_field)] : mp->field[i];
-        const FileProto *ff = is_ext ? c->extfile[e0 + (i - mp->n_field)] : f;
+        const FileProto *xfile = is_ext ? c->extfile[e0 + (i - mp->n_field)] : f;
         const char *scope = is_ext ? c->extscope[e0 + (i - mp->n_field)] : m->name;
         dp_field *fd = &m->fields[i];
-        if (is_ext) file_syntax(c, ff, &p3);
-        else p3 = msg_p3;
+        /* an extension follows the features of the file that declares it */
+        dp_features xf;
+        if (is_ext) {
+            if (!dp_file_features(L, xfile, &xf)) return 0;
+            p3 = xf.edition == DP_EDITION_PROTO3;
+        } else {
+            p3 = msg_p3;
+        }
         if (!is_ident(fp->name))
-            return fail(c, "file '%s': %s '%s': invalid field name '%s'", ff->name,
+            return fail(c, "file '%s': %s '%s': invalid field name '%s'", xfile->name,
                         is_ext ? "extensions of" : "message", is_ext ? scope : m->name,
                         fp->name ? fp->name : "(none)");
         const char *where = is_ext
-            ? lua_pushfstring(L, "file '%s': extension '%s%s%s' of '%s'", ff->name, scope,
+            ? lua_pushfstring(L, "file '%s': extension '%s%s%s' of '%s'", xfile->name, scope,
                               *scope ? "." : "", fp->name, m->name)
             : lua_pushfstring(L, "file '%s': field '%s.%s'", f->name, m->name,
                               fp->name);   /* +1, popped below */
@@ -819,11 +863,33 @@ static int compile_msg(ctx *c, uint32_t idx) {
 
         int label = fp->has_label ? (int)fp->label : 1;
         if (label < 1 || label > 3) return fail(c, "%s: invalid label %d", where, label);
+        if (fp->has_oneof_index &&
+            (fp->oneof_index < 0 || (size_t)fp->oneof_index >= mp->n_oneof_decl))
+            return fail(c, "%s: oneof index %d out of range", where, fp->oneof_index);
+        /* resolved features: message -> (oneof ->) field */
+        dp_features ff;
+        {
+            const dp_features *pf = is_ext ? &xf : mf;
+            dp_features of;
+            if (fp->has_oneof_index) {
+                const Google__Protobuf__OneofDescriptorProto *od = mp->oneof_decl[fp->oneof_index];
+                if (!scope_features(c, mf, OPT_FEATURES(od), &of, "file '%s': oneof '%s.%s'",
+                                    f->name, m->name, od->name))
+                    return 0;
+                pf = &of;
+            }
+            if (!scope_features(c, pf, OPT_FEATURES(fp), &ff, "%s", where)) return 0;
+        }
         if (label == 3) fd->flags |= DPF_REPEATED;
         if (label == 2) {
             if (p3) return fail(c, "%s: required fields are not allowed in proto3", where);
+            if (editions)
+                return fail(c, "%s: label 'required' is not allowed under editions (use "
+                               "features.field_presence = LEGACY_REQUIRED)", where);
             fd->flags |= DPF_REQUIRED;
         }
+        if (label == 1 && ff.field_presence == DP_FP_LEGACY_REQUIRED && !fp->has_oneof_index)
+            fd->flags |= DPF_REQUIRED;
 
         int type = fp->has_type ? (int)fp->type : 0;
         if (fp->type_name && *fp->type_name) {
@@ -844,6 +910,11 @@ static int compile_msg(ctx *c, uint32_t idx) {
             return fail(c, "%s: missing type name", where);
         }
         if (type < 1 || type > 18) return fail(c, "%s: invalid type %d", where, type);
+        /* features.message_encoding = DELIMITED: a group on the wire (never
+           for a map field, nor for the value of a map entry) */
+        if (type == DP_T_MESSAGE && ff.message_encoding == DP_MSG_DELIMITED &&
+            !is_map_entry(c->mproto[fd->sub]) && !is_map_entry(mp))
+            type = DP_T_GROUP;
         fd->type = (uint8_t)type;
         fd->wiretype = (uint8_t)wiretype_of(type);
         {
@@ -860,8 +931,11 @@ static int compile_msg(ctx *c, uint32_t idx) {
         if (label == 3 && scalar_num) {
             const Google__Protobuf__FieldOptions *o = fp->options;
             if (o && o->has_packed) {
+                if (editions)
+                    return fail(c, "%s: [packed] is not allowed under editions (use "
+                                   "features.repeated_field_encoding)", where);
                 if (o->packed) fd->flags |= DPF_PACKED;
-            } else if (p3) {
+            } else if (ff.repeated_field_encoding == DP_REP_PACKED) {
                 fd->flags |= DPF_PACKED;
             }
         } else if (fp->options && fp->options->has_packed && fp->options->packed &&
@@ -871,16 +945,17 @@ static int compile_msg(ctx *c, uint32_t idx) {
 
         if (fp->has_oneof_index) {
             if (label == 3) return fail(c, "%s: a repeated field cannot be in a oneof", where);
-            if (fp->oneof_index < 0 || (size_t)fp->oneof_index >= mp->n_oneof_decl)
-                return fail(c, "%s: oneof index %d out of range", where, fp->oneof_index);
             if (!(fp->has_proto3_optional && fp->proto3_optional)) fd->oneof = fp->oneof_index;
             has_member[fp->oneof_index] = 1;
             fd->flags |= DPF_PRESENCE;
         }
-        if (label != 3 && (!p3 || is_ext || type == DP_T_MESSAGE || type == DP_T_GROUP ||
+        /* presence: explicit unless features.field_presence is IMPLICIT (the
+           proto3 default); message fields, extensions and proto3 `optional` always */
+        if (label != 3 && (ff.field_presence != DP_FP_IMPLICIT || is_ext || type == DP_T_MESSAGE ||
+                           type == DP_T_GROUP ||
                            (fp->has_proto3_optional && fp->proto3_optional)))
             fd->flags |= DPF_PRESENCE;
-        if (p3 && type == DP_T_STRING) fd->flags |= DPF_UTF8;
+        if (type == DP_T_STRING && ff.utf8_validation == DP_UTF8_VERIFY) fd->flags |= DPF_UTF8;
         if (type == DP_T_ENUM && S->enums[fd->sub].closed) {
             fd->flags |= DPF_CLOSED_ENUM;
             if (label == 3) m->closed_enum_rep = 1;
@@ -889,6 +964,9 @@ static int compile_msg(ctx *c, uint32_t idx) {
 
         if (fp->default_value) {
             if (p3) return fail(c, "%s: default values are not allowed in proto3", where);
+            if (!(fd->flags & DPF_PRESENCE) && label != 3)
+                return fail(c, "%s: a default value needs explicit presence "
+                               "(features.field_presence is IMPLICIT)", where);
             if (label == 3) return fail(c, "%s: a repeated field cannot have a default", where);
             if (!parse_default(c, where, fd, fp->default_value)) return 0;
         } else if (type == DP_T_ENUM) {

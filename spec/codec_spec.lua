@@ -24,10 +24,11 @@ describe("decode", function()
     assert.same({id = 150, user_name = "ann"}, shop:decode(".shop.v1.Order", bytes))
   end)
 
-  it("keeps embedded NULs and empty strings", function()
+  it("keeps embedded NULs; an empty string in a field without presence is absent", function()
     local t = Order:decode(pb.len(4, "a\0b") .. pb.len(3, ""))
     assert.equal("a\0b", t.token)
-    assert.equal("", t.user_name)
+    assert.is_nil(t.user_name)
+    assert.equal("", Order:decode(pb.len(3, ""), {defaults = true}).user_name)
   end)
 
   it("last one wins for singular scalars", function()

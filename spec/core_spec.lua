@@ -276,8 +276,10 @@ describe("malformed descriptor sets", function()
       pb.message("M", {pb.field("x", 1, 1, 19)})}})), "invalid type 19"},
     {"bad label", pb.set(pb.file("z.proto", {messages = {
       pb.message("M", {pb.field("x", 1, 4)})}})), "invalid label 4"},
-    {"editions", pb.set(pb.file("e.proto", {syntax = "editions"})),
-     "unsupported syntax 'editions'"},
+    {"editions without an edition", pb.set(pb.file("e.proto", {syntax = "editions"})),
+     "file 'e.proto': syntax 'editions' without an edition"},
+    {"an unknown syntax", pb.set(pb.file("e.proto", {syntax = "proto4"})),
+     "unsupported syntax 'proto4'"},
     {"enum with no values", pb.set(pb.file("z.proto", {enums = {pb.enum("E", {})}})),
      "enum 'E' has no values"},
     {"duplicate enum value name", pb.set(pb.file("z.proto", {enums = {
@@ -424,7 +426,11 @@ describe("reflection", function()
     local by = {}
     for _, f in ipairs(h:fields()) do by[f.name] = f end
     assert.same({name = "id", number = 1, type = "int32", label = "optional", packed = false,
-                 options = {}}, by.id)
+                 presence = "implicit", options = {}}, by.id)
+    assert.equal("explicit", by.priority.presence)   -- proto3 optional
+    assert.equal("explicit", by.card.presence)       -- oneof member
+    assert.equal("explicit", by.address.presence)    -- message
+    assert.is_nil(by.attrs.presence)                 -- map
     assert.same({name = "tags", number = 12, type = "int32", label = "repeated", packed = true,
                  options = {}}, by.tags)
     assert.is_false(by.unpacked.packed)

@@ -295,7 +295,7 @@ describe("extensions in messages", function()
     local by = {}
     for _, x in ipairs(Base:extensions()) do by[x.name] = x end
     assert.same({name = "ext.num", key = "[ext.num]", extendee = "ext.Base", number = 100,
-                 type = "int32", label = "optional", packed = false, options = {}}, by["ext.num"])
+                 type = "int32", label = "optional", packed = false, presence = "explicit", options = {}}, by["ext.num"])
     assert.is_true(by["ext.packed_nums"].packed)
     assert.equal("repeated", by["ext.nums"].label)
     assert.equal("group", by["ext.grp"].type)

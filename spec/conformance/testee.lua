@@ -5,13 +5,14 @@
 -- a 4-byte length and a ConformanceResponse on stdout; repeat until EOF.
 -- Both envelopes are themselves decoded/encoded with dynpb.
 --
--- Binary protobuf and JSON, in and out (to_json/from_json), are attempted;
--- text format and JSPB answer `skipped`.
+-- Binary protobuf and JSON, in and out (decode/encode, from_json/to_json),
+-- are attempted; text format and JSPB answer `skipped` (see `parsers` and
+-- `serializers` below).
 --
 -- Environment (set by testee.sh):
 --   DYNPB_CPATH / DYNPB_LPATH   prepended to package.cpath / package.path
---   DYNPB_CONFORMANCE_DESC      descriptor set (default: work/conformance.pb
---                               next to this file)
+--   DYNPB_CONFORMANCE_DESC      descriptor set of the test messages
+--                               (default: work/conformance.pb next to this file)
 -- Runs on Lua 5.1 (LuaJIT), 5.3 and 5.4: no string.pack, no integer ops.
 
 local cpath = os.getenv("DYNPB_CPATH")
@@ -31,31 +32,65 @@ end
 
 -- ---- descriptor set ------------------------------------------------------
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+
+local function read_file(path)
+  local f, ferr = io.open(path, "rb")
+  if not f then fatal("cannot open descriptor set: " .. tostring(ferr)) end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- proto2, proto3 and editions (2023) test messages, with their imports
 local descpath = os.getenv("DYNPB_CONFORMANCE_DESC")
 if not descpath or descpath == "" then descpath = here .. "/work/conformance.pb" end
 
-local f, ferr = io.open(descpath, "rb")
-if not f then fatal("cannot open descriptor set: " .. tostring(ferr)) end
-local descbytes = f:read("*a")
-f:close()
-
-local schema, lerr = dynpb.load(descbytes)
+local schema, lerr = dynpb.load(read_file(descpath))
 if not schema then fatal("dynpb.load: " .. tostring(lerr)) end
 
 local Request = schema:message("conformance.ConformanceRequest")
 local Response = schema:message("conformance.ConformanceResponse")
 
--- The payload types we handle.  conformance.FailureSet is the runner's
--- "FindFailures" probe: an empty payload answered with an empty FailureSet
--- (we report no expected failures of our own).
+-- Payload types: every message of the set is accepted by name (handles are
+-- made on first use).  conformance.FailureSet is the runner's "FindFailures"
+-- probe: an empty payload answered with an empty FailureSet (we report no
+-- expected failures of our own).
 local handles = {}
-for _, name in ipairs {
-  "protobuf_test_messages.proto3.TestAllTypesProto3",
-  "protobuf_test_messages.proto2.TestAllTypesProto2",
-  "conformance.FailureSet",
-} do
-  handles[name] = schema:message(name)
+local function handle_for(name)
+  local H = handles[name]
+  if H == nil then
+    local ok, h = pcall(schema.message, schema, name)
+    H = ok and h or false
+    handles[name] = H
+  end
+  return H or nil
 end
+
+-- ---- formats ---------------------------------------------------------------
+-- parsers[oneof member of ConformanceRequest.payload](H, payload, req)
+--   -> the message as canonical protobuf bytes, or nil, err (a parse error)
+-- serializers[ConformanceRequest.requested_output_format](H, bytes)
+--   -> payload, or nil, err (a serialize error), and the ConformanceResponse
+--   member that carries it.
+-- A payload kind or output format missing here answers `skipped`.
+local parsers = {
+  -- decode checks the bytes; encode makes them canonical
+  protobuf_payload = function(H, s)
+    local t, err = H:decode(s)
+    if t == nil then return nil, err end
+    return H:encode(t)
+  end,
+  json_payload = function(H, s, req)
+    local opts = req.test_category == "JSON_IGNORE_UNKNOWN_PARSING_TEST"
+      and { ignore_unknown_fields = true } or nil
+    return H:from_json(s, opts)
+  end,
+}
+
+local serializers = {
+  PROTOBUF = { field = "protobuf_payload", fn = function(_, b) return b end },
+  JSON = { field = "json_payload", fn = function(H, b) return H:to_json(b) end },
+}
 
 -- ---- framing -------------------------------------------------------------
 local function u32le_decode(s)
@@ -114,52 +149,63 @@ local function send(resp)
   stdout:flush()
 end
 
+-- DYNPB_CONFORMANCE_SKIPLOG: a file that gets one line per skipped request,
+-- its reason (run.sh counts them).
+local skiplog
+do
+  local path = os.getenv("DYNPB_CONFORMANCE_SKIPLOG")
+  if path and path ~= "" then
+    skiplog = io.open(path, "a")
+    -- whole lines in one unbuffered write each: testees of two suites may
+    -- be alive at once, appending to the same file
+    if skiplog then skiplog:setvbuf("no") end
+  end
+end
+
 -- ---- one request ---------------------------------------------------------
+local payload_kinds = { "protobuf_payload", "json_payload", "jspb_payload", "text_payload" }
+
 local function handle(reqbytes)
   local ok, req, err = pcall(Request.decode, Request, reqbytes)
   if not ok then return { runtime_error = ascii("testee: decode ConformanceRequest raised: " .. tostring(req)) } end
   if not req then return { runtime_error = ascii("testee: decode ConformanceRequest: " .. tostring(err)) } end
 
-  local fmt = req.requested_output_format
-  if fmt ~= "PROTOBUF" and fmt ~= "JSON" then
-    return { skipped = "only protobuf and JSON output are supported" }
+  local kind, payload
+  for _, k in ipairs(payload_kinds) do
+    if req[k] ~= nil then kind, payload = k, req[k] break end
   end
-  local H = handles[req.message_type]
-  if not H then
-    return { skipped = ascii("unsupported message type " .. tostring(req.message_type)) }
-  end
+  if kind == nil then return { skipped = "request without a payload" } end
+  local parse = parsers[kind]
+  if not parse then return { skipped = kind:gsub("_payload$", "") .. " input is not supported yet" } end
+  local out_fmt = req.requested_output_format
+  local ser = serializers[out_fmt]
+  if not ser then return { skipped = ascii(tostring(out_fmt) .. " output is not supported yet") } end
 
-  -- the input, as canonical protobuf bytes
-  local bytes
-  if req.protobuf_payload ~= nil then
-    local ok1, t, derr = pcall(H.decode, H, req.protobuf_payload)
-    if not ok1 then return { runtime_error = ascii("decode raised: " .. tostring(t)) } end
-    if t == nil then return { parse_error = ascii(derr or "decode failed") } end
-    local ok2, out, eerr = pcall(H.encode, H, t)
-    if not ok2 then return { runtime_error = ascii("encode raised: " .. tostring(out)) } end
-    if out == nil then return { serialize_error = ascii(eerr or "encode failed") } end
-    bytes = out
-  elseif req.json_payload ~= nil then
-    local opts = req.test_category == "JSON_IGNORE_UNKNOWN_PARSING_TEST"
-      and { ignore_unknown_fields = true } or nil
-    local ok1, out, jerr = pcall(H.from_json, H, req.json_payload, opts)
-    if not ok1 then return { runtime_error = ascii("from_json raised: " .. tostring(out)) } end
-    if out == nil then return { parse_error = ascii(jerr or "from_json failed") } end
-    bytes = out
-  else
-    return { skipped = "only protobuf and JSON input are supported" }
-  end
+  local mt = tostring(req.message_type)
+  local H = handle_for(mt)
+  if not H then return { runtime_error = ascii("testee: unknown message type " .. mt) } end
 
-  if fmt == "PROTOBUF" then return { protobuf_payload = bytes } end
-  local ok3, j, terr = pcall(H.to_json, H, bytes)
-  if not ok3 then return { runtime_error = ascii("to_json raised: " .. tostring(j)) } end
-  if j == nil then return { serialize_error = ascii(terr or "to_json failed") } end
-  return { json_payload = j }
+  local ok1, t, derr = pcall(parse, H, payload, req)
+  if not ok1 then return { runtime_error = ascii(kind .. " parse raised: " .. tostring(t)) } end
+  if t == nil then return { parse_error = ascii(derr or "parse failed") } end
+
+  local ok2, out, eerr = pcall(ser.fn, H, t)
+  if not ok2 then return { runtime_error = ascii("serialize raised: " .. tostring(out)) } end
+  if out == nil then return { serialize_error = ascii(eerr or "serialize failed") } end
+  return { [ser.field] = out }
+end
+
+local function respond(reqbytes)
+  local resp = handle(reqbytes)
+  if skiplog and resp.skipped then
+    skiplog:write((resp.skipped:gsub(" %(.*", "")) .. "\n")
+  end
+  return resp
 end
 
 stdout:setvbuf("full")
 while true do
   local hdr = read_exact(4, "length")
   if not hdr then break end
-  send(handle(read_exact(u32le_decode(hdr), "request")))
+  send(respond(read_exact(u32le_decode(hdr), "request")))
 end
