@@ -820,7 +820,9 @@ static int put_map(jr *r, const dp_field *f) {
         if (rc == R_SKIP) {
             r->out->len = k.off;
         } else {
+            size_t before = r->out->len;
             end_len(r, mark);
+            k.koff += r->out->len - before;           /* the body moved with a long length */
             k.len = r->out->len - k.off;
             unsigned char *d = dp_jbuf_room(L, r->sc, r->stk, sizeof(jmk));
             memcpy(d, &k, sizeof k);

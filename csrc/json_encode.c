@@ -219,11 +219,20 @@ static void out_i64(jw *w, int64_t v, int quote) {
 }
 
 /* shortest text that reads back as the same double (or, single, float):
-   %.{15,16,17}g (%.{6..9}g), the first that round-trips; subnormals search
-   from one digit, where fewer digits than that can suffice */
+   %.{15,16,17}g (%.{6..9}g), the first that round-trips. For a normal
+   double, %.15g is the shortest text whenever that has at most 15 digits
+   (15-digit spacing is wider than the ulp); subnormal doubles search from
+   one digit. Floats always start at 6 digits, as protobuf's runtimes print
+   them (python's json_format included). -0 is written "-0.0" (a JSON
+   reader taking "-0" as the integer 0 would lose the sign). */
 static int fmt_real(char *b, double d, int single) {
     int lo = single ? 6 : 15, hi = single ? 9 : 17;
-    if (single ? fabs(d) < FLT_MIN : fabs(d) < DBL_MIN) lo = 1;
+    if (d == 0) {
+        if (!signbit(d)) { b[0] = '0'; return 1; }
+        memcpy(b, "-0.0", 4);
+        return 4;
+    }
+    if (!single && fabs(d) < DBL_MIN) lo = 1;
     int n = 0;
     for (int prec = lo; prec <= hi; prec++) {
         n = snprintf(b, 40, "%.*g", prec, d);
