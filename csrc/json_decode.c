@@ -759,7 +759,7 @@ static int put_map(jr *r, const dp_field *f) {
     if (!expect_ch(r, '{')) return 0;
     ws(r);
     if (r->p < r->end && *r->p == '}') { r->p++; return 1; }
-    size_t start = r->out->len;
+    size_t start = r->out->len, stk0 = r->stk->len;
     size_t kbase = (r->stk->len + sizeof(jmk) - 1) / sizeof(jmk) * sizeof(jmk);
     dp_jbuf_room(L, r->sc, r->stk, kbase - r->stk->len + sizeof(jmk));
     r->stk->len = kbase;
@@ -847,7 +847,7 @@ static int put_map(jr *r, const dp_field *f) {
             return fail(r, "a map key appears twice");
         reorder(r, start, (const unsigned char *)keys, cnt, sizeof(jmk), offsetof(jmk, off));
     }
-    r->stk->len = kbase;
+    r->stk->len = stk0;                                /* the caller's extents end there */
     return 1;
 }
 

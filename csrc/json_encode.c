@@ -522,7 +522,7 @@ static int write_map(jw *w, const dp_field *f, size_t a, size_t b) {
     dp_pathel *pe = &w->path[w->depth];
     size_t cnt = b - a;
     /* parse every entry into a jmap on the stack, above the entries */
-    size_t mbase = w->stk->len;
+    size_t stk0 = w->stk->len, mbase = w->stk->len;
     dp_jbuf_room(w->L, w->sc, w->stk, cnt * sizeof(jmap) + sizeof(jmap));
     mbase = (mbase + sizeof(jmap) - 1) / sizeof(jmap) * sizeof(jmap);
     w->stk->len = mbase + cnt * sizeof(jmap);          /* the jmaps; scans go above */
@@ -600,7 +600,7 @@ static int write_map(jw *w, const dp_field *f, size_t a, size_t b) {
     }
     pe->kind = DP_PK_NONE;
     out_close(w, first, '}');
-    w->stk->len = mbase;
+    w->stk->len = stk0;
     return 1;
 }
 
