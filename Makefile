@@ -299,10 +299,12 @@ SRCS += csrc/json_common.c csrc/json_encode.c csrc/json_decode.c
 OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRCS))
 FUZZ_OBJS := $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(SRCS))
 AF_OBJS := $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(SRCS))
+# libFuzzer harnesses of to_json and from_json (make fuzz / fuzz-smoke)
+FUZZ_HARNESSES += to_json from_json
+fuzz-build: $(FUZZ_DIR)/fuzz_to_json $(FUZZ_DIR)/fuzz_from_json
 $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_HARNESSES)): $(FUZZ_OBJS)
 $(AF_DIR)/allocfail: $(AF_OBJS)
 .SECONDARY: $(FUZZ_OBJS) $(AF_OBJS)
-HDRS := $(wildcard csrc/*.h) csrc/gen/google/protobuf/descriptor.pb-c.h
 # ---- end of proto3 JSON section
 
 .PHONY: all test check install regen clean example example-constants deps threads allocs
