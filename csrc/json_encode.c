@@ -677,6 +677,13 @@ static int write_fields(jw *w, const dp_msg *m, size_t a, size_t b, int *first) 
         const dp_field *f = &m->fields[fi];
         size_t s = k;
         while (k < b && ents(w)[k].fi == fi) k++;
+        /* a field without presence holding its zero (0, false, "", +0.0
+           bitwise) is unset, whatever the bytes said */
+        if (s < k && !(f->flags & (DPF_PRESENCE | DPF_REPEATED)) && f->type != DP_T_MESSAGE &&
+            f->type != DP_T_GROUP) {
+            const jent *e = &ents(w)[k - 1];
+            if (e->wt == DP_WT_LEN ? e->n == 0 : e->v == 0) s = k;
+        }
         if (s == k) {
             if (w->o.emit_defaults && !(f->flags & DPF_PRESENCE)) {
                 out_field_key(w, first, f);

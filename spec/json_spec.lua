@@ -217,6 +217,11 @@ describe("to_json", function()
     assert.equal('{"counts":{"":0}}', P:to_json(pb.len(13, "")))
   end)
 
+  it("a field without presence holding its zero on the wire is unset", function()
+    assert.equal("{}", P:to_json(pb.vint(2, 0) .. pb.len(1, "") .. pb.tag(23, 1) .. ("\0"):rep(8)))
+    assert.equal('{"maybe":0}', P:to_json(pb.vint(20, 0)))   -- explicit presence: printed
+  end)
+
   it("does not print unknown fields", function()
     assert.equal('{"age":1}', P:to_json(pb.vint(2, 1) .. pb.vint(900, 3)))
   end)
