@@ -820,6 +820,8 @@ static int write_fieldmask(jw *w, const dp_msg *m, size_t a, size_t b) {
 static int write_any(jw *w, const dp_msg *m, size_t a, size_t b) {
     const jent *te = last_of(w, m, a, b, 1), *ve = last_of(w, m, a, b, 2);
     jent t = te ? *te : (jent){0}, v = ve ? *ve : (jent){0};
+    if (!te) t.p = (const unsigned char *)"";
+    if (!ve) v.p = (const unsigned char *)"";      /* an empty payload */
     if (!te && !ve) { out_lit(w, "{}"); return 1; }
     if (!te || t.n == 0) return fail(w, v.p, "Any without a type URL");
     const unsigned char *nm = t.p + t.n;
