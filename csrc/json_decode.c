@@ -326,6 +326,31 @@ static int read_number(jr *r, const unsigned char **s, size_t *n, int *isint) {
 /* strtod of s[0..n) (a checked JSON number); long texts go through the
    scratch TMP buffer (free while a value is read) */
 static double to_double(jr *r, const unsigned char *s, size_t n) {
+    /* fast path (Clinger): at most 15 significant digits and a power of ten
+       up to 22 are both exact doubles, and one IEEE multiply or divide of
+       exact operands rounds correctly, so the result is what strtod gives */
+    static const double p10[23] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+                                   1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+                                   1e20, 1e21, 1e22};
+    {
+        size_t i = 0;
+        int neg = 0, nd = 0, e10 = 0;
+        uint64_t m = 0;
+        if (s[0] == '-') { neg = 1; i = 1; }
+        while (i < n && s[i] == '0') i++;                /* leading zeros */
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, nd++) m = m * 10 + (uint64_t)(s[i] - '0');
+        if (i < n && s[i] == '.') {
+            i++;
+            if (!nd) while (i < n && s[i] == '0') { i++; e10--; }
+            for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, nd++, e10--)
+                m = m * 10 + (uint64_t)(s[i] - '0');
+        }
+        if (i == n && nd <= 15 && e10 >= -22) {
+            double d = (double)m;
+            d = e10 < 0 ? d / p10[-e10] : d;
+            return neg ? -d : d;
+        }
+    }
     char buf[128];
     char *t = buf;
     if (n >= sizeof buf) {
