@@ -684,6 +684,13 @@ static int write_fields(jw *w, const dp_msg *m, size_t a, size_t b, int *first) 
             const jent *e = &ents(w)[k - 1];
             if (e->wt == DP_WT_LEN ? e->n == 0 : e->v == 0) s = k;
         }
+        /* a repeated scalar whose only values are empty packed blocks is empty */
+        if (s < k && (f->flags & DPF_REPEATED) && !(f->flags & DPF_MAP) &&
+            f->wiretype != DP_WT_LEN) {
+            size_t x = s;
+            while (x < k && ents(w)[x].wt == DP_WT_LEN && ents(w)[x].n == 0) x++;
+            if (x == k) s = k;
+        }
         if (s == k) {
             if (w->o.emit_defaults && !(f->flags & DPF_PRESENCE)) {
                 out_field_key(w, first, f);

@@ -220,6 +220,9 @@ describe("to_json", function()
   it("a field without presence holding its zero on the wire is unset", function()
     assert.equal("{}", P:to_json(pb.vint(2, 0) .. pb.len(1, "") .. pb.tag(23, 1) .. ("\0"):rep(8)))
     assert.equal('{"maybe":0}', P:to_json(pb.vint(20, 0)))   -- explicit presence: printed
+    assert.equal("{}", P:to_json(pb.len(12, "")))           -- an empty packed block
+    assert.equal('{"kinds":[]}', P:to_json(pb.len(12, ""), { emit_defaults = true }):match('"kinds":%[%]') and
+      '{"kinds":[]}')
   end)
 
   it("does not print unknown fields", function()
