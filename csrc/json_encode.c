@@ -428,6 +428,12 @@ static int write_scalar(jw *w, const dp_field *f, uint64_t v, const unsigned cha
     return fail(w, NULL, "unsupported field type");
 }
 
+/* a value of a closed (proto2) enum field that the enum lacks: protobuf
+   keeps it with the unknown fields, so JSON does not print it */
+static inline int closed_unknown(const jw *w, const dp_field *f, uint64_t v) {
+    return (f->flags & DPF_CLOSED_ENUM) && dp_enum_find(&w->S->enums[f->sub], (int32_t)v) < 0;
+}
+
 /* reads one packed element of f at *pp (< end) */
 static int packed_elem(jw *w, const dp_field *f, const unsigned char **pp,
                        const unsigned char *end, uint64_t *v) {
@@ -516,7 +522,7 @@ static void map_key_int(const dp_field *kf, uint64_t v, jmap *k) {
 
 /* Writes map field f from its entries [a, b) as an object (sorted by key,
    the last entry of a key wins). */
-static int write_map(jw *w, const dp_field *f, size_t a, size_t b) {
+static int write_map(jw *w, const dp_field *f, size_t a, size_t b, size_t *count) {
     const dp_msg *em = &w->S->msgs[f->sub];
     const dp_field *kf = dp_find_field(em, 1), *vf = dp_find_field(em, 2);
     dp_pathel *pe = &w->path[w->depth];
@@ -560,6 +566,7 @@ static int write_map(jw *w, const dp_field *f, size_t a, size_t b) {
     out_ch(w, '{');
     w->lvl++;
     int first = 1;
+    size_t printed = 0;
     for (size_t i = 0; i < cnt; i++) {
         mp = (jmap *)(void *)(w->stk->p + mbase);
         jmap k = mp[i];
@@ -569,7 +576,10 @@ static int write_map(jw *w, const dp_field *f, size_t a, size_t b) {
                                         : (nx.ku == k.ku && nx.kneg == k.kneg))
                 continue;
         }
+        /* an entry whose value a closed enum lacks is an unknown field */
+        if (k.val.wt != 0xff && k.val.wt != DP_WT_LEN && closed_unknown(w, vf, k.val.v)) continue;
         out_sep(w, &first);
+        printed++;
         if (kf->type == DP_T_STRING) {
             pe->kind = DP_PK_SKEY;
             pe->s = (const char *)k.ks;
@@ -601,15 +611,17 @@ static int write_map(jw *w, const dp_field *f, size_t a, size_t b) {
     pe->kind = DP_PK_NONE;
     out_close(w, first, '}');
     w->stk->len = stk0;
+    if (count) *count = printed;
     return 1;
 }
 
 /* ---- fields of a message */
 
 /* Writes repeated field f from entries [a, b) as an array. */
-static int write_repeated(jw *w, const dp_field *f, size_t a, size_t b) {
+static int write_repeated(jw *w, const dp_field *f, size_t a, size_t b, size_t *count) {
     dp_pathel *pe = &w->path[w->depth];
     int first = 1;
+    size_t cnt = 0;
     int64_t idx = 0;
     out_ch(w, '[');
     w->lvl++;
@@ -622,18 +634,23 @@ static int write_repeated(jw *w, const dp_field *f, size_t a, size_t b) {
                 pe->kind = DP_PK_INDEX;
                 pe->i = ++idx;
                 if (!packed_elem(w, f, &p, end, &v)) return 0;
+                if (closed_unknown(w, f, v)) continue;
                 out_sep(w, &first);
+                cnt++;
                 if (!write_scalar(w, f, v, NULL, 0)) return 0;
             }
             continue;
         }
         pe->kind = DP_PK_INDEX;
         pe->i = ++idx;
+        if (closed_unknown(w, f, e.v)) continue;
         out_sep(w, &first);
+        cnt++;
         if (!write_value(w, f, &e)) return 0;
     }
     pe->kind = DP_PK_NONE;
     out_close(w, first, ']');
+    if (count) *count = cnt;
     return 1;
 }
 
@@ -684,13 +701,6 @@ static int write_fields(jw *w, const dp_msg *m, size_t a, size_t b, int *first) 
             const jent *e = &ents(w)[k - 1];
             if (e->wt == DP_WT_LEN ? e->n == 0 : e->v == 0) s = k;
         }
-        /* a repeated scalar whose only values are empty packed blocks is empty */
-        if (s < k && (f->flags & DPF_REPEATED) && !(f->flags & DPF_MAP) &&
-            f->wiretype != DP_WT_LEN) {
-            size_t x = s;
-            while (x < k && ents(w)[x].wt == DP_WT_LEN && ents(w)[x].n == 0) x++;
-            if (x == k) s = k;
-        }
         if (s == k) {
             if (w->o.emit_defaults && !(f->flags & DPF_PRESENCE)) {
                 out_field_key(w, first, f);
@@ -711,18 +721,31 @@ static int write_fields(jw *w, const dp_msg *m, size_t a, size_t b, int *first) 
                 if (later) continue;
             }
         }
+        /* a singular scalar: the last value (of a closed enum: that it has) */
+        size_t last = k;
+        if (!(f->flags & DPF_REPEATED) && f->type != DP_T_MESSAGE && f->type != DP_T_GROUP) {
+            while (last > s && closed_unknown(w, f, ents(w)[last - 1].v)) last--;
+            if (last == s) continue;
+        }
         pe->f = f;
         pe->kind = DP_PK_NONE;
+        size_t mark = w->out->len;
+        int was_first = *first;
         out_field_key(w, first, f);
         int ok;
-        if (f->flags & DPF_MAP) ok = write_map(w, f, s, k);
-        else if (f->flags & DPF_REPEATED) ok = write_repeated(w, f, s, k);
+        size_t count = 1;
+        if (f->flags & DPF_MAP) ok = write_map(w, f, s, k, &count);
+        else if (f->flags & DPF_REPEATED) ok = write_repeated(w, f, s, k, &count);
         else if (f->type == DP_T_MESSAGE || f->type == DP_T_GROUP) ok = write_merged(w, f, s, k);
         else {
-            jent e = ents(w)[k - 1];
+            jent e = ents(w)[last - 1];
             ok = write_value(w, f, &e);
         }
         if (!ok) return 0;
+        if (count == 0 && !w->o.emit_defaults) {   /* nothing in it after all: unset */
+            w->out->len = mark;
+            *first = was_first;
+        }
     }
     pe->f = NULL;
     return 1;
@@ -930,14 +953,14 @@ static int write_msg(jw *w, const dp_msg *m, const unsigned char *p, size_t n) {
     case DP_WKT_STRUCT: {
         const dp_field *f = dp_find_field(m, 1);
         w->path[w->depth].f = f;
-        ok = write_map(w, f, a, b);
+        ok = write_map(w, f, a, b, NULL);
         w->path[w->depth].f = NULL;
         break;
     }
     case DP_WKT_LISTVALUE: {
         const dp_field *f = dp_find_field(m, 1);
         w->path[w->depth].f = f;
-        ok = write_repeated(w, f, a, b);
+        ok = write_repeated(w, f, a, b, NULL);
         w->path[w->depth].f = NULL;
         break;
     }

@@ -225,6 +225,18 @@ describe("to_json", function()
       '{"kinds":[]}')
   end)
 
+  it("a closed enum's unknown numbers are unknown fields: not printed", function()
+    local Rec = assert(dynpb.load(T.fixture("codec/alltypes2.pb"))):message("reft2.TestAll")
+    local f = nil
+    for _, x in ipairs(Rec:fields()) do if x.type == "enum" and x.label == "optional" then f = x break end end
+    local r = nil
+    for _, x in ipairs(Rec:fields()) do if x.type == "enum" and x.label == "repeated" then r = x break end end
+    assert.equal("{}", Rec:to_json(pb.vint(f.number, 77)))
+    assert.equal("{}", Rec:to_json(pb.vint(r.number, 77)))
+    local j = Rec:to_json(pb.vint(r.number, 77) .. pb.vint(r.number, 1))
+    assert.truthy(j:find("%[\"[%w_]+\"%]"), j)
+  end)
+
   it("does not print unknown fields", function()
     assert.equal('{"age":1}', P:to_json(pb.vint(2, 1) .. pb.vint(900, 3)))
   end)
