@@ -1168,8 +1168,10 @@ static int parse_value(jr *r, const dp_msg *m) {
     }
     if (!f) return fail(r, "malformed google.protobuf.Value in the schema");
     r->path[r->depth].f = f;
+        r->path[r->depth].kind = DP_PK_NONE;
     int rc = put_elem(r, f, 0, 0);
     r->path[r->depth].f = NULL;
+    r->path[r->depth].kind = DP_PK_NONE;
     return rc == R_OK;
 }
 
@@ -1249,6 +1251,7 @@ static int parse_any(jr *r) {
     } else {
         r->depth++;
         r->path[r->depth].f = NULL;
+    r->path[r->depth].kind = DP_PK_NONE;
         if (!parse_members(r, am, 1)) return 0;
         r->depth--;
     }
@@ -1268,6 +1271,7 @@ static int parse_msg(jr *r, const dp_msg *m) {
     r->nest += counts;
     r->depth++;
     r->path[r->depth].f = NULL;
+    r->path[r->depth].kind = DP_PK_NONE;
     ws(r);
     int ok;
     switch (m->wkt) {
@@ -1279,15 +1283,19 @@ static int parse_msg(jr *r, const dp_msg *m) {
     case DP_WKT_STRUCT: {
         const dp_field *f = dp_find_field(m, 1);
         r->path[r->depth].f = f;
+        r->path[r->depth].kind = DP_PK_NONE;
         ok = f && (f->flags & DPF_MAP) ? put_map(r, f) : fail(r, "malformed Struct in the schema");
         r->path[r->depth].f = NULL;
+    r->path[r->depth].kind = DP_PK_NONE;
         break;
     }
     case DP_WKT_LISTVALUE: {
         const dp_field *f = dp_find_field(m, 1);
         r->path[r->depth].f = f;
+        r->path[r->depth].kind = DP_PK_NONE;
         ok = f ? put_array(r, f) : fail(r, "malformed ListValue in the schema");
         r->path[r->depth].f = NULL;
+    r->path[r->depth].kind = DP_PK_NONE;
         break;
     }
     case DP_WKT_WRAPPER: {

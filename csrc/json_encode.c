@@ -538,6 +538,7 @@ static int write_map(jw *w, const dp_field *f, size_t a, size_t b, size_t *count
         size_t save = w->stk->len;
         w->depth++;
         w->path[w->depth].f = NULL;
+    w->path[w->depth].kind = DP_PK_NONE;
         if (!scan(w, em, e.p, e.n, &x0, &x1)) return 0;
         w->depth--;
         jmap k;
@@ -891,6 +892,7 @@ static int write_any(jw *w, const dp_msg *m, size_t a, size_t b) {
         w->depth++;
         w->nest++;
         w->path[w->depth].f = NULL;
+    w->path[w->depth].kind = DP_PK_NONE;
         if (!scan(w, am, v.p, v.n, &x0, &x1) || !write_fields(w, am, x0, x1, &first)) return 0;
         w->depth--;
         w->nest--;
@@ -912,6 +914,7 @@ static int write_wkt_value(jw *w, const dp_msg *m, size_t a, size_t b) {
     jent e = *best;
     const dp_field *f = &m->fields[e.fi];
     w->path[w->depth].f = f;
+        w->path[w->depth].kind = DP_PK_NONE;
     switch (f->number) {
     case 1: out_lit(w, "null"); break;
     case 2: {
@@ -925,6 +928,7 @@ static int write_wkt_value(jw *w, const dp_msg *m, size_t a, size_t b) {
         if (!write_value(w, f, &e)) return 0;
     }
     w->path[w->depth].f = NULL;
+    w->path[w->depth].kind = DP_PK_NONE;
     return 1;
 }
 
@@ -937,6 +941,7 @@ static int write_msg(jw *w, const dp_msg *m, const unsigned char *p, size_t n) {
     w->nest += counts;
     w->depth++;
     w->path[w->depth].f = NULL;
+    w->path[w->depth].kind = DP_PK_NONE;
     if (!scan(w, m, p, n, &a, &b)) return 0;
     int ok = 1, first = 1;
     switch (m->wkt) {
@@ -953,15 +958,19 @@ static int write_msg(jw *w, const dp_msg *m, const unsigned char *p, size_t n) {
     case DP_WKT_STRUCT: {
         const dp_field *f = dp_find_field(m, 1);
         w->path[w->depth].f = f;
+        w->path[w->depth].kind = DP_PK_NONE;
         ok = write_map(w, f, a, b, NULL);
         w->path[w->depth].f = NULL;
+    w->path[w->depth].kind = DP_PK_NONE;
         break;
     }
     case DP_WKT_LISTVALUE: {
         const dp_field *f = dp_find_field(m, 1);
         w->path[w->depth].f = f;
+        w->path[w->depth].kind = DP_PK_NONE;
         ok = write_repeated(w, f, a, b, NULL);
         w->path[w->depth].f = NULL;
+    w->path[w->depth].kind = DP_PK_NONE;
         break;
     }
     case DP_WKT_VALUE: ok = write_wkt_value(w, m, a, b); break;
