@@ -1108,7 +1108,8 @@ static int parse_fieldmask(jr *r) {
     if (r->p >= r->end || *r->p != '"') return fail(r, "expected a FieldMask string, got %s", what(r));
     if (!read_string(r, &s, &n)) return 0;
     const unsigned char *q = s, *e = s + n;
-    while (q < e) {
+    /* "" has no paths; otherwise every ','-separated piece is one, empty or not */
+    while (n) {
         const unsigned char *c = q;
         while (c < e && *c != ',') c++;
         put_tag(r, 1, DP_WT_LEN);
@@ -1125,7 +1126,8 @@ static int parse_fieldmask(jr *r) {
             }
         }
         end_len(r, mark);
-        q = c < e ? c + 1 : c;
+        if (c == e) break;
+        q = c + 1;
     }
     return 1;
 }

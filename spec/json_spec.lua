@@ -342,6 +342,7 @@ describe("from_json", function()
     { "Duration fraction only", W, '{"dur":"0.000000001s"}', { dur = { nanos = 1 } } },
     { "FieldMask", W, '{"mask":"fooBar,a.bC"}', { mask = { paths = { "foo_bar", "a.b_c" } } } },
     { "FieldMask empty", W, '{"mask":""}', { mask = {} } },
+    { "FieldMask empty paths", W, '{"mask":",a,"}', { mask = { paths = { "", "a", "" } } } },
     { "Struct", W, '{"st":{"a":1,"b":[null,"x",true,{}]}}',
       { st = { fields = { a = { number_value = 1 }, b = { list_value = { values = {
         { null_value = 0 }, { string_value = "x" }, { bool_value = true }, { struct_value = {} } } } } } } } },
