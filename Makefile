@@ -286,9 +286,24 @@ $(AF_DIR)/allocfail: $(patsubst csrc/%.c,$(AF_DIR)/obj/%.o,$(EDITIONS_SRCS))
 HDRS += csrc/gen/feature_defaults.h
 
 # editions fixtures for the specs (needs npm: buf); outputs are committed
-.PHONY: editions-fixtures
+.PHONY: editions-fixtures es-diff
 editions-fixtures:
 	sh spec/fixtures/editions/make.sh
+
+# differential test against protobuf-es (npm @bufbuild/protobuf, test time only)
+ES_NPM_VERSION := 2.17.0
+ES_DIR := $(CURDIR)/build/es-npm
+es-diff:
+	@command -v npm >/dev/null 2>&1 || sh .ci/deps.sh npm
+	@$(MAKE) --no-print-directory LUA=lua5.4 all
+	@if [ ! -f $(ES_DIR)/.installed-$(ES_NPM_VERSION) ]; then \
+	  rm -rf $(ES_DIR) && mkdir -p $(ES_DIR) && \
+	  printf '{ "name": "dynpb-es-diff", "private": true }\n' > $(ES_DIR)/package.json && \
+	  (cd $(ES_DIR) && npm install --no-audit --no-fund --no-package-lock --loglevel=error \
+	    @bufbuild/protobuf@$(ES_NPM_VERSION)) && touch $(ES_DIR)/.installed-$(ES_NPM_VERSION); fi
+	@cp spec/support/es_roundtrip.mjs $(ES_DIR)/
+	$(SPEC_ENV) DYNPB_CPATH="$(CURDIR)/build/lua5.4/?.so" DYNPB_LUA=lua5.4 DYNPB_ES_DIR=$(ES_DIR) \
+	  lua5.4 /usr/bin/busted --helper=spec/helper.lua spec/editions_es_spec.lua
 # ---- end of editions section
 
 # ---- proto3 JSON (issue 12): to_json / from_json

@@ -22,10 +22,11 @@
  *   R.services array of { name, file, methods = {...}, options }
  *   R.svc      service full name -> service table
  *   R.methods  "pkg.Svc.M", "pkg.Svc/M" and "/pkg.Svc/M" -> method table
- *   R.msg      message full name -> { options, fields = {[number] = opts},
+ *   R.msg      message full name -> { options, fields = {[number] = opts
+ *              or nil when none},
  *              oneofs = array of { name, options } }  (extensions: under
  *              the extended message, by number)
- *   R.enum     enum full name -> { options, values = {[i] = opts} }
+ *   R.enum     enum full name -> { options, values = {[i] = opts or nil} }
  * A method table: { name, full_name, path, service, input_type, output_type,
  * input = handle, output = handle, client_streaming, server_streaming,
  * options }.
@@ -147,13 +148,16 @@ typedef struct bctx {
 
 /* [-0, +1, e] pushes the options of the descriptor table at d (its
    "options" entry, field ...Options of kind `kind`) with the custom options
-   resolved; an empty table when there are none. */
-static void push_options(bctx *b, int d, const char *kind) {
+   resolved; when there are none an empty table, or nil if sparse (the
+   per-field and per-value maps leave those out: a set of 100,000 fields
+   keeps no 100,000 empty tables; the readers show {} for a missing one). */
+static void push_options_(bctx *b, int d, const char *kind, int sparse) {
     lua_State *L = b->L;
     luaL_checkstack(L, 12, "dynpb: options");
     if (getf(L, d, "options") != LUA_TTABLE) {
         lua_pop(L, 1);
-        lua_newtable(L);
+        if (sparse) lua_pushnil(L);
+        else lua_newtable(L);
         return;
     }
     int o = lua_gettop(L);
@@ -194,6 +198,10 @@ static void push_options(bctx *b, int d, const char *kind) {
     lua_settop(L, o);
 }
 
+static void push_options(bctx *b, int d, const char *kind) {
+    push_options_(b, d, kind, 0);
+}
+
 /* [-0, +0, e] sets t[k] = the options of descriptor d */
 static void set_options(bctx *b, int t, int d, const char *kind) {
     push_options(b, d, kind);
@@ -217,7 +225,7 @@ static void add_extensions(bctx *b, int list) {
         if (lua_istable(L, -1)) {
             lua_getfield(L, -1, "fields");
             lua_pushinteger(L, num);
-            push_options(b, f, "FieldOptions");
+            push_options_(b, f, "FieldOptions", 1);
             lua_rawset(L, -3);
             lua_pop(L, 1);
         }
@@ -242,7 +250,7 @@ static void add_enums(bctx *b, int list, const char *scope) {
         for (int j = 1; lua_istable(L, -1); j++) {
             lua_rawgeti(L, -1, j);
             if (lua_isnil(L, -1)) { lua_pop(L, 1); break; }
-            push_options(b, lua_gettop(L), "EnumValueOptions");
+            push_options_(b, lua_gettop(L), "EnumValueOptions", 1);
             lua_rawseti(L, ent + 1, j);
             lua_pop(L, 1);
         }
@@ -281,7 +289,7 @@ static void add_messages(bctx *b, int list, const char *scope, int depth) {
             if (lua_isnil(L, -1)) { lua_pop(L, 1); break; }
             int f = lua_gettop(L);
             getf(L, f, "number");
-            push_options(b, f, "FieldOptions");
+            push_options_(b, f, "FieldOptions", 1);
             lua_rawset(L, ent + 1);
             lua_pop(L, 1);
         }

@@ -226,7 +226,7 @@ static void push_default(lua_State *L, const dp_schema *S, const dp_field *fd) {
    index of R.msg[m].fields (options.c) or 0 */
 static void push_field_row(lua_State *L, const dp_schema *S, const dp_msg *m,
                            const dp_field *fd, int opts) {
-    lua_createtable(L, 0, 11);
+    lua_createtable(L, 0, 12);
     if (fd->flags & DPF_EXTENSION) {
         /* "[pkg.ext]": name is the full name, key the bracketed one */
         lua_pushlstring(L, fd->cname + 1, fd->namelen - 2);

@@ -735,6 +735,19 @@ static int is_map_entry(const MsgProto *m) {
     return m->options && m->options->has_map_entry && m->options->map_entry;
 }
 
+/* [-0, +0|1] the features of the scope an extension is declared in: file
+   ef's (scope is its package), or those of the message named scope */
+static int ext_scope_features(ctx *c, const FileProto *ef, const char *scope,
+                              dp_features *out) {
+    if (ef->package ? scope == ef->package : !*scope) return dp_file_features(c->L, ef, out);
+    lua_getfield(c->L, c->msgs, scope);
+    int32_t mi = lua_isnumber(c->L, -1) ? (int32_t)lua_tointeger(c->L, -1) : -1;
+    lua_pop(c->L, 1);
+    if (mi < 0) return dp_file_features(c->L, ef, out);   /* not reached: scope is a message */
+    *out = c->mfeat[mi];
+    return 1;
+}
+
 static int compile_msg(ctx *c, uint32_t idx) {
     lua_State *L = c->L;
     dp_schema *S = c->S;
@@ -743,7 +756,6 @@ static int compile_msg(ctx *c, uint32_t idx) {
     dp_msg *m = &S->msgs[idx];
     const dp_features *mf = &c->mfeat[idx];
     int p3 = mf->edition == DP_EDITION_PROTO3;
-    int editions = mf->edition >= DP_EDITION_2023;
     m->proto3 = (uint8_t)p3;
     m->json_format = mf->json_format;
     m->map_entry = (uint8_t)is_map_entry(mp);
@@ -774,30 +786,31 @@ static int compile_msg(ctx *c, uint32_t idx) {
     int seen = lua_gettop(L);
     unsigned char *has_member = lua_newuserdata(L, mp->n_oneof_decl + 1);      /* +1 */
     memset(has_member, 0, mp->n_oneof_decl + 1);
-    int msg_p3 = p3;
     for (size_t i = 0; i < nall; i++) {
         /* normal fields first, then the extensions of this message: an
            extension is compiled as one more field, named "[full.name]",
            with the rules of the file that declares it */
         int is_ext = i >= mp->n_field;
         const FieldProto *fp = is_ext ? c->ext[e0 + (i - mp->n_field)] : mp->field[i];
-        const FileProto *xfile = is_ext ? c->extfile[e0 + (i - mp->n_field)] : f;
+        const FileProto *xf = is_ext ? c->extfile[e0 + (i - mp->n_field)] : f;
         const char *scope = is_ext ? c->extscope[e0 + (i - mp->n_field)] : m->name;
         dp_field *fd = &m->fields[i];
-        /* an extension follows the features of the file that declares it */
-        dp_features xf;
+        /* the features of the field's scope: its message, or for an
+           extension the file or message its `extend` is declared in */
+        dp_features extf;
+        const dp_features *basef = mf;
         if (is_ext) {
-            if (!dp_file_features(L, xfile, &xf)) return 0;
-            p3 = xf.edition == DP_EDITION_PROTO3;
-        } else {
-            p3 = msg_p3;
+            if (!ext_scope_features(c, xf, scope, &extf)) return 0;
+            basef = &extf;
         }
+        p3 = basef->edition == DP_EDITION_PROTO3;
+        int editions = basef->edition >= DP_EDITION_2023;
         if (!is_ident(fp->name))
-            return fail(c, "file '%s': %s '%s': invalid field name '%s'", xfile->name,
+            return fail(c, "file '%s': %s '%s': invalid field name '%s'", xf->name,
                         is_ext ? "extensions of" : "message", is_ext ? scope : m->name,
                         fp->name ? fp->name : "(none)");
         const char *where = is_ext
-            ? lua_pushfstring(L, "file '%s': extension '%s%s%s' of '%s'", xfile->name, scope,
+            ? lua_pushfstring(L, "file '%s': extension '%s%s%s' of '%s'", xf->name, scope,
                               *scope ? "." : "", fp->name, m->name)
             : lua_pushfstring(L, "file '%s': field '%s.%s'", f->name, m->name,
                               fp->name);   /* +1, popped below */
@@ -866,10 +879,10 @@ static int compile_msg(ctx *c, uint32_t idx) {
         if (fp->has_oneof_index &&
             (fp->oneof_index < 0 || (size_t)fp->oneof_index >= mp->n_oneof_decl))
             return fail(c, "%s: oneof index %d out of range", where, fp->oneof_index);
-        /* resolved features: message -> (oneof ->) field */
-        dp_features ff;
+        /* resolved features: scope -> (oneof ->) field */
+        dp_features fx;
         {
-            const dp_features *pf = is_ext ? &xf : mf;
+            const dp_features *pf = basef;
             dp_features of;
             if (fp->has_oneof_index) {
                 const Google__Protobuf__OneofDescriptorProto *od = mp->oneof_decl[fp->oneof_index];
@@ -878,7 +891,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
                     return 0;
                 pf = &of;
             }
-            if (!scope_features(c, pf, OPT_FEATURES(fp), &ff, "%s", where)) return 0;
+            if (!scope_features(c, pf, OPT_FEATURES(fp), &fx, "%s", where)) return 0;
         }
         if (label == 3) fd->flags |= DPF_REPEATED;
         if (label == 2) {
@@ -888,7 +901,8 @@ static int compile_msg(ctx *c, uint32_t idx) {
                                "features.field_presence = LEGACY_REQUIRED)", where);
             fd->flags |= DPF_REQUIRED;
         }
-        if (label == 1 && ff.field_presence == DP_FP_LEGACY_REQUIRED && !fp->has_oneof_index)
+        if (label == 1 && fx.field_presence == DP_FP_LEGACY_REQUIRED && !fp->has_oneof_index &&
+            !is_ext)
             fd->flags |= DPF_REQUIRED;
 
         int type = fp->has_type ? (int)fp->type : 0;
@@ -912,7 +926,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
         if (type < 1 || type > 18) return fail(c, "%s: invalid type %d", where, type);
         /* features.message_encoding = DELIMITED: a group on the wire (never
            for a map field, nor for the value of a map entry) */
-        if (type == DP_T_MESSAGE && ff.message_encoding == DP_MSG_DELIMITED &&
+        if (type == DP_T_MESSAGE && fx.message_encoding == DP_MSG_DELIMITED &&
             !is_map_entry(c->mproto[fd->sub]) && !is_map_entry(mp))
             type = DP_T_GROUP;
         fd->type = (uint8_t)type;
@@ -935,7 +949,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
                     return fail(c, "%s: [packed] is not allowed under editions (use "
                                    "features.repeated_field_encoding)", where);
                 if (o->packed) fd->flags |= DPF_PACKED;
-            } else if (ff.repeated_field_encoding == DP_REP_PACKED) {
+            } else if (fx.repeated_field_encoding == DP_REP_PACKED) {
                 fd->flags |= DPF_PACKED;
             }
         } else if (fp->options && fp->options->has_packed && fp->options->packed &&
@@ -950,12 +964,13 @@ static int compile_msg(ctx *c, uint32_t idx) {
             fd->flags |= DPF_PRESENCE;
         }
         /* presence: explicit unless features.field_presence is IMPLICIT (the
-           proto3 default); message fields, extensions and proto3 `optional` always */
-        if (label != 3 && (ff.field_presence != DP_FP_IMPLICIT || is_ext || type == DP_T_MESSAGE ||
+           proto3 default); message fields, extensions and proto3 `optional`
+           always */
+        if (label != 3 && (fx.field_presence != DP_FP_IMPLICIT || is_ext || type == DP_T_MESSAGE ||
                            type == DP_T_GROUP ||
                            (fp->has_proto3_optional && fp->proto3_optional)))
             fd->flags |= DPF_PRESENCE;
-        if (type == DP_T_STRING && ff.utf8_validation == DP_UTF8_VERIFY) fd->flags |= DPF_UTF8;
+        if (type == DP_T_STRING && fx.utf8_validation == DP_UTF8_VERIFY) fd->flags |= DPF_UTF8;
         if (type == DP_T_ENUM && S->enums[fd->sub].closed) {
             fd->flags |= DPF_CLOSED_ENUM;
             if (label == 3) m->closed_enum_rep = 1;

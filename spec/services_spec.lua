@@ -8,7 +8,9 @@
 -- DYNPB_PYTHON (default /usr/bin/python3) cannot import google.protobuf.
 local dynpb = require "dynpb"
 
-local PY = os.getenv("DYNPB_PYTHON") or "/usr/bin/python3"
+-- without the sanitizer runtime `make asan` preloads: python's own leaks
+-- are not dynpb's
+local PY = "env -u LD_PRELOAD " .. (os.getenv("DYNPB_PYTHON") or "/usr/bin/python3")
 local FIX = T.specdir .. "/fixtures/"
 
 local function run(cmd)
@@ -146,6 +148,23 @@ describe("files()", function()
     assert.same({"google/protobuf/descriptor.proto"}, by["opts.proto"].dependencies)
     assert.same({}, by["opts.proto"].options)
     assert.equal(5, #S:files())
+  end)
+
+  -- the editions fixture comes with branch editions (issue 14): pending
+  -- without it, checked once both are merged
+  it("reports editions files as syntax 'editions' with their edition", function()
+    local path = FIX .. "editions/all.binpb"
+    local fh = io.open(path, "rb")
+    if not fh then pending("no " .. path .. " (editions support not merged)") return end
+    fh:close()
+    local by = {}
+    for _, f in ipairs(assert(dynpb.load_file(path)):files()) do by[f.name] = f end
+    assert.equal("editions", by["ed2023.proto"].syntax)
+    assert.equal("EDITION_2023", by["ed2023.proto"].edition)
+    assert.equal("EDITION_2024", by["ed2024.proto"].edition)
+    assert.equal("proto3", by["plain3.proto"].syntax)
+    assert.is_nil(by["plain3.proto"].edition)
+    assert.equal("proto2", by["legacy2.proto"].syntax)
   end)
 end)
 
@@ -295,7 +314,8 @@ describe("extensions in messages", function()
     local by = {}
     for _, x in ipairs(Base:extensions()) do by[x.name] = x end
     assert.same({name = "ext.num", key = "[ext.num]", extendee = "ext.Base", number = 100,
-                 type = "int32", label = "optional", packed = false, presence = "explicit", options = {}}, by["ext.num"])
+                 type = "int32", label = "optional", packed = false, presence = "explicit",
+                 options = {}}, by["ext.num"])
     assert.is_true(by["ext.packed_nums"].packed)
     assert.equal("repeated", by["ext.nums"].label)
     assert.equal("group", by["ext.grp"].type)

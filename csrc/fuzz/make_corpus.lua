@@ -54,6 +54,7 @@ write("decode", "packed-and-not", "\0" .. len(12, "\1\2\3") .. vint(12, 4) .. le
 -- load: descriptor sets (the fixtures, and small hand-made ones)
 write("load", "shop", SHOP)
 write("load", "legacy", LEGACY)
+write("load", "editions", read("spec/fixtures/editions/ed2024.binpb"))   -- issue 14
 local function field(name, number, label, ty, tn)
   local s = len(1, name) .. vint(3, number) .. vint(4, label) .. vint(5, ty)
   if tn then s = s .. len(6, tn) end
