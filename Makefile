@@ -35,7 +35,8 @@ SRCS := csrc/sha256.c csrc/wire.c csrc/schema.c csrc/cache.c csrc/reflect.c \
         csrc/features.c \
         csrc/protoc/arena.c csrc/protoc/lexer.c csrc/protoc/parser.c csrc/protoc/resolve.c \
         csrc/protoc/options.c csrc/protoc/emit.c csrc/protoc/srcinfo.c csrc/protoc/compile.c \
-        csrc/gen/protoc_wkt.c
+        csrc/gen/protoc_wkt.c \
+        csrc/json_common.c csrc/json_encode.c csrc/json_decode.c
 OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRCS))
 HDRS := $(wildcard csrc/*.h) csrc/gen/google/protobuf/descriptor.pb-c.h csrc/gen/feature_defaults.h csrc/protoc/pc.h
 SO := $(BUILD)/dynpb.so
@@ -428,6 +429,13 @@ protoc-googleapis: $(SO)
 	GOOGLEAPIS="$(CURDIR)/build/npm/node_modules/google-proto-files" GOOGLEAPIS_EVERY=$(GOOGLEAPIS_EVERY) \
 	  RANDOM_SETS=0 LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" $(LUA) spec/protoc/compare.lua
 # ---- end of .proto compiler section
+
+# ---- proto3 JSON (issue 12): to_json / from_json
+# (csrc/json_common.c, json_encode.c, json_decode.c are in SRCS at the top)
+# libFuzzer harnesses of to_json and from_json (make fuzz / fuzz-smoke)
+FUZZ_HARNESSES += to_json from_json
+fuzz-build: $(FUZZ_DIR)/fuzz_to_json $(FUZZ_DIR)/fuzz_from_json
+# ---- end of proto3 JSON section
 
 .PHONY: all test check install regen clean example example-constants deps threads allocs
 

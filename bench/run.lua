@@ -74,6 +74,13 @@ for _, m in ipairs(msgs) do
   check_equal(floor.build(m.plan, m.shape), m.t, m.name .. " floor1 build")
   m.json = cjson.encode(m.t)
   check_equal(cjson.decode(m.json), m.t, m.name .. " json")
+  -- proto3 JSON (issue 12): to_json/from_json against the two-step paths
+  -- gateways use, cjson.encode(decode(b)) and encode(cjson.decode(j))
+  if m.h.to_json then
+    m.pjson = assert(m.h:to_json(m.bin))
+    assert(m.h:from_json(m.pjson) == enc, m.name .. ": from_json(to_json(b)) differs from encode")
+    assert(m.h:encode(cjson.decode(m.json)), m.name .. ": encode(cjson.decode(j)) failed")
+  end
 end
 
 -- the reference library does the same work: same bytes in, same tables out
@@ -137,6 +144,19 @@ for _, m in ipairs(msgs) do
     end)
     add("ref.encode." .. m.name, #bin, function(n)
       local c = clock(); for _ = 1, n do renc(pbname, t) end; return clock() - c
+  if m.pjson then
+    local pjson, enc = m.pjson, h.encode
+    add("dynpb.to_json." .. m.name, #bin, function(n)
+      local c = clock(); for _ = 1, n do h:to_json(bin) end; return clock() - c
+    end)
+    add("twostep.to_json." .. m.name, #bin, function(n)
+      local c = clock(); for _ = 1, n do jenc(h:decode(bin)) end; return clock() - c
+    end)
+    add("dynpb.from_json." .. m.name, #pjson, function(n)
+      local c = clock(); for _ = 1, n do h:from_json(pjson) end; return clock() - c
+    end)
+    add("twostep.from_json." .. m.name, #json, function(n)
+      local c = clock(); for _ = 1, n do enc(h, jdec(json)) end; return clock() - c
     end)
   end
 end
@@ -400,6 +420,31 @@ target("sha256_MBps", "sha256 MB/s", sha, ">=300", sha >= 300)
 target("load.hit/sha256", "load hit / sha256", hit_sha, "<=1.1x", hit_sha <= 1.1,
   "(same bytes; 1.1: noise)")
 
+
+-- issue 12 / 17: proto3 JSON beside the two-step paths, in the same rounds
+if byid["dynpb.to_json.Order"] then
+  print(("%-30s %8s %8s %10s %10s"):format("JSON (issue 12)", "bytes", "ops/s", "vs 2-step", "vs cjson"))
+  for _, d in ipairs { { "to_json", "encode" }, { "from_json", "decode" } } do
+    for _, m in ipairs(msgs) do
+      local id = "dynpb." .. d[1] .. "." .. m.name
+      if byid[id] then
+        -- speedups: the other path's time / dynpb's time (higher is better)
+        local two = 1 / ratio(id, "twostep." .. d[1] .. "." .. m.name)
+        local cj = 1 / ratio(id, "cjson." .. d[2] .. "." .. m.name)
+        tsv("speedup", LUA, id .. "/twostep", ("%.3f"):format(two))
+        tsv("speedup", LUA, id .. "/cjson." .. d[2], ("%.3f"):format(cj))
+        print(("  %-28s %8d %8s %9.2fx %9.2fx"):format(d[1] .. " " .. m.name, byid[id].bytes,
+          si(1 / med_time(id)), two, cj))
+        if m.name ~= "Small" then
+          target(d[1] .. "." .. m.name .. "/twostep", d[1] .. " " .. m.name .. " vs 2-step", two, ">=3x", two >= 3)
+        end
+      end
+    end
+  end
+  print("vs 2-step: time of cjson.encode(H:decode(b)) (to_json) or H:encode(cjson.decode(j)) (from_json)"
+    .. "\n/ dynpb's time; vs cjson: time of cjson.encode (to_json) or cjson.decode (from_json) of the same"
+    .. "\nmessage alone / dynpb's time. Medians of per-round ratios, measured side by side.")
+end
 
 local f = assert(io.open(OUT, "w"))
 f:write(table.concat(out, "\n"), "\n")

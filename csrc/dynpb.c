@@ -232,6 +232,8 @@ static const luaL_Reg schema_methods[] = {
     {"message", dp_l_message},
     {"decode", dp_l_schema_decode},
     {"encode", dp_l_schema_encode},
+    {"to_json", dp_l_schema_to_json},
+    {"from_json", dp_l_schema_from_json},
     /* issue 11: services, files, options */
     {"services", dp_l_services},
     {"service", dp_l_service},
@@ -245,6 +247,8 @@ static const luaL_Reg schema_methods[] = {
 
 static const luaL_Reg handle_methods[] = {
     {"fields", dp_l_fields},
+    {"to_json", dp_l_handle_to_json},
+    {"from_json", dp_l_handle_from_json},
     {"extensions", dp_l_extensions},
     {"options", dp_l_handle_options},
     {"oneofs", dp_l_oneofs},
@@ -291,7 +295,7 @@ DP_EXPORT int luaopen_dynpb(lua_State *L) {
     lua_pushcfunction(L, state_gc);
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, base);                          /* -1 */
-    lua_createtable(L, 3, 0);                           /* +1 state uservalue */
+    lua_createtable(L, 4, 0);                           /* +1 state uservalue */
     lua_newtable(L);                                    /* +1 cache */
     lua_createtable(L, 0, 1);                           /* +1 weak-values metatable */
     lua_pushliteral(L, "v");

@@ -105,6 +105,9 @@ typedef struct dp_field {
                                  a key with the same pointer is this name */
     const char *type_name;    /* resolved full type name without dot, or NULL */
     dp_value def;             /* parsed default (DPF_HAS_DEFAULT or proto3 zero) */
+    const char *jname;        /* JSON name (descriptor's json_name, else computed;
+                                 == cname when equal), jnamelen bytes */
+    uint32_t jnamelen;
 } dp_field;
 
 typedef struct dp_msg {
@@ -121,6 +124,9 @@ typedef struct dp_msg {
     uint8_t map_entry;        /* is a synthesized map entry (key=1, value=2) */
     uint8_t proto3;           /* declared in a proto3 file */
     uint8_t closed_enum_rep;  /* some repeated field has a closed enum type */
+    uint8_t wkt;              /* DP_WKT_* (json.h): a well-known type's JSON form */
+    uint16_t *byjson;         /* hmask + 1 slots: field index+1 by jname */
+    int32_t jconf[2];         /* two fields with one JSON name, or -1 (JSON fails) */
     uint8_t message_set;      /* option message_set_wire_format (issue 11) */
     uint8_t json_format;      /* resolved features.json_format: DP_JSON_* (issue 14) */
 } dp_msg;
@@ -158,6 +164,7 @@ typedef struct dp_state {
        DP_SU_EBUF); NULL in the module's own state */
     unsigned char *buf;
     size_t bufcap;
+    int json_busy;            /* a JSON call is using the cached scratch (json.h) */
 } dp_state;
 
 /* A block of schema memory; blocks form a list freed together. */
@@ -317,6 +324,7 @@ enum {
 enum {
     DP_SU_CACHE = 1,      /* fingerprint -> schema object, weak values */
     DP_SU_PINS = 2,       /* array of pinned schema objects, least recent first */
+    DP_SU_JSON = 3,       /* the cached JSON scratch userdata (json_common.c) */
     DP_SU_DESC = 20       /* options.c: the embedded descriptor.proto schema (lazy) */
 };
 
@@ -430,7 +438,7 @@ DP_HIDDEN int dp_l_write_durable(lua_State *L);
 /* ---- encode.c: slot of the state's uservalue holding the encode buffer's
    holder when no encode runs (false while one has leased it; see
    encode_call): an error inside an encode cannot leave it taken */
-#define DP_SU_EBUF 3
+#define DP_SU_EBUF 4
 /* ---- text_encode.c: protobuf bytes -> text format (protoc --decode) */
 /* a growable C buffer owned by a userdata with __gc */
 typedef struct dp_tbuf {
@@ -461,6 +469,15 @@ DP_HIDDEN int dp_l_handle_from_text(lua_State *L);  /* handle:from_text(text [, 
 
 /* ---- tty.c (issue 19): dynpb.isatty(file) for bin/dynpb */
 DP_HIDDEN int dp_l_isatty(lua_State *L);
+
+/* ---- json_common.c, json_encode.c, json_decode.c (issue 12; more in json.h) */
+/* [-0, +0, e] JSON names, the JSON-name hash and the well-known-type kind of
+   message m (called by dp_compile after its fields are sorted and hashed) */
+DP_HIDDEN void dp_json_prepare(lua_State *L, dp_schema *S, dp_msg *m);
+DP_HIDDEN int dp_l_schema_to_json(lua_State *L);    /* schema:to_json(type, bytes [, opts]) */
+DP_HIDDEN int dp_l_handle_to_json(lua_State *L);    /* handle:to_json(bytes [, opts]) */
+DP_HIDDEN int dp_l_schema_from_json(lua_State *L);  /* schema:from_json(type, json [, opts]) */
+DP_HIDDEN int dp_l_handle_from_json(lua_State *L);  /* handle:from_json(json [, opts]) */
 
 /* ---- features.c: protobuf editions, resolved features (issue 14) */
 struct Google__Protobuf__FileDescriptorProto;

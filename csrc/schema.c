@@ -931,6 +931,10 @@ static int compile_msg(ctx *c, uint32_t idx) {
         fd->namelen = (uint32_t)strlen(fname);
         fd->oneof = -1;
         fd->sub = -1;
+        fd->jname = fp->json_name && *fp->json_name && strcmp(fp->json_name, fname) &&
+                            fname[0] != '['
+                        ? sdup(L, S, fp->json_name) : NULL;   /* NULL: dp_json_prepare */
+        fd->jnamelen = fd->jname ? (uint32_t)strlen(fd->jname) : 0;
         lua_pushvalue(L, name_idx);
         fd->name = add_name(c);
         lua_rawgeti(L, c->names, fd->name);        /* anchored in NAMES: stable */
@@ -1082,6 +1086,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
         while (m->byptr[h]) h = (h + 1) & m->hmask;
         m->byptr[h] = (uint16_t)(i + 1);
     }
+    dp_json_prepare(L, S, m);
     return 1;
 }
 

@@ -675,6 +675,17 @@ describe("dynpb.registry over HTTP", function()
     assert.equal("b1", msg.id)
     assert.is_true(msg.service == "GO_FOOD" or msg.service == 2, tostring(msg.service))
   end)
+
+  it("forwards to_json and from_json to the current schema", function()
+    local reg = assert(new_reg({ url = s.url }))
+    if not reg:schema().to_json then return end
+    local bytes = assert(reg:from_json("shop.v1.Booking", '{"id": "b1"}'))
+    assert.equal(bytes, reg:encode("shop.v1.Booking", { id = "b1" }))
+    assert.equal('{"id":"b1"}', reg:to_json("shop.v1.Booking", bytes))
+    local _, err = reg:from_json("shop.v1.Booking", '{"nope": 1}')
+    assert.matches("no field named 'nope'", err)
+    assert.has_error(function() reg:to_json("shop.v1.Booking", bytes, { bogus = true }) end)
+  end)
 end)
 
 describe("dynpb.registry over file://", function()

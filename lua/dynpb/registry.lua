@@ -646,6 +646,21 @@ function _M.from_text(self, typename, text, opts)
   return s:from_text(typename, text, opts)
 end
 
+-- proto3 JSON with the current schema (schema:to_json / schema:from_json)
+function _M.to_json(self, typename, bytes, opts)
+  local s = self.current
+  if not s then return nil, "dynpb: registry: no schema" end
+  if not s.to_json then error("dynpb: registry: this dynpb has no schema:to_json", 2) end
+  return s:to_json(typename, bytes, opts)
+end
+
+function _M.from_json(self, typename, json, opts)
+  local s = self.current
+  if not s then return nil, "dynpb: registry: no schema" end
+  if not s.from_json then error("dynpb: registry: this dynpb has no schema:from_json", 2) end
+  return s:from_json(typename, json, opts)
+end
+
 -- a copy of the counters: fetches (attempts made), not_modified (304, or no
 -- newer version), changes (schemas adopted), errors, last_error,
 -- last_ok_time (os.time of the last successful attempt), fingerprint

@@ -5,8 +5,8 @@
 -- a 4-byte length and a ConformanceResponse on stdout; repeat until EOF.
 -- Both envelopes are themselves decoded/encoded with dynpb.
 --
--- Binary protobuf in and out is attempted; every other payload kind or output
--- format (JSON, text format, JSPB) answers `skipped` (see `parsers` and
+-- Binary protobuf and JSON, in and out (decode/encode, from_json/to_json),
+-- are attempted; text format and JSPB answer `skipped` (see `parsers` and
 -- `serializers` below).
 --
 -- Environment (set by testee.sh):
@@ -67,17 +67,29 @@ local function handle_for(name)
 end
 
 -- ---- formats ---------------------------------------------------------------
--- parsers[oneof member of ConformanceRequest.payload](H, payload)
---   -> message value, or nil, err (a parse error)
--- serializers[ConformanceRequest.requested_output_format](H, value)
+-- parsers[oneof member of ConformanceRequest.payload](H, payload, req)
+--   -> the message as canonical protobuf bytes, or nil, err (a parse error)
+-- serializers[ConformanceRequest.requested_output_format](H, bytes)
 --   -> payload, or nil, err (a serialize error), and the ConformanceResponse
 --   member that carries it.
 -- A payload kind or output format missing here answers `skipped`.
 local parsers = {
-  protobuf_payload = function(H, s) return H:decode(s) end,
+  -- decode checks the bytes; encode makes them canonical
+  protobuf_payload = function(H, s)
+    local t, err = H:decode(s)
+    if t == nil then return nil, err end
+    return H:encode(t)
+  end,
+  json_payload = function(H, s, req)
+    local opts = req.test_category == "JSON_IGNORE_UNKNOWN_PARSING_TEST"
+      and { ignore_unknown_fields = true } or nil
+    return H:from_json(s, opts)
+  end,
 }
+
 local serializers = {
-  PROTOBUF = { field = "protobuf_payload", fn = function(H, t) return H:encode(t) end },
+  PROTOBUF = { field = "protobuf_payload", fn = function(_, b) return b end },
+  JSON = { field = "json_payload", fn = function(H, b) return H:to_json(b) end },
 }
 
 -- ---- framing -------------------------------------------------------------
@@ -173,7 +185,7 @@ local function handle(reqbytes)
   local H = handle_for(mt)
   if not H then return { runtime_error = ascii("testee: unknown message type " .. mt) } end
 
-  local ok1, t, derr = pcall(parse, H, payload)
+  local ok1, t, derr = pcall(parse, H, payload, req)
   if not ok1 then return { runtime_error = ascii(kind .. " parse raised: " .. tostring(t)) } end
   if t == nil then return { parse_error = ascii(derr or "parse failed") } end
 

@@ -212,6 +212,9 @@ hit 30
 check "v1: every worker answers 200 with v1 (service 3 unknown: UNKNOWN(3))" all_serve "$FP1" 'UNKNOWN(3)'
 c=$(curl -s --max-time 3 "$NG/constants")
 check "v1: /constants has no GO_SEND ($c)" test "${c#*GO_SEND}" = "$c"
+j=$(curl -s --max-time 3 "$NG/_test/json")
+check "to_json/from_json on a schema from get() ($j)" \
+  grep -q '^{"id":"b1","status":"CREATED"} {"id":"b1","status":"CREATED"} true$' <<<"$j"
 u=$(curl -s --max-time 3 "$NG/_test/unknown")
 check "get() of a name not followed gives nil, err ($u)" grep -q "^nil .*not followed" <<<"$u"
 
