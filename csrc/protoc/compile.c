@@ -82,7 +82,7 @@ static int find_source(pc_ctx *C, const char *name, const char **src, size_t *le
             lua_pop(L, 1);
             return 1;
         }
-        if (!lua_isnil(L, -1)) luaL_error(L, "dynpb.compile: sources['%s'] must be a string, got %s", name, luaL_typename(L, -1));
+        if (!lua_isnil(L, -1)) luaL_error(L, "dynpb: compile: sources['%s'] must be a string, got %s", name, luaL_typename(L, -1));
         lua_pop(L, 1);
     }
     if (C->pathsidx && virtual_ok(name)) {
@@ -185,7 +185,7 @@ static int opt_bool(lua_State *L, int idx, const char *k, int def) {
     lua_getfield(L, idx, k);
     int v = def;
     if (!lua_isnil(L, -1)) {
-        if (!lua_isboolean(L, -1)) luaL_error(L, "dynpb.compile: option '%s' must be a boolean", k);
+        if (!lua_isboolean(L, -1)) luaL_error(L, "dynpb: compile: option '%s' must be a boolean", k);
         v = lua_toboolean(L, -1);
     }
     lua_pop(L, 1);
@@ -203,32 +203,32 @@ static int compile(lua_State *L) {
     lua_getfield(L, 1, "files");                        /* +1 files */
     int filesidx = lua_gettop(L);
     if (!lua_istable(L, filesidx))
-        luaL_error(L, "dynpb.compile: option 'files' must be a list of file names, got %s", luaL_typename(L, -1));
+        luaL_error(L, "dynpb: compile: option 'files' must be a list of file names, got %s", luaL_typename(L, -1));
     int nfiles = (int)dp_rawlen(L, filesidx);
-    if (nfiles < 1) luaL_error(L, "dynpb.compile: option 'files' is empty");
+    if (nfiles < 1) luaL_error(L, "dynpb: compile: option 'files' is empty");
     for (int i = 1; i <= nfiles; i++) {
         lua_rawgeti(L, filesidx, i);
         if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "dynpb.compile: files[%d] must be a string, got %s", i, luaL_typename(L, -1));
+            luaL_error(L, "dynpb: compile: files[%d] must be a string, got %s", i, luaL_typename(L, -1));
         lua_pop(L, 1);
     }
     lua_getfield(L, 1, "paths");                        /* +1 paths */
     int pathsidx = lua_gettop(L);
     if (!lua_isnil(L, pathsidx)) {
         if (!lua_istable(L, pathsidx))
-            luaL_error(L, "dynpb.compile: option 'paths' must be a list of directories, got %s", luaL_typename(L, -1));
+            luaL_error(L, "dynpb: compile: option 'paths' must be a list of directories, got %s", luaL_typename(L, -1));
         int n = (int)dp_rawlen(L, pathsidx);
         for (int i = 1; i <= n; i++) {
             lua_rawgeti(L, pathsidx, i);
             if (lua_type(L, -1) != LUA_TSTRING)
-                luaL_error(L, "dynpb.compile: paths[%d] must be a string, got %s", i, luaL_typename(L, -1));
+                luaL_error(L, "dynpb: compile: paths[%d] must be a string, got %s", i, luaL_typename(L, -1));
             lua_pop(L, 1);
         }
     }
     lua_getfield(L, 1, "sources");                      /* +1 sources */
     int srcidx = lua_gettop(L);
     if (!lua_isnil(L, srcidx) && !lua_istable(L, srcidx))
-        luaL_error(L, "dynpb.compile: option 'sources' must be a table of name = text, got %s", luaL_typename(L, -1));
+        luaL_error(L, "dynpb: compile: option 'sources' must be a table of name = text, got %s", luaL_typename(L, -1));
 
     pc_ctx *C = lua_newuserdata(L, sizeof *C);          /* +1 ctx */
     memset(C, 0, sizeof *C);
