@@ -458,6 +458,8 @@ DP_HIDDEN void dp_text_double(char out[40], double v);
 DP_HIDDEN void dp_text_float(char out[40], float v);
 /* is extension f of MessageSet m printed by its type name ("[pkg.Type]")? */
 DP_HIDDEN int dp_text_mset_item(const dp_msg *m, const dp_field *f);
+/* is field f of m group-like (named by its type in text format)? */
+DP_HIDDEN int dp_text_group_like(const dp_msg *m, const dp_field *f);
 DP_HIDDEN int dp_l_schema_to_text(lua_State *L);    /* schema:to_text(type, bytes [, opts]) */
 DP_HIDDEN int dp_l_handle_to_text(lua_State *L);    /* handle:to_text(bytes [, opts]) */
 

@@ -24,6 +24,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -900,17 +901,17 @@ static int parse_msg(pctx *c, const dp_msg *m, int t, char close) {
                 return fail_at(c, line, col, "no extension %.*s of message %s", (int)c->b->n, c->b->p, m->name);
         } else if (c->t.type == TK_IDENT) {
             /* a group goes by its type name, or (as protobuf v33 also takes)
-               its lowercase field name */
+               its lowercase field name. Only a group-like field answers to
+               its type name (dp_text_group_like: an editions message may
+               have other delimited fields of that type, which go by their
+               field names) */
             f = dp_find_field_by_name(m, c->t.p, c->t.n);
-            if (!f) {
-                for (uint32_t i = 0; i < m->nfields; i++) {
-                    const dp_field *g = &m->fields[i];
-                    if (g->type == DP_T_GROUP) {
-                        const char *sn = strrchr(g->type_name, '.');
-                        sn = sn ? sn + 1 : g->type_name;
-                        if (strlen(sn) == c->t.n && memcmp(sn, c->t.p, c->t.n) == 0) f = g;
-                    }
-                }
+            for (uint32_t i = 0; !f && i < m->nfields; i++) {
+                const dp_field *g = &m->fields[i];
+                if (!dp_text_group_like(m, g)) continue;
+                const char *sn = strrchr(g->type_name, '.');
+                sn = sn ? sn + 1 : g->type_name;
+                if (strlen(sn) == c->t.n && memcmp(sn, c->t.p, c->t.n) == 0) f = g;
             }
             if (!f && is_reserved(c, m, c->t.p, c->t.n)) {
                 /* a reserved name: its value is read and dropped */

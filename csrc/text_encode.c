@@ -29,6 +29,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,6 +341,20 @@ int dp_text_mset_item(const dp_msg *m, const dp_field *f) {
            f->cname[tn + 1] == '.' && !memchr(f->cname + tn + 2, '.', f->namelen - tn - 3);
 }
 
+/* is field f of m group-like (protobuf's IsGroupLike): a group (DELIMITED
+   under editions) whose name is its type's name in lowercase and whose type
+   is declared in m itself? Such a field goes by its type name in text
+   format; any other delimited field by its field name. */
+int dp_text_group_like(const dp_msg *m, const dp_field *f) {
+    if (f->type != DP_T_GROUP || (f->flags & DPF_EXTENSION)) return 0;
+    const char *sn = short_name(f->type_name);
+    size_t k = strlen(sn), mn = strlen(m->name);
+    if (k != f->namelen) return 0;
+    for (size_t j = 0; j < k; j++)
+        if ((char)tolower((unsigned char)sn[j]) != f->cname[j]) return 0;
+    return (size_t)(sn - f->type_name) == mn + 1 && memcmp(f->type_name, m->name, mn) == 0;
+}
+
 static void print_name(tctx *c, const dp_msg *m, const dp_field *f) {
     lua_State *L = c->L;
     if (f->flags & DPF_EXTENSION) {
@@ -351,7 +366,7 @@ static void print_name(tctx *c, const dp_msg *m, const dp_field *f) {
             add_str(L, c->b, f->cname);
         }
     } else {
-        add_str(L, c->b, f->type == DP_T_GROUP ? short_name(f->type_name) : f->cname);
+        add_str(L, c->b, dp_text_group_like(m, f) ? short_name(f->type_name) : f->cname);
     }
 }
 

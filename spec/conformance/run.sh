@@ -17,6 +17,9 @@
 # CONFORMANCE_MIN_SUCCESSES: default 5567 (the binary tests: 1401 of the
 #   proto2 + proto3 messages, 1404 of the editions ones; and the JSON tests,
 #   input and output, of all three: to_json/from_json, issue 12).
+# CONFORMANCE_MIN_TEXT: default 883 (the text-format suite: 434 tests of the
+#   proto2 + proto3 messages, 449 of the editions ones; to_text/from_text,
+#   issue 19).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,6 +28,7 @@ work=$here/work
 lua=${1:-${DYNPB_LUA:-lua5.4}}
 case $lua in 5.*) lua=lua$lua ;; esac
 min=${CONFORMANCE_MIN_SUCCESSES:-5567}
+min_text=${CONFORMANCE_MIN_TEXT:-883}
 
 mkdir -p "$work"
 log=$work/run-$lua.log
@@ -57,7 +61,10 @@ fi
 # the first suite is the binary/JSON one: it must have run real tests
 successes=$(grep -m1 '^CONFORMANCE SUITE' "$log" | sed -n 's/.*: \([0-9][0-9]*\) successes.*/\1/p')
 nsuites=$(grep -c '^CONFORMANCE SUITE PASSED' "$log" || true)
-if [ "$status" -ne 0 ] || [ -z "$successes" ] || [ "$successes" -lt "$min" ] || [ "$nsuites" -lt 2 ]; then
+# the second is the text-format one
+text=$(grep '^CONFORMANCE SUITE' "$log" | sed -n '2s/.*: \([0-9][0-9]*\) successes.*/\1/p')
+if [ "$status" -ne 0 ] || [ -z "$successes" ] || [ "$successes" -lt "$min" ] || [ "$nsuites" -lt 2 ] ||
+   [ -z "$text" ] || [ "$text" -lt "$min_text" ]; then
   for f in "$out"/*.txt; do
     [ -s "$f" ] || continue
     n=$(wc -l <"$f")
@@ -66,6 +73,7 @@ if [ "$status" -ne 0 ] || [ -z "$successes" ] || [ "$successes" -lt "$min" ] || 
   done
   [ "$status" -eq 124 ] && say "runner timed out"
   [ "${successes:-0}" -lt "$min" ] && say "only ${successes:-0} tests reached the codec (expected >= $min)"
+  [ "${text:-0}" -lt "$min_text" ] && say "only ${text:-0} text-format tests passed (expected >= $min_text)"
   tail -n 5 "$log" | sed 's/^/  /'
   say "FAILED (exit $status); full log: $log"
   exit 1

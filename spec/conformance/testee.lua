@@ -92,6 +92,11 @@ local serializers = {
   JSON = { field = "json_payload", fn = function(H, b) return H:to_json(b) end },
 }
 
+-- text format (issue 19): spec/conformance/text_format.lua adds text_payload
+-- and TEXT_FORMAT
+package.path = here .. "/?.lua;" .. package.path
+require("text_format").register(parsers, serializers)
+
 -- ---- framing -------------------------------------------------------------
 local function u32le_decode(s)
   local b1, b2, b3, b4 = byte(s, 1, 4)
@@ -189,7 +194,7 @@ local function handle(reqbytes)
   if not ok1 then return { runtime_error = ascii(kind .. " parse raised: " .. tostring(t)) } end
   if t == nil then return { parse_error = ascii(derr or "parse failed") } end
 
-  local ok2, out, eerr = pcall(ser.fn, H, t)
+  local ok2, out, eerr = pcall(ser.fn, H, t, req)
   if not ok2 then return { runtime_error = ascii("serialize raised: " .. tostring(out)) } end
   if out == nil then return { serialize_error = ascii(eerr or "serialize failed") } end
   return { [ser.field] = out }

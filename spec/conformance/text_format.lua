@@ -7,22 +7,20 @@
 -- and the testee passes the request to a serializer as its third argument
 -- (`pcall(ser.fn, H, t, req)`), for print_unknown_fields.
 --
--- text_payload in: H:from_text, then H:decode (the testee's message value);
--- TEXT_FORMAT out: H:encode, then H:to_text (unknown fields printed when the
--- request says print_unknown_fields).
+-- text_payload in: H:from_text (canonical bytes); TEXT_FORMAT out: H:to_text
+-- of the canonical bytes (unknown fields printed when the request says
+-- print_unknown_fields).
 local _M = {}
 
 function _M.register(parsers, serializers)
+  -- parsers give canonical protobuf bytes (from_text encodes what it parsed)
   parsers.text_payload = function(H, s)
-    local b, err = H:from_text(s)
-    if not b then return nil, err end
-    return H:decode(b)
+    return H:from_text(s)
   end
+  -- serializers get the canonical bytes
   serializers.TEXT_FORMAT = {
     field = "text_payload",
-    fn = function(H, t, req)
-      local b, err = H:encode(t)
-      if not b then return nil, err end
+    fn = function(H, b, req)
       return H:to_text(b, { print_unknown = (req and req.print_unknown_fields) == true })
     end,
   }
