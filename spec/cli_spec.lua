@@ -44,7 +44,7 @@ describe("bin/dynpb", function()
   local text = protoc("--decode=reft3.TestAll alltypes3.proto", bytes)
 
   it("decode prints protoc's text format", function()
-    local rc, out, err = run("decode -s " .. SET .. " -t reft3.TestAll", bytes)
+    local rc, out, err = run("decode --text -s " .. SET .. " -t reft3.TestAll", bytes)
     assert.are.equal("", err)
     assert.are.equal(0, rc)
     assert.are.equal(text, out)
@@ -56,10 +56,29 @@ describe("bin/dynpb", function()
   end)
 
   it("encode reads text and gives bytes protoc prints the same", function()
-    local rc, out, err = run("encode -s " .. SET .. " -t reft3.TestAll -o -", text)
+    local rc, out, err = run("encode --text -s " .. SET .. " -t reft3.TestAll -o -", text)
     assert.are.equal("", err)
     assert.are.equal(0, rc)
     assert.are.equal(text, protoc("--decode=reft3.TestAll alltypes3.proto", out))
+  end)
+
+  it("decode prints pretty JSON by default; encode reads it back to the same message", function()
+    local rc, out, err = run("decode -s " .. SET .. " -t reft3.TestAll", bytes)
+    assert.are.equal("", err)
+    assert.are.equal(0, rc)
+    assert.matches('^{\n  "sInt32": ', out)          -- indent = 2, JSON names
+    assert.matches("\n}\n$", out)
+    local S = assert(dynpb.load(T.read(SET)))
+    assert.are.equal(assert(S:to_json("reft3.TestAll", bytes, { indent = 2 })) .. "\n", out)
+    assert.are.equal(out, run("decode --json -s " .. SET .. " -t reft3.TestAll", bytes) == 0 and T.read(tmp .. ".out"))
+    local bin
+    rc, bin, err = run("encode -s " .. SET .. " -t reft3.TestAll -o -", out)
+    assert.are.equal("", err)
+    assert.are.equal(0, rc)
+    assert.are.equal(text, protoc("--decode=reft3.TestAll alltypes3.proto", bin))
+    rc, bin = run("encode --json -s " .. SET .. " -t reft3.TestAll -o -", '{"sInt32": 7}')
+    assert.are.equal(0, rc)
+    assert.are.equal("s_int32: 7\n", protoc("--decode=reft3.TestAll alltypes3.proto", bin))
   end)
 
   it("decode --lua prints a Lua table literal that reads back", function()
@@ -92,8 +111,12 @@ describe("bin/dynpb", function()
 
   -- exit codes: 1 bad data, 2 usage, 3 schema source; one line on stderr
   local rows = {
-    { "decode -s SET -t reft3.TestAll", "\8", 1, "dynpb: to_text reft3.TestAll: truncated" },
-    { "encode -s SET -t reft3.TestAll -o -", "s_int32: x", 1, "1:10: field 's_int32': expected an integer" },
+    { "decode -s SET -t reft3.TestAll", "\8", 1, "dynpb: to_json reft3.TestAll: truncated input at byte 0" },
+    { "decode --text -s SET -t reft3.TestAll", "\8", 1, "dynpb: to_text reft3.TestAll: truncated" },
+    { "encode --text -s SET -t reft3.TestAll -o -", "s_int32: x", 1, "1:10: field 's_int32': expected an integer" },
+    { "encode -s SET -t reft3.TestAll -o -", '{"sInt32": "x"}', 1, "dynpb: from_json reft3.TestAll: field 's_int32': string 'x' is not an integer at byte 11" },
+    { "encode -s SET -t reft3.TestAll -o -", '{"sInt32": 1', 1, "dynpb: from_json reft3.TestAll" },
+    { "decode -s SET -t reft3.TestAll --text --lua", "", 2, "exclude each other" },
     { "decode -s SET -t no.Such", "", 1, "no message type named 'no.Such'" },
     { "inspect -s SET no.Such", "", 1, "no message, enum or service named 'no.Such'" },
     { "", "", 2, "a command is required" },
@@ -133,7 +156,7 @@ describe("bin/dynpb", function()
     -- a pty: script(1) gives the command a terminal as stdout
     local have_script = os.execute("command -v script > /dev/null 2>&1")
     if have_script == true or have_script == 0 then
-      write(tmp .. ".in", "s_int32: 1")
+      write(tmp .. ".in", '{"sInt32": 1}')
       os.execute("script -qec " .. q(ENV .. " " .. LUA .. " " .. BIN .. " encode -s " .. SET
         .. " -t reft3.TestAll < " .. tmp .. ".in; echo rc=$?") .. " /dev/null > " .. tmp .. ".out 2>&1")
       local out = T.read(tmp .. ".out")
