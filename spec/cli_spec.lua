@@ -109,6 +109,37 @@ describe("bin/dynpb", function()
     assert.are.equal(dynpb.fingerprint(T.read(SET)) .. "\n", out)
   end)
 
+  it("-s takes a .proto file, with -I import paths (compiled by dynpb.load_proto)", function()
+    local PROTO = T.specdir .. "/fixtures/proto"
+    local want = run("decode --text -s " .. SET .. " -t reft3.TestAll", bytes) == 0 and T.read(tmp .. ".out")
+    assert.are.equal(text, want)
+    for _, a in ipairs({ "-s " .. PROTO .. "/alltypes3.proto",                  -- its directory is the path
+                         "-s alltypes3.proto -I " .. PROTO,
+                         "-I /nonexistent -s " .. PROTO .. "/alltypes3.proto -I " .. PROTO }) do
+      local rc, out, err = run("decode --text " .. a .. " -t reft3.TestAll", bytes)
+      assert.are.equal("", err, a)
+      assert.are.equal(0, rc, a)
+      assert.are.equal(text, out, a)
+    end
+    -- an import found through the second -I
+    local d = tmp .. ".d"
+    os.execute("mkdir -p " .. d .. "/a " .. d .. "/b")
+    write(d .. "/a/top.proto", 'syntax = "proto3"; package t; import "dep.proto"; message Top { Dep d = 1; }')
+    write(d .. "/b/dep.proto", 'syntax = "proto3"; package t; message Dep { int32 x = 1; }')
+    local rc, out, err = run("encode --text -s " .. d .. "/a/top.proto -I " .. d .. "/a -I " .. d .. "/b -t t.Top -o -",
+                             "d { x: 5 }")
+    assert.are.equal("", err)
+    assert.are.equal(0, rc)
+    assert.are.equal("\10\2\8\5", out)
+    -- without -I b the import is missing: a schema source failure, protoc's message
+    rc, out, err = run("encode -s " .. d .. "/a/top.proto -t t.Top -o -", "{}")
+    assert.are.equal(3, rc)
+    assert.are.equal("", out)
+    assert.matches("^dynpb: compile: .*dep%.proto", err)
+    assert.are.equal(1, select(2, err:gsub("\n", "")))
+    os.execute("rm -rf " .. d)
+  end)
+
   -- exit codes: 1 bad data, 2 usage, 3 schema source; one line on stderr
   local rows = {
     { "decode -s SET -t reft3.TestAll", "\8", 1, "dynpb: to_json reft3.TestAll: truncated input at byte 0" },
@@ -125,9 +156,13 @@ describe("bin/dynpb", function()
     { "decode -t x", "", 2, "-s SET is required" },
     { "decode -s SET -t reft3.TestAll --bogus", "", 2, "unknown option --bogus" },
     { "decode -s", "", 2, "-s needs a value" },
+    { "decode -s x.proto -I", "", 2, "-I needs a value" },
     { "decode -s /nonexistent.pb -t x", "", 3, "cannot read the schema" },
     { "decode -s " .. T.root .. "/README.md -t x", "", 3, "dynpb: load" },
     { "decode -s file:///nonexistent/set.pb -t x", "", 3, "dynpb: registry" },
+    { "decode -s /nonexistent/x.proto -t x", "", 3, "dynpb: compile: " },
+    { "decode -s SET -I /tmp -t x", "", 2, "-I goes with a .proto schema" },
+    { "decode -s grpc://127.0.0.1:1 -t x", "", 3, "dynpb: grpc" },
   }
   for _, row in ipairs(rows) do
     it("exit " .. row[3] .. ": dynpb " .. row[1], function()
@@ -163,5 +198,36 @@ describe("bin/dynpb", function()
       assert.matches("refusing to write binary protobuf to a terminal", out, 1, true)
       assert.matches("rc=2", out, 1, true)
     end
+  end)
+end)
+
+describe("bin/dynpb with gRPC servers", function()
+  local E = dofile(T.specdir .. "/support/grpc_env.lua")
+  local NODE_MODULES = T.root .. "/build/grpc-node/node_modules"
+  local node
+
+  setup(function()
+    assert(E.sh("test -f '" .. NODE_MODULES .. "/@grpc/reflection/package.json'"),
+      "the npm test servers are missing: make grpc-deps")
+    node = E.start(string.format("NODE_PATH='%s' exec node '%s' 0 '%s/reflect/v1' shop/v1/shop.proto",
+      NODE_MODULES, T.specdir .. "/support/grpc_node/server.js", E.fixtures), "grpc-js reflection server")
+  end)
+  teardown(function() E.stop(node) end)
+
+  it("-s grpc://host:port: the schema by server reflection", function()
+    local url = "grpc://127.0.0.1:" .. node.port
+    local rc, out, err = run("inspect -s " .. url)
+    assert.are.equal("", err)
+    assert.are.equal(0, rc)
+    assert.matches("\nservice shop.v1.Shops\n", out, 1, true)
+    rc, out = run("inspect -s " .. url .. " shop.v1.Shops")
+    assert.are.equal(0, rc)
+    assert.matches("rpc GetShop(", out, 1, true)
+    rc, out, err = run("encode -s " .. url .. " -t shop.v1.Shop -o -", '{"name": "x"}')
+    assert.are.equal("", err)
+    assert.are.equal(0, rc)
+    rc, out = run("decode -s " .. url .. " -t shop.v1.Shop", out)
+    assert.are.equal(0, rc)
+    assert.are.equal('{\n  "name": "x"\n}\n', out)
   end)
 end)
