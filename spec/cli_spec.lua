@@ -175,7 +175,7 @@ describe("bin/dynpb", function()
   end
 
   it("--help for each command", function()
-    for _, c in ipairs({ "decode", "encode", "inspect", "fingerprint" }) do
+    for _, c in ipairs({ "decode", "encode", "inspect", "fingerprint", "call" }) do
       local rc, out = run(c .. " --help")
       assert.are.equal(0, rc)
       assert.matches("^usage: dynpb " .. c, out)
@@ -204,15 +204,24 @@ end)
 describe("bin/dynpb with gRPC servers", function()
   local E = dofile(T.specdir .. "/support/grpc_env.lua")
   local NODE_MODULES = T.root .. "/build/grpc-node/node_modules"
-  local node
+  local node, py
 
   setup(function()
+    assert(E.have_python_grpc(), "python3-grpcio is missing: make grpc-deps (or sh .ci/deps.sh python3-grpcio)")
+    local dir = E.tmpdir()
+    E.protoc(E.fixtures, { "test/v1/echo.proto" }, dir .. "/echo.pb")
+    py = E.start(string.format("exec %s '%s' '%s'", E.python, T.specdir .. "/support/grpc_server.py", dir .. "/echo.pb"),
+      "grpc_server.py")
+    E.sh("rm -rf '" .. dir .. "'")
     assert(E.sh("test -f '" .. NODE_MODULES .. "/@grpc/reflection/package.json'"),
       "the npm test servers are missing: make grpc-deps")
     node = E.start(string.format("NODE_PATH='%s' exec node '%s' 0 '%s/reflect/v1' shop/v1/shop.proto",
       NODE_MODULES, T.specdir .. "/support/grpc_node/server.js", E.fixtures), "grpc-js reflection server")
   end)
-  teardown(function() E.stop(node) end)
+  teardown(function()
+    E.stop(node)
+    E.stop(py)
+  end)
 
   it("-s grpc://host:port: the schema by server reflection", function()
     local url = "grpc://127.0.0.1:" .. node.port
@@ -230,4 +239,92 @@ describe("bin/dynpb with gRPC servers", function()
     assert.are.equal(0, rc)
     assert.are.equal('{\n  "name": "x"\n}\n', out)
   end)
+
+  local ECHO = "-s " .. T.specdir .. "/fixtures/grpc/test/v1/echo.proto -I " .. T.specdir .. "/fixtures/grpc"
+  local function pyurl() return "grpc://127.0.0.1:" .. py.port end
+
+  it("call: unary, the schema by reflection, the request as an argument; the response as pretty JSON", function()
+    local rc, out, err = run("call grpc://127.0.0.1:" .. node.port .. " shop.v1.Shops/GetShop " .. q('{"id": "7"}'))
+    assert.are.equal("", err)
+    assert.are.equal(0, rc)
+    assert.are.equal('{\n  "id": "7",\n  "name": "Shop 7",\n  "balance": {\n    "currency": "EUR",\n    "units": "12"\n  }\n}\n', out)
+  end)
+
+  it("call: a non-OK status exits 4 with the Status as one line of JSON on stderr", function()
+    local rc, out, err = run("call grpc://127.0.0.1:" .. node.port .. " shop.v1.Shops/GetShop", '{"id": "missing"}')
+    assert.are.equal(4, rc)
+    assert.are.equal("", out)
+    assert.are.equal('{"code":5,"message":"no shop missing"}\n', err)
+    -- details: each Any through the schema, a type it lacks as @value (base64)
+    rc, out, err = run("call " .. ECHO .. " " .. pyurl() .. " test.v1.Echo/Say",
+                       '{"failCode": 9, "failMessage": "shop \\"42\\" closed", "details": true}')
+    assert.are.equal(4, rc)
+    assert.are.equal("", out)
+    assert.are.equal('{"code":9,"message":"shop \\"42\\" closed","details":[{"@type":"type.googleapis.com/test.v1.ErrorInfo",'
+      .. '"reason":"SHOP_CLOSED","metadata":{"shop":"42"}},{"@type":"type.googleapis.com/other.v1.Unknown","@value":"CAc="}]}\n', err)
+  end)
+
+  it("call: -s .proto, -H metadata (repeatable, -bin in base64), request from stdin", function()
+    local rc, out, err = run("call " .. ECHO .. " -H 'x-tenant: a' -H 'X-Multi: 1' -H 'x-multi: 2' -H 'x-raw-bin: AAH/' "
+                             .. pyurl() .. " test.v1.Echo/Say", '{"text": "hi"}')
+    assert.are.equal("", err)
+    assert.are.equal(0, rc)
+    local S = assert(dynpb.load_proto{ files = { "test/v1/echo.proto" }, paths = { T.specdir .. "/fixtures/grpc" } })
+    local res = assert(S:decode("test.v1.EchoReply", assert(S:from_json("test.v1.EchoReply", out))))
+    assert.are.equal("hi", res.text)
+    assert.are.equal("a", res.metadata["x-tenant"])
+    assert.are.equal("1,2", res.metadata["x-multi"]:gsub(" ", ""))
+    assert.are.equal("0001ff", res.metadata["x-raw-bin"])
+    assert.matches('^{\n  "text": "hi",\n', out)
+  end)
+
+  it("call: server streaming prints one JSON document per response; client streaming reads a stream of objects", function()
+    local rc, out, err = run("call " .. ECHO .. " " .. pyurl() .. " test.v1.Echo/Count " .. q('{"text": "s", "count": 3}'))
+    assert.are.equal("", err)
+    assert.are.equal(0, rc)
+    local idx = {}
+    for doc in out:gmatch("(%b{})\n") do idx[#idx + 1] = doc:match('"index": (%d+)') or "0" end
+    assert.are.same({ "0", "1", "2" }, idx)
+    rc, out, err = run("call " .. ECHO .. " " .. pyurl() .. " test.v1.Echo/Collect", '{"text": "a"}\n{"text": "b}"} {"text": "c"}')
+    assert.are.equal("", err)
+    assert.are.equal(0, rc)
+    assert.matches('"text": "a,b},c"', out, 1, true)
+    assert.matches('"index": 3', out, 1, true)
+    -- a stream that fails after its responses: those printed, then exit 4
+    rc, out, err = run("call " .. ECHO .. " " .. pyurl() .. " test.v1.Echo/Count",
+                       '{"count": 2, "failCode": 8, "failMessage": "enough"}')
+    assert.are.equal(4, rc)
+    assert.are.equal(2, select(2, out:gsub("\n}\n", "")))
+    assert.are.equal('{"code":8,"message":"enough"}\n', err)
+  end)
+
+  it("call: --timeout ends a slow call with DEADLINE_EXCEEDED (exit 4)", function()
+    local rc, out, err = run("call --timeout 0.3 " .. ECHO .. " " .. pyurl() .. " test.v1.Echo/Say", '{"sleep": 3}')
+    assert.are.equal(4, rc)
+    assert.are.equal("", out)
+    assert.matches('^{"code":4', err)
+    assert.are.equal(1, select(2, err:gsub("\n", "")))
+  end)
+
+  local rows = {
+    { "call", "", 2, "URL and METHOD expected" },
+    { "call http2://x a/b", "", 2, "URL must be grpc://" },
+    { "call --timeout -1 grpc://127.0.0.1:1 a/b", "", 2, "--timeout wants seconds > 0" },
+    { "call -H nocolon grpc://127.0.0.1:1 a/b", "", 2, "-H wants 'name: value'" },
+    { "call ECHO -H 'te: x' PY test.v1.Echo/Say", "{}", 2, "metadata key 'te' is reserved" },
+    { "call grpc://127.0.0.1:1 a.B/C", "", 3, "dynpb: grpc" },                 -- reflection: nobody listens
+    { "call ECHO grpc://127.0.0.1:1 test.v1.Echo/Say", "{}", 3, "UNAVAILABLE" },  -- the call: nobody listens
+    { "call ECHO PY test.v1.Echo/Nope", "{}", 1, "no method 'test.v1.Echo/Nope'" },
+    { "call ECHO PY test.v1.Echo/Say", '{"text": 1}', 1, "dynpb: from_json test.v1.EchoRequest" },
+    { "call ECHO PY test.v1.Echo/Collect", '{"text": "a"} x', 1, "requests: expected a JSON object at byte 14" },
+  }
+  for _, row in ipairs(rows) do
+    it("exit " .. row[3] .. ": dynpb " .. row[1], function()
+      local rc, out, err = run((row[1]:gsub("ECHO", ECHO):gsub("PY", pyurl())), row[2])
+      assert.are.equal(row[3], rc)
+      assert.are.equal("", out)
+      assert.matches(row[4], err, 1, true)
+      assert.are.equal(1, select(2, err:gsub("\n", "")))
+    end)
+  end
 end)
