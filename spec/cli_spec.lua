@@ -140,6 +140,48 @@ describe("bin/dynpb", function()
     os.execute("rm -rf " .. d)
   end)
 
+  it("watch follows a file:// registry: each version's fingerprint and the enums that changed", function()
+    local function set(src)
+      return assert(dynpb.compile{ files = { "w.proto" }, sources = { ["w.proto"] = 'syntax = "proto3"; package w; ' .. src } })
+    end
+    local v1 = set("enum Color { RED = 0; GREEN = 1; } enum Old { O = 0; }")
+    local v2 = set("enum Color { RED = 0; BLUE = 2; } enum New { N = 0; M = 1; }")
+    local v3 = set("enum Color { RED = 0; BLUE = 2; } enum New { N = 0; M = 1; } message Added {}")
+    local path = tmp .. ".reg.pb"
+    local function publish(bytes)   -- replaced whole, as a registry file is
+      write(path .. ".new", bytes)
+      assert(os.rename(path .. ".new", path))
+    end
+    publish(v1)
+    local p = assert(io.popen("timeout 60 env " .. ENV .. " " .. LUA .. " " .. BIN .. " watch file://" .. path
+                              .. " --refresh 0.1 --count 3 2> " .. tmp .. ".err < /dev/null; echo rc=$?"))
+    local lines = { p:read("*l") }
+    publish(v2)
+    lines[2] = p:read("*l")
+    publish("not a descriptor set")   -- a failed refresh: one stderr line each, watching goes on
+    for _ = 1, 300 do   -- until the watcher has reported it (no timing assumption)
+      if (T.read(tmp .. ".err") or "") ~= "" then break end
+      os.execute("sleep 0.1")
+    end
+    publish(v3)
+    for l in p:lines() do lines[#lines + 1] = l end
+    p:close()
+    assert.are.same({
+      dynpb.fingerprint(v1),
+      dynpb.fingerprint(v2),
+      "  enum w.Color +BLUE = 2",
+      "  enum w.Color -GREEN = 1",
+      "  enum w.New added: N = 0, M = 1",
+      "  enum w.Old removed",
+      dynpb.fingerprint(v3),
+      "rc=0",
+    }, lines)
+    local err = T.read(tmp .. ".err")
+    assert.matches("^dynpb watch: GET file://[^\n]*: not a valid descriptor set: dynpb: load: ", err)
+    for l in err:gmatch("[^\n]+") do assert.matches("^dynpb watch: ", l) end
+    os.remove(path)
+  end)
+
   -- exit codes: 1 bad data, 2 usage, 3 schema source; one line on stderr
   local rows = {
     { "decode -s SET -t reft3.TestAll", "\8", 1, "dynpb: to_json reft3.TestAll: truncated input at byte 0" },
@@ -157,6 +199,11 @@ describe("bin/dynpb", function()
     { "decode -s SET -t reft3.TestAll --bogus", "", 2, "unknown option --bogus" },
     { "decode -s", "", 2, "-s needs a value" },
     { "decode -s x.proto -I", "", 2, "-I needs a value" },
+    { "watch", "", 2, "one registry URL expected" },
+    { "watch /x.pb", "", 2, "URL must be http://" },
+    { "watch file:///x.pb --refresh 0", "", 2, "--refresh wants seconds" },
+    { "watch file:///x.pb --count 1.5", "", 2, "--count wants a positive integer" },
+    { "watch file:///nonexistent/x.pb --count 1", "", 3, "dynpb: registry" },
     { "decode -s /nonexistent.pb -t x", "", 3, "cannot read the schema" },
     { "decode -s " .. T.root .. "/README.md -t x", "", 3, "dynpb: load" },
     { "decode -s file:///nonexistent/set.pb -t x", "", 3, "dynpb: registry" },
@@ -175,7 +222,7 @@ describe("bin/dynpb", function()
   end
 
   it("--help for each command", function()
-    for _, c in ipairs({ "decode", "encode", "inspect", "fingerprint", "call" }) do
+    for _, c in ipairs({ "decode", "encode", "inspect", "fingerprint", "call", "watch" }) do
       local rc, out = run(c .. " --help")
       assert.are.equal(0, rc)
       assert.matches("^usage: dynpb " .. c, out)
