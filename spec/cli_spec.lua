@@ -109,6 +109,25 @@ describe("bin/dynpb", function()
     assert.are.equal(dynpb.fingerprint(T.read(SET)) .. "\n", out)
   end)
 
+  it("inspect shows options: standard, custom ([ext]), on every declaration", function()
+    local SVC = T.specdir .. "/fixtures/services.pb"
+    local rc, out = run("inspect -s " .. SVC .. " svc.v1.ShopService")
+    assert.are.equal(0, rc)
+    assert.matches('service svc.v1.ShopService (services.proto)  options {[opts.svc_owner] = "team-a", deprecated = true}\n',
+      out, 1, true)
+    assert.matches('/svc.v1.ShopService/GetShop  options {[google.api.http] = {get = "/v1/{name=shops/*}"}, '
+      .. '[opts.blob] = "\\000\\255raw", [opts.cost] = 1.5, [opts.method_meta] = {label = "get", level = "LEVEL_HIGH"}}\n',
+      out, 1, true)
+    rc, out = run("inspect -s " .. SVC .. " svc.v1.Shop")
+    assert.are.equal(0, rc)
+    assert.matches("  repeated int32 nums = 4  options {packed = false}\n", out, 1, true)
+    assert.matches("[opts.msg_tags] = {\"a\", \"b\"}", out, 1, true)
+    rc, out = run("inspect -s " .. SVC .. " svc.v1.Status")
+    assert.are.equal(0, rc)
+    assert.matches('enum svc.v1.Status  options {[opts.enum_doc] = "shop status", allow_alias = true}\n', out, 1, true)
+    assert.matches("  STATUS_ACTIVE = 1  options {[opts.legacy] = true, deprecated = true}\n", out, 1, true)
+  end)
+
   it("-s takes a .proto file, with -I import paths (compiled by dynpb.load_proto)", function()
     local PROTO = T.specdir .. "/fixtures/proto"
     local want = run("decode --text -s " .. SET .. " -t reft3.TestAll", bytes) == 0 and T.read(tmp .. ".out")
