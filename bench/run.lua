@@ -144,6 +144,8 @@ for _, m in ipairs(msgs) do
     end)
     add("ref.encode." .. m.name, #bin, function(n)
       local c = clock(); for _ = 1, n do renc(pbname, t) end; return clock() - c
+    end)
+  end
   if m.pjson then
     local pjson, enc = m.pjson, h.encode
     add("dynpb.to_json." .. m.name, #bin, function(n)
