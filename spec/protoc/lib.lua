@@ -94,7 +94,8 @@ end
 
 -- Debian's protobuf source tree (spec/protoc/fetch_src.sh), or nil and why
 function _M.debian_src(specdir)
-  local p = io_popen("sh " .. q(specdir .. "/protoc/fetch_src.sh") .. " 2>/dev/null")
+  -- (without the ASan preload of `make asan`: apt and dpkg-source are not ASan builds)
+  local p = io_popen("env -u LD_PRELOAD sh " .. q(specdir .. "/protoc/fetch_src.sh") .. " 2>/dev/null")
   local dir = p:read("*l")
   p:close()
   if dir and read(dir .. "/src/google/protobuf/unittest.proto") then return dir .. "/src" end
