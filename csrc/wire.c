@@ -97,8 +97,58 @@ dp_status dp_skip_field(const unsigned char **pp, const unsigned char *end,
 /* ---- descriptor-set pre-scan */
 
 /* what a length-delimited field of a descriptor message holds, for the
-   fields the scan descends into; everything else is checked and skipped */
-enum { K_SET, K_FILE, K_MSG };
+   fields the scan descends into; everything else is checked and skipped.
+   The scan goes into every message field of descriptor.proto, so each tag
+   protobuf-c would read is checked as dynpb's own decoder checks it (dynpb
+   decodes the set again for options, issue 11: the two must agree). */
+enum { K_SET, K_FILE, K_MSG, K_FIELD, K_ENUM, K_EVAL, K_SVC, K_METHOD, K_ONEOF,
+       K_XRANGE, K_OPTS, K_FOPTS, K_XOPTS, K_UNINT, K_SCI, K_LEAF };
+
+/* the kind of field num of a message of kind k, or -1 (a scalar or an
+   unknown field, skipped) */
+static int scan_child(int k, uint64_t num) {
+    switch (k) {
+    case K_SET: return num == 1 ? K_FILE : -1;
+    case K_FILE:
+        switch (num) {
+        case 4: return K_MSG;
+        case 5: return K_ENUM;
+        case 6: return K_SVC;
+        case 7: return K_FIELD;
+        case 8: return K_OPTS;
+        case 9: return K_SCI;
+        default: return -1;
+        }
+    case K_MSG:
+        switch (num) {
+        case 2: case 6: return K_FIELD;
+        case 3: return K_MSG;
+        case 4: return K_ENUM;
+        case 5: return K_XRANGE;
+        case 7: return K_OPTS;
+        case 8: return K_ONEOF;
+        case 9: return K_LEAF;          /* reserved_range */
+        default: return -1;
+        }
+    case K_FIELD: return num == 8 ? K_FOPTS : -1;
+    case K_ONEOF: return num == 2 ? K_OPTS : -1;
+    case K_ENUM:
+        return num == 2 ? K_EVAL : num == 3 ? K_OPTS : num == 4 ? K_LEAF : -1;
+    case K_EVAL: return num == 3 ? K_OPTS : -1;
+    case K_SVC: return num == 2 ? K_METHOD : num == 3 ? K_OPTS : -1;
+    case K_METHOD: return num == 4 ? K_OPTS : -1;
+    case K_XRANGE: return num == 3 ? K_XOPTS : -1;
+    case K_OPTS:                        /* every *Options: uninterpreted, features */
+        return num == 999 ? K_UNINT : num == 50 ? K_LEAF : -1;
+    case K_FOPTS:                       /* FieldOptions: also edition_defaults, feature_support */
+        return num == 999 ? K_UNINT : (num == 50 || num == 20 || num == 22) ? K_LEAF : -1;
+    case K_XOPTS:                       /* ExtensionRangeOptions: also declaration */
+        return num == 999 ? K_UNINT : (num == 50 || num == 2) ? K_LEAF : -1;
+    case K_UNINT: return num == 2 ? K_LEAF : -1;   /* name parts */
+    case K_SCI: return num == 1 ? K_LEAF : -1;     /* locations */
+    default: return -1;
+    }
+}
 
 typedef struct {
     const unsigned char *base;
@@ -124,14 +174,15 @@ static int scan_msg(scan_ctx *c, int k, const unsigned char *p,
         uint64_t num = tag >> 3;
         int wt = (int)(tag & 7);
         if (num == 0) return scan_fail(c, at, "field number 0");
-        if (wt == DP_WT_SGROUP || wt == DP_WT_EGROUP)
+        if (tag > UINT32_MAX) return scan_fail(c, at, "field number out of range");
+        /* groups: none in descriptor.proto; options may hold custom ones
+           (extensions), which are skipped whole */
+        if (wt == DP_WT_EGROUP || (wt == DP_WT_SGROUP && k != K_OPTS && k != K_FOPTS &&
+                                   k != K_XOPTS))
             return scan_fail(c, at, "group in a descriptor");
-        int child = -1;
-        if (k == K_SET && num == 1) child = K_FILE;
-        else if (k == K_FILE && num == 4) child = K_MSG;
-        else if (k == K_MSG && num == 3) child = K_MSG;
+        int child = scan_child(k, num);
         if (child < 0 || wt != DP_WT_LEN) {
-            st = dp_skip_field(&p, end, (uint32_t)num, wt, 0);
+            st = dp_skip_field(&p, end, (uint32_t)num, wt, DP_DEFAULT_MAX_DEPTH);
             if (st != DP_OK) return scan_fail(c, at, dp_status_str(st));
             continue;
         }

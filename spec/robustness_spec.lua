@@ -90,6 +90,22 @@ describe("hostile descriptor sets", function()
     assert.matches("message 'M' has more than 65535 fields", err, 1, true)
   end)
 
+  -- regression (fuzz_load): protobuf-c read such a tag by dropping its high
+  -- bits, dynpb's decoder (which reads the set again for options) refuses it
+  it("a field number beyond 2^29 - 1 anywhere in the set is a load error", function()
+    local bad = pb.vint(2 ^ 29, 0)                    -- tag 2^32: number out of range
+    local rows = {
+      { "in a field", set_of({ message("M", { pb.field("a", 1) .. bad }) }) },
+      { "in a message", set_of({ message("M", { pb.field("a", 1) }) .. bad }) },
+      { "in field options", set_of({ message("M", { pb.field("a", 1) .. pb.len(8, bad) }) }) },
+    }
+    for _, r in ipairs(rows) do
+      local s, err = dynpb.load(r[2])
+      assert.is_nil(s, r[1])
+      assert.matches("dynpb: load: malformed descriptor set: field number out of range at byte %d+", err)
+    end
+  end)
+
   it("65,535 fields (the most a message may have) load in linear time and work", function()
     local n = size(65535, 500)
     local f = {}
