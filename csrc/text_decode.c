@@ -484,6 +484,17 @@ static int push_message(pctx *c, const dp_msg *m) {
     return parse_msg(c, m, lua_gettop(c->L), close);
 }
 
+/* [-0, +1] pushes field f (key or value) of the parsed map entry table at
+   absolute index entry, or f's default when the entry leaves it out */
+static void push_entry_part(pctx *c, const dp_field *f, int entry) {
+    lua_rawgeti(c->L, c->names, f->name);
+    lua_rawget(c->L, entry);
+    if (lua_isnil(c->L, -1)) {
+        lua_pop(c->L, 1);
+        push_default(c, f);
+    }
+}
+
 /* one value of field f (tokens at the value) stored into the table at t */
 static int parse_value(pctx *c, const dp_field *f, int t, int msgish) {
     lua_State *L = c->L;
@@ -507,26 +518,11 @@ static int parse_value(pctx *c, const dp_field *f, int t, int msgish) {
             lua_pushvalue(L, -2);
             lua_rawset(L, t);
         }
-        if (kf) {
-            lua_rawgeti(L, c->names, kf->name);
-            lua_rawget(L, -4);                        /* +1 key */
-            if (lua_isnil(L, -1)) {
-                lua_pop(L, 1);
-                push_default(c, kf);
-            }
-        } else {
-            lua_pushinteger(L, 0);
-        }
-        if (vf) {
-            lua_rawgeti(L, c->names, vf->name);
-            lua_rawget(L, -5);                        /* +1 value */
-            if (lua_isnil(L, -1)) {
-                lua_pop(L, 1);
-                push_default(c, vf);
-            }
-        } else {
-            lua_pushboolean(L, 0);
-        }
+        int entry = lua_gettop(L) - 2;               /* the parsed entry table */
+        if (kf) push_entry_part(c, kf, entry);        /* +1 key */
+        else lua_pushinteger(L, 0);
+        if (vf) push_entry_part(c, vf, entry);        /* +1 value */
+        else lua_pushboolean(L, 0);
         lua_rawset(L, -3);                            /* -2 map[key] = value */
         lua_pop(L, 3);                                /* map, key, entry */
         return 1;
