@@ -164,7 +164,6 @@ typedef struct dp_state {
        DP_SU_EBUF); NULL in the module's own state */
     unsigned char *buf;
     size_t bufcap;
-    int json_busy;            /* a JSON call is using the cached scratch (json.h) */
 } dp_state;
 
 /* A block of schema memory; blocks form a list freed together. */
@@ -324,7 +323,7 @@ enum {
 enum {
     DP_SU_CACHE = 1,      /* fingerprint -> schema object, weak values */
     DP_SU_PINS = 2,       /* array of pinned schema objects, least recent first */
-    DP_SU_JSON = 3,       /* the cached JSON scratch userdata (json_common.c) */
+    DP_SU_JSON = 3,       /* the JSON scratch userdata, leased to each call (json_common.c) */
     DP_SU_DESC = 20       /* options.c: the embedded descriptor.proto schema (lazy) */
 };
 

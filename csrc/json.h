@@ -4,12 +4,13 @@
  * call options, the per-state scratch buffers and the well-known types.
  *
  * Memory: every buffer a JSON call writes into belongs to a scratch
- * userdata (dp_jscratch) with a __gc; the state keeps one cached in its
- * uservalue (DP_SU_JSON) and reuses it, so a call allocates nothing but its
- * result string once the buffers have grown. A call made while another is
- * using the cached scratch (a finalizer running during a call) gets a
- * scratch of its own, collected later. An error raised half way (out of
- * memory) leaks nothing: the buffers stay owned by the userdata.
+ * userdata (dp_jscratch) with a __gc; the state keeps one in its uservalue
+ * (DP_SU_JSON) and leases it to each call, so a call allocates nothing but
+ * its result string once the buffers have grown. A call made while another
+ * holds the scratch (a finalizer running during a call) gets a scratch of
+ * its own. An error raised half way (out of memory) leaks nothing and holds
+ * nothing busy: the leased scratch is then garbage, freed by its __gc, and
+ * the next call makes a new one.
  */
 #ifndef DYNPB_JSON_H
 #define DYNPB_JSON_H
@@ -47,18 +48,20 @@ enum { DP_JB_OUT, DP_JB_TMP, DP_JB_STK, DP_JB_STR, DP_JB_N };
 typedef struct dp_jscratch {
     lua_Alloc alloc;
     void *alloc_ud;
-    dp_state *st;
-    int cached;               /* the state's cached scratch (st->json_busy guards it) */
     dp_jbuf b[DP_JB_N];
 } dp_jscratch;
 
-/* [-0, +1, e] pushes the scratch to use for one call and returns it: the
-   cached one (marked busy) or, when that is busy, a new one. */
-DP_HIDDEN dp_jscratch *dp_json_scratch(lua_State *L, dp_state *st);
-/* [-0, +0] ends the call's use of sc (the cached one becomes free) */
-DP_HIDDEN void dp_json_release(dp_jscratch *sc);
+/* [-0, +2, e] the start of a JSON call on the schema core at index core
+   (fn names the call in a stack overflow): pushes the schema's MSGS table
+   (*msgs gets its index), then the call's scratch, leased from the state
+   (the function's DP_UP_STATE upvalue), and returns the scratch. */
+DP_HIDDEN dp_jscratch *dp_json_begin(lua_State *L, int core, const char *fn, int *msgs);
+/* [-0, +1|2, e] the end of a JSON call, the scratch on top (ok) or below
+   the error message (!ok): gives the scratch back and pushes the bytes of
+   out (ok: returns 1), or nil under the message (returns 2). */
+DP_HIDDEN int dp_json_end(lua_State *L, int ok, const dp_jbuf *out);
 /* [-0, +0, e] makes room for need more bytes in b (raises on out of memory
-   or overflow, after releasing sc) and returns b->p + b->len */
+   or overflow) and returns b->p + b->len */
 DP_HIDDEN unsigned char *dp_jbuf_grow(lua_State *L, dp_jscratch *sc, dp_jbuf *b, size_t need);
 static inline unsigned char *dp_jbuf_room(lua_State *L, dp_jscratch *sc, dp_jbuf *b,
                                           size_t need) {

@@ -87,11 +87,10 @@ static int jscratch_gc(lua_State *L) {
 }
 
 /* [-0, +1, e] a new scratch userdata with its __gc metatable */
-static dp_jscratch *new_scratch(lua_State *L, dp_state *st) {
+static dp_jscratch *new_scratch(lua_State *L) {
     dp_jscratch *sc = dp_newudata(L, sizeof *sc);    /* +1 */
     memset(sc, 0, sizeof *sc);
     sc->alloc = lua_getallocf(L, &sc->alloc_ud);
-    sc->st = st;
     if (luaL_newmetatable(L, "dynpb.jscratch")) {     /* +1 */
         lua_pushcfunction(L, jscratch_gc);
         lua_setfield(L, -2, "__gc");
@@ -100,48 +99,55 @@ static dp_jscratch *new_scratch(lua_State *L, dp_state *st) {
     return sc;
 }
 
-dp_jscratch *dp_json_scratch(lua_State *L, dp_state *st) {
-    dp_jscratch *sc;
-    if (st->json_busy) {
-        sc = new_scratch(L, st);                      /* +1 */
+/* The scratch is leased, as encode.c leases its buffer: the call takes it
+   out of DP_SU_JSON (the slot holds false meanwhile) and dp_json_end puts
+   it back. A call that finds the slot empty (another call holds it, or a
+   raise dropped it) makes a new one, kept by dp_json_end; a raise leaves
+   the leased scratch unreferenced, and the GC frees its buffers. */
+dp_jscratch *dp_json_begin(lua_State *L, int core, const char *fn, int *msgs) {
+    luaL_checkstack(L, 16, fn);
+    dp_getuv(L, core);                                 /* +1 schema uv */
+    lua_rawgeti(L, -1, DP_UV_MSGS);                    /* +1 msgs */
+    lua_replace(L, -2);                                /* -1 */
+    *msgs = lua_gettop(L);
+    dp_getuv(L, lua_upvalueindex(DP_UP_STATE));        /* +1 state uv */
+    lua_rawgeti(L, -1, DP_SU_JSON);                    /* +1 free scratch, or false/nil */
+    dp_jscratch *sc = lua_touserdata(L, -1);
+    if (sc) {
+        lua_pushboolean(L, 0);                         /* +1 */
+        lua_rawseti(L, -3, DP_SU_JSON);                /* -1 leased */
     } else {
-        lua_pushvalue(L, lua_upvalueindex(DP_UP_STATE));  /* +1 state */
-        dp_getuv(L, -1);                              /* +1 uv */
-        lua_rawgeti(L, -1, DP_SU_JSON);               /* +1 cached? */
-        sc = lua_touserdata(L, -1);
-        if (!sc) {
-            lua_pop(L, 1);
-            sc = new_scratch(L, st);                  /* +1 */
-            sc->cached = 1;
-            lua_pushvalue(L, -1);
-            lua_rawseti(L, -3, DP_SU_JSON);
-        }
-        lua_replace(L, -3);
-        lua_pop(L, 1);                                /* scratch only */
-        st->json_busy = 1;
+        lua_pop(L, 1);                                 /* -1 */
+        sc = new_scratch(L);                           /* +1 */
     }
+    lua_replace(L, -2);                                /* -1: the scratch only */
     for (int i = 0; i < DP_JB_N; i++) sc->b[i].len = 0;
     return sc;
 }
 
-void dp_json_release(dp_jscratch *sc) {
-    if (sc->cached) sc->st->json_busy = 0;
+int dp_json_end(lua_State *L, int ok, const dp_jbuf *out) {
+    int scidx = ok ? lua_gettop(L) : lua_gettop(L) - 1;
+    if (ok) dp_jpushl(L, out->p ? (const char *)out->p : "", out->len); /* +1 result */
+    else lua_pushnil(L);                               /* +1 */
+    dp_getuv(L, lua_upvalueindex(DP_UP_STATE));        /* +1 state uv */
+    lua_pushvalue(L, scidx);                           /* +1 */
+    lua_rawseti(L, -2, DP_SU_JSON);                    /* -1 given back */
+    lua_pop(L, 1);                                     /* -1 */
+    if (ok) return 1;
+    lua_insert(L, -2);                                 /* nil, message */
+    return 2;
 }
 
 unsigned char *dp_jbuf_grow(lua_State *L, dp_jscratch *sc, dp_jbuf *b, size_t need) {
     size_t cap = b->cap ? b->cap : 256;
     while (cap - b->len < need) {
         if (cap > ((size_t)-1) / 4) {
-            dp_json_release(sc);
             luaL_error(L, "dynpb: JSON: output too large");
         }
         cap *= 2;
     }
     unsigned char *nb = sc->alloc(sc->alloc_ud, b->p, b->cap, cap);
-    if (!nb) {
-        dp_json_release(sc);
-        luaL_error(L, "dynpb: not enough memory");
-    }
+    if (!nb) luaL_error(L, "dynpb: not enough memory");
     b->p = nb;
     b->cap = cap;
     return b->p + b->len;

@@ -1331,13 +1331,7 @@ static int from_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int core,
     dp_json_opts(L, oidx, 0, &r.o);
     size_t len;
     const unsigned char *data = (const unsigned char *)lua_tolstring(L, jidx, &len);
-    luaL_checkstack(L, 16, "dynpb: from_json");
-    dp_getuv(L, core);                                 /* +1 uv */
-    lua_rawgeti(L, -1, DP_UV_MSGS);                    /* +1 msgs */
-    lua_replace(L, -2);
-    r.msgs = lua_gettop(L);
-    dp_state *st = lua_touserdata(L, lua_upvalueindex(DP_UP_STATE));
-    r.sc = dp_json_scratch(L, st);                     /* +1 scratch */
+    r.sc = dp_json_begin(L, core, "dynpb: from_json", &r.msgs); /* +2 msgs, scratch */
     r.L = L;
     r.S = S;
     r.out = &r.sc->b[DP_JB_OUT];
@@ -1354,15 +1348,7 @@ static int from_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int core,
         ws(&r);
         if (r.p < r.end) ok = fail(&r, "trailing characters after the JSON value");
     }
-    if (!ok) {
-        dp_json_release(r.sc);
-        lua_pushnil(L);
-        lua_insert(L, -2);
-        return 2;
-    }
-    dp_jpushl(L, (const char *)(r.out->p ? r.out->p : (unsigned char *)""), r.out->len);
-    dp_json_release(r.sc);
-    return 1;
+    return dp_json_end(L, ok, r.out);
 }
 
 int dp_l_schema_from_json(lua_State *L) {

@@ -1011,13 +1011,7 @@ static int to_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int core, i
     dp_json_opts(L, oidx, 1, &w.o);
     size_t len;
     const unsigned char *data = (const unsigned char *)lua_tolstring(L, bidx, &len);
-    luaL_checkstack(L, 16, "dynpb: to_json");
-    dp_getuv(L, core);                                 /* +1 uv */
-    lua_rawgeti(L, -1, DP_UV_MSGS);                    /* +1 msgs */
-    lua_replace(L, -2);
-    w.msgs = lua_gettop(L);
-    dp_state *st = lua_touserdata(L, lua_upvalueindex(DP_UP_STATE));
-    w.sc = dp_json_scratch(L, st);                     /* +1 scratch */
+    w.sc = dp_json_begin(L, core, "dynpb: to_json", &w.msgs); /* +2 msgs, scratch */
     w.L = L;
     w.S = S;
     w.out = &w.sc->b[DP_JB_OUT];
@@ -1029,15 +1023,7 @@ static int to_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int core, i
     w.lvl = 0;
     w.path[0].f = NULL;
     w.path[0].kind = DP_PK_NONE;
-    if (!write_msg(&w, m, data, len)) {
-        dp_json_release(w.sc);
-        lua_pushnil(L);
-        lua_insert(L, -2);
-        return 2;
-    }
-    dp_jpushl(L, (const char *)w.out->p, w.out->len);
-    dp_json_release(w.sc);
-    return 1;
+    return dp_json_end(L, write_msg(&w, m, data, len), w.out);
 }
 
 int dp_l_schema_to_json(lua_State *L) {

@@ -15,7 +15,7 @@
  *   allocation allowed again, call() must give the expected result (the
  *   state stayed usable). The loop ends at the first N whose call made
  *   fewer than N allocations (the call completed without a failure).
- * Cases marked same_allocs (the encodes) must also make, in that call, as
+ * Cases marked same_allocs (encodes, to_json, from_json) must also make, in that call, as
  * many allocations as before any failure (give or take one of Lua's own
  * after an error unwound the stack): an encode that raised must have
  * released the state's encode buffer (otherwise every later encode takes a
@@ -276,33 +276,33 @@ static const char cases_lua[] =
     "      return #s:types() .. '' end },\n"
     /* proto3 JSON (issue 12): the first call grows the state's scratch
        buffers; JSON_BIG makes them grow again */
-    "  { name = 'to_json', call = function()\n"
+    "  { name = 'to_json', same_allocs = true, call = function()\n"
     "      local j, err = Order:to_json(ORDER_BYTES, { indent = 2 })\n"
     "      if not j then return nil, err end\n"
     "      return j end },\n"
-    "  { name = 'to_json large (buffer growth)', call = function()\n"
+    "  { name = 'to_json large (buffer growth)', same_allocs = true, call = function()\n"
     "      local j, err = Order:to_json(assert(Order:encode(BIG)))\n"
     "      if not j then return nil, err end\n"
     "      return #j .. ' ' .. j:sub(-20) end },\n"
-    "  { name = 'to_json error', call = function()\n"
+    "  { name = 'to_json error', same_allocs = true, call = function()\n"
     "      local j, err = Order:to_json(ORDER_BYTES:sub(1, -3))\n"
     "      return tostring(j) .. ' ' .. tostring(err) end },\n"
-    "  { name = 'to_json proto2', call = function()\n"
+    "  { name = 'to_json proto2', same_allocs = true, call = function()\n"
     "      local j, err = Record:to_json(RECORD_BYTES, { emit_defaults = true, proto_names = true })\n"
     "      if not j then return nil, err end\n"
     "      return j end },\n"
-    "  { name = 'from_json', call = function()\n"
+    "  { name = 'from_json', same_allocs = true, call = function()\n"
     "      local b, err = Order:from_json(assert(Order:to_json(ORDER_BYTES)))\n"
     "      if not b then return nil, err end\n"
     "      return hex(b) end },\n"
-    "  { name = 'from_json large (buffer growth)', call = function()\n"
+    "  { name = 'from_json large (buffer growth)', same_allocs = true, call = function()\n"
     "      local b, err = Order:from_json(JSON_BIG)\n"
     "      if not b then return nil, err end\n"
     "      return #b .. ' ' .. hex(b:sub(-20)) end },\n"
-    "  { name = 'from_json error', call = function()\n"
+    "  { name = 'from_json error', same_allocs = true, call = function()\n"
     "      local b, err = Order:from_json('{\"items\": [{\"id\": 1}, {\"qty\": \"x\"}]}')\n"
     "      return tostring(b) .. ' ' .. tostring(err) end },\n"
-    "  { name = 'from_json schema', call = function()\n"
+    "  { name = 'from_json schema', same_allocs = true, call = function()\n"
     "      local b, err = legacy:from_json('legacy.Record', '{\"id\": 1, \"name\": \"r\", \"zz\": [1]}',\n"
     "        { ignore_unknown_fields = true })\n"
     "      if not b then return nil, err end\n"
