@@ -201,7 +201,8 @@ def gw_unary(path):
 def gw_stream(path):
     def handle(raw, context):
         req = Req.FromString(raw)
-        context.send_initial_metadata((("x-init", "yes"),))
+        if req.count or not req.fail_code:  # else Trailers-Only
+            context.send_initial_metadata((("x-init", "yes"),))
         context.set_trailing_metadata((("x-trail", "done"),))
         for i in range(req.count):
             if req.sleep:
