@@ -165,7 +165,7 @@ check "response_body: the body is exactly it" test "$BODY" = '{"shop":"e1","text
 # ============================================================ query mapping
 get "$NG/v1/shops/q?page_size=10&filter.status=OPEN&filter.tags=a&filter.tags=b&ids=1&ids=2&color=RED&colors=1&colors=GREEN&flag&at=2024-01-01T00:00:00Z&filter.sub.id=deep&filterColorAlias=x" 
 check "unknown query parameter -> 400 naming it ($(shown))" is 400 "query parameter 'filterColorAlias'"
-get "$NG/v1/shops/q?page_size=10&filter.status=OPEN&filter.tags=a&filter.tags=b&ids=1&ids=2&color=RED&colors=1&colors=GREEN&flag&at=2024-01-01T00:00:00Z&filter.sub.id=deep&pageSize=11"
+get "$NG/v1/shops/q?pageSize=11&filter.status=OPEN&filter.tags=a&filter.tags=b&ids=1&ids=2&color=RED&colors=1&colors=GREEN&flag&at=2024-01-01T00:00:00Z&filter.sub.id=deep"
 check "query: scalars, nested (filter.sub.id), repeated (ids, filter.tags), enums by name and number, bare bool, Timestamp, JSON names ($(shown))" \
   pj_is 'd["req"]' '{"at":"2024-01-01T00:00:00Z","color":"RED","colors":["RED","GREEN"],"filter":{"status":"OPEN","sub":{"id":"deep"},"tags":["a","b"]},"flag":true,"ids":[1,2],"pageSize":11,"shop":"q"}'
 get "$NG/v1/shops/p?shop=other"
