@@ -128,7 +128,7 @@ get() {
 }
 has() { grep -qF -- "$1" <<<"$BODY"; }
 is() { [ "$CODE" = "$1" ] && has "$2"; }
-shown() { echo "$CODE $(head -c 400 <<<"$BODY")"; }
+shown() { echo "$CODE $(head -c 400 <<<"$BODY" | tr "\n" " ")"; }
 # the body is JSON (python's parser) and has the given value at a path: jq_is EXPR VALUE
 pj() { "$PY" -c 'import json,sys; d=json.loads(sys.stdin.read()); print(json.dumps(eval(sys.argv[1]), sort_keys=True, separators=(",", ":")))' "$1" <<<"$BODY" 2>&1; }
 pj_is() { [ "$(pj "$1")" = "$2" ]; }
@@ -365,12 +365,20 @@ check "registry faults (500, hang, garbage, down): routes keep working on every 
 
 # ============================================================ load: gateway vs plain grpc_pass
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# CPU ticks (utime + stime) of the nginx workers: what the gateway costs nginx,
+# whatever the backend's speed
+ticks() { local t=0 w; for w in $(workers); do t=$((t + $(awk '{print $14 + $15}' "/proc/$w/stat"))); done; echo "$t"; }
+HZ=$(getconf CLK_TCK)
+declare -A CPU_US
 wrk_run() {   # NAME URL [script]
+  local t0; t0=$(ticks)
   wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$LOAD_SECS"s --timeout 3s --latency ${3:+-s "$3"} "$2" > "$T/wrk-$1.txt" 2>&1
+  local n; n=$(awk '/requests in/ {print $1}' "$T/wrk-$1.txt")
+  CPU_US[$1]=$(awk -v d="$(( $(ticks) - t0 ))" -v n="${n:-0}" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.0f", d * 1e6 / hz / n; else print "?" }')
 }
 wrk_fig() {   # NAME -> "R req/s, latency avg A, p99 P, non-2xx N"
   local f=$T/wrk-$1.txt
-  echo "$(awk '/^Requests\/sec/ {print $2}' "$f") req/s, latency avg $(awk '/^    Latency/ {print $2}' "$f"), p99 $(awk '/^ +99%/ {print $2}' "$f"), $(awk '/requests in/ {print $1}' "$f") requests, non-2xx $(awk '/Non-2xx/ {print $NF}' "$f" | grep . || echo 0)"
+  echo "$(awk '/^Requests\/sec/ {print $2}' "$f") req/s, latency avg $(awk '/^    Latency/ {print $2}' "$f"), p99 $(awk '/^ +99%/ {print $2}' "$f"), $(awk '/requests in/ {print $1}' "$f") requests, non-2xx $(awk '/Non-2xx/ {print $NF}' "$f" | grep . || echo 0), nginx CPU ${CPU_US[$1]} us/request"
 }
 non2xx() { awk '/Non-2xx/ {print $NF}' "$T/wrk-$1.txt" | grep . || echo 0; }
 cat > "$T/plain.wrk.lua" <<'EOF'
