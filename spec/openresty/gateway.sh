@@ -273,6 +273,12 @@ check "a body nginx buffered to a file (30 kB > client_body_buffer_size 8k) is r
 check "(that body was buffered to a file: nginx says so)" grep -q 'a client request body is buffered to a temporary file' "$T/ng/error.log"
 get "$NG2/v1/shops/forbidden"
 check "on_request refuses -> 403 Status JSON ($(shown))" is 403 '"message":"shop forbidden is forbidden"'
+get "$NG2/v1/shops/boom"
+check "on_request raises -> 500 Status JSON, logged ($(shown))" \
+  eval 'is 500 "\"code\":13" && grep -q "on_request raised: .*hook failed on purpose" "$T/ng/error.log"'
+get "$NG3/_gw/bad"
+check "misuse in access{} raises: nginx's 500 passes the filters untouched ($CODE $(grep -i '^content-type' <<<"$HDRS"))" \
+  eval '[ "$CODE" = 500 ] && grep -qi "^content-type: text/html" <<<"$HDRS" && grep -q "dynpb: gateway: unknown option .colour." "$T/ng/error.log"'
 get "$NG2/v1/shops/h?text=hook"
 check "on_request changes the request and adds metadata ($(shown))" \
   eval 'has "\"text\":\"changed by on_request in GetShop\"" && has "\"x-hook\":\"1\""'
@@ -410,5 +416,6 @@ for w in $(workers); do
   note "worker $w VmRSS: before ${r0} kB, after ${r1} kB, growth $((r1 - r0)) kB"
   check "load: flat RSS for worker $w (growth $((r1 - r0)) kB <= ${RSS_TOLERANCE_KB} kB)" test "$((r1 - r0))" -le "$RSS_TOLERANCE_KB"
 done
-check "no [error]/[crit]/[alert] lines in error.log" eval '! grep -E "\[(error|crit|alert|emerg)\]" "$T/ng/error.log" | grep -v "connect() failed (111: Connection refused) while connecting to upstream.*127.0.0.1:'"${NG3##*:}"'"'
+check "no [error]/[crit]/[alert] lines in error.log (but the backend-down ones and the raising hook's)" \
+  eval '! grep -E "\[(error|crit|alert|emerg)\]" "$T/ng/error.log" | grep -v -e "connect() failed (111: Connection refused) while connecting to upstream.*127.0.0.1:'"${NG3##*:}"'" -e "on_request raised: .*hook failed on purpose" -e "access_by_lua.*unknown option .colour."'
 summary

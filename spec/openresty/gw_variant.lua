@@ -6,6 +6,7 @@ return {
   timeout = 5,
   on_request = function(method, req, http)
     if req.shop == "forbidden" then return false, 403, "shop " .. req.shop .. " is forbidden" end
+    if req.shop == "boom" then error("hook failed on purpose") end
     if req.text == "hook" then
       req.text = "changed by on_request in " .. method.name
       http.metadata["x-hook"] = "1"

@@ -579,7 +579,9 @@ end
 -- access{ opts }: route and transcode the request (access_by_lua)
 function _M.access(opts)
   local conf = compile(opts)
-  local g = { conf = conf, kind = "json" }
+  -- "pending" until the call is ready: a response nginx makes before that
+  -- (a Lua error here, client_max_body_size) passes the filters untouched
+  local g = { conf = conf, kind = "pending" }
   ngx.ctx.dynpb_gateway = g
   local headers = ngx.req.get_headers(200)
   local origin = headers.origin
@@ -665,6 +667,7 @@ function _M.access(opts)
   ngx.req.set_uri_args("")
   ngx.req.set_header("Content-Type", "application/grpc")
   ngx.req.clear_header("TE")
+  g.kind = "json"
   g.method = m
   g.output = m.output
   g.schema = st.schema
@@ -704,7 +707,7 @@ end
 -- header_filter(): the HTTP status and headers of the response (header_filter_by_lua)
 function _M.header_filter()
   local g = ctx_of()
-  if not g or g.kind == "local" then return end
+  if not g or g.kind == "local" or g.kind == "pending" then return end
   local h = ngx.header
   if g.kind == "web" then
     cors_headers(g, true)
@@ -802,7 +805,7 @@ end
 -- body_filter(): gRPC frames in, JSON out (body_filter_by_lua)
 function _M.body_filter()
   local g = ctx_of()
-  if not g or g.kind == "local" then return end
+  if not g or g.kind == "local" or g.kind == "pending" then return end
   if g.kind == "web" then return web_body(g) end
   local eof = ngx.arg[2]
   if g.replace then
