@@ -161,6 +161,11 @@ check "body field \"item\" + path variable {item.id} inside it + query for the r
 get "$NG/v1/echo/e1?text=hi"
 check "response_body \"req\": only that field's JSON ($(shown))" is 200 '{"shop":"e1","text":"hi"}'
 check "response_body: the body is exactly it" test "$BODY" = '{"shop":"e1","text":"hi"}'
+get "$NG/v1/method/m1"
+check "response_body of a scalar field: a JSON string ($(shown))" test "$CODE $BODY" = '200 "/gw.v1.Shops/GetMethod"'
+get "$NG2/v1/echo/e2?text=hi"
+check "response_body with emit_defaults + proto_names: the options apply inside the field ($(shown))" \
+  eval '[ "$CODE" = 200 ] && grep -q "^{\"shop\":\"e2\",\"sub\":null\|^{\"shop\":\"e2\",\"name\":\"\",\"page_size\":0" <<<"$BODY" && has "\"text\":\"hi\"" && has "\"fail_code\":0"'
 
 # ============================================================ query mapping
 get "$NG/v1/shops/q?page_size=10&filter.status=OPEN&filter.tags=a&filter.tags=b&ids=1&ids=2&color=RED&colors=1&colors=GREEN&flag&at=2024-01-01T00:00:00Z&filter.sub.id=deep&filterColorAlias=x" 

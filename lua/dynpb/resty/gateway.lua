@@ -123,6 +123,7 @@ local function compile(o)
     on_request = o.on_request,
     json = { emit_defaults = o.emit_defaults, proto_names = o.proto_names, enums = o.enums,
              unresolved_any = "raw" },
+    json_sparse = { proto_names = o.proto_names, enums = o.enums, unresolved_any = "raw" },
     metadata = set_of(o.metadata or DEFAULT_METADATA, "metadata", true),
     services = o.services and set_of(o.services, "services"),
     trailers = {},
@@ -345,7 +346,8 @@ local function param_bytes(st, h, path, value, what)
   return bytes
 end
 
--- the wire bytes of every occurrence of field number num in msg (in order)
+-- the wire bytes of every occurrence of field number num in msg (in order),
+-- and the payloads of its length-delimited occurrences (an array)
 local function varint_end(s, i)
   for k = i, i + 9 do
     local b = str_byte(s, k)
@@ -355,7 +357,7 @@ local function varint_end(s, i)
   return nil
 end
 local function field_slices(s, num)
-  local out, i, n = {}, 1, #s
+  local out, payloads, i, n = {}, {}, 1, #s
   while i <= n do
     local j = varint_end(s, i)
     if not j then return nil end
@@ -376,6 +378,7 @@ local function field_slices(s, num)
       local len, m2 = 0, 1
       for x = j, k - 1 do len = len + (str_byte(s, x) % 128) * m2; m2 = m2 * 128 end
       e = k + len
+      if fnum == num and e - 1 <= n then payloads[#payloads + 1] = str_sub(s, k, e - 1) end
     else
       return nil               -- groups: not in a response_body
     end
@@ -383,10 +386,10 @@ local function field_slices(s, num)
     if fnum == num then out[#out + 1] = str_sub(s, i, e - 1) end
     i = e
   end
-  return concat(out)
+  return concat(out), payloads
 end
 
-local ZERO = { bool = "false", string = '""', bytes = '""', enum = nil }
+local ZERO = { bool = "false", string = '""', bytes = '""' }
 
 -- msg (bytes of output type h) --> JSON text, or nil, err; with rb (the
 -- response_body field row) only that field's value
@@ -394,9 +397,22 @@ local function output_json(ctx, msg)
   local h, jopts = ctx.output, ctx.conf.json
   local rb = ctx.rb
   if not rb then return h:to_json(msg, jopts) end
-  local only = field_slices(msg, rb.number)
+  local only, payloads = field_slices(msg, rb.number)
   if not only then return nil, "dynpb: gateway: malformed response message" end
-  local j, err = h:to_json(only, jopts)
+  if rb.type == "message" and not rb.map then
+    -- the field's own type, so every to_json option applies inside it
+    local sub = ctx.rb_handle
+    if rb.label ~= "repeated" then return sub:to_json(concat(payloads), jopts) end
+    local items = {}
+    for i, p in ipairs(payloads) do
+      local j, err = sub:to_json(p, jopts)
+      if not j then return nil, err end
+      items[i] = j
+    end
+    return "[" .. concat(items, ",") .. "]"
+  end
+  -- other fields: the output message with only that field, unwrapped
+  local j, err = h:to_json(only, ctx.conf.json_sparse)
   if not j then return nil, err end
   local v = str_match(j, '^{"[^"]*":(.*)}$')
   if v then return v end
@@ -673,7 +689,9 @@ function _M.access(opts)
   g.schema = st.schema
   g.stream = m.server_streaming and conf.stream or nil
   if rule.response_body then
-    g.rb = fields_of(st, m.output)[rule.response_body]
+    local rb = fields_of(st, m.output)[rule.response_body]
+    g.rb = rb
+    if rb and rb.type == "message" then g.rb_handle = st.schema:message(rb.type_name) end
   end
 end
 
