@@ -314,7 +314,7 @@ install-types:
 	for f in types/library/dynpb/*.lua; do [ -e "$$f" ] || continue; \
 	  install -m 0644 $$f $(DESTDIR)$(INSTALL_TYPES)/library/dynpb/; done
 readme-check:
-	@sh .ci/deps.sh $(OPENRESTY_PKGS)
+	@sh .ci/deps.sh $(OPENRESTY_PKGS) python3-grpcio
 	@echo "make readme-check: README.md's marked blocks in a fresh copy (about 1-2 minutes: two builds, nginx)"
 	sh spec/readme_check.sh
 # ---- end of first hour section
