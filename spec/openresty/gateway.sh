@@ -319,6 +319,13 @@ check "gRPC-Web error after a message: the status in the trailer frame ($(tr '\n
   grep -q "^trailers: grpc-message=went away; grpc-status=14; x-trail=done$" <<<"$w"
 curl -s --max-time 5 -D "$T/wh" -o "$T/wb" -H 'Content-Type: application/grpc-web+proto' --data-binary @"$T/web.bin" "$NG3/gw.v1.Shops/GetShop"
 check "gRPC-Web, backend down: grpc-status 14 in the headers" eval 'tr -d "\r" < "$T/wh" | grep -q "^grpc-status: 14$"'
+curl -s --max-time 5 -D "$T/wh" -o "$T/wb" -H 'Content-Type: application/grpc-web' -H 'Origin: http://a.example' \
+  --data-binary @"$T/web.bin" "$NG2/gw.v1.Admin/Secret"
+check "gRPC-Web to a service outside the allow-list: grpc-status 12 in the headers, CORS (origins = \"*\")" \
+  eval 'tr -d "\r" < "$T/wh" | grep -q "^grpc-status: 12$" && tr -d "\r" < "$T/wh" | grep -qi "^access-control-allow-origin: \*$" && [ ! -s "$T/wb" ]'
+get "$NG2/v1/nothing" -H 'Origin: http://a.example'
+check "a JSON error the gateway answers itself carries the CORS header too ($(shown))" \
+  eval '[ "$CODE" = 404 ] && grep -qi "^access-control-allow-origin: \*$" <<<"$HDRS"'
 get "$NG/gw.v1.Shops/GetShop" -X OPTIONS -H 'Origin: http://localhost:3000' -H 'Access-Control-Request-Method: POST' \
   -H 'Access-Control-Request-Headers: content-type,x-grpc-web,x-user-agent'
 check "CORS preflight: 204, allow-origin, allow-methods, the requested headers" \

@@ -3,7 +3,7 @@
 return {
   schema = "gateway", stream = "ndjson", services = { "gw.v1.Shops" }, allow_direct = true,
   max_body = 64 * 1024, emit_defaults = true, proto_names = true, metadata = { "x-tenant" },
-  timeout = 5,
+  timeout = 5, grpc_web = true, cors = { origins = "*" },
   on_request = function(method, req, http)
     if req.shop == "forbidden" then return false, 403, "shop " .. req.shop .. " is forbidden" end
     if req.shop == "boom" then error("hook failed on purpose") end

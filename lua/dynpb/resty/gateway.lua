@@ -444,9 +444,32 @@ local function reply(http, code, message, extra_headers)
   ngx.status = http
   local h = ngx.header
   h["Content-Type"] = "application/json"
+  if g.origin then                 -- cross-origin callers may read the error too
+    h["Access-Control-Allow-Origin"] = g.conf.cors.any and "*" or g.origin
+    if not g.conf.cors.any then h["Vary"] = "Origin" end
+  end
   if extra_headers then for k, v in pairs(extra_headers) do h[k] = v end end
   ngx.print(status_json(nil, code, message))
   return ngx.exit(http)
+end
+
+-- answer a gRPC-Web request here: HTTP 200, the status in the headers
+-- (Trailers-Only), no body
+local function web_reply(code, message, text)
+  local ctx = ngx.ctx
+  local g = ctx.dynpb_gateway
+  g.kind = "local"
+  ngx.status = 200
+  local h = ngx.header
+  h["Content-Type"] = text and "application/grpc-web-text+proto" or "application/grpc-web+proto"
+  h["grpc-status"] = tostring(code)
+  h["grpc-message"] = grpc.percent_encode(message)
+  if g.origin then
+    h["Access-Control-Allow-Origin"] = g.conf.cors.any and "*" or g.origin
+    h["Access-Control-Expose-Headers"] = "grpc-status, grpc-message, grpc-status-details-bin"
+    if not g.conf.cors.any then h["Vary"] = "Origin" end
+  end
+  return ngx.exit(200)
 end
 
 local function read_body(conf)
@@ -558,25 +581,27 @@ local WEB_KEEP = { ["grpc-timeout"] = true }
 
 -- a gRPC-Web request: passed on as gRPC
 local function web_access(conf, st, headers, kind, codec)
+  local text = kind == "web-text"
   if codec ~= "proto" then
-    return reply(415, C.INVALID_ARGUMENT, "dynpb: gateway: grpc-web+" .. codec .. " is not bridged (proto is)")
+    return web_reply(C.INVALID_ARGUMENT, "dynpb: gateway: grpc-web+" .. codec .. " is not bridged (proto is)", text)
   end
   local path = ngx.var.uri
   if ngx.req.get_method() ~= "POST" then
-    return reply(405, C.UNIMPLEMENTED, "dynpb: gateway: gRPC-Web requests are POST")
+    return web_reply(C.UNIMPLEMENTED, "dynpb: gateway: gRPC-Web requests are POST", text)
   end
   local m = st.schema:method(path)
   if conf.services and not (m and conf.services[m.service]) then
-    return reply(404, C.NOT_FOUND, "dynpb: gateway: no method " .. path)
+    return web_reply(C.UNIMPLEMENTED, "dynpb: gateway: method " .. path .. " is not served here", text)
   end
   local body, too_big, rerr = read_body(conf)
-  if rerr then return reply(500, C.INTERNAL, rerr) end
+  if rerr then return web_reply(C.INTERNAL, rerr, text) end
   if not body then
-    return reply(413, C.RESOURCE_EXHAUSTED, str_format("dynpb: gateway: request body of %d bytes is larger than max_body (%d)", too_big, conf.max_body))
+    return web_reply(C.RESOURCE_EXHAUSTED, str_format("dynpb: gateway: request body of %d bytes is larger than max_body (%d)",
+                                                      too_big, conf.max_body), text)
   end
-  if kind == "web-text" then
+  if text then
     local d = decode_web_text(body)
-    if not d then return reply(400, C.INVALID_ARGUMENT, "dynpb: gateway: grpc-web-text body is not base64") end
+    if not d then return web_reply(C.INVALID_ARGUMENT, "dynpb: gateway: grpc-web-text body is not base64", text) end
     body = d
   end
   filter_headers(conf, headers, WEB_KEEP)
@@ -587,8 +612,8 @@ local function web_access(conf, st, headers, kind, codec)
   if not headers["grpc-timeout"] then set_timeout(conf, headers) end
   local g = ngx.ctx.dynpb_gateway
   g.kind = "web"
-  g.text = kind == "web-text"
-  g.content_type = kind == "web-text" and "application/grpc-web-text+proto" or "application/grpc-web+proto"
+  g.text = text
+  g.content_type = text and "application/grpc-web-text+proto" or "application/grpc-web+proto"
   g.conf = conf
 end
 
