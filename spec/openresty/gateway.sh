@@ -95,7 +95,7 @@ start_nginx() {
       "$root/examples/openresty/render.sh" "$T/ng" "$port" "$REG$BASE" 1 1 >/dev/null || return 1
     sed -i -e "/^  server {/e cat '$here/gateway_test.conf'" "$T/ng/nginx.conf"
     sed -i -e "s|@PORT2@|$port2|; s|@PORT3@|$port3|; s|@DEAD@|$dead|" \
-           -e "s|^\(    listen 127.0.0.1:$port reuseport;\)$|\1\n    add_header X-Worker \$pid always;\n    location /plain/ { rewrite ^/plain(/.*)\$ \$1 break; grpc_pass grpc://backend; }|" \
+           -e "s|^\(    listen 127.0.0.1:$port reuseport;\)$|\1\n    add_header X-Worker \$pid always;\n    location /plain/ { rewrite ^/plain(/.*)\$ \$1 break; grpc_pass grpc://backend; }\n    location /noop/ { rewrite ^/noop(/.*)\$ \$1 break; access_by_lua_block { local _ = 1 } grpc_pass grpc://backend; header_filter_by_lua_block { local _ = 1 } body_filter_by_lua_block { local _ = 1 } }|" \
            "$T/ng/nginx.conf"
     /usr/sbin/nginx -p "$T/ng" -c "$T/ng/nginx.conf" -g 'daemon off;' > "$T/ng/stderr" 2>&1 &
     NGINX_PID=$!
@@ -412,14 +412,18 @@ declare -A rss0
 for w in $(workers); do rss0[$w]=$(rss "$w"); done
 wrk_run plain "$NG/plain/gw.v1.Shops/GetShop" "$T/plain.wrk.lua"
 wrk_run gateway "$NG/v1/shops/42"
+wrk_run noop "$NG/noop/gw.v1.Shops/GetShop" "$T/plain.wrk.lua"
 wrk_run plain2 "$NG/plain/gw.v1.Shops/GetShop" "$T/plain.wrk.lua"
 wrk_run gateway2 "$NG/v1/shops/42"
+wrk_run noop2 "$NG/noop/gw.v1.Shops/GetShop" "$T/plain.wrk.lua"
 note "wrk -t$WRK_THREADS -c$WRK_CONNS -d${LOAD_SECS}s, backend python3-grpcio, same call (GetShop shop=42):"
 note "  plain grpc_pass  : $(wrk_fig plain)"
 note "  gateway JSON GET : $(wrk_fig gateway)"
+note "  empty Lua phases : $(wrk_fig noop)   (grpc_pass with access/header_filter/body_filter_by_lua doing nothing)"
 note "  plain grpc_pass  : $(wrk_fig plain2)   (again, interleaved)"
 note "  gateway JSON GET : $(wrk_fig gateway2)"
-for n in plain gateway plain2 gateway2; do
+note "  empty Lua phases : $(wrk_fig noop2)"
+for n in plain gateway noop plain2 gateway2 noop2; do
   check "load: $n made requests and 0 non-2xx ($(non2xx $n))" \
     eval '[ "$(non2xx '$n')" = 0 ] && [ "$(awk "/requests in/ {print \$1}" "$T/wrk-'$n'.txt")" -gt 500 ] && ! grep -q "Socket errors" "$T/wrk-'$n'.txt"'
 done
