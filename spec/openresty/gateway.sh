@@ -281,6 +281,9 @@ check "on_request refuses -> 403 Status JSON ($(shown))" is 403 '"message":"shop
 get "$NG2/v1/shops/boom"
 check "on_request raises -> 500 Status JSON, logged ($(shown))" \
   eval 'is 500 "\"code\":13" && grep -q "on_request raised: .*hook failed on purpose" "$T/ng/error.log"'
+get "$NG3/v1/shops/no-te"
+check "a location without grpc_set_header TE trailers: the backend's refusal, and a hint in error.log ($(shown))" \
+  eval '[ "$CODE" != 200 ] && grep -q "needs .grpc_set_header TE trailers;." "$T/ng/error.log"'
 get "$NG3/_gw/bad"
 check "misuse in access{} raises: nginx's 500 passes the filters untouched ($CODE $(grep -i '^content-type' <<<"$HDRS"))" \
   eval '[ "$CODE" = 500 ] && grep -qi "^content-type: text/html" <<<"$HDRS" && grep -q "dynpb: gateway: unknown option .colour." "$T/ng/error.log"'
@@ -433,5 +436,5 @@ for w in $(workers); do
   check "load: flat RSS for worker $w (growth $((r1 - r0)) kB <= ${RSS_TOLERANCE_KB} kB)" test "$((r1 - r0))" -le "$RSS_TOLERANCE_KB"
 done
 check "no [error]/[crit]/[alert] lines in error.log (but the backend-down ones and the raising hook's)" \
-  eval '! grep -E "\[(error|crit|alert|emerg)\]" "$T/ng/error.log" | grep -v -e "connect() failed (111: Connection refused) while connecting to upstream.*127.0.0.1:'"${NG3##*:}"'" -e "on_request raised: .*hook failed on purpose" -e "access_by_lua.*unknown option .colour."'
+  eval '! grep -E "\[(error|crit|alert|emerg)\]" "$T/ng/error.log" | grep -v -e "connect() failed (111: Connection refused) while connecting to upstream.*127.0.0.1:'"${NG3##*:}"'" -e "on_request raised: .*hook failed on purpose" -e "access_by_lua.*unknown option .colour." -e "needs .grpc_set_header TE trailers;."'
 summary

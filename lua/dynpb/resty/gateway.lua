@@ -739,6 +739,8 @@ local function is_grpc_response()
   return ngx.status == 200 and ct and str_find(str_lower(ct), "^application/grpc") ~= nil
 end
 
+local te_hinted = false        -- the missing-TE hint is logged once per worker
+
 local function backend_failure()
   local st = ngx.status
   local http, code = 503, C.UNAVAILABLE
@@ -788,6 +790,11 @@ function _M.header_filter()
     if code == 0 then
       g.replace = g.stream == "array" and "[]" or (g.stream == "ndjson" and "" or "{}")
     else
+      if not te_hinted and str_find(str_lower(v.upstream_http_grpc_message or ""), "te header", 1, true) then
+        te_hinted = true
+        ngx.log(ngx.ERR, "dynpb: gateway: the backend refused the call for its te header: the location needs ",
+                "`grpc_set_header TE trailers;` (grpc_pass sends te: trailers only when the client did)")
+      end
       ngx.status = HTTP_OF[code] or 500
       g.replace = status_json(g.schema, code, grpc.percent_decode(v.upstream_http_grpc_message or ""),
                               v.upstream_http_grpc_status_details_bin, g.conf.json)
