@@ -52,7 +52,7 @@ local str_byte, str_sub, str_find, str_format, str_gsub, str_match, str_lower, s
       string.byte, string.sub, string.find, string.format, string.gsub, string.match,
       string.lower, string.rep, string.gmatch
 local concat = table.concat
-local floor, min = math.floor, math.min
+local floor = math.floor
 
 local MAX_BODY = 4 * 1024 * 1024
 local MAX_ARGS = 100
