@@ -261,14 +261,17 @@ bench-fixtures:
 	sh bench/make_fixtures.sh
 # ---- end of benchmarks section
 
-# ---- OpenResty (issue 7): dynpb.resty in a real nginx (spec/openresty/run.sh)
+# ---- OpenResty (issue 7): dynpb.resty in a real nginx (spec/openresty/run.sh);
+# issue 16: dynpb.resty.gateway with grpc_pass to python3-grpcio (spec/openresty/gateway.sh)
 OPENRESTY_PKGS := nginx libnginx-mod-http-lua lua-resty-core wrk curl openssl
 .PHONY: openresty
 openresty:
 	@sh .ci/deps.sh $(OPENRESTY_PKGS)
-	@echo "make openresty: a real nginx, registry faults and a 10 s wrk run (about 1-2 minutes)"
+	@echo "make openresty: a real nginx, registry faults, wrk runs; then the gateway suite (about 2-3 minutes)"
 	@$(MAKE) --no-print-directory LUA=luajit all
 	spec/openresty/run.sh
+	@sh .ci/deps.sh python3-grpcio
+	spec/openresty/gateway.sh
 # ---- end of OpenResty section
 
 # ---- conformance: Google's protobuf conformance suite (spec/conformance/)
@@ -311,7 +314,7 @@ install-types:
 	for f in types/library/dynpb/*.lua; do [ -e "$$f" ] || continue; \
 	  install -m 0644 $$f $(DESTDIR)$(INSTALL_TYPES)/library/dynpb/; done
 readme-check:
-	@sh .ci/deps.sh $(OPENRESTY_PKGS)
+	@sh .ci/deps.sh $(OPENRESTY_PKGS) python3-grpcio
 	@echo "make readme-check: README.md's marked blocks in a fresh copy (about 1-2 minutes: two builds, nginx)"
 	sh spec/readme_check.sh
 # ---- end of first hour section
@@ -508,6 +511,9 @@ install: $(SO)
 	  install -m 0755 $(HTTP_SO) $(DESTDIR)$(INSTALL_CMOD)/dynpb/http.so; fi
 	for f in lua/dynpb/*.lua; do [ -e "$$f" ] || continue; \
 	  install -m 0644 $$f $(DESTDIR)$(INSTALL_LMOD)/dynpb/; done
+	install -d $(DESTDIR)$(INSTALL_LMOD)/dynpb/resty
+	for f in lua/dynpb/resty/*.lua; do [ -e "$$f" ] || continue; \
+	  install -m 0644 $$f $(DESTDIR)$(INSTALL_LMOD)/dynpb/resty/; done
 
 regen: regen-protoc
 	sh csrc/gen/regen.sh

@@ -20,6 +20,8 @@ Lua tables. Schemas nobody uses are freed; reloading the same bytes is a hit.
 dependencies = {
   "lua >= 5.1, < 5.5",
 }
+-- Lua modules (make install copies lua/dynpb/*.lua and lua/dynpb/resty/*.lua): dynpb.registry,
+-- dynpb.router, dynpb.grpc, dynpb.resty, dynpb.resty.gateway (the last two need nginx + lua-nginx-module)
 -- Debian packages needed to build: libprotobuf-c-dev, libcurl4-openssl-dev, zlib1g-dev
 -- (their headers sit on the compiler's default paths, multiarch included).
 build = {

@@ -55,6 +55,12 @@ describe("README documents", function()
     if name:sub(1, 1) ~= "_" then resty[#resty + 1] = name end
   end
   groups[#groups + 1] = {"resty.", resty}
+  local gsrc = T.read(T.root .. "/lua/dynpb/resty/gateway.lua")
+  local gw = {}
+  for name in gsrc:gmatch("\nfunction _M%.([%w_]+)%(") do
+    if name:sub(1, 1) ~= "_" then gw[#gw + 1] = name end
+  end
+  groups[#groups + 1] = {"gateway.", gw}
 
   for _, g in ipairs(groups) do
     for _, name in ipairs(g[2]) do
@@ -67,6 +73,7 @@ describe("README documents", function()
   it("found the functions to check", function()
     assert.is_true(#groups[1][2] >= 5)
     assert.is_true(#resty >= 3)
+    assert.is_true(#gw >= 5)
   end)
 
   -- ---------------------------------------------------------------------

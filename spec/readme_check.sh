@@ -32,6 +32,9 @@ stop_leftovers() {
   if [ -s "$copy/build/registry.out" ]; then
     kill "$(cut -d' ' -f2 "$copy/build/registry.out")" 2>/dev/null || true
   fi
+  if [ -s "$copy/build/grpc.out" ]; then      # the gateway walkthrough's gRPC server
+    kill "$(cut -d' ' -f2 "$copy/build/grpc.out")" 2>/dev/null || true
+  fi
 }
 cleanup() {
   stop_leftovers

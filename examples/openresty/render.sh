@@ -1,6 +1,8 @@
 #!/bin/sh
 # render.sh PREFIX PORT REGISTRY_URL [REFRESH [TIMEOUT]]
-# Writes PREFIX/nginx.conf from examples/openresty/nginx.conf with absolute
+# Writes PREFIX/nginx.conf from examples/openresty/nginx.conf (or from
+# examples/openresty/$DYNPB_CONF: DYNPB_CONF=gateway.conf, whose @BACKEND@ is
+# DYNPB_BACKEND, the gRPC server's host:port) with absolute
 # paths, and creates the directories it uses. The workers load lua/,
 # examples/openresty/*.lua and build/luajit/ from this checkout, or from
 # DYNPB_CODE_ROOT when set (a copy they can read: when nginx starts as root
@@ -18,10 +20,11 @@ prefix=$(cd "$prefix" && pwd)
 # directory must be writable by them
 chmod 0755 "$prefix"
 chmod 0777 "$prefix/state"
-for v in "$root" "$prefix" "$url"; do
+conf=${DYNPB_CONF:-nginx.conf} backend=${DYNPB_BACKEND:-127.0.0.1:50051}
+for v in "$root" "$prefix" "$url" "$backend"; do
   case "$v" in *'|'*|*'"'*) echo "render.sh: '|' or '\"' in $v" >&2; exit 2 ;; esac
 done
 sed -e "s|@ROOT@|$root|g" -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$port|g" \
     -e "s|@REGISTRY@|$url|g" -e "s|@REFRESH@|$refresh|g" -e "s|@TIMEOUT@|$timeout|g" \
-    "$here/nginx.conf" > "$prefix/nginx.conf"
+    -e "s|@BACKEND@|$backend|g" "$here/$conf" > "$prefix/nginx.conf"
 echo "$prefix/nginx.conf"
