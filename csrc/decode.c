@@ -283,8 +283,31 @@ static void add_unknown_varint(dctx *c, int unk, uint32_t number, uint64_t v) {
     add_unknown(c, unk, tmp, n);
 }
 
+/* What decode_msg knows of the keys already in its table: a table this
+   decode made itself starts empty (fresh), and bit i of `stored` is set
+   once field i (< 64) was stored in it; a field of a fresh table without
+   its bit is surely absent, so its old value needs no lookup. A table to
+   merge into (a repeated occurrence of a message field) knows nothing.
+   Only the fields whose old value matters are marked and asked about:
+   message and group fields (merged) and repeated fields (appended to). */
+typedef struct keys_known {
+    int fresh;
+    uint64_t stored;
+} keys_known;
+
+static inline int surely_absent(const keys_known *k, const dp_msg *m, const dp_field *f) {
+    size_t i = (size_t)(f - m->fields);
+    return k->fresh && i < 64 && !(k->stored >> i & 1);
+}
+
+static inline void mark_stored(keys_known *k, const dp_msg *m, const dp_field *f) {
+    size_t i = (size_t)(f - m->fields);
+    if (i < 64) k->stored |= (uint64_t)1 << i;
+}
+
 /* which member of each oneof is set in the table being decoded: -2 = not
-   known yet (the table may come with one, when merging), else its index */
+   known yet (the table may come with one, when merging), -1 = none, else
+   its index */
 typedef struct oneof_track {
     uint32_t n;                    /* oneofs tracked: min(noneofs, 64) */
     int32_t cur[64];
@@ -314,10 +337,10 @@ static void clear_oneof(dctx *c, const dp_msg *m, const dp_field *f, int t, oneo
     if ((uint32_t)f->oneof < ot->n) ot->cur[f->oneof] = me;
 }
 
-static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
+static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned char *p,
                       const unsigned char *end, uint32_t group, const unsigned char **after);
 static void fill_defaults(dctx *c, const dp_msg *m, int t, const dp_pick *pk);
-static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t index,
+static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t index, int merge,
                       const unsigned char *at, const unsigned char *p, const unsigned char *end,
                       uint32_t group, const unsigned char **after);
 
@@ -327,8 +350,9 @@ static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t inde
    message extension of m is decoded into t["[ext]"] (merging, like a
    repeated occurrence of a message field); any other item goes to the
    unknown fields (pieces at unk) as it was. */
-static int decode_item(dctx *c, const dp_msg *m, int t, int unk, const unsigned char *at,
-                       const unsigned char **pp, const unsigned char *end) {
+static int decode_item(dctx *c, const dp_msg *m, int t, keys_known *kk, int unk,
+                       const unsigned char *at, const unsigned char **pp,
+                       const unsigned char *end) {
     lua_State *L = c->L;
     const unsigned char *p = *pp, *msg = NULL;
     uint64_t type_id = 0, mlen = 0;
@@ -378,15 +402,17 @@ static int decode_item(dctx *c, const dp_msg *m, int t, int unk, const unsigned 
     lua_rawgeti(L, c->names, f->name);               /* +1 key */
     lua_pushvalue(L, -1);
     lua_rawget(L, t);                                /* +1 previous value: merge */
-    if (!decode_sub(c, f, &c->S->msgs[f->sub], 0, at, msg, msg + mlen, 0, NULL)) return 0;
+    if (!decode_sub(c, f, &c->S->msgs[f->sub], 0, 1, at, msg, msg + mlen, 0, NULL)) return 0;
     lua_rawset(L, t);                                /* -2 */
+    mark_stored(kk, m, f);
     return 1;
 }
 
-/* [-1, +1] replaces the value at the top (the previous value of the field,
-   to merge into, or anything else for a new table) with the table of
-   message sm decoded from [p, end); f and index name the path step. */
-static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t index,
+/* [-merge, +1] pushes the table of message sm decoded from [p, end); f and
+   index name the path step. merge: the value at the top is the previous
+   value of the field, replaced by the result (decoded into when it is a
+   table; anything else stands for none); else a new table is pushed. */
+static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t index, int merge,
                       const unsigned char *at, const unsigned char *p, const unsigned char *end,
                       uint32_t group, const unsigned char **after) {
     lua_State *L = c->L;
@@ -394,8 +420,9 @@ static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t inde
         c->detail = "nesting deeper than max_depth";
         return fail(c, DP_ERR_DEPTH, at, f, index);
     }
-    if (!lua_istable(L, -1)) {
-        lua_pop(L, 1);
+    int fresh = !merge || !lua_istable(L, -1);
+    if (fresh) {
+        if (merge) lua_pop(L, 1);
         lua_createtable(L, 0, c->S->hints[sm - c->S->msgs]);
     }
     c->path[c->depth].f = f;
@@ -407,7 +434,7 @@ static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t inde
     const dp_pick *outer = c->pick;
     if (outer) c->pick = outer->m->fields <= f && f < outer->m->fields + outer->m->nfields
                              ? outer->child[f - outer->m->fields] : NULL;
-    int ok = decode_msg(c, sm, lua_gettop(L), p, end, group, after);
+    int ok = decode_msg(c, sm, lua_gettop(L), fresh, p, end, group, after);
     c->pick = outer;
     if (ok) c->depth--;
     return ok;
@@ -466,7 +493,7 @@ static int decode_entry(dctx *c, const dp_field *f, int mt, int unk, int64_t ind
             if (v > (uint64_t)(end - p)) return fail_len(c, v, end, CUT_ENTRY, at, f, index);
             if (ef->type == DP_T_MESSAGE) {
                 lua_pushvalue(L, slot);              /* +1 previous value: merge */
-                if (!decode_sub(c, f, &c->S->msgs[ef->sub], index, at, p, p + v, 0, NULL))
+                if (!decode_sub(c, f, &c->S->msgs[ef->sub], index, 1, at, p, p + v, 0, NULL))
                     return 0;
             } else {
                 if ((ef->flags & DPF_UTF8) && !dp_utf8_valid(p, (size_t)v))
@@ -520,18 +547,29 @@ static void new_container(dctx *c, const dp_field *f, int narr, int nrec) {
     }
 }
 
-/* [-0, +1] pushes the array (or map) table of field f in t, creating it
-   with narr array and nrec hash slots */
-static void get_container(dctx *c, const dp_field *f, int t, int narr, int nrec) {
+/* [-0, +0] puts the array (or map) table of field f in t into stack slot
+   slot, creating it with narr array and nrec hash slots (absent: t is
+   known to have no such key, so it is not looked up). Returns 1 when the
+   table is new (empty). */
+static int get_container(dctx *c, const dp_field *f, int t, int slot, int absent,
+                         int narr, int nrec) {
     lua_State *L = c->L;
     lua_rawgeti(L, c->names, f->name);               /* +1 name */
-    lua_rawget(L, t);                                /* -1 +1 */
-    if (lua_istable(L, -1)) return;
-    lua_pop(L, 1);
+    if (!absent) {
+        lua_pushvalue(L, -1);
+        lua_rawget(L, t);                            /* +1 old value */
+        if (lua_istable(L, -1)) {
+            lua_replace(L, slot);
+            lua_pop(L, 1);                           /* -1 name */
+            return 0;
+        }
+        lua_pop(L, 1);
+    }
     new_container(c, f, narr, nrec);                 /* +1 new */
-    lua_rawgeti(L, c->names, f->name);
-    lua_pushvalue(L, -2);
-    lua_rawset(L, t);                                /* t[name] = new */
+    lua_pushvalue(L, -1);
+    lua_replace(L, slot);
+    lua_rawset(L, t);                                /* -2 t[name] = new */
+    return 1;
 }
 
 /* [-0, +0] removes the arrays of repeated closed-enum fields of m that
@@ -585,7 +623,7 @@ static void fill_defaults(dctx *c, const dp_msg *m, int t, const dp_pick *pk) {
  * END_GROUP tag; *after receives the position past it.
  * Returns 1, or 0 with the failure recorded in c. Stack: balanced.
  */
-static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
+static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned char *p,
                       const unsigned char *end, uint32_t group, const unsigned char **after) {
     lua_State *L = c->L;
     luaL_checkstack(L, 12, "dynpb: decode");
@@ -595,9 +633,10 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
     const dp_field *rep = NULL;
     lua_Integer repn = 0;
     unsigned nset = 0;               /* keys set: next time's size hint */
+    keys_known kk = { fresh, 0 };
     oneof_track ot;
     ot.n = m->noneofs < 64 ? m->noneofs : 64;
-    for (uint32_t i = 0; i < ot.n; i++) ot.cur[i] = -2;
+    for (uint32_t i = 0; i < ot.n; i++) ot.cur[i] = fresh ? -1 : -2;
     lua_pushnil(L);
     int arr = lua_gettop(L);
     lua_pushnil(L);                  /* unknown-field pieces, made on demand */
@@ -622,7 +661,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
         }
         if (num == 0) return fail(c, DP_ERR_FIELD_ZERO, at, NULL, 0);
         if (m->message_set && num == 1 && wt == DP_WT_SGROUP) {
-            if (!decode_item(c, m, t, unk, at, &p, end)) return 0;
+            if (!decode_item(c, m, t, &kk, unk, at, &p, end)) return 0;
             nset++;
             continue;
         }
@@ -652,8 +691,8 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                 if (rep != f) {                      /* switch the cached container */
                     if (rep && !c->partial) c->S->fhints[rep->gidx] = HINT(repn);
                     nset++;
-                    get_container(c, f, t, 0, c->S->fhints[f->gidx]);
-                    lua_replace(L, arr);
+                    get_container(c, f, t, arr, surely_absent(&kk, m, f), 0, c->S->fhints[f->gidx]);
+                    mark_stored(&kk, m, f);
                     rep = f;
                     repn = 0;                        /* entries seen: the next hint */
                 }
@@ -675,11 +714,12 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             if (rep != f) {                          /* switch the cached array */
                 if (rep && !c->partial) c->S->fhints[rep->gidx] = HINT(repn);
                 nset++;
-                get_container(c, f, t, packed_in ? (int)packed_count(f, q, qend)
-                                                 : c->S->fhints[f->gidx], 0);
-                lua_replace(L, arr);
+                int made = get_container(c, f, t, arr, surely_absent(&kk, m, f),
+                                         packed_in ? (int)packed_count(f, q, qend)
+                                                   : c->S->fhints[f->gidx], 0);
+                mark_stored(&kk, m, f);
                 rep = f;
-                repn = (lua_Integer)dp_rawlen(L, arr);
+                repn = made ? 0 : (lua_Integer)dp_rawlen(L, arr);
             }
             if (packed_in) {
                 while (q < qend) {
@@ -739,13 +779,15 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, end, CUT_MSG, at, f, index);
             if (v > (uint64_t)(end - p)) return fail_len(c, v, end, CUT_MSG, at, f, index);
             if (f->type == DP_T_MESSAGE) {
-                if (index) lua_pushnil(L);           /* a new element */
-                else {
+                /* an element, or a first occurrence, is new; else merge */
+                int merge = !index && !surely_absent(&kk, m, f);
+                if (merge) {
                     lua_pushvalue(L, -1);
-                    lua_rawget(L, t);                /* the previous value: merge */
+                    lua_rawget(L, t);                /* the previous value */
                 }
-                if (!decode_sub(c, f, &c->S->msgs[f->sub], index, at, p, p + v, 0, NULL))
+                if (!decode_sub(c, f, &c->S->msgs[f->sub], index, merge, at, p, p + v, 0, NULL))
                     return 0;
+                if (!index) mark_stored(&kk, m, f);
             } else {
                 if ((f->flags & DPF_UTF8) && !dp_utf8_valid(p, (size_t)v))
                     return fail(c, DP_ERR_UTF8, at, f, index);
@@ -756,12 +798,13 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             break;
         case DP_WT_SGROUP: {
             const unsigned char *q = NULL;
-            if (index) lua_pushnil(L);
-            else {
+            int merge = !index && !surely_absent(&kk, m, f);
+            if (merge) {
                 lua_pushvalue(L, -1);
                 lua_rawget(L, t);
             }
-            if (!decode_sub(c, f, &c->S->msgs[f->sub], index, at, p, end, num, &q)) return 0;
+            if (!decode_sub(c, f, &c->S->msgs[f->sub], index, merge, at, p, end, num, &q)) return 0;
+            if (!index) mark_stored(&kk, m, f);
             p = q;
             break;
         }
@@ -937,7 +980,7 @@ static int decode_call(lua_State *L, dp_schema *S, const dp_msg *m, int names, i
         }
     }
     lua_createtable(L, 0, S->hints[m - S->msgs]);     /* +1 result */
-    if (decode_msg(&c, m, lua_gettop(L), data, data + len, 0, NULL)) return 1;
+    if (decode_msg(&c, m, lua_gettop(L), 1, data, data + len, 0, NULL)) return 1;
     const char *rule = c.detail ? c.detail : dp_status_str(c.st);
     if (c.st == DP_ERR_DEPTH) {
         lua_pushfstring(L, "%s (%d)", rule, c.o.max_depth);
