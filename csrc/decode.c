@@ -17,6 +17,14 @@
 
 #include "dynpb.h"
 
+/* for helpers off decode_msg's hot loop: inlined into it, they would crowd
+   its registers (measured with callgrind) */
+#if defined(__GNUC__)
+#define COLD_PATH __attribute__((noinline))
+#else
+#define COLD_PATH
+#endif
+
 /* A partial decode's pick (decode option `fields`): for one message, which
    fields are decoded. picked[i] != 0 for field index i of m; child[i] is
    the pick inside that field (a message or group), or NULL when the field
@@ -254,7 +262,7 @@ static void add_unknown(dctx *c, int unk, const unsigned char *p, size_t n) {
 
 /* [-0, +0] sets t[UNKNOWN] to its old value (if any) followed by the pieces
    in the array at unk. */
-static void join_unknown(dctx *c, int t, int unk) {
+static COLD_PATH void join_unknown(dctx *c, int t, int unk) {
     lua_State *L = c->L;
     luaL_Buffer b;
     int n = (int)dp_rawlen(L, unk);
@@ -316,7 +324,7 @@ typedef struct oneof_track {
 /* [-0, +0] clears the members of f's oneof other than f in table t. The
    first time per oneof every member is cleared; after that only the one
    known to be set, so a long run of oneof values stays linear. */
-static void clear_oneof(dctx *c, const dp_msg *m, const dp_field *f, int t, oneof_track *ot) {
+static COLD_PATH void clear_oneof(dctx *c, const dp_msg *m, const dp_field *f, int t, oneof_track *ot) {
     int32_t me = (int32_t)(f - m->fields);
     if ((uint32_t)f->oneof < ot->n && ot->cur[f->oneof] != -2) {
         int32_t prev = ot->cur[f->oneof];
@@ -350,7 +358,7 @@ static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t inde
    message extension of m is decoded into t["[ext]"] (merging, like a
    repeated occurrence of a message field); any other item goes to the
    unknown fields (pieces at unk) as it was. */
-static int decode_item(dctx *c, const dp_msg *m, int t, keys_known *kk, int unk,
+static COLD_PATH int decode_item(dctx *c, const dp_msg *m, int t, keys_known *kk, int unk,
                        const unsigned char *at, const unsigned char **pp,
                        const unsigned char *end) {
     lua_State *L = c->L;
@@ -440,15 +448,86 @@ static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t inde
     return ok;
 }
 
+/* [-0, +1|0] for entry_fast: pushes the value of scalar field ef of a map
+   entry, read at p (past its tag) with ef's wire type, and returns the
+   position past it; returns NULL with nothing pushed when the general path
+   must judge the value: data cut short, a closed-enum number without a
+   name, invalid UTF-8, or a message (no failure is recorded). */
+static const unsigned char *push_entry_scalar(dctx *c, const dp_field *ef, const unsigned char *p,
+                                              const unsigned char *end) {
+    uint64_t v;
+    switch (ef->wiretype) {
+    case DP_WT_VARINT:
+        if (!(p = rd_varint(c, p, end, &v))) return NULL;
+        if (ef->type == DP_T_ENUM && !enum_known(c, ef, (int32_t)(uint32_t)v)) return NULL;
+        push_varint(c, ef, v);
+        return p;
+    case DP_WT_I32:
+        if (end - p < 4) return NULL;
+        push_fixed(c, ef, p);
+        return p + 4;
+    case DP_WT_I64:
+        if (end - p < 8) return NULL;
+        push_fixed(c, ef, p);
+        return p + 8;
+    case DP_WT_LEN:
+        if (ef->type == DP_T_MESSAGE || !(p = rd_varint(c, p, end, &v)) || v > (uint64_t)(end - p))
+            return NULL;
+        if ((ef->flags & DPF_UTF8) && !dp_utf8_valid(p, (size_t)v)) return NULL;
+        lua_pushlstring(c->L, (const char *)p, (size_t)v);
+        return p + v;
+    default:
+        return NULL;
+    }
+}
+
+/* Fast path of decode_entry for the entry every encoder writes: the key's
+   one-byte tag and value, then the value's tag and value, nothing else.
+   Pushes key and value straight (no slots to fill) and sets map[key] =
+   value in the map at mt. Returns 1 when done, 0 for a failure recorded in
+   c (only a message value's decode fails here), or -1 with nothing done
+   when the entry is not of that form or a value needs the general path,
+   which then decodes the whole entry again. */
+static int entry_fast(dctx *c, const dp_field *f, const dp_field *kf, const dp_field *vf, int mt,
+                      int64_t index, const unsigned char *p, const unsigned char *end) {
+    lua_State *L = c->L;
+    if (p >= end || *p != kf->tag[0]) return -1;
+    const unsigned char *q = push_entry_scalar(c, kf, p + 1, end);   /* +1 key */
+    if (!q) return -1;
+    if (q >= end || *q != vf->tag[0]) {
+        lua_pop(L, 1);
+        return -1;
+    }
+    const unsigned char *at = q++;                  /* the value's tag */
+    if (vf->type == DP_T_MESSAGE) {
+        uint64_t v;
+        if (!(q = rd_varint(c, q, end, &v)) || v != (uint64_t)(end - q)) {
+            lua_pop(L, 1);
+            return -1;
+        }
+        if (!decode_sub(c, f, &c->S->msgs[vf->sub], index, 0, at, q, end, 0, NULL)) return 0;
+    } else {
+        q = push_entry_scalar(c, vf, q, end);      /* +1 value */
+        if (q != end) {
+            lua_pop(L, q ? 2 : 1);
+            return -1;
+        }
+    }
+    lua_rawset(L, mt);                               /* -2 map[key] = value */
+    return 1;
+}
+
 /* Decodes one map entry [p, end) into the map table at mt; the raw entry
    [raw, end) goes to the unknown fields (pieces at unk) when its value is a
    closed-enum number without a name. */
-static int decode_entry(dctx *c, const dp_field *f, int mt, int unk, int64_t index,
+static COLD_PATH int decode_entry(dctx *c, const dp_field *f, int mt, int unk, int64_t index,
                         const unsigned char *raw, const unsigned char *p,
                         const unsigned char *end) {
     lua_State *L = c->L;
     const dp_msg *em = &c->S->msgs[f->sub];
     const dp_field *kf = dp_find_field(em, 1), *vf = dp_find_field(em, 2);
+    int fast = entry_fast(c, f, kf, vf, mt, index, p, end);
+    if (fast >= 0) return fast;
     int have_k = 0, have_v = 0, unknown_enum = 0;
     lua_pushnil(L);                                  /* +1 key slot */
     lua_pushnil(L);                                  /* +1 value slot */
@@ -575,7 +654,7 @@ static int get_container(dctx *c, const dp_field *f, int t, int slot, int absent
 /* [-0, +0] removes the arrays of repeated closed-enum fields of m that
    stayed empty (every value went to the unknown fields): an absent field
    stays absent. */
-static void drop_empty_arrays(dctx *c, const dp_msg *m, int t) {
+static COLD_PATH void drop_empty_arrays(dctx *c, const dp_msg *m, int t) {
     lua_State *L = c->L;
     for (uint32_t i = 0; i < m->nfields; i++) {
         const dp_field *f = &m->fields[i];
