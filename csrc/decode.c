@@ -45,6 +45,8 @@ typedef struct dctx {
     const dp_pick *pick;             /* the message being decoded: its pick, or
                                         NULL (every field) */
     int partial;                     /* a pick was given: size hints untouched */
+    unsigned pieces_made;            /* unknown-field piece arrays made so far (a
+                                        message with none made in its span has none) */
     /* error state */
     dp_status st;
     dp_status vst;                   /* why the last rd_varint failed */
@@ -169,9 +171,11 @@ static void push_u64(dctx *c, uint64_t v) {
     else dp_push_u64(c->L, v);
 }
 
-/* does a varint field of this type keep only the low 32 bits? */
-#define IS_32BIT(type) ((type) == DP_T_INT32 || (type) == DP_T_UINT32 || \
-                        (type) == DP_T_SINT32 || (type) == DP_T_ENUM)
+/* does a varint field of this type keep only the low 32 bits? (one test of
+   a mask of the types: DP_T_* are below 32) */
+#define BIT(type) (1u << (type))
+#define IS_32BIT(type) ((BIT(DP_T_INT32) | BIT(DP_T_UINT32) | BIT(DP_T_SINT32) | \
+                         BIT(DP_T_ENUM)) >> (type) & 1)
 
 /* [-0, +1] pushes a varint-encoded value of field f */
 static void push_varint(dctx *c, const dp_field *f, uint64_t v) {
@@ -255,6 +259,7 @@ static void add_unknown(dctx *c, int unk, const unsigned char *p, size_t n) {
     if (lua_isnil(L, unk)) {
         lua_newtable(L);                           /* +1 pieces */
         lua_replace(L, unk);                       /* -1 */
+        c->pieces_made++;
     }
     lua_pushlstring(L, (const char *)p, n);        /* +1 */
     lua_rawseti(L, unk, (int)dp_rawlen(L, unk) + 1);   /* -1 */
@@ -697,7 +702,8 @@ static void fill_defaults(dctx *c, const dp_msg *m, int t, const dp_pick *pk) {
 }
 
 /*
- * Decodes the fields in [p, end) into the table at absolute index t.
+ * Decodes the fields in [p, end) into the table at absolute index t, the
+ * top of the stack.
  * group != 0: the message is a group of that field number, ended by its
  * END_GROUP tag; *after receives the position past it.
  * Returns 1, or 0 with the failure recorded in c. Stack: balanced.
@@ -706,8 +712,8 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned
                       const unsigned char *end, uint32_t group, const unsigned char **after) {
     lua_State *L = c->L;
     luaL_checkstack(L, 12, "dynpb: decode");
-    int top = lua_gettop(L);
     const dp_pick *pk = c->pick;     /* NULL: every field */
+    unsigned pieces0 = c->pieces_made;
     /* a run of the same repeated field keeps its array in slot `arr` */
     const dp_field *rep = NULL;
     lua_Integer repn = 0;
@@ -717,9 +723,9 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned
     ot.n = m->noneofs < 64 ? m->noneofs : 64;
     for (uint32_t i = 0; i < ot.n; i++) ot.cur[i] = fresh ? -1 : -2;
     lua_pushnil(L);
-    int arr = lua_gettop(L);
+    int arr = t + 1;
     lua_pushnil(L);                  /* unknown-field pieces, made on demand */
-    int unk = arr + 1;
+    int unk = t + 2;
 
     while (p < end) {
         const unsigned char *at = p;
@@ -912,10 +918,10 @@ done:
         c->S->hints[m - c->S->msgs] = (uint8_t)(nset < 64 ? nset : 64);
         if (rep) c->S->fhints[rep->gidx] = HINT(repn);
     }
-    if (!lua_isnil(L, unk)) join_unknown(c, t, unk);
+    if (c->pieces_made != pieces0 && !lua_isnil(L, unk)) join_unknown(c, t, unk);
     if (m->closed_enum_rep) drop_empty_arrays(c, m, t);
     if (c->o.defaults) fill_defaults(c, m, t, pk);
-    lua_settop(L, top);
+    lua_settop(L, t);
     return 1;
 }
 
@@ -1040,7 +1046,13 @@ static int decode_call(lua_State *L, dp_schema *S, const dp_msg *m, int names, i
     c.cut_end = NULL;
     c.cut_has_len = 0;
     c.fail_f = 0;
-    dp_parse_opts(L, oidx, "decode", &c.o);
+    int otype = lua_type(L, oidx);
+    if (otype == LUA_TNONE || otype == LUA_TNIL) {  /* no options: dp_parse_opts's defaults */
+        memset(&c.o, 0, sizeof c.o);
+        c.o.max_depth = DP_DEFAULT_MAX_DEPTH;
+    } else {
+        dp_parse_opts(L, oidx, "decode", &c.o);
+    }
     c.names = names;
     c.amt = 0;
     if (c.o.array_mt) {
@@ -1049,7 +1061,8 @@ static int decode_call(lua_State *L, dp_schema *S, const dp_msg *m, int names, i
     }
     c.pick = NULL;
     c.partial = 0;
-    if (lua_type(L, oidx) == LUA_TTABLE) {
+    c.pieces_made = 0;
+    if (otype == LUA_TTABLE) {
         lua_getfield(L, oidx, "fields");              /* +1 (stays below the result) */
         if (!lua_isnil(L, -1)) {
             int fidx = lua_gettop(L);
