@@ -1098,9 +1098,16 @@ int dp_l_schema_decode(lua_State *L) {
     return decode_call(L, S, m, lua_gettop(L), 3, 4);
 }
 
-/* a handle's own closure: its upvalues (DP_HU_*) say what to decode */
+/* a handle's own closure: its upvalues (DP_HU_*) say what to decode. The
+   names go on the stack: a stack slot is read faster than an upvalue, and
+   decode reads a name for every field it sets. Without an options
+   argument, the options index is the free slot above the names (none). */
 int dp_l_handle_decode(lua_State *L) {
     dp_schema *S = lua_touserdata(L, lua_upvalueindex(DP_HU_CORE));
     const dp_msg *m = &S->msgs[lua_tointeger(L, lua_upvalueindex(DP_HU_INDEX))];
-    return decode_call(L, S, m, lua_upvalueindex(DP_HU_NAMES), 2, 3);
+    int n = lua_gettop(L);
+    if (n < 2)                       /* no bytes: raises, naming what was given */
+        return decode_call(L, S, m, lua_upvalueindex(DP_HU_NAMES), 2, 3);
+    lua_pushvalue(L, lua_upvalueindex(DP_HU_NAMES));   /* +1 names */
+    return decode_call(L, S, m, n + 1, 2, n >= 3 ? 3 : n + 2);
 }
