@@ -701,6 +701,21 @@ static void fill_defaults(dctx *c, const dp_msg *m, int t, const dp_pick *pk) {
     }
 }
 
+/* Fast path of decode_msg's tag reading: the field of m whose tag is the
+   one byte b with the field's own wire type (f->tag), as encoders write
+   fields 1 to 15; for it every check of a tag holds (field number known
+   and not 0, no end of group, no packed run). NULL: any other byte, which
+   the general path reads. A MessageSet takes the general path always
+   (its item tag is no field's). */
+static inline const dp_field *one_byte_tag(const dp_msg *m, unsigned b) {
+    uint32_t num = b >> 3;
+    if (b >= 0x80 || num >= m->ndense || m->message_set) return NULL;
+    uint16_t i = m->dense[num];
+    if (!i) return NULL;
+    const dp_field *f = &m->fields[i - 1];
+    return f->tag[0] == b ? f : NULL;
+}
+
 /*
  * Decodes the fields in [p, end) into the table at absolute index t, the
  * top of the stack.
@@ -730,35 +745,43 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned
     while (p < end) {
         const unsigned char *at = p;
         uint64_t tag, v;
-        if (!(p = rd_varint(c, p, end, &tag))) return fail_varint(c, end, CUT_MSG, at, NULL, 0);
-        if (tag > UINT32_MAX) {
-            c->detail = "field number out of range";
-            return fail(c, DP_ERR_WIRETYPE, at, NULL, 0);
-        }
-        uint32_t num = (uint32_t)(tag >> 3);
-        int wt = (int)(tag & 7);
-        if (wt == DP_WT_EGROUP) {
-            if (group && num == group) {
-                *after = p;
-                goto done;
+        uint32_t num;
+        int wt, packed_in = 0;
+        const dp_field *f = one_byte_tag(m, *p);
+        if (f) {                     /* the usual tag: the checks below hold */
+            p++;
+            num = f->number;
+            wt = f->wiretype;
+        } else {
+            if (!(p = rd_varint(c, p, end, &tag))) return fail_varint(c, end, CUT_MSG, at, NULL, 0);
+            if (tag > UINT32_MAX) {
+                c->detail = "field number out of range";
+                return fail(c, DP_ERR_WIRETYPE, at, NULL, 0);
             }
-            return fail(c, DP_ERR_GROUP, at, NULL, 0);
+            num = (uint32_t)(tag >> 3);
+            wt = (int)(tag & 7);
+            if (wt == DP_WT_EGROUP) {
+                if (group && num == group) {
+                    *after = p;
+                    goto done;
+                }
+                return fail(c, DP_ERR_GROUP, at, NULL, 0);
+            }
+            if (num == 0) return fail(c, DP_ERR_FIELD_ZERO, at, NULL, 0);
+            if (m->message_set && num == 1 && wt == DP_WT_SGROUP) {
+                if (!decode_item(c, m, t, &kk, unk, at, &p, end)) return 0;
+                nset++;
+                continue;
+            }
+            f = dp_find_field(m, num);
+            if (f && wt != f->wiretype) {
+                if (wt == DP_WT_LEN && (f->flags & DPF_REPEATED) && (f->flags & DPF_PACKABLE))
+                    packed_in = 1;
+                else
+                    f = NULL;       /* wrong wire type: kept as an unknown field */
+            }
         }
-        if (num == 0) return fail(c, DP_ERR_FIELD_ZERO, at, NULL, 0);
-        if (m->message_set && num == 1 && wt == DP_WT_SGROUP) {
-            if (!decode_item(c, m, t, &kk, unk, at, &p, end)) return 0;
-            nset++;
-            continue;
-        }
-        const dp_field *f = dp_find_field(m, num);
         if (pk && f && !pk->picked[f - m->fields]) f = NULL;   /* not picked: skipped */
-        int packed_in = 0;
-        if (f && wt != f->wiretype) {
-            if (wt == DP_WT_LEN && (f->flags & DPF_REPEATED) && (f->flags & DPF_PACKABLE))
-                packed_in = 1;
-            else
-                f = NULL;       /* wrong wire type: kept as an unknown field */
-        }
         if (!f) {
             dp_status st = dp_skip_field(&p, end, num, wt, c->o.max_depth - c->depth);
             if (st != DP_OK) {
