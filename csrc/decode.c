@@ -119,8 +119,20 @@ static int fail_fixed(dctx *c, size_t width, const unsigned char *end, int kind,
 
 /* ---- scalar reads */
 
-static const unsigned char *varint_slow(dctx *c, const unsigned char *p,
-                                        const unsigned char *end, uint64_t *out) {
+/* rd_varint past its first two bytes: one loop over at most 10 bytes, bounded
+   by end; a varint it cannot read goes to dp_read_varint, which says why. */
+static COLD_PATH const unsigned char *varint_slow(dctx *c, const unsigned char *p,
+                                                  const unsigned char *end, uint64_t *out) {
+    const unsigned char *lim = end - p > 10 ? p + 10 : end;
+    uint64_t v = 0;
+    unsigned shift = 0;
+    for (const unsigned char *q = p; q < lim; q++, shift += 7) {
+        v |= (uint64_t)(*q & 0x7f) << shift;
+        if (*q < 0x80) {
+            *out = v;
+            return q + 1;
+        }
+    }
     c->vst = dp_read_varint(&p, end, out);
     return c->vst == DP_OK ? p : NULL;
 }
@@ -726,7 +738,7 @@ static inline const dp_field *one_byte_tag(const dp_msg *m, unsigned b) {
 static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned char *p,
                       const unsigned char *end, uint32_t group, const unsigned char **after) {
     lua_State *L = c->L;
-    luaL_checkstack(L, 12, "dynpb: decode");
+    if (!lua_checkstack(L, 12)) luaL_error(L, "stack overflow (dynpb: decode)");
     const dp_pick *pk = c->pick;     /* NULL: every field */
     unsigned pieces0 = c->pieces_made;
     /* a run of the same repeated field keeps its array in slot `arr` */
