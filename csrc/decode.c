@@ -45,8 +45,6 @@ typedef struct dctx {
     const dp_pick *pick;             /* the message being decoded: its pick, or
                                         NULL (every field) */
     int partial;                     /* a pick was given: size hints untouched */
-    unsigned pieces_made;            /* unknown-field piece arrays made so far (a
-                                        message with none made in its span has none) */
     /* error state */
     dp_status st;
     dp_status vst;                   /* why the last rd_varint failed */
@@ -262,16 +260,37 @@ static inline int enum_known(const dctx *c, const dp_field *f, int32_t v) {
     return !(f->flags & DPF_CLOSED_ENUM) || dp_enum_find(&c->S->enums[f->sub], v) >= 0;
 }
 
+/* decode_msg's two stack slots above its table t, pushed on first use
+   (most messages need neither): t + 1 (arr) holds the array or map of the
+   current run of a repeated field, t + 2 (unk) the array of unknown-field
+   pieces. need_slots pushes them: it is called only with nothing else
+   above t (between fields), or once they are there. */
+typedef struct msg_slots {
+    int t;
+    int made;                        /* both slots pushed */
+    int unk_made;                    /* the pieces array exists */
+} msg_slots;
+
+static inline void need_slots(lua_State *L, msg_slots *s) {
+    if (!s->made) {
+        lua_pushnil(L);
+        lua_pushnil(L);
+        s->made = 1;
+    }
+}
+
 /* [-0, +0] appends raw bytes [p, p+n) to the unknown-field pieces of the
-   message being decoded: the array in stack slot unk (made on first use).
+   message being decoded (the array in slot unk, made on first use).
    decode_msg joins the pieces once, at its end: linear in the input. */
-static void add_unknown(dctx *c, int unk, const unsigned char *p, size_t n) {
+static void add_unknown(dctx *c, msg_slots *s, const unsigned char *p, size_t n) {
     lua_State *L = c->L;
     if (c->o.drop_unknown) return;
-    if (lua_isnil(L, unk)) {
+    need_slots(L, s);
+    int unk = s->t + 2;
+    if (!s->unk_made) {
         lua_newtable(L);                           /* +1 pieces */
         lua_replace(L, unk);                       /* -1 */
-        c->pieces_made++;
+        s->unk_made = 1;
     }
     lua_pushlstring(L, (const char *)p, n);        /* +1 */
     lua_rawseti(L, unk, (int)dp_rawlen(L, unk) + 1);   /* -1 */
@@ -299,13 +318,13 @@ static COLD_PATH void join_unknown(dctx *c, int t, int unk) {
 
 /* [-0, +0] appends a varint field (number, value) to the unknown fields, for
    closed-enum values without a name found in packed runs */
-static void add_unknown_varint(dctx *c, int unk, uint32_t number, uint64_t v) {
+static void add_unknown_varint(dctx *c, msg_slots *s, uint32_t number, uint64_t v) {
     unsigned char tmp[20];
     size_t n = 0;
     uint64_t tag = (uint64_t)number << 3;
     do { tmp[n++] = (unsigned char)((tag & 0x7f) | (tag > 0x7f ? 0x80 : 0)); tag >>= 7; } while (tag);
     do { tmp[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0)); v >>= 7; } while (v);
-    add_unknown(c, unk, tmp, n);
+    add_unknown(c, s, tmp, n);
 }
 
 /* What decode_msg knows of the keys already in its table: a table this
@@ -374,8 +393,8 @@ static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t inde
    up to the END_GROUP and advances *pp past it. An item whose type_id is a
    message extension of m is decoded into t["[ext]"] (merging, like a
    repeated occurrence of a message field); any other item goes to the
-   unknown fields (pieces at unk) as it was. */
-static COLD_PATH int decode_item(dctx *c, const dp_msg *m, int t, keys_known *kk, int unk,
+   unknown fields (slots s) as it was. */
+static COLD_PATH int decode_item(dctx *c, const dp_msg *m, int t, keys_known *kk, msg_slots *s,
                        const unsigned char *at, const unsigned char **pp,
                        const unsigned char *end) {
     lua_State *L = c->L;
@@ -421,7 +440,7 @@ static COLD_PATH int decode_item(dctx *c, const dp_msg *m, int t, keys_known *kk
                         ? dp_find_field(m, (uint32_t)type_id) : NULL;
     if (!f || !(f->flags & DPF_EXTENSION) || f->type != DP_T_MESSAGE ||
         (f->flags & DPF_REPEATED)) {
-        add_unknown(c, unk, at, (size_t)(p - at));
+        add_unknown(c, s, at, (size_t)(p - at));
         return 1;
     }
     lua_rawgeti(L, c->names, f->name);               /* +1 key */
@@ -535,9 +554,9 @@ static int entry_fast(dctx *c, const dp_field *f, const dp_field *kf, const dp_f
 }
 
 /* Decodes one map entry [p, end) into the map table at mt; the raw entry
-   [raw, end) goes to the unknown fields (pieces at unk) when its value is a
+   [raw, end) goes to the unknown fields (slots s) when its value is a
    closed-enum number without a name. */
-static COLD_PATH int decode_entry(dctx *c, const dp_field *f, int mt, int unk, int64_t index,
+static COLD_PATH int decode_entry(dctx *c, const dp_field *f, int mt, msg_slots *s, int64_t index,
                         const unsigned char *raw, const unsigned char *p,
                         const unsigned char *end) {
     lua_State *L = c->L;
@@ -603,8 +622,8 @@ static COLD_PATH int decode_entry(dctx *c, const dp_field *f, int mt, int unk, i
         if (slot == ks) have_k = 1; else have_v = 1;
     }
     if (unknown_enum) {
-        add_unknown(c, unk, raw, (size_t)(end - raw));
         lua_pop(L, 2);
+        add_unknown(c, s, raw, (size_t)(end - raw));
         return 1;
     }
     if (!have_k) {
@@ -740,7 +759,6 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned
     lua_State *L = c->L;
     if (!lua_checkstack(L, 12)) luaL_error(L, "stack overflow (dynpb: decode)");
     const dp_pick *pk = c->pick;     /* NULL: every field */
-    unsigned pieces0 = c->pieces_made;
     /* a run of the same repeated field keeps its array in slot `arr` */
     const dp_field *rep = NULL;
     lua_Integer repn = 0;
@@ -749,10 +767,8 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned
     oneof_track ot;
     ot.n = m->noneofs < 64 ? m->noneofs : 64;
     for (uint32_t i = 0; i < ot.n; i++) ot.cur[i] = fresh ? -1 : -2;
-    lua_pushnil(L);
-    int arr = t + 1;
-    lua_pushnil(L);                  /* unknown-field pieces, made on demand */
-    int unk = t + 2;
+    msg_slots slots = { t, 0, 0 };
+    const int arr = t + 1, unk = t + 2;
 
     while (p < end) {
         const unsigned char *at = p;
@@ -781,7 +797,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned
             }
             if (num == 0) return fail(c, DP_ERR_FIELD_ZERO, at, NULL, 0);
             if (m->message_set && num == 1 && wt == DP_WT_SGROUP) {
-                if (!decode_item(c, m, t, &kk, unk, at, &p, end)) return 0;
+                if (!decode_item(c, m, t, &kk, &slots, at, &p, end)) return 0;
                 nset++;
                 continue;
             }
@@ -800,7 +816,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned
                 if (st == DP_ERR_DEPTH) c->detail = "nesting deeper than max_depth";
                 return fail_cut(c, st, end, CUT_MSG, at, NULL, 0);
             }
-            add_unknown(c, unk, at, (size_t)(p - at));
+            add_unknown(c, &slots, at, (size_t)(p - at));
             continue;
         }
 
@@ -811,12 +827,13 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned
                 if (rep != f) {                      /* switch the cached container */
                     if (rep && !c->partial) c->S->fhints[rep->gidx] = HINT(repn);
                     nset++;
+                    need_slots(L, &slots);
                     get_container(c, f, t, arr, surely_absent(&kk, m, f), 0, c->S->fhints[f->gidx]);
                     mark_stored(&kk, m, f);
                     rep = f;
                     repn = 0;                        /* entries seen: the next hint */
                 }
-                if (!decode_entry(c, f, arr, unk, 0, at, p, p + v)) return 0;
+                if (!decode_entry(c, f, arr, &slots, 0, at, p, p + v)) return 0;
                 repn++;
                 p += v;
                 continue;
@@ -834,6 +851,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned
             if (rep != f) {                          /* switch the cached array */
                 if (rep && !c->partial) c->S->fhints[rep->gidx] = HINT(repn);
                 nset++;
+                need_slots(L, &slots);
                 int made = get_container(c, f, t, arr, surely_absent(&kk, m, f),
                                          packed_in ? (int)packed_count(f, q, qend)
                                                    : c->S->fhints[f->gidx], 0);
@@ -848,7 +866,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned
                         uint64_t x;
                         if (!(q = rd_varint(c, q, qend, &x))) return fail_varint(c, qend, CUT_PACKED, eat, f, repn + 1);
                         if (f->type == DP_T_ENUM && !enum_known(c, f, (int32_t)(uint32_t)x)) {
-                            add_unknown_varint(c, unk, num, x);
+                            add_unknown_varint(c, &slots, num, x);
                             continue;
                         }
                         push_varint(c, f, x);
@@ -877,7 +895,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned
             if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, end, CUT_MSG, at, f, index);
             if (f->type == DP_T_ENUM && !enum_known(c, f, (int32_t)(uint32_t)v)) {
                 if (!index) lua_pop(L, 1);           /* -1 key */
-                add_unknown(c, unk, at, (size_t)(p - at));
+                add_unknown(c, &slots, at, (size_t)(p - at));
                 continue;
             }
             push_varint(c, f, v);
@@ -953,10 +971,10 @@ done:
         c->S->hints[m - c->S->msgs] = (uint8_t)(nset < 64 ? nset : 64);
         if (rep) c->S->fhints[rep->gidx] = HINT(repn);
     }
-    if (c->pieces_made != pieces0 && !lua_isnil(L, unk)) join_unknown(c, t, unk);
+    if (slots.unk_made) join_unknown(c, t, unk);
     if (m->closed_enum_rep) drop_empty_arrays(c, m, t);
     if (c->o.defaults) fill_defaults(c, m, t, pk);
-    lua_settop(L, t);
+    if (slots.made) lua_settop(L, t);
     return 1;
 }
 
@@ -1096,7 +1114,6 @@ static int decode_call(lua_State *L, dp_schema *S, const dp_msg *m, int names, i
     }
     c.pick = NULL;
     c.partial = 0;
-    c.pieces_made = 0;
     if (otype == LUA_TTABLE) {
         lua_getfield(L, oidx, "fields");              /* +1 (stays below the result) */
         if (!lua_isnil(L, -1)) {
