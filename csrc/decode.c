@@ -899,7 +899,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned
                 continue;
             }
             push_varint(c, f, v);
-            zero = IS_32BIT(f->type) ? (uint32_t)v == 0 : v == 0;
+            zero = (uint32_t)v == 0 && (v == 0 || IS_32BIT(f->type));
             break;
         case DP_WT_I32:
             if (end - p < 4) return fail_fixed(c, 4, end, CUT_MSG, at, f, index);
