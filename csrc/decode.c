@@ -17,12 +17,14 @@
 
 #include "dynpb.h"
 
-/* for helpers off decode_msg's hot loop: inlined into it, they would crowd
-   its registers (measured with callgrind) */
+/* helpers kept out of line: inlined into decode_msg (the rare paths: map
+   entries, MessageSet items, oneofs, unknown fields) or into every
+   rd_varint (its long-varint part), they would crowd the registers of the
+   hot loop (measured with callgrind) */
 #if defined(__GNUC__)
-#define COLD_PATH __attribute__((noinline))
+#define OUT_OF_LINE __attribute__((noinline))
 #else
-#define COLD_PATH
+#define OUT_OF_LINE
 #endif
 
 /* A partial decode's pick (decode option `fields`): for one message, which
@@ -119,7 +121,7 @@ static int fail_fixed(dctx *c, size_t width, const unsigned char *end, int kind,
 
 /* rd_varint past its first two bytes: one loop over at most 10 bytes, bounded
    by end; a varint it cannot read goes to dp_read_varint, which says why. */
-static COLD_PATH const unsigned char *varint_slow(dctx *c, const unsigned char *p,
+static OUT_OF_LINE const unsigned char *varint_slow(dctx *c, const unsigned char *p,
                                                   const unsigned char *end, uint64_t *out) {
     const unsigned char *lim = end - p > 10 ? p + 10 : end;
     uint64_t v = 0;
@@ -298,7 +300,7 @@ static void add_unknown(dctx *c, msg_slots *s, const unsigned char *p, size_t n)
 
 /* [-0, +0] sets t[UNKNOWN] to its old value (if any) followed by the pieces
    in the array at unk. */
-static COLD_PATH void join_unknown(dctx *c, int t, int unk) {
+static OUT_OF_LINE void join_unknown(dctx *c, int t, int unk) {
     lua_State *L = c->L;
     luaL_Buffer b;
     int n = (int)dp_rawlen(L, unk);
@@ -360,7 +362,7 @@ typedef struct oneof_track {
 /* [-0, +0] clears the members of f's oneof other than f in table t. The
    first time per oneof every member is cleared; after that only the one
    known to be set, so a long run of oneof values stays linear. */
-static COLD_PATH void clear_oneof(dctx *c, const dp_msg *m, const dp_field *f, int t, oneof_track *ot) {
+static OUT_OF_LINE void clear_oneof(dctx *c, const dp_msg *m, const dp_field *f, int t, oneof_track *ot) {
     int32_t me = (int32_t)(f - m->fields);
     if ((uint32_t)f->oneof < ot->n && ot->cur[f->oneof] != -2) {
         int32_t prev = ot->cur[f->oneof];
@@ -394,7 +396,7 @@ static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t inde
    message extension of m is decoded into t["[ext]"] (merging, like a
    repeated occurrence of a message field); any other item goes to the
    unknown fields (slots s) as it was. */
-static COLD_PATH int decode_item(dctx *c, const dp_msg *m, int t, keys_known *kk, msg_slots *s,
+static OUT_OF_LINE int decode_item(dctx *c, const dp_msg *m, int t, keys_known *kk, msg_slots *s,
                        const unsigned char *at, const unsigned char **pp,
                        const unsigned char *end) {
     lua_State *L = c->L;
@@ -556,7 +558,7 @@ static int entry_fast(dctx *c, const dp_field *f, const dp_field *kf, const dp_f
 /* Decodes one map entry [p, end) into the map table at mt; the raw entry
    [raw, end) goes to the unknown fields (slots s) when its value is a
    closed-enum number without a name. */
-static COLD_PATH int decode_entry(dctx *c, const dp_field *f, int mt, msg_slots *s, int64_t index,
+static OUT_OF_LINE int decode_entry(dctx *c, const dp_field *f, int mt, msg_slots *s, int64_t index,
                         const unsigned char *raw, const unsigned char *p,
                         const unsigned char *end) {
     lua_State *L = c->L;
@@ -690,7 +692,7 @@ static int get_container(dctx *c, const dp_field *f, int t, int slot, int absent
 /* [-0, +0] removes the arrays of repeated closed-enum fields of m that
    stayed empty (every value went to the unknown fields): an absent field
    stays absent. */
-static COLD_PATH void drop_empty_arrays(dctx *c, const dp_msg *m, int t) {
+static OUT_OF_LINE void drop_empty_arrays(dctx *c, const dp_msg *m, int t) {
     lua_State *L = c->L;
     for (uint32_t i = 0; i < m->nfields; i++) {
         const dp_field *f = &m->fields[i];
