@@ -11,6 +11,13 @@
  *
  * Stack discipline: decode_msg(c, m, t, ...) fills the table at absolute
  * index t and leaves the stack as it found it.
+ *
+ * What keeps it near the cost of building the same tables (bench/floor.c,
+ * `build`), each with a comment saying what it assumes: one_byte_tag (a
+ * field's one-byte tag), entry_fast (a map entry as encoders write it),
+ * keys_known (a table decode made itself needs no lookups of old values),
+ * msg_slots (decode_msg's stack slots pushed only when used), names read
+ * from a stack slot rather than an upvalue.
  */
 #include <stdio.h>
 #include <string.h>
@@ -751,7 +758,7 @@ static inline const dp_field *one_byte_tag(const dp_msg *m, unsigned b) {
 
 /*
  * Decodes the fields in [p, end) into the table at absolute index t, the
- * top of the stack.
+ * top of the stack. fresh: decode made t itself, empty (see keys_known).
  * group != 0: the message is a group of that field number, ended by its
  * END_GROUP tag; *after receives the position past it.
  * Returns 1, or 0 with the failure recorded in c. Stack: balanced.
