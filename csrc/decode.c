@@ -126,14 +126,22 @@ static int fail_fixed(dctx *c, size_t width, const unsigned char *end, int kind,
 
 /* ---- scalar reads */
 
-/* rd_varint past its first two bytes: one loop over at most 10 bytes, bounded
-   by end; a varint it cannot read goes to dp_read_varint, which says why. */
+/* rd_varint past its first two bytes: with two bytes or more at p, rd_varint
+   found both with their high bit set (the varint goes on), so one loop reads
+   the rest, up to 10 bytes in all, bounded by end; a varint it cannot read
+   goes to dp_read_varint, which says why. */
 static OUT_OF_LINE const unsigned char *varint_slow(dctx *c, const unsigned char *p,
                                                   const unsigned char *end, uint64_t *out) {
     const unsigned char *lim = end - p > 10 ? p + 10 : end;
     uint64_t v = 0;
     unsigned shift = 0;
-    for (const unsigned char *q = p; q < lim; q++, shift += 7) {
+    const unsigned char *q = p;
+    if (end - p >= 2) {
+        v = (uint64_t)(p[0] & 0x7f) | (uint64_t)(p[1] & 0x7f) << 7;
+        shift = 14;
+        q = p + 2;
+    }
+    for (; q < lim; q++, shift += 7) {
         v |= (uint64_t)(*q & 0x7f) << shift;
         if (*q < 0x80) {
             *out = v;
