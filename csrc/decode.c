@@ -11,11 +11,28 @@
  *
  * Stack discipline: decode_msg(c, m, t, ...) fills the table at absolute
  * index t and leaves the stack as it found it.
+ *
+ * What keeps it near the cost of building the same tables (bench/floor.c,
+ * `build`), each with a comment saying what it assumes: one_byte_tag (a
+ * field's one-byte tag), entry_fast (a map entry as encoders write it),
+ * keys_known (a table decode made itself needs no lookups of old values),
+ * msg_slots (decode_msg's stack slots pushed only when used), names read
+ * from a stack slot rather than an upvalue.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "dynpb.h"
+
+/* helpers kept out of line: inlined into decode_msg (the rare paths: map
+   entries, MessageSet items, oneofs, unknown fields) or into every
+   rd_varint (its long-varint part), they would crowd the registers of the
+   hot loop (measured with callgrind) */
+#if defined(__GNUC__)
+#define OUT_OF_LINE __attribute__((noinline))
+#else
+#define OUT_OF_LINE
+#endif
 
 /* A partial decode's pick (decode option `fields`): for one message, which
    fields are decoded. picked[i] != 0 for field index i of m; child[i] is
@@ -109,8 +126,28 @@ static int fail_fixed(dctx *c, size_t width, const unsigned char *end, int kind,
 
 /* ---- scalar reads */
 
-static const unsigned char *varint_slow(dctx *c, const unsigned char *p,
-                                        const unsigned char *end, uint64_t *out) {
+/* rd_varint past its first two bytes: with two bytes or more at p, rd_varint
+   found both with their high bit set (the varint goes on), so one loop reads
+   the rest, up to 10 bytes in all, bounded by end; a varint it cannot read
+   goes to dp_read_varint, which says why. */
+static OUT_OF_LINE const unsigned char *varint_slow(dctx *c, const unsigned char *p,
+                                                  const unsigned char *end, uint64_t *out) {
+    const unsigned char *lim = end - p > 10 ? p + 10 : end;
+    uint64_t v = 0;
+    unsigned shift = 0;
+    const unsigned char *q = p;
+    if (end - p >= 2) {
+        v = (uint64_t)(p[0] & 0x7f) | (uint64_t)(p[1] & 0x7f) << 7;
+        shift = 14;
+        q = p + 2;
+    }
+    for (; q < lim; q++, shift += 7) {
+        v |= (uint64_t)(*q & 0x7f) << shift;
+        if (*q < 0x80) {
+            *out = v;
+            return q + 1;
+        }
+    }
     c->vst = dp_read_varint(&p, end, out);
     return c->vst == DP_OK ? p : NULL;
 }
@@ -161,9 +198,11 @@ static void push_u64(dctx *c, uint64_t v) {
     else dp_push_u64(c->L, v);
 }
 
-/* does a varint field of this type keep only the low 32 bits? */
-#define IS_32BIT(type) ((type) == DP_T_INT32 || (type) == DP_T_UINT32 || \
-                        (type) == DP_T_SINT32 || (type) == DP_T_ENUM)
+/* does a varint field of this type keep only the low 32 bits? (one test of
+   a mask of the types: DP_T_* are below 32) */
+#define BIT(type) (1u << (type))
+#define IS_32BIT(type) ((BIT(DP_T_INT32) | BIT(DP_T_UINT32) | BIT(DP_T_SINT32) | \
+                         BIT(DP_T_ENUM)) >> (type) & 1)
 
 /* [-0, +1] pushes a varint-encoded value of field f */
 static void push_varint(dctx *c, const dp_field *f, uint64_t v) {
@@ -238,15 +277,37 @@ static inline int enum_known(const dctx *c, const dp_field *f, int32_t v) {
     return !(f->flags & DPF_CLOSED_ENUM) || dp_enum_find(&c->S->enums[f->sub], v) >= 0;
 }
 
+/* decode_msg's two stack slots above its table t, pushed on first use
+   (most messages need neither): t + 1 (arr) holds the array or map of the
+   current run of a repeated field, t + 2 (unk) the array of unknown-field
+   pieces. need_slots pushes them: it is called only with nothing else
+   above t (between fields), or once they are there. */
+typedef struct msg_slots {
+    int t;
+    int made;                        /* both slots pushed */
+    int unk_made;                    /* the pieces array exists */
+} msg_slots;
+
+static inline void need_slots(lua_State *L, msg_slots *s) {
+    if (!s->made) {
+        lua_pushnil(L);
+        lua_pushnil(L);
+        s->made = 1;
+    }
+}
+
 /* [-0, +0] appends raw bytes [p, p+n) to the unknown-field pieces of the
-   message being decoded: the array in stack slot unk (made on first use).
+   message being decoded (the array in slot unk, made on first use).
    decode_msg joins the pieces once, at its end: linear in the input. */
-static void add_unknown(dctx *c, int unk, const unsigned char *p, size_t n) {
+static void add_unknown(dctx *c, msg_slots *s, const unsigned char *p, size_t n) {
     lua_State *L = c->L;
     if (c->o.drop_unknown) return;
-    if (lua_isnil(L, unk)) {
+    need_slots(L, s);
+    int unk = s->t + 2;
+    if (!s->unk_made) {
         lua_newtable(L);                           /* +1 pieces */
         lua_replace(L, unk);                       /* -1 */
+        s->unk_made = 1;
     }
     lua_pushlstring(L, (const char *)p, n);        /* +1 */
     lua_rawseti(L, unk, (int)dp_rawlen(L, unk) + 1);   /* -1 */
@@ -254,7 +315,7 @@ static void add_unknown(dctx *c, int unk, const unsigned char *p, size_t n) {
 
 /* [-0, +0] sets t[UNKNOWN] to its old value (if any) followed by the pieces
    in the array at unk. */
-static void join_unknown(dctx *c, int t, int unk) {
+static OUT_OF_LINE void join_unknown(dctx *c, int t, int unk) {
     lua_State *L = c->L;
     luaL_Buffer b;
     int n = (int)dp_rawlen(L, unk);
@@ -274,17 +335,40 @@ static void join_unknown(dctx *c, int t, int unk) {
 
 /* [-0, +0] appends a varint field (number, value) to the unknown fields, for
    closed-enum values without a name found in packed runs */
-static void add_unknown_varint(dctx *c, int unk, uint32_t number, uint64_t v) {
+static void add_unknown_varint(dctx *c, msg_slots *s, uint32_t number, uint64_t v) {
     unsigned char tmp[20];
     size_t n = 0;
     uint64_t tag = (uint64_t)number << 3;
     do { tmp[n++] = (unsigned char)((tag & 0x7f) | (tag > 0x7f ? 0x80 : 0)); tag >>= 7; } while (tag);
     do { tmp[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0)); v >>= 7; } while (v);
-    add_unknown(c, unk, tmp, n);
+    add_unknown(c, s, tmp, n);
+}
+
+/* What decode_msg knows of the keys already in its table: a table this
+   decode made itself starts empty (fresh), and bit i of `stored` is set
+   once field i (< 64) was stored in it; a field of a fresh table without
+   its bit is surely absent, so its old value needs no lookup. A table to
+   merge into (a repeated occurrence of a message field) knows nothing.
+   Only the fields whose old value matters are marked and asked about:
+   message and group fields (merged) and repeated fields (appended to). */
+typedef struct keys_known {
+    int fresh;
+    uint64_t stored;
+} keys_known;
+
+static inline int surely_absent(const keys_known *k, const dp_msg *m, const dp_field *f) {
+    size_t i = (size_t)(f - m->fields);
+    return k->fresh && i < 64 && !(k->stored >> i & 1);
+}
+
+static inline void mark_stored(keys_known *k, const dp_msg *m, const dp_field *f) {
+    size_t i = (size_t)(f - m->fields);
+    if (i < 64) k->stored |= (uint64_t)1 << i;
 }
 
 /* which member of each oneof is set in the table being decoded: -2 = not
-   known yet (the table may come with one, when merging), else its index */
+   known yet (the table may come with one, when merging), -1 = none, else
+   its index */
 typedef struct oneof_track {
     uint32_t n;                    /* oneofs tracked: min(noneofs, 64) */
     int32_t cur[64];
@@ -293,7 +377,7 @@ typedef struct oneof_track {
 /* [-0, +0] clears the members of f's oneof other than f in table t. The
    first time per oneof every member is cleared; after that only the one
    known to be set, so a long run of oneof values stays linear. */
-static void clear_oneof(dctx *c, const dp_msg *m, const dp_field *f, int t, oneof_track *ot) {
+static OUT_OF_LINE void clear_oneof(dctx *c, const dp_msg *m, const dp_field *f, int t, oneof_track *ot) {
     int32_t me = (int32_t)(f - m->fields);
     if ((uint32_t)f->oneof < ot->n && ot->cur[f->oneof] != -2) {
         int32_t prev = ot->cur[f->oneof];
@@ -314,10 +398,10 @@ static void clear_oneof(dctx *c, const dp_msg *m, const dp_field *f, int t, oneo
     if ((uint32_t)f->oneof < ot->n) ot->cur[f->oneof] = me;
 }
 
-static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
+static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned char *p,
                       const unsigned char *end, uint32_t group, const unsigned char **after);
 static void fill_defaults(dctx *c, const dp_msg *m, int t, const dp_pick *pk);
-static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t index,
+static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t index, int merge,
                       const unsigned char *at, const unsigned char *p, const unsigned char *end,
                       uint32_t group, const unsigned char **after);
 
@@ -326,9 +410,10 @@ static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t inde
    up to the END_GROUP and advances *pp past it. An item whose type_id is a
    message extension of m is decoded into t["[ext]"] (merging, like a
    repeated occurrence of a message field); any other item goes to the
-   unknown fields (pieces at unk) as it was. */
-static int decode_item(dctx *c, const dp_msg *m, int t, int unk, const unsigned char *at,
-                       const unsigned char **pp, const unsigned char *end) {
+   unknown fields (slots s) as it was. */
+static OUT_OF_LINE int decode_item(dctx *c, const dp_msg *m, int t, keys_known *kk, msg_slots *s,
+                       const unsigned char *at, const unsigned char **pp,
+                       const unsigned char *end) {
     lua_State *L = c->L;
     const unsigned char *p = *pp, *msg = NULL;
     uint64_t type_id = 0, mlen = 0;
@@ -372,21 +457,23 @@ static int decode_item(dctx *c, const dp_msg *m, int t, int unk, const unsigned 
                         ? dp_find_field(m, (uint32_t)type_id) : NULL;
     if (!f || !(f->flags & DPF_EXTENSION) || f->type != DP_T_MESSAGE ||
         (f->flags & DPF_REPEATED)) {
-        add_unknown(c, unk, at, (size_t)(p - at));
+        add_unknown(c, s, at, (size_t)(p - at));
         return 1;
     }
     lua_rawgeti(L, c->names, f->name);               /* +1 key */
     lua_pushvalue(L, -1);
     lua_rawget(L, t);                                /* +1 previous value: merge */
-    if (!decode_sub(c, f, &c->S->msgs[f->sub], 0, at, msg, msg + mlen, 0, NULL)) return 0;
+    if (!decode_sub(c, f, &c->S->msgs[f->sub], 0, 1, at, msg, msg + mlen, 0, NULL)) return 0;
     lua_rawset(L, t);                                /* -2 */
+    mark_stored(kk, m, f);
     return 1;
 }
 
-/* [-1, +1] replaces the value at the top (the previous value of the field,
-   to merge into, or anything else for a new table) with the table of
-   message sm decoded from [p, end); f and index name the path step. */
-static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t index,
+/* [-merge, +1] pushes the table of message sm decoded from [p, end); f and
+   index name the path step. merge: the value at the top is the previous
+   value of the field, replaced by the result (decoded into when it is a
+   table; anything else stands for none); else a new table is pushed. */
+static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t index, int merge,
                       const unsigned char *at, const unsigned char *p, const unsigned char *end,
                       uint32_t group, const unsigned char **after) {
     lua_State *L = c->L;
@@ -394,8 +481,9 @@ static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t inde
         c->detail = "nesting deeper than max_depth";
         return fail(c, DP_ERR_DEPTH, at, f, index);
     }
-    if (!lua_istable(L, -1)) {
-        lua_pop(L, 1);
+    int fresh = !merge || !lua_istable(L, -1);
+    if (fresh) {
+        if (merge) lua_pop(L, 1);
         lua_createtable(L, 0, c->S->hints[sm - c->S->msgs]);
     }
     c->path[c->depth].f = f;
@@ -407,21 +495,92 @@ static int decode_sub(dctx *c, const dp_field *f, const dp_msg *sm, int64_t inde
     const dp_pick *outer = c->pick;
     if (outer) c->pick = outer->m->fields <= f && f < outer->m->fields + outer->m->nfields
                              ? outer->child[f - outer->m->fields] : NULL;
-    int ok = decode_msg(c, sm, lua_gettop(L), p, end, group, after);
+    int ok = decode_msg(c, sm, lua_gettop(L), fresh, p, end, group, after);
     c->pick = outer;
     if (ok) c->depth--;
     return ok;
 }
 
+/* [-0, +1|0] for entry_fast: pushes the value of scalar field ef of a map
+   entry, read at p (past its tag) with ef's wire type, and returns the
+   position past it; returns NULL with nothing pushed when the general path
+   must judge the value: data cut short, a closed-enum number without a
+   name, invalid UTF-8, or a message (no failure is recorded). */
+static const unsigned char *push_entry_scalar(dctx *c, const dp_field *ef, const unsigned char *p,
+                                              const unsigned char *end) {
+    uint64_t v;
+    switch (ef->wiretype) {
+    case DP_WT_VARINT:
+        if (!(p = rd_varint(c, p, end, &v))) return NULL;
+        if (ef->type == DP_T_ENUM && !enum_known(c, ef, (int32_t)(uint32_t)v)) return NULL;
+        push_varint(c, ef, v);
+        return p;
+    case DP_WT_I32:
+        if (end - p < 4) return NULL;
+        push_fixed(c, ef, p);
+        return p + 4;
+    case DP_WT_I64:
+        if (end - p < 8) return NULL;
+        push_fixed(c, ef, p);
+        return p + 8;
+    case DP_WT_LEN:
+        if (ef->type == DP_T_MESSAGE || !(p = rd_varint(c, p, end, &v)) || v > (uint64_t)(end - p))
+            return NULL;
+        if ((ef->flags & DPF_UTF8) && !dp_utf8_valid(p, (size_t)v)) return NULL;
+        lua_pushlstring(c->L, (const char *)p, (size_t)v);
+        return p + v;
+    default:
+        return NULL;
+    }
+}
+
+/* Fast path of decode_entry for the entry every encoder writes: the key's
+   one-byte tag and value, then the value's tag and value, nothing else.
+   Pushes key and value straight (no slots to fill) and sets map[key] =
+   value in the map at mt. Returns 1 when done, 0 for a failure recorded in
+   c (only a message value's decode fails here), or -1 with nothing done
+   when the entry is not of that form or a value needs the general path,
+   which then decodes the whole entry again. */
+static int entry_fast(dctx *c, const dp_field *f, const dp_field *kf, const dp_field *vf, int mt,
+                      int64_t index, const unsigned char *p, const unsigned char *end) {
+    lua_State *L = c->L;
+    if (p >= end || *p != kf->tag[0]) return -1;
+    const unsigned char *q = push_entry_scalar(c, kf, p + 1, end);   /* +1 key */
+    if (!q) return -1;
+    if (q >= end || *q != vf->tag[0]) {
+        lua_pop(L, 1);
+        return -1;
+    }
+    const unsigned char *at = q++;                  /* the value's tag */
+    if (vf->type == DP_T_MESSAGE) {
+        uint64_t v;
+        if (!(q = rd_varint(c, q, end, &v)) || v != (uint64_t)(end - q)) {
+            lua_pop(L, 1);
+            return -1;
+        }
+        if (!decode_sub(c, f, &c->S->msgs[vf->sub], index, 0, at, q, end, 0, NULL)) return 0;
+    } else {
+        q = push_entry_scalar(c, vf, q, end);      /* +1 value */
+        if (q != end) {
+            lua_pop(L, q ? 2 : 1);
+            return -1;
+        }
+    }
+    lua_rawset(L, mt);                               /* -2 map[key] = value */
+    return 1;
+}
+
 /* Decodes one map entry [p, end) into the map table at mt; the raw entry
-   [raw, end) goes to the unknown fields (pieces at unk) when its value is a
+   [raw, end) goes to the unknown fields (slots s) when its value is a
    closed-enum number without a name. */
-static int decode_entry(dctx *c, const dp_field *f, int mt, int unk, int64_t index,
+static OUT_OF_LINE int decode_entry(dctx *c, const dp_field *f, int mt, msg_slots *s, int64_t index,
                         const unsigned char *raw, const unsigned char *p,
                         const unsigned char *end) {
     lua_State *L = c->L;
     const dp_msg *em = &c->S->msgs[f->sub];
     const dp_field *kf = dp_find_field(em, 1), *vf = dp_find_field(em, 2);
+    int fast = entry_fast(c, f, kf, vf, mt, index, p, end);
+    if (fast >= 0) return fast;
     int have_k = 0, have_v = 0, unknown_enum = 0;
     lua_pushnil(L);                                  /* +1 key slot */
     lua_pushnil(L);                                  /* +1 value slot */
@@ -466,7 +625,7 @@ static int decode_entry(dctx *c, const dp_field *f, int mt, int unk, int64_t ind
             if (v > (uint64_t)(end - p)) return fail_len(c, v, end, CUT_ENTRY, at, f, index);
             if (ef->type == DP_T_MESSAGE) {
                 lua_pushvalue(L, slot);              /* +1 previous value: merge */
-                if (!decode_sub(c, f, &c->S->msgs[ef->sub], index, at, p, p + v, 0, NULL))
+                if (!decode_sub(c, f, &c->S->msgs[ef->sub], index, 1, at, p, p + v, 0, NULL))
                     return 0;
             } else {
                 if ((ef->flags & DPF_UTF8) && !dp_utf8_valid(p, (size_t)v))
@@ -480,8 +639,8 @@ static int decode_entry(dctx *c, const dp_field *f, int mt, int unk, int64_t ind
         if (slot == ks) have_k = 1; else have_v = 1;
     }
     if (unknown_enum) {
-        add_unknown(c, unk, raw, (size_t)(end - raw));
         lua_pop(L, 2);
+        add_unknown(c, s, raw, (size_t)(end - raw));
         return 1;
     }
     if (!have_k) {
@@ -520,24 +679,35 @@ static void new_container(dctx *c, const dp_field *f, int narr, int nrec) {
     }
 }
 
-/* [-0, +1] pushes the array (or map) table of field f in t, creating it
-   with narr array and nrec hash slots */
-static void get_container(dctx *c, const dp_field *f, int t, int narr, int nrec) {
+/* [-0, +0] puts the array (or map) table of field f in t into stack slot
+   slot, creating it with narr array and nrec hash slots (absent: t is
+   known to have no such key, so it is not looked up). Returns 1 when the
+   table is new (empty). */
+static int get_container(dctx *c, const dp_field *f, int t, int slot, int absent,
+                         int narr, int nrec) {
     lua_State *L = c->L;
     lua_rawgeti(L, c->names, f->name);               /* +1 name */
-    lua_rawget(L, t);                                /* -1 +1 */
-    if (lua_istable(L, -1)) return;
-    lua_pop(L, 1);
+    if (!absent) {
+        lua_pushvalue(L, -1);
+        lua_rawget(L, t);                            /* +1 old value */
+        if (lua_istable(L, -1)) {
+            lua_replace(L, slot);
+            lua_pop(L, 1);                           /* -1 name */
+            return 0;
+        }
+        lua_pop(L, 1);
+    }
     new_container(c, f, narr, nrec);                 /* +1 new */
-    lua_rawgeti(L, c->names, f->name);
-    lua_pushvalue(L, -2);
-    lua_rawset(L, t);                                /* t[name] = new */
+    lua_pushvalue(L, -1);
+    lua_replace(L, slot);
+    lua_rawset(L, t);                                /* -2 t[name] = new */
+    return 1;
 }
 
 /* [-0, +0] removes the arrays of repeated closed-enum fields of m that
    stayed empty (every value went to the unknown fields): an absent field
    stays absent. */
-static void drop_empty_arrays(dctx *c, const dp_msg *m, int t) {
+static OUT_OF_LINE void drop_empty_arrays(dctx *c, const dp_msg *m, int t) {
     lua_State *L = c->L;
     for (uint32_t i = 0; i < m->nfields; i++) {
         const dp_field *f = &m->fields[i];
@@ -579,69 +749,91 @@ static void fill_defaults(dctx *c, const dp_msg *m, int t, const dp_pick *pk) {
     }
 }
 
+/* Fast path of decode_msg's tag reading: the field of m whose tag is the
+   one byte b with the field's own wire type (f->tag), as encoders write
+   fields 1 to 15; for it every check of a tag holds (field number known
+   and not 0, no end of group, no packed run). NULL: any other byte, which
+   the general path reads. A MessageSet takes the general path always
+   (its item tag is no field's). */
+static inline const dp_field *one_byte_tag(const dp_msg *m, unsigned b) {
+    uint32_t num = b >> 3;
+    if (b >= 0x80 || num >= m->ndense || m->message_set) return NULL;
+    uint16_t i = m->dense[num];
+    if (!i) return NULL;
+    const dp_field *f = &m->fields[i - 1];
+    return f->tag[0] == b ? f : NULL;
+}
+
 /*
- * Decodes the fields in [p, end) into the table at absolute index t.
+ * Decodes the fields in [p, end) into the table at absolute index t, the
+ * top of the stack. fresh: decode made t itself, empty (see keys_known).
  * group != 0: the message is a group of that field number, ended by its
  * END_GROUP tag; *after receives the position past it.
  * Returns 1, or 0 with the failure recorded in c. Stack: balanced.
  */
-static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
+static int decode_msg(dctx *c, const dp_msg *m, int t, int fresh, const unsigned char *p,
                       const unsigned char *end, uint32_t group, const unsigned char **after) {
     lua_State *L = c->L;
-    luaL_checkstack(L, 12, "dynpb: decode");
-    int top = lua_gettop(L);
+    if (!lua_checkstack(L, 12)) luaL_error(L, "stack overflow (dynpb: decode)");
     const dp_pick *pk = c->pick;     /* NULL: every field */
     /* a run of the same repeated field keeps its array in slot `arr` */
     const dp_field *rep = NULL;
     lua_Integer repn = 0;
     unsigned nset = 0;               /* keys set: next time's size hint */
+    keys_known kk = { fresh, 0 };
     oneof_track ot;
     ot.n = m->noneofs < 64 ? m->noneofs : 64;
-    for (uint32_t i = 0; i < ot.n; i++) ot.cur[i] = -2;
-    lua_pushnil(L);
-    int arr = lua_gettop(L);
-    lua_pushnil(L);                  /* unknown-field pieces, made on demand */
-    int unk = arr + 1;
+    for (uint32_t i = 0; i < ot.n; i++) ot.cur[i] = fresh ? -1 : -2;
+    msg_slots slots = { t, 0, 0 };
+    const int arr = t + 1, unk = t + 2;
 
     while (p < end) {
         const unsigned char *at = p;
         uint64_t tag, v;
-        if (!(p = rd_varint(c, p, end, &tag))) return fail_varint(c, end, CUT_MSG, at, NULL, 0);
-        if (tag > UINT32_MAX) {
-            c->detail = "field number out of range";
-            return fail(c, DP_ERR_WIRETYPE, at, NULL, 0);
-        }
-        uint32_t num = (uint32_t)(tag >> 3);
-        int wt = (int)(tag & 7);
-        if (wt == DP_WT_EGROUP) {
-            if (group && num == group) {
-                *after = p;
-                goto done;
+        uint32_t num;
+        int wt, packed_in = 0;
+        const dp_field *f = one_byte_tag(m, *p);
+        if (f) {                     /* the usual tag: the checks below hold */
+            p++;
+            num = f->number;
+            wt = f->wiretype;
+        } else {
+            if (!(p = rd_varint(c, p, end, &tag))) return fail_varint(c, end, CUT_MSG, at, NULL, 0);
+            if (tag > UINT32_MAX) {
+                c->detail = "field number out of range";
+                return fail(c, DP_ERR_WIRETYPE, at, NULL, 0);
             }
-            return fail(c, DP_ERR_GROUP, at, NULL, 0);
+            num = (uint32_t)(tag >> 3);
+            wt = (int)(tag & 7);
+            if (wt == DP_WT_EGROUP) {
+                if (group && num == group) {
+                    *after = p;
+                    goto done;
+                }
+                return fail(c, DP_ERR_GROUP, at, NULL, 0);
+            }
+            if (num == 0) return fail(c, DP_ERR_FIELD_ZERO, at, NULL, 0);
+            if (m->message_set && num == 1 && wt == DP_WT_SGROUP) {
+                if (!decode_item(c, m, t, &kk, &slots, at, &p, end)) return 0;
+                nset++;
+                continue;
+            }
+            f = dp_find_field(m, num);
+            if (f && wt != f->wiretype) {
+                if (wt == DP_WT_LEN && (f->flags & DPF_REPEATED) && (f->flags & DPF_PACKABLE))
+                    packed_in = 1;
+                else
+                    f = NULL;       /* wrong wire type: kept as an unknown field */
+            }
         }
-        if (num == 0) return fail(c, DP_ERR_FIELD_ZERO, at, NULL, 0);
-        if (m->message_set && num == 1 && wt == DP_WT_SGROUP) {
-            if (!decode_item(c, m, t, unk, at, &p, end)) return 0;
-            nset++;
-            continue;
-        }
-        const dp_field *f = dp_find_field(m, num);
         if (pk && f && !pk->picked[f - m->fields]) f = NULL;   /* not picked: skipped */
-        int packed_in = 0;
-        if (f && wt != f->wiretype) {
-            if (wt == DP_WT_LEN && (f->flags & DPF_REPEATED) && (f->flags & DPF_PACKABLE))
-                packed_in = 1;
-            else
-                f = NULL;       /* wrong wire type: kept as an unknown field */
-        }
         if (!f) {
             dp_status st = dp_skip_field(&p, end, num, wt, c->o.max_depth - c->depth);
             if (st != DP_OK) {
                 if (st == DP_ERR_DEPTH) c->detail = "nesting deeper than max_depth";
                 return fail_cut(c, st, end, CUT_MSG, at, NULL, 0);
             }
-            add_unknown(c, unk, at, (size_t)(p - at));
+            add_unknown(c, &slots, at, (size_t)(p - at));
             continue;
         }
 
@@ -652,12 +844,13 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                 if (rep != f) {                      /* switch the cached container */
                     if (rep && !c->partial) c->S->fhints[rep->gidx] = HINT(repn);
                     nset++;
-                    get_container(c, f, t, 0, c->S->fhints[f->gidx]);
-                    lua_replace(L, arr);
+                    need_slots(L, &slots);
+                    get_container(c, f, t, arr, surely_absent(&kk, m, f), 0, c->S->fhints[f->gidx]);
+                    mark_stored(&kk, m, f);
                     rep = f;
                     repn = 0;                        /* entries seen: the next hint */
                 }
-                if (!decode_entry(c, f, arr, unk, 0, at, p, p + v)) return 0;
+                if (!decode_entry(c, f, arr, &slots, 0, at, p, p + v)) return 0;
                 repn++;
                 p += v;
                 continue;
@@ -675,11 +868,13 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             if (rep != f) {                          /* switch the cached array */
                 if (rep && !c->partial) c->S->fhints[rep->gidx] = HINT(repn);
                 nset++;
-                get_container(c, f, t, packed_in ? (int)packed_count(f, q, qend)
-                                                 : c->S->fhints[f->gidx], 0);
-                lua_replace(L, arr);
+                need_slots(L, &slots);
+                int made = get_container(c, f, t, arr, surely_absent(&kk, m, f),
+                                         packed_in ? (int)packed_count(f, q, qend)
+                                                   : c->S->fhints[f->gidx], 0);
+                mark_stored(&kk, m, f);
                 rep = f;
-                repn = (lua_Integer)dp_rawlen(L, arr);
+                repn = made ? 0 : (lua_Integer)dp_rawlen(L, arr);
             }
             if (packed_in) {
                 while (q < qend) {
@@ -688,7 +883,7 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
                         uint64_t x;
                         if (!(q = rd_varint(c, q, qend, &x))) return fail_varint(c, qend, CUT_PACKED, eat, f, repn + 1);
                         if (f->type == DP_T_ENUM && !enum_known(c, f, (int32_t)(uint32_t)x)) {
-                            add_unknown_varint(c, unk, num, x);
+                            add_unknown_varint(c, &slots, num, x);
                             continue;
                         }
                         push_varint(c, f, x);
@@ -717,11 +912,11 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, end, CUT_MSG, at, f, index);
             if (f->type == DP_T_ENUM && !enum_known(c, f, (int32_t)(uint32_t)v)) {
                 if (!index) lua_pop(L, 1);           /* -1 key */
-                add_unknown(c, unk, at, (size_t)(p - at));
+                add_unknown(c, &slots, at, (size_t)(p - at));
                 continue;
             }
             push_varint(c, f, v);
-            zero = IS_32BIT(f->type) ? (uint32_t)v == 0 : v == 0;
+            zero = (uint32_t)v == 0 && (v == 0 || IS_32BIT(f->type));
             break;
         case DP_WT_I32:
             if (end - p < 4) return fail_fixed(c, 4, end, CUT_MSG, at, f, index);
@@ -739,13 +934,15 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             if (!(p = rd_varint(c, p, end, &v))) return fail_varint(c, end, CUT_MSG, at, f, index);
             if (v > (uint64_t)(end - p)) return fail_len(c, v, end, CUT_MSG, at, f, index);
             if (f->type == DP_T_MESSAGE) {
-                if (index) lua_pushnil(L);           /* a new element */
-                else {
+                /* an element, or a first occurrence, is new; else merge */
+                int merge = !index && !surely_absent(&kk, m, f);
+                if (merge) {
                     lua_pushvalue(L, -1);
-                    lua_rawget(L, t);                /* the previous value: merge */
+                    lua_rawget(L, t);                /* the previous value */
                 }
-                if (!decode_sub(c, f, &c->S->msgs[f->sub], index, at, p, p + v, 0, NULL))
+                if (!decode_sub(c, f, &c->S->msgs[f->sub], index, merge, at, p, p + v, 0, NULL))
                     return 0;
+                if (!index) mark_stored(&kk, m, f);
             } else {
                 if ((f->flags & DPF_UTF8) && !dp_utf8_valid(p, (size_t)v))
                     return fail(c, DP_ERR_UTF8, at, f, index);
@@ -756,12 +953,13 @@ static int decode_msg(dctx *c, const dp_msg *m, int t, const unsigned char *p,
             break;
         case DP_WT_SGROUP: {
             const unsigned char *q = NULL;
-            if (index) lua_pushnil(L);
-            else {
+            int merge = !index && !surely_absent(&kk, m, f);
+            if (merge) {
                 lua_pushvalue(L, -1);
                 lua_rawget(L, t);
             }
-            if (!decode_sub(c, f, &c->S->msgs[f->sub], index, at, p, end, num, &q)) return 0;
+            if (!decode_sub(c, f, &c->S->msgs[f->sub], index, merge, at, p, end, num, &q)) return 0;
+            if (!index) mark_stored(&kk, m, f);
             p = q;
             break;
         }
@@ -790,10 +988,10 @@ done:
         c->S->hints[m - c->S->msgs] = (uint8_t)(nset < 64 ? nset : 64);
         if (rep) c->S->fhints[rep->gidx] = HINT(repn);
     }
-    if (!lua_isnil(L, unk)) join_unknown(c, t, unk);
+    if (slots.unk_made) join_unknown(c, t, unk);
     if (m->closed_enum_rep) drop_empty_arrays(c, m, t);
     if (c->o.defaults) fill_defaults(c, m, t, pk);
-    lua_settop(L, top);
+    if (slots.made) lua_settop(L, t);
     return 1;
 }
 
@@ -918,7 +1116,13 @@ static int decode_call(lua_State *L, dp_schema *S, const dp_msg *m, int names, i
     c.cut_end = NULL;
     c.cut_has_len = 0;
     c.fail_f = 0;
-    dp_parse_opts(L, oidx, "decode", &c.o);
+    int otype = lua_type(L, oidx);
+    if (otype == LUA_TNONE || otype == LUA_TNIL) {  /* no options: dp_parse_opts's defaults */
+        memset(&c.o, 0, sizeof c.o);
+        c.o.max_depth = DP_DEFAULT_MAX_DEPTH;
+    } else {
+        dp_parse_opts(L, oidx, "decode", &c.o);
+    }
     c.names = names;
     c.amt = 0;
     if (c.o.array_mt) {
@@ -927,7 +1131,7 @@ static int decode_call(lua_State *L, dp_schema *S, const dp_msg *m, int names, i
     }
     c.pick = NULL;
     c.partial = 0;
-    if (lua_type(L, oidx) == LUA_TTABLE) {
+    if (otype == LUA_TTABLE) {
         lua_getfield(L, oidx, "fields");              /* +1 (stays below the result) */
         if (!lua_isnil(L, -1)) {
             int fidx = lua_gettop(L);
@@ -937,7 +1141,7 @@ static int decode_call(lua_State *L, dp_schema *S, const dp_msg *m, int names, i
         }
     }
     lua_createtable(L, 0, S->hints[m - S->msgs]);     /* +1 result */
-    if (decode_msg(&c, m, lua_gettop(L), data, data + len, 0, NULL)) return 1;
+    if (decode_msg(&c, m, lua_gettop(L), 1, data, data + len, 0, NULL)) return 1;
     const char *rule = c.detail ? c.detail : dp_status_str(c.st);
     if (c.st == DP_ERR_DEPTH) {
         lua_pushfstring(L, "%s (%d)", rule, c.o.max_depth);
@@ -963,9 +1167,16 @@ int dp_l_schema_decode(lua_State *L) {
     return decode_call(L, S, m, lua_gettop(L), 3, 4);
 }
 
-/* a handle's own closure: its upvalues (DP_HU_*) say what to decode */
+/* a handle's own closure: its upvalues (DP_HU_*) say what to decode. The
+   names go on the stack: a stack slot is read faster than an upvalue, and
+   decode reads a name for every field it sets. Without an options
+   argument, the options index is the free slot above the names (none). */
 int dp_l_handle_decode(lua_State *L) {
     dp_schema *S = lua_touserdata(L, lua_upvalueindex(DP_HU_CORE));
     const dp_msg *m = &S->msgs[lua_tointeger(L, lua_upvalueindex(DP_HU_INDEX))];
-    return decode_call(L, S, m, lua_upvalueindex(DP_HU_NAMES), 2, 3);
+    int n = lua_gettop(L);
+    if (n < 2)                       /* no bytes: raises, naming what was given */
+        return decode_call(L, S, m, lua_upvalueindex(DP_HU_NAMES), 2, 3);
+    lua_pushvalue(L, lua_upvalueindex(DP_HU_NAMES));   /* +1 names */
+    return decode_call(L, S, m, n + 1, 2, n >= 3 ? 3 : n + 2);
 }
