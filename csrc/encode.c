@@ -1125,7 +1125,14 @@ static int encode_run(lua_State *L, dp_state *b, const dp_schema *S, const dp_ms
 
 /* [-0, +2|3, e] the body of both encode methods.
  *
- * The output buffer is leased: it lives in a holder (a dp_state userdata
+ * The common case costs no Lua API call: when no encode of this lua_State
+ * is running, the call writes into the buffer of the module state itself
+ * (st->buf, freed by the state's __gc), marked busy (st->ebusy) for the
+ * call. Otherwise (an encode inside an encode, or after an error raised
+ * out of an encode left the mark set: only out of memory or an error in a
+ * finalizer can) it takes a leased buffer as below: slower, never wrong.
+ *
+ * A leased buffer lives in a holder (a dp_state userdata
  * with the state's metatable, whose __gc frees the buffer) kept in the
  * state's uservalue at DP_SU_EBUF. A call takes it out (the slot becomes
  * false) and keeps it on its own Lua stack while it encodes, then puts it
@@ -1145,6 +1152,13 @@ static int encode_call(lua_State *L, int stidx, dp_schema *S, const dp_msg *m, i
     stidx = dp_absindex(L, stidx);
     dp_opts o;
     dp_parse_opts(L, oidx, "encode", &o);   /* before anything is pushed */
+    dp_state *st = lua_touserdata(L, stidx);
+    if (!st->ebusy) {
+        st->ebusy = 1;
+        int n = encode_run(L, st, S, m, names, tidx, &o);      /* +1|2 */
+        st->ebusy = 0;
+        return n;
+    }
     dp_getuv(L, stidx);                               /* +1 state uservalue */
     int uv = lua_gettop(L);
     lua_rawgeti(L, uv, DP_SU_EBUF);                   /* +1 the free holder, or false */
