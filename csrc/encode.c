@@ -476,14 +476,16 @@ static const struct { int64_t min, max; } int_lim[19] = {
     [DP_T_SINT64] = {INT64_MIN, INT64_MAX},   [DP_T_SFIXED64] = {INT64_MIN, INT64_MAX},
     [DP_T_UINT64] = {0, INT64_MAX},           [DP_T_FIXED64] = {0, INT64_MAX}};
 
-/* Reads the value at v into *out when it is an integer within int_lim of
-   f's type; returns 0 for anything else (nothing pushed, nothing failed). */
-static inline int fast_int(lua_State *L, const dp_field *f, int v, int64_t *out) {
+/* Reads the value at v, of Lua type vt, into *out when it is an integral
+   number within int_lim of f's type; returns 0 for anything else (nothing
+   pushed, nothing failed). Integral floats are read as get_int reads them. */
+static inline int fast_int(lua_State *L, const dp_field *f, int v, int vt, int64_t *out) {
+    if (vt != LUA_TNUMBER) return 0;
 #if LUA_VERSION_NUM >= 503
-    if (!lua_isinteger(L, v)) return 0;
-    int64_t i = (int64_t)lua_tointeger(L, v);
+    int isint;
+    int64_t i = (int64_t)lua_tointegerx(L, v, &isint);      /* a number: no string */
+    if (!isint) return 0;
 #else
-    if (lua_type(L, v) != LUA_TNUMBER) return 0;
     lua_Number x = lua_tonumber(L, v);
     if (!(x >= -9007199254740992.0 && x <= 9007199254740992.0)) return 0;   /* 2^53 */
     int64_t i = (int64_t)x;
@@ -498,36 +500,37 @@ static inline int fast_int(lua_State *L, const dp_field *f, int v, int64_t *out)
    proto3 implicit presence asks), or a bare packed element */
 enum { PS_KEEP, PS_OMIT, PS_PACKED };
 
-/* Writes one value of field f from stack index v (mode PS_*). The common
+/* Writes one value of field f from stack index v, whose Lua type is vt
+   (the caller's lua_type or lua_rawgeti result), in mode PS_*. The common
    values (in-range integers, booleans, enum names, finite numbers, strings)
-   are read with one or two API calls and written straight into the buffer;
+   are read with one API call and written straight into the buffer;
    everything else -- messages, numbers given as strings or floats, NaN, and
    every error -- takes the checked path (put_field / put_value), which
    writes the same bytes or reports the same error. */
-static int put_scalar(ectx *c, const dp_field *f, int v, int mode) {
+static int put_scalar(ectx *c, const dp_field *f, int v, int vt, int mode) {
     lua_State *L = c->L;
     int64_t i;
     uint64_t u;
     unsigned char *p;
     switch (f->type) {
     case DP_T_INT32: case DP_T_INT64: case DP_T_UINT32: case DP_T_UINT64:
-        if (!fast_int(L, f, v, &i)) break;
+        if (!fast_int(L, f, v, vt, &i)) break;
         u = (uint64_t)i;
         goto varint;
     case DP_T_SINT32:
-        if (!fast_int(L, f, v, &i)) break;
+        if (!fast_int(L, f, v, vt, &i)) break;
         u = (uint32_t)(((uint32_t)i << 1) ^ (uint32_t)((int32_t)i >> 31));
         goto varint;
     case DP_T_SINT64:
-        if (!fast_int(L, f, v, &i)) break;
+        if (!fast_int(L, f, v, vt, &i)) break;
         u = ((uint64_t)i << 1) ^ (uint64_t)(i >> 63);
         goto varint;
     case DP_T_BOOL:
-        if (lua_type(L, v) != LUA_TBOOLEAN) break;
+        if (vt != LUA_TBOOLEAN) break;
         u = (uint64_t)lua_toboolean(L, v);
         goto varint;
     case DP_T_ENUM: {
-        if (lua_type(L, v) != LUA_TSTRING) break;
+        if (vt != LUA_TSTRING) break;
         size_t n;
         const char *s = lua_tolstring(L, v, &n);
         const dp_enum *e = &c->S->enums[f->sub];
@@ -537,7 +540,7 @@ static int put_scalar(ectx *c, const dp_field *f, int v, int mode) {
         goto varint;
     }
     case DP_T_FIXED32: case DP_T_SFIXED32: case DP_T_FIXED64: case DP_T_SFIXED64:
-        if (!fast_int(L, f, v, &i)) break;
+        if (!fast_int(L, f, v, vt, &i)) break;
         if (mode == PS_OMIT && i == 0) return 1;
         ensure(c, 16);
         p = c->buf + c->len;
@@ -547,7 +550,7 @@ static int put_scalar(ectx *c, const dp_field *f, int v, int mode) {
         c->len = (size_t)(p - c->buf);
         return 1;
     case DP_T_DOUBLE: case DP_T_FLOAT: {
-        if (lua_type(L, v) != LUA_TNUMBER) break;
+        if (vt != LUA_TNUMBER) break;
         double x = (double)lua_tonumber(L, v);
         if (x != x) break;                                    /* NaN: canonical form */
         ensure(c, 16);
@@ -572,7 +575,7 @@ static int put_scalar(ectx *c, const dp_field *f, int v, int mode) {
         return 1;
     }
     case DP_T_STRING: case DP_T_BYTES: {
-        if (lua_type(L, v) != LUA_TSTRING) break;
+        if (vt != LUA_TSTRING) break;
         size_t n;
         const char *s = lua_tolstring(L, v, &n);
         if ((f->flags & DPF_UTF8) && !dp_utf8_valid((const unsigned char *)s, n)) break;
@@ -581,7 +584,7 @@ static int put_scalar(ectx *c, const dp_field *f, int v, int mode) {
         return 1;
     }
     case DP_T_MESSAGE:
-        if (lua_type(L, v) != LUA_TTABLE) break;
+        if (vt != LUA_TTABLE) break;
         put_ftag(c, f);
         return put_body(c, f, v < 0 ? dp_absindex(L, v) : v);   /* v: a stack slot */
     default:
@@ -645,10 +648,10 @@ static int put_entry(ectx *c, const dp_field *f, const dp_field *kf, const dp_fi
     size_t mark = begin_len(c);
     if (k->kind == 1) {                       /* a string key read_key checked */
         put_lenbytes(c, kf, k->s, k->n);
-    } else if (!put_scalar(c, kf, kslot, PS_KEEP)) {
+    } else if (!put_scalar(c, kf, kslot, lua_type(c->L, kslot), PS_KEEP)) {
         return 0;
     }
-    if (!put_scalar(c, vf, vslot, PS_KEEP)) return 0;
+    if (!put_scalar(c, vf, vslot, lua_type(c->L, vslot), PS_KEEP)) return 0;
     end_len(c, mark);
     return 1;
 }
@@ -793,6 +796,8 @@ static int put_map(ectx *c, const dp_field *f, int idx) {
     return 1;
 }
 
+#define REP_BATCH 16
+
 /* Encodes the array at idx as repeated field f: elements 1..#t by index,
    then one lua_next from #t to check that no other key follows. A hole, or
    a key past the border, rewinds and takes put_repeated_general, which
@@ -809,15 +814,24 @@ static int put_repeated(ectx *c, const dp_field *f, int idx) {
         mark = begin_len(c);
     }
     pe->kind = DP_PK_INDEX;
+    /* the elements stay on the stack, REP_BATCH at a time: one lua_settop
+       per batch instead of a pop per element */
+    if (!lua_checkstack(L, REP_BATCH + 2)) return put_repeated_general(c, f, idx);
+    int held = 0;
     for (size_t i = 1; i <= n; i++) {
         pe->i = (int64_t)i;
-        if (dp_rawgeti_t(L, idx, (lua_Integer)i) == LUA_TNIL) {   /* +1 element */
-            lua_pop(L, 1);
+        int vt = dp_rawgeti_t(L, idx, (lua_Integer)i);          /* +1 element */
+        if (vt == LUA_TNIL) {
+            lua_settop(L, top - 1);
             goto general;
         }
-        if (!put_scalar(c, f, top, mode)) return 0;
-        lua_pop(L, 1);                                        /* -1 */
+        if (!put_scalar(c, f, top + held, vt, mode)) return 0;
+        if (++held == REP_BATCH) {
+            lua_settop(L, top - 1);                           /* -REP_BATCH */
+            held = 0;
+        }
     }
+    if (held) lua_settop(L, top - 1);                         /* -held */
 #if LUA_VERSION_NUM < 502
     /* LuaJIT keeps t[0] in its array part, where lua_next meets it before
        t[1]: a next from #t would never see it */
@@ -937,7 +951,7 @@ static int put_member_other(ectx *c, const dp_msg *m, const dp_field *f, int v) 
         if (!lua_istable(L, v)) return fail(c, "expected table, got %s", lua_kind(L, v));
         return (f->flags & DPF_MAP) ? put_map(c, f, v) : put_repeated(c, f, v);
     }
-    return put_scalar(c, f, v, (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
+    return put_scalar(c, f, v, lua_type(L, v), (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
 }
 
 /* Encodes field f of m from the value at v (not nil); t is the table.
@@ -949,7 +963,7 @@ static inline int put_member(ectx *c, const dp_msg *m, const dp_field *f, int t,
     pe->kind = DP_PK_NONE;
     if (f->oneof >= 0 && !track_oneof(c, m, f, t, oo)) return 0;
     if (f->flags & (DPF_REPEATED | DPF_EXTENSION)) return put_member_other(c, m, f, v);
-    return put_scalar(c, f, v, (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
+    return put_scalar(c, f, v, lua_type(c->L, v), (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
 }
 
 /* Appends the raw unknown fields held at v (the dynpb.UNKNOWN value). */
@@ -1008,20 +1022,55 @@ static int encode_msg_lookup(ectx *c, const dp_msg *m, int t) {
 
 #define DP_FAST_KEYS 64
 
-/* Encodes the table at absolute index t as message m.
-   Fast path (tables of up to DP_FAST_KEYS fields): one lua_next pass finds
-   each key in the message's pointer hash (no Lua call) and leaves its value
-   on the stack (the key is pushed again for the next step), so the stack
-   holds key, value pairs at base+1, base+2, ... Then the fields are written
-   in field-number order straight from those slots: canonical output with no
-   sort of the bytes. Unknown keys are found before anything is written.
-   Larger tables, or a stack that cannot grow, take encode_msg_lookup. */
-static int encode_msg(ectx *c, const dp_msg *m, int t) {
+/* The first pass of encode_msg when every key of the table at t is the
+   name of a field of m or dynpb.UNKNOWN (the common case): one lua_next
+   pass that reads each key with lua_tolstring alone and finds it in the
+   message's pointer hash, leaving key, value pairs at base+1, base+2, ...
+   (the key is pushed again for the next step) and the field indices in fi;
+   *unknown is set when dynpb.UNKNOWN is a key (its value is written last).
+   lua_tolstring turns a number key into its text in place (on the stack
+   only: the table is not changed), and such a text is never a field name
+   (names start with a letter or '_'; the text of an infinity, "inf", is
+   the one exception: that name goes to the checked pass). So any other
+   key, or more than
+   DP_FAST_KEYS fields, gives -1 with the stack back at base, and
+   encode_msg runs collect_fields_checked, which tells what the key is.
+   Returns the number of fields found otherwise. */
+static int collect_fields(ectx *c, const dp_msg *m, int t, int base, uint16_t *fi,
+                          int *unknown) {
     lua_State *L = c->L;
-    uint16_t fi[DP_FAST_KEYS];                /* field index of the i-th value */
-    int n = 0, unknown = 0;
-    int base = lua_gettop(L);
-    if (!lua_checkstack(L, 2 * DP_FAST_KEYS + 8)) return encode_msg_lookup(c, m, t);
+    int n = 0;
+    lua_pushnil(L);                                           /* +1 first key */
+    while (lua_next(L, t)) {                                  /* -1 +2 key, value */
+        size_t kn;
+        const char *k = lua_tolstring(L, -2, &kn);
+        const dp_field *f = k ? dp_find_field_by_key(m, k, kn) : NULL;
+        if (!f && k && kn == sizeof(DP_UNKNOWN_KEY) - 1 && memcmp(k, DP_UNKNOWN_KEY, kn) == 0) {
+            *unknown = 1;
+            lua_pop(L, 1);                                    /* -1 value */
+            continue;
+        }
+        if (!f || n == DP_FAST_KEYS || (kn == 3 && memcmp(k, "inf", 3) == 0)) {
+            lua_settop(L, base);
+            return -1;
+        }
+        fi[n++] = (uint16_t)(f - m->fields);
+        lua_pushvalue(L, -2);                                 /* +1 the key, to go on */
+    }
+    return n;
+}
+
+enum { CF_FAILED = -1, CF_TOO_MANY = -2 };
+
+/* The first pass of encode_msg for any table: as collect_fields, with each
+   key's type tested first; a key that is not a field is reported (or
+   skipped, with ignore_unknown_keys). Returns the number of fields found,
+   CF_FAILED with the error pushed, or CF_TOO_MANY (more than DP_FAST_KEYS
+   fields) with the stack back at base. */
+static int collect_fields_checked(ectx *c, const dp_msg *m, int t, int base, uint16_t *fi,
+                                  int *unknown) {
+    lua_State *L = c->L;
+    int n = 0;
     lua_pushnil(L);                                           /* +1 first key */
     while (lua_next(L, t)) {                                  /* -1 +2 key, value */
         const dp_field *f = NULL;
@@ -1030,7 +1079,7 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
             const char *k = lua_tolstring(L, -2, &kn);
             f = dp_find_field_by_key(m, k, kn);
             if (!f && kn == sizeof(DP_UNKNOWN_KEY) - 1 && memcmp(k, DP_UNKNOWN_KEY, kn) == 0) {
-                unknown = 1;                                  /* written last */
+                *unknown = 1;                                 /* written last */
                 lua_pop(L, 1);                                /* -1 value */
                 continue;
             }
@@ -1042,15 +1091,43 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
             }
             c->path[c->depth].f = NULL;
             if (lua_type(L, -2) == LUA_TSTRING)
-                return fail(c, "'%s' is not a field of %s", lua_tostring(L, -2), m->name);
-            return fail(c, "a %s key is not a field of %s", lua_kind(L, -2), m->name);
+                fail(c, "'%s' is not a field of %s", lua_tostring(L, -2), m->name);
+            else
+                fail(c, "a %s key is not a field of %s", lua_kind(L, -2), m->name);
+            return CF_FAILED;
         }
         if (n == DP_FAST_KEYS) {                              /* too many: general path */
             lua_settop(L, base);
-            return encode_msg_lookup(c, m, t);
+            return CF_TOO_MANY;
         }
         fi[n++] = (uint16_t)(f - m->fields);
         lua_pushvalue(L, -2);                                 /* +1 the key, to go on */
+    }
+    return n;
+}
+
+/* Encodes the table at absolute index t as message m.
+   Fast path (tables of up to DP_FAST_KEYS fields): one lua_next pass finds
+   each key in the message's pointer hash (no Lua call) and leaves its value
+   on the stack (the key is pushed again for the next step), so the stack
+   holds key, value pairs at base+1, base+2, ... (collect_fields; or
+   collect_fields_checked, when a key is not a field name). Then the fields
+   are written in field-number order straight from those slots: canonical
+   output with no sort of the bytes. Unknown keys are found before anything
+   is written. Larger tables, or a stack that cannot grow, take
+   encode_msg_lookup. */
+static int encode_msg(ectx *c, const dp_msg *m, int t) {
+    lua_State *L = c->L;
+    uint16_t fi[DP_FAST_KEYS];                /* field index of the i-th value */
+    int unknown = 0;
+    int base = lua_gettop(L);
+    if (!lua_checkstack(L, 2 * DP_FAST_KEYS + 8)) return encode_msg_lookup(c, m, t);
+    int n = collect_fields(c, m, t, base, fi, &unknown);
+    if (n < 0) {
+        unknown = 0;
+        n = collect_fields_checked(c, m, t, base, fi, &unknown);
+        if (n == CF_TOO_MANY) return encode_msg_lookup(c, m, t);
+        if (n == CF_FAILED) return 0;
     }
     /* stack: base+1 .. base+2n = key, value of the i-th field found */
     oneofs oo;
