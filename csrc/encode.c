@@ -756,9 +756,81 @@ static int put_repeated_general(ectx *c, const dp_field *f, int idx) {
 
 #define DP_FAST_ENTRIES 32
 
+/* one entry of a string map (put_map_strings) */
+typedef struct sentry {
+    uint64_t pre;        /* the key's first 8 bytes, big-endian, zero-padded */
+    const char *k, *v;
+    size_t kn, vn;
+} sentry;
+
+/* Does key a sort before key b (bytewise, a prefix first)? */
+static inline int sentry_less(const sentry *a, const sentry *b) {
+    if (a->pre != b->pre) return a->pre < b->pre;
+    size_t n = a->kn < b->kn ? a->kn : b->kn;
+    int r = memcmp(a->k, b->k, n);
+    return r ? r < 0 : a->kn < b->kn;
+}
+
+/* Fast path of put_map for map<string, string|bytes> fields (kf, vf the
+   entry's key and value fields): up to DP_FAST_ENTRIES entries, every key
+   and value a string, valid UTF-8 where the schema asks. Keys and values
+   stay on the Lua stack above base while the keys are sorted (by an 8-byte
+   prefix first); each entry's size is known before it is written, so no
+   length is backpatched. Returns 1 when the map is written; 0 with nothing
+   written and the stack back at base for anything else (a bigger map, a
+   non-string, bad UTF-8): put_map then runs its checked loop. */
+static int put_map_strings(ectx *c, const dp_field *f, const dp_field *kf, const dp_field *vf,
+                           int idx, int base) {
+    lua_State *L = c->L;
+    sentry e[DP_FAST_ENTRIES];
+    uint8_t order[DP_FAST_ENTRIES];
+    int n = 0;
+    lua_pushnil(L);                                           /* +1 first key */
+    while (lua_next(L, idx)) {                                /* -1 +2 key, value */
+        if (n == DP_FAST_ENTRIES || lua_type(L, -2) != LUA_TSTRING ||
+            lua_type(L, -1) != LUA_TSTRING)
+            goto checked;
+        sentry *x = &e[n];
+        x->k = lua_tolstring(L, -2, &x->kn);
+        x->v = lua_tolstring(L, -1, &x->vn);
+        if (((kf->flags & DPF_UTF8) && !dp_utf8_valid((const unsigned char *)x->k, x->kn)) ||
+            ((vf->flags & DPF_UTF8) && !dp_utf8_valid((const unsigned char *)x->v, x->vn)))
+            goto checked;
+        unsigned char b[8] = {0};
+        memcpy(b, x->k, x->kn < 8 ? x->kn : 8);
+        uint64_t pre;
+        memcpy(&pre, b, 8);
+        x->pre = __builtin_bswap64(pre);
+        int j = n;                                            /* insertion sort */
+        while (j > 0 && sentry_less(x, &e[order[j - 1]])) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = (uint8_t)n++;
+        lua_pushvalue(L, -2);                                 /* +1 key to continue */
+    }
+    for (int i = 0; i < n; i++) {
+        const sentry *x = &e[order[i]];
+        size_t body = kf->taglen + varint_size(x->kn) + x->kn + vf->taglen +
+                      varint_size(x->vn) + x->vn;
+        ensure(c, sizeof f->tag + 10 + body);
+        unsigned char *p = wvarint(wtag(c->buf + c->len, f), body);
+        p = wvarint(wtag(p, kf), x->kn);
+        memcpy(p, x->k, x->kn);
+        p = wvarint(wtag(p + x->kn, vf), x->vn);
+        memcpy(p, x->v, x->vn);
+        c->len = (size_t)(p + x->vn - c->buf);
+    }
+    lua_settop(L, base);
+    return 1;
+checked:
+    lua_settop(L, base);
+    return 0;
+}
+
 /* Encodes the map table at idx. Up to DP_FAST_ENTRIES entries: keys and
    values stay on the Lua stack and are sorted in a C array; larger maps
-   take put_map_general. */
+   take put_map_general. String maps try put_map_strings first. */
 static int put_map(ectx *c, const dp_field *f, int idx) {
     lua_State *L = c->L;
     const dp_msg *em = &c->S->msgs[f->sub];
@@ -766,6 +838,9 @@ static int put_map(ectx *c, const dp_field *f, int idx) {
     mkey keys[DP_FAST_ENTRIES];
     int n = 0, base = lua_gettop(L);
     luaL_checkstack(L, 2 * DP_FAST_ENTRIES + 8, "dynpb: encode");
+    if (kf->type == DP_T_STRING && (vf->type == DP_T_STRING || vf->type == DP_T_BYTES) &&
+        put_map_strings(c, f, kf, vf, idx, base))
+        return 1;
     lua_pushnil(L);                                           /* +1 first key */
     while (lua_next(L, idx)) {                                /* -1 +2 key, value */
         if (n == DP_FAST_ENTRIES) {
