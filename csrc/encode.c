@@ -496,6 +496,10 @@ static inline int fast_int(lua_State *L, const dp_field *f, int v, int vt, int64
     return 1;
 }
 
+/* put_scalar_inline is compiled into its two hot callers (the fields of a
+   message, the elements of an array): a value costs no C call */
+#define DP_INLINE inline __attribute__((always_inline))
+
 /* how put_scalar writes: with the tag (zero values kept or omitted, as
    proto3 implicit presence asks), or a bare packed element */
 enum { PS_KEEP, PS_OMIT, PS_PACKED };
@@ -507,7 +511,7 @@ enum { PS_KEEP, PS_OMIT, PS_PACKED };
    everything else -- messages, numbers given as strings or floats, NaN, and
    every error -- takes the checked path (put_field / put_value), which
    writes the same bytes or reports the same error. */
-static int put_scalar(ectx *c, const dp_field *f, int v, int vt, int mode) {
+static DP_INLINE int put_scalar_inline(ectx *c, const dp_field *f, int v, int vt, int mode) {
     lua_State *L = c->L;
     int64_t i;
     uint64_t u;
@@ -602,6 +606,11 @@ varint:
     if (mode != PS_PACKED) p = wtag(p, f);
     c->len = (size_t)(wvarint(p, u) - c->buf);
     return 1;
+}
+
+/* put_scalar_inline as a function, for the callers that are not hot */
+static int put_scalar(ectx *c, const dp_field *f, int v, int vt, int mode) {
+    return put_scalar_inline(c, f, v, vt, mode);
 }
 
 /* Counts the keys of the table at t. */
@@ -900,7 +909,7 @@ static int put_repeated(ectx *c, const dp_field *f, int idx) {
             lua_settop(L, top - 1);
             goto general;
         }
-        if (!put_scalar(c, f, top + held, vt, mode)) return 0;
+        if (!put_scalar_inline(c, f, top + held, vt, mode)) return 0;
         if (++held == REP_BATCH) {
             lua_settop(L, top - 1);                           /* -REP_BATCH */
             held = 0;
@@ -1030,15 +1039,23 @@ static int put_member_other(ectx *c, const dp_msg *m, const dp_field *f, int v) 
 }
 
 /* Encodes field f of m from the value at v (not nil); t is the table.
-   Singular non-extension fields (the common case) go straight to put_scalar. */
-static inline int put_member(ectx *c, const dp_msg *m, const dp_field *f, int t, int v,
-                             oneofs *oo) {
+   Singular non-extension fields (the common case) go straight to put_scalar
+   (inline: this is compiled into encode_msg's loop). */
+static DP_INLINE int put_member(ectx *c, const dp_msg *m, const dp_field *f, int t, int v,
+                                oneofs *oo) {
     dp_pathel *pe = &c->path[c->depth];
     pe->f = f;
     pe->kind = DP_PK_NONE;
     if (f->oneof >= 0 && !track_oneof(c, m, f, t, oo)) return 0;
     if (f->flags & (DPF_REPEATED | DPF_EXTENSION)) return put_member_other(c, m, f, v);
-    return put_scalar(c, f, v, lua_type(c->L, v), (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
+    return put_scalar_inline(c, f, v, lua_type(c->L, v),
+                             (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
+}
+
+/* put_member as a function, for encode_msg_lookup */
+static int put_member_call(ectx *c, const dp_msg *m, const dp_field *f, int t, int v,
+                           oneofs *oo) {
+    return put_member(c, m, f, t, v, oo);
 }
 
 /* Appends the raw unknown fields held at v (the dynpb.UNKNOWN value). */
@@ -1083,7 +1100,7 @@ static int encode_msg_lookup(ectx *c, const dp_msg *m, int t) {
     for (uint32_t i = 0; i < m->nfields; i++) {
         const dp_field *f = &m->fields[i];
         if (get_member(c, f, t)) {                            /* +1 value */
-            if (!put_member(c, m, f, t, lua_gettop(L), &oo)) return 0;
+            if (!put_member_call(c, m, f, t, lua_gettop(L), &oo)) return 0;
             lua_pop(L, 1);                                    /* -1 */
         }
     }
@@ -1205,8 +1222,7 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
         if (n == CF_FAILED) return 0;
     }
     /* stack: base+1 .. base+2n = key, value of the i-th field found */
-    oneofs oo;
-    oneofs_init(&oo, m);
+    uint8_t order[DP_FAST_KEYS];              /* the pairs in field-number order */
     if (m->nfields <= 64) {                   /* field indices as bits: no sort */
         uint64_t present = 0;
         uint8_t at[64];
@@ -1214,12 +1230,9 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
             present |= UINT64_C(1) << fi[i];
             at[fi[i]] = (uint8_t)i;
         }
-        for (; present; present &= present - 1) {
-            int k = __builtin_ctzll(present);
-            if (!put_member(c, m, &m->fields[k], t, base + 2 + 2 * at[k], &oo)) return 0;
-        }
+        for (int i = 0; present; present &= present - 1)
+            order[i++] = at[__builtin_ctzll(present)];
     } else {
-        uint8_t order[DP_FAST_KEYS];
         for (int i = 0; i < n; i++) {         /* insertion sort: n is small */
             int j = i;
             while (j > 0 && fi[order[j - 1]] > fi[i]) {
@@ -1228,10 +1241,12 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
             }
             order[j] = (uint8_t)i;
         }
-        for (int i = 0; i < n; i++) {
-            int k = order[i];
-            if (!put_member(c, m, &m->fields[fi[k]], t, base + 2 + 2 * k, &oo)) return 0;
-        }
+    }
+    oneofs oo;
+    oneofs_init(&oo, m);
+    for (int i = 0; i < n; i++) {
+        int k = order[i];
+        if (!put_member(c, m, &m->fields[fi[k]], t, base + 2 + 2 * k, &oo)) return 0;
     }
     if (unknown && get_member(c, NULL, t) && !put_unknown(c, lua_gettop(L))) return 0;
     lua_settop(L, base);                                      /* drop the pairs */
