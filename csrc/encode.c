@@ -1114,11 +1114,41 @@ static int encode_msg_lookup(ectx *c, const dp_msg *m, int t) {
 
 #define DP_FAST_KEYS 64
 
+/* the fields the first pass of encode_msg found in a message table, in the
+   order of their key, value pairs on the stack */
+typedef struct found {
+    int n;                      /* pairs */
+    uint16_t fi[DP_FAST_KEYS];  /* field index of the i-th pair */
+    uint64_t present;           /* bit k: field k found (k < 64) */
+    uint8_t at[64];             /* field k's pair, when present */
+} found;
+
+static inline void found_add(found *fs, int k) {
+    fs->fi[fs->n] = (uint16_t)k;
+    if (k < 64) {
+        fs->present |= UINT64_C(1) << k;
+        fs->at[k] = (uint8_t)fs->n;
+    }
+    fs->n++;
+}
+
+/* dp_find_field_by_key giving the field's index (-1: none) */
+static inline int field_index_by_key(const dp_msg *m, const char *s, size_t n) {
+    for (uint32_t i = dp_ptr_hash(s) & m->hmask;; i = (i + 1) & m->hmask) {
+        uint16_t k = m->byptr[i];
+        if (!k) {
+            const dp_field *f = dp_find_field_by_name(m, s, n);
+            return f ? (int)(f - m->fields) : -1;
+        }
+        if (m->fields[k - 1].lname == s) return k - 1;
+    }
+}
+
 /* The first pass of encode_msg when every key of the table at t is the
    name of a field of m or dynpb.UNKNOWN (the common case): one lua_next
    pass that reads each key with lua_tolstring alone and finds it in the
    message's pointer hash, leaving key, value pairs at base+1, base+2, ...
-   (the key is pushed again for the next step) and the field indices in fi;
+   (the key is pushed again for the next step) and the fields in fs;
    *unknown is set when dynpb.UNKNOWN is a key (its value is written last).
    lua_tolstring turns a number key into its text in place (on the stack
    only: the table is not changed), and such a text is never a field name
@@ -1127,42 +1157,40 @@ static int encode_msg_lookup(ectx *c, const dp_msg *m, int t) {
    key, or more than
    DP_FAST_KEYS fields, gives -1 with the stack back at base, and
    encode_msg runs collect_fields_checked, which tells what the key is.
-   Returns the number of fields found otherwise. */
-static int collect_fields(ectx *c, const dp_msg *m, int t, int base, uint16_t *fi,
+   Returns 1 otherwise. */
+static int collect_fields(ectx *c, const dp_msg *m, int t, int base, found *fs,
                           int *unknown) {
     lua_State *L = c->L;
-    int n = 0;
     lua_pushnil(L);                                           /* +1 first key */
     while (lua_next(L, t)) {                                  /* -1 +2 key, value */
         size_t kn;
         const char *k = lua_tolstring(L, -2, &kn);
-        const dp_field *f = k ? dp_find_field_by_key(m, k, kn) : NULL;
-        if (!f && k && kn == sizeof(DP_UNKNOWN_KEY) - 1 && memcmp(k, DP_UNKNOWN_KEY, kn) == 0) {
+        int fk = k ? field_index_by_key(m, k, kn) : -1;
+        if (fk < 0 && k && kn == sizeof(DP_UNKNOWN_KEY) - 1 && memcmp(k, DP_UNKNOWN_KEY, kn) == 0) {
             *unknown = 1;
             lua_pop(L, 1);                                    /* -1 value */
             continue;
         }
-        if (!f || n == DP_FAST_KEYS || (kn == 3 && memcmp(k, "inf", 3) == 0)) {
+        if (fk < 0 || fs->n == DP_FAST_KEYS || (kn == 3 && memcmp(k, "inf", 3) == 0)) {
             lua_settop(L, base);
             return -1;
         }
-        fi[n++] = (uint16_t)(f - m->fields);
+        found_add(fs, fk);
         lua_pushvalue(L, -2);                                 /* +1 the key, to go on */
     }
-    return n;
+    return 1;
 }
 
 enum { CF_FAILED = -1, CF_TOO_MANY = -2 };
 
 /* The first pass of encode_msg for any table: as collect_fields, with each
    key's type tested first; a key that is not a field is reported (or
-   skipped, with ignore_unknown_keys). Returns the number of fields found,
-   CF_FAILED with the error pushed, or CF_TOO_MANY (more than DP_FAST_KEYS
-   fields) with the stack back at base. */
-static int collect_fields_checked(ectx *c, const dp_msg *m, int t, int base, uint16_t *fi,
+   skipped, with ignore_unknown_keys). Returns 1, CF_FAILED with the error
+   pushed, or CF_TOO_MANY (more than DP_FAST_KEYS fields) with the stack
+   back at base. */
+static int collect_fields_checked(ectx *c, const dp_msg *m, int t, int base, found *fs,
                                   int *unknown) {
     lua_State *L = c->L;
-    int n = 0;
     lua_pushnil(L);                                           /* +1 first key */
     while (lua_next(L, t)) {                                  /* -1 +2 key, value */
         const dp_field *f = NULL;
@@ -1188,14 +1216,14 @@ static int collect_fields_checked(ectx *c, const dp_msg *m, int t, int base, uin
                 fail(c, "a %s key is not a field of %s", lua_kind(L, -2), m->name);
             return CF_FAILED;
         }
-        if (n == DP_FAST_KEYS) {                              /* too many: general path */
+        if (fs->n == DP_FAST_KEYS) {                          /* too many: general path */
             lua_settop(L, base);
             return CF_TOO_MANY;
         }
-        fi[n++] = (uint16_t)(f - m->fields);
+        found_add(fs, (int)(f - m->fields));
         lua_pushvalue(L, -2);                                 /* +1 the key, to go on */
     }
-    return n;
+    return 1;
 }
 
 /* Encodes the table at absolute index t as message m.
@@ -1210,32 +1238,29 @@ static int collect_fields_checked(ectx *c, const dp_msg *m, int t, int base, uin
    encode_msg_lookup. */
 static int encode_msg(ectx *c, const dp_msg *m, int t) {
     lua_State *L = c->L;
-    uint16_t fi[DP_FAST_KEYS];                /* field index of the i-th value */
+    found fs;
     int unknown = 0;
     int base = lua_gettop(L);
     if (!lua_checkstack(L, 2 * DP_FAST_KEYS + 8)) return encode_msg_lookup(c, m, t);
-    int n = collect_fields(c, m, t, base, fi, &unknown);
-    if (n < 0) {
+    fs.n = 0;
+    fs.present = 0;
+    if (collect_fields(c, m, t, base, &fs, &unknown) < 0) {
         unknown = 0;
-        n = collect_fields_checked(c, m, t, base, fi, &unknown);
-        if (n == CF_TOO_MANY) return encode_msg_lookup(c, m, t);
-        if (n == CF_FAILED) return 0;
+        fs.n = 0;
+        fs.present = 0;
+        int r = collect_fields_checked(c, m, t, base, &fs, &unknown);
+        if (r == CF_TOO_MANY) return encode_msg_lookup(c, m, t);
+        if (r == CF_FAILED) return 0;
     }
-    /* stack: base+1 .. base+2n = key, value of the i-th field found */
-    uint8_t order[DP_FAST_KEYS];              /* the pairs in field-number order */
-    if (m->nfields <= 64) {                   /* field indices as bits: no sort */
-        uint64_t present = 0;
-        uint8_t at[64];
-        for (int i = 0; i < n; i++) {
-            present |= UINT64_C(1) << fi[i];
-            at[fi[i]] = (uint8_t)i;
-        }
-        for (int i = 0; present; present &= present - 1)
-            order[i++] = at[__builtin_ctzll(present)];
-    } else {
-        for (int i = 0; i < n; i++) {         /* insertion sort: n is small */
+    /* stack: base+1 .. base+2n = key, value of the i-th field found; in
+       field-number order they are the bits of fs.present (messages of at
+       most 64 fields), else sorted */
+    int small = m->nfields <= 64;
+    uint8_t order[DP_FAST_KEYS];
+    if (!small) {
+        for (int i = 0; i < fs.n; i++) {      /* insertion sort: n is small */
             int j = i;
-            while (j > 0 && fi[order[j - 1]] > fi[i]) {
+            while (j > 0 && fs.fi[order[j - 1]] > fs.fi[i]) {
                 order[j] = order[j - 1];
                 j--;
             }
@@ -1244,9 +1269,18 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
     }
     oneofs oo;
     oneofs_init(&oo, m);
-    for (int i = 0; i < n; i++) {
-        int k = order[i];
-        if (!put_member(c, m, &m->fields[fi[k]], t, base + 2 + 2 * k, &oo)) return 0;
+    uint64_t present = fs.present;
+    for (int i = 0; i < fs.n; i++) {
+        int k, pair;
+        if (small) {
+            k = __builtin_ctzll(present);
+            present &= present - 1;
+            pair = fs.at[k];
+        } else {
+            pair = order[i];
+            k = fs.fi[pair];
+        }
+        if (!put_member(c, m, &m->fields[k], t, base + 2 + 2 * pair, &oo)) return 0;
     }
     if (unknown && get_member(c, NULL, t) && !put_unknown(c, lua_gettop(L))) return 0;
     lua_settop(L, base);                                      /* drop the pairs */
