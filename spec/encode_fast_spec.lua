@@ -111,4 +111,24 @@ describe("encode fast paths", function()
       end
     end
   end)
+
+  it("UTF-8 is checked at every length and position, on fields, elements and map entries", function()
+    for n = 1, 40 do
+      for _, at in ipairs { 1, math.floor((n + 1) / 2), n } do
+        local bad = ("a"):rep(at - 1) .. "\255" .. ("a"):rep(n - at)
+        local good = ("a"):rep(at - 1) .. "\195\169" .. ("a"):rep(n - at)
+        local where = ("n=%d at=%d"):format(n, at)
+        assert.equal("field 'nan': invalid UTF-8 in string",
+          select(2, M:encode({ nan = bad })):match("field.*"), where)
+        assert.equal("field 'words[2]': invalid UTF-8 in string",
+          select(2, M:encode({ words = { "x", bad } })):match("field.*"), where)
+        assert.equal("field 'attrs[\"k\"]': invalid UTF-8 in string",
+          select(2, M:encode({ attrs = { k = bad } })):match("field.*"), where)
+        assert.equal("field 'attrs': invalid UTF-8 in map key",
+          select(2, M:encode({ attrs = { [bad] = "v" } })):match("field.*"), where)
+        assert.equal(good, assert(M:decode(assert(M:encode({ nan = good })))).nan, where)
+        assert.equal(bad, assert(M:decode(assert(M:encode({ blobs = { k = bad } })))).blobs.k, where)
+      end
+    end
+  end)
 end)
