@@ -515,8 +515,9 @@ static inline int fast_int(lua_State *L, const dp_field *f, int v, int vt, int64
     return 1;
 }
 
-/* put_scalar_inline is compiled into its two hot callers (the fields of a
-   message, the elements of an array): a value costs no C call */
+/* for the functions compiled into their hot callers: put_scalar_inline into
+   encode_msg's loop (through put_member) and put_repeated's, so that a
+   value costs no C call; other callers use put_scalar */
 #define DP_INLINE inline __attribute__((always_inline))
 
 /* how put_scalar writes: with the tag (zero values kept or omitted, as
@@ -1142,6 +1143,11 @@ typedef struct found {
     uint8_t at[64];             /* field k's pair, when present */
 } found;
 
+static inline void found_init(found *fs) {
+    fs->n = 0;
+    fs->present = 0;
+}
+
 static inline void found_add(found *fs, int k) {
     fs->fi[fs->n] = (uint16_t)k;
     if (k < 64) {
@@ -1173,10 +1179,9 @@ static inline int field_index_by_key(const dp_msg *m, const char *s, size_t n) {
    only: the table is not changed), and such a text is never a field name
    (names start with a letter or '_'; the text of an infinity, "inf", is
    the one exception: that name goes to the checked pass). So any other
-   key, or more than
-   DP_FAST_KEYS fields, gives -1 with the stack back at base, and
-   encode_msg runs collect_fields_checked, which tells what the key is.
-   Returns 1 otherwise. */
+   key, or more than DP_FAST_KEYS fields, gives -1 with the stack back at
+   base, and encode_msg runs collect_fields_checked, which tells what the
+   key is. Returns 1 otherwise. */
 static int collect_fields(ectx *c, const dp_msg *m, int t, int base, found *fs,
                           int *unknown) {
     lua_State *L = c->L;
@@ -1261,12 +1266,10 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
     int unknown = 0;
     int base = lua_gettop(L);
     if (!lua_checkstack(L, 2 * DP_FAST_KEYS + 8)) return encode_msg_lookup(c, m, t);
-    fs.n = 0;
-    fs.present = 0;
+    found_init(&fs);
     if (collect_fields(c, m, t, base, &fs, &unknown) < 0) {
         unknown = 0;
-        fs.n = 0;
-        fs.present = 0;
+        found_init(&fs);
         int r = collect_fields_checked(c, m, t, base, &fs, &unknown);
         if (r == CF_TOO_MANY) return encode_msg_lookup(c, m, t);
         if (r == CF_FAILED) return 0;
