@@ -159,11 +159,13 @@ typedef struct dp_state {
     int64_t bytes;            /* C bytes held by those schemas */
     int pin;                  /* size of the pinned LRU */
     int sha_fast;             /* dp_sha256_fast(), asked once at luaopen */
-    /* an encode output buffer, freed by __gc: used in the buffer holders
-       of encode.c (userdata of this type and metatable, leased through
-       DP_SU_EBUF); NULL in the module's own state */
+    /* an encode output buffer, freed by __gc: the module state's own
+       (while ebusy) and that of the buffer holders of encode.c (userdata
+       of this type and metatable, leased through DP_SU_EBUF) */
     unsigned char *buf;
     size_t bufcap;
+    int ebusy;                /* module state: an encode is writing into buf
+                                 (encode.c, encode_call) */
 } dp_state;
 
 /* A block of schema memory; blocks form a list freed together. */

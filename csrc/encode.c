@@ -467,6 +467,25 @@ static int put_field(ectx *c, const dp_field *f, int idx, int omit_zero) {
     return 1;
 }
 
+/* dp_utf8_valid with its common case inline: an all-ASCII string needs no
+   call (8 bytes at a time, the last 8 overlapping; byte by byte below 8). */
+static inline int utf8_ok(const char *p, size_t n) {
+    const unsigned char *s = (const unsigned char *)p;
+    uint64_t acc = 0, w;
+    if (n >= 8) {
+        const unsigned char *last = s + n - 8;
+        for (const unsigned char *q = s; q < last; q += 8) {
+            memcpy(&w, q, 8);
+            acc |= w;
+        }
+        memcpy(&w, last, 8);
+        acc |= w;
+    } else {
+        for (size_t i = 0; i < n; i++) acc |= s[i];
+    }
+    return !(acc & UINT64_C(0x8080808080808080)) || dp_utf8_valid(s, n);
+}
+
 /* the range of a Lua integer written by put_scalar's fast path, by type;
    anything outside it (and every other value) takes the checked path */
 static const struct { int64_t min, max; } int_lim[19] = {
@@ -476,14 +495,16 @@ static const struct { int64_t min, max; } int_lim[19] = {
     [DP_T_SINT64] = {INT64_MIN, INT64_MAX},   [DP_T_SFIXED64] = {INT64_MIN, INT64_MAX},
     [DP_T_UINT64] = {0, INT64_MAX},           [DP_T_FIXED64] = {0, INT64_MAX}};
 
-/* Reads the value at v into *out when it is an integer within int_lim of
-   f's type; returns 0 for anything else (nothing pushed, nothing failed). */
-static inline int fast_int(lua_State *L, const dp_field *f, int v, int64_t *out) {
+/* Reads the value at v, of Lua type vt, into *out when it is an integral
+   number within int_lim of f's type; returns 0 for anything else (nothing
+   pushed, nothing failed). Integral floats are read as get_int reads them. */
+static inline int fast_int(lua_State *L, const dp_field *f, int v, int vt, int64_t *out) {
+    if (vt != LUA_TNUMBER) return 0;
 #if LUA_VERSION_NUM >= 503
-    if (!lua_isinteger(L, v)) return 0;
-    int64_t i = (int64_t)lua_tointeger(L, v);
+    int isint;
+    int64_t i = (int64_t)lua_tointegerx(L, v, &isint);      /* a number: no string */
+    if (!isint) return 0;
 #else
-    if (lua_type(L, v) != LUA_TNUMBER) return 0;
     lua_Number x = lua_tonumber(L, v);
     if (!(x >= -9007199254740992.0 && x <= 9007199254740992.0)) return 0;   /* 2^53 */
     int64_t i = (int64_t)x;
@@ -494,40 +515,46 @@ static inline int fast_int(lua_State *L, const dp_field *f, int v, int64_t *out)
     return 1;
 }
 
+/* for the functions compiled into their hot callers: put_scalar_inline into
+   encode_msg's loop (through put_member) and put_repeated's, so that a
+   value costs no C call; other callers use put_scalar */
+#define DP_INLINE inline __attribute__((always_inline))
+
 /* how put_scalar writes: with the tag (zero values kept or omitted, as
    proto3 implicit presence asks), or a bare packed element */
 enum { PS_KEEP, PS_OMIT, PS_PACKED };
 
-/* Writes one value of field f from stack index v (mode PS_*). The common
+/* Writes one value of field f from stack index v, whose Lua type is vt
+   (the caller's lua_type or lua_rawgeti result), in mode PS_*. The common
    values (in-range integers, booleans, enum names, finite numbers, strings)
-   are read with one or two API calls and written straight into the buffer;
+   are read with one API call and written straight into the buffer;
    everything else -- messages, numbers given as strings or floats, NaN, and
    every error -- takes the checked path (put_field / put_value), which
    writes the same bytes or reports the same error. */
-static int put_scalar(ectx *c, const dp_field *f, int v, int mode) {
+static DP_INLINE int put_scalar_inline(ectx *c, const dp_field *f, int v, int vt, int mode) {
     lua_State *L = c->L;
     int64_t i;
     uint64_t u;
     unsigned char *p;
     switch (f->type) {
     case DP_T_INT32: case DP_T_INT64: case DP_T_UINT32: case DP_T_UINT64:
-        if (!fast_int(L, f, v, &i)) break;
+        if (!fast_int(L, f, v, vt, &i)) break;
         u = (uint64_t)i;
         goto varint;
     case DP_T_SINT32:
-        if (!fast_int(L, f, v, &i)) break;
+        if (!fast_int(L, f, v, vt, &i)) break;
         u = (uint32_t)(((uint32_t)i << 1) ^ (uint32_t)((int32_t)i >> 31));
         goto varint;
     case DP_T_SINT64:
-        if (!fast_int(L, f, v, &i)) break;
+        if (!fast_int(L, f, v, vt, &i)) break;
         u = ((uint64_t)i << 1) ^ (uint64_t)(i >> 63);
         goto varint;
     case DP_T_BOOL:
-        if (lua_type(L, v) != LUA_TBOOLEAN) break;
+        if (vt != LUA_TBOOLEAN) break;
         u = (uint64_t)lua_toboolean(L, v);
         goto varint;
     case DP_T_ENUM: {
-        if (lua_type(L, v) != LUA_TSTRING) break;
+        if (vt != LUA_TSTRING) break;
         size_t n;
         const char *s = lua_tolstring(L, v, &n);
         const dp_enum *e = &c->S->enums[f->sub];
@@ -537,7 +564,7 @@ static int put_scalar(ectx *c, const dp_field *f, int v, int mode) {
         goto varint;
     }
     case DP_T_FIXED32: case DP_T_SFIXED32: case DP_T_FIXED64: case DP_T_SFIXED64:
-        if (!fast_int(L, f, v, &i)) break;
+        if (!fast_int(L, f, v, vt, &i)) break;
         if (mode == PS_OMIT && i == 0) return 1;
         ensure(c, 16);
         p = c->buf + c->len;
@@ -547,7 +574,7 @@ static int put_scalar(ectx *c, const dp_field *f, int v, int mode) {
         c->len = (size_t)(p - c->buf);
         return 1;
     case DP_T_DOUBLE: case DP_T_FLOAT: {
-        if (lua_type(L, v) != LUA_TNUMBER) break;
+        if (vt != LUA_TNUMBER) break;
         double x = (double)lua_tonumber(L, v);
         if (x != x) break;                                    /* NaN: canonical form */
         ensure(c, 16);
@@ -572,16 +599,16 @@ static int put_scalar(ectx *c, const dp_field *f, int v, int mode) {
         return 1;
     }
     case DP_T_STRING: case DP_T_BYTES: {
-        if (lua_type(L, v) != LUA_TSTRING) break;
+        if (vt != LUA_TSTRING) break;
         size_t n;
         const char *s = lua_tolstring(L, v, &n);
-        if ((f->flags & DPF_UTF8) && !dp_utf8_valid((const unsigned char *)s, n)) break;
+        if ((f->flags & DPF_UTF8) && !utf8_ok(s, n)) break;
         if (mode == PS_OMIT && n == 0) return 1;
         put_lenbytes(c, f, s, n);
         return 1;
     }
     case DP_T_MESSAGE:
-        if (lua_type(L, v) != LUA_TTABLE) break;
+        if (vt != LUA_TTABLE) break;
         put_ftag(c, f);
         return put_body(c, f, v < 0 ? dp_absindex(L, v) : v);   /* v: a stack slot */
     default:
@@ -599,6 +626,11 @@ varint:
     if (mode != PS_PACKED) p = wtag(p, f);
     c->len = (size_t)(wvarint(p, u) - c->buf);
     return 1;
+}
+
+/* put_scalar_inline as a function, for the callers that are not hot */
+static int put_scalar(ectx *c, const dp_field *f, int v, int vt, int mode) {
+    return put_scalar_inline(c, f, v, vt, mode);
 }
 
 /* Counts the keys of the table at t. */
@@ -645,10 +677,10 @@ static int put_entry(ectx *c, const dp_field *f, const dp_field *kf, const dp_fi
     size_t mark = begin_len(c);
     if (k->kind == 1) {                       /* a string key read_key checked */
         put_lenbytes(c, kf, k->s, k->n);
-    } else if (!put_scalar(c, kf, kslot, PS_KEEP)) {
+    } else if (!put_scalar(c, kf, kslot, lua_type(c->L, kslot), PS_KEEP)) {
         return 0;
     }
-    if (!put_scalar(c, vf, vslot, PS_KEEP)) return 0;
+    if (!put_scalar(c, vf, vslot, lua_type(c->L, vslot), PS_KEEP)) return 0;
     end_len(c, mark);
     return 1;
 }
@@ -753,9 +785,81 @@ static int put_repeated_general(ectx *c, const dp_field *f, int idx) {
 
 #define DP_FAST_ENTRIES 32
 
+/* one entry of a string map (put_map_strings) */
+typedef struct sentry {
+    uint64_t pre;        /* the key's first 8 bytes, big-endian, zero-padded */
+    const char *k, *v;
+    size_t kn, vn;
+} sentry;
+
+/* Does key a sort before key b (bytewise, a prefix first)? */
+static inline int sentry_less(const sentry *a, const sentry *b) {
+    if (a->pre != b->pre) return a->pre < b->pre;
+    size_t n = a->kn < b->kn ? a->kn : b->kn;
+    int r = memcmp(a->k, b->k, n);
+    return r ? r < 0 : a->kn < b->kn;
+}
+
+/* Fast path of put_map for map<string, string|bytes> fields (kf, vf the
+   entry's key and value fields): up to DP_FAST_ENTRIES entries, every key
+   and value a string, valid UTF-8 where the schema asks. Keys and values
+   stay on the Lua stack above base while the keys are sorted (by an 8-byte
+   prefix first); each entry's size is known before it is written, so no
+   length is backpatched. Returns 1 when the map is written; 0 with nothing
+   written and the stack back at base for anything else (a bigger map, a
+   non-string, bad UTF-8): put_map then runs its checked loop. */
+static int put_map_strings(ectx *c, const dp_field *f, const dp_field *kf, const dp_field *vf,
+                           int idx, int base) {
+    lua_State *L = c->L;
+    sentry e[DP_FAST_ENTRIES];
+    uint8_t order[DP_FAST_ENTRIES];
+    int n = 0;
+    lua_pushnil(L);                                           /* +1 first key */
+    while (lua_next(L, idx)) {                                /* -1 +2 key, value */
+        if (n == DP_FAST_ENTRIES || lua_type(L, -2) != LUA_TSTRING ||
+            lua_type(L, -1) != LUA_TSTRING)
+            goto checked;
+        sentry *x = &e[n];
+        x->k = lua_tolstring(L, -2, &x->kn);
+        x->v = lua_tolstring(L, -1, &x->vn);
+        if (((kf->flags & DPF_UTF8) && !utf8_ok(x->k, x->kn)) ||
+            ((vf->flags & DPF_UTF8) && !utf8_ok(x->v, x->vn)))
+            goto checked;
+        unsigned char b[8] = {0};
+        memcpy(b, x->k, x->kn < 8 ? x->kn : 8);
+        uint64_t pre;
+        memcpy(&pre, b, 8);
+        x->pre = __builtin_bswap64(pre);
+        int j = n;                                            /* insertion sort */
+        while (j > 0 && sentry_less(x, &e[order[j - 1]])) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = (uint8_t)n++;
+        lua_pushvalue(L, -2);                                 /* +1 key to continue */
+    }
+    for (int i = 0; i < n; i++) {
+        const sentry *x = &e[order[i]];
+        size_t body = kf->taglen + varint_size(x->kn) + x->kn + vf->taglen +
+                      varint_size(x->vn) + x->vn;
+        ensure(c, sizeof f->tag + 10 + body);
+        unsigned char *p = wvarint(wtag(c->buf + c->len, f), body);
+        p = wvarint(wtag(p, kf), x->kn);
+        memcpy(p, x->k, x->kn);
+        p = wvarint(wtag(p + x->kn, vf), x->vn);
+        memcpy(p, x->v, x->vn);
+        c->len = (size_t)(p + x->vn - c->buf);
+    }
+    lua_settop(L, base);
+    return 1;
+checked:
+    lua_settop(L, base);
+    return 0;
+}
+
 /* Encodes the map table at idx. Up to DP_FAST_ENTRIES entries: keys and
    values stay on the Lua stack and are sorted in a C array; larger maps
-   take put_map_general. */
+   take put_map_general. String maps try put_map_strings first. */
 static int put_map(ectx *c, const dp_field *f, int idx) {
     lua_State *L = c->L;
     const dp_msg *em = &c->S->msgs[f->sub];
@@ -763,6 +867,9 @@ static int put_map(ectx *c, const dp_field *f, int idx) {
     mkey keys[DP_FAST_ENTRIES];
     int n = 0, base = lua_gettop(L);
     luaL_checkstack(L, 2 * DP_FAST_ENTRIES + 8, "dynpb: encode");
+    if (kf->type == DP_T_STRING && (vf->type == DP_T_STRING || vf->type == DP_T_BYTES) &&
+        put_map_strings(c, f, kf, vf, idx, base))
+        return 1;
     lua_pushnil(L);                                           /* +1 first key */
     while (lua_next(L, idx)) {                                /* -1 +2 key, value */
         if (n == DP_FAST_ENTRIES) {
@@ -793,6 +900,8 @@ static int put_map(ectx *c, const dp_field *f, int idx) {
     return 1;
 }
 
+#define REP_BATCH 16
+
 /* Encodes the array at idx as repeated field f: elements 1..#t by index,
    then one lua_next from #t to check that no other key follows. A hole, or
    a key past the border, rewinds and takes put_repeated_general, which
@@ -809,15 +918,24 @@ static int put_repeated(ectx *c, const dp_field *f, int idx) {
         mark = begin_len(c);
     }
     pe->kind = DP_PK_INDEX;
+    /* the elements stay on the stack, REP_BATCH at a time: one lua_settop
+       per batch instead of a pop per element */
+    if (!lua_checkstack(L, REP_BATCH + 2)) return put_repeated_general(c, f, idx);
+    int held = 0;
     for (size_t i = 1; i <= n; i++) {
         pe->i = (int64_t)i;
-        if (dp_rawgeti_t(L, idx, (lua_Integer)i) == LUA_TNIL) {   /* +1 element */
-            lua_pop(L, 1);
+        int vt = dp_rawgeti_t(L, idx, (lua_Integer)i);          /* +1 element */
+        if (vt == LUA_TNIL) {
+            lua_settop(L, top - 1);
             goto general;
         }
-        if (!put_scalar(c, f, top, mode)) return 0;
-        lua_pop(L, 1);                                        /* -1 */
+        if (!put_scalar_inline(c, f, top + held, vt, mode)) return 0;
+        if (++held == REP_BATCH) {
+            lua_settop(L, top - 1);                           /* -REP_BATCH */
+            held = 0;
+        }
     }
+    if (held) lua_settop(L, top - 1);                         /* -held */
 #if LUA_VERSION_NUM < 502
     /* LuaJIT keeps t[0] in its array part, where lua_next meets it before
        t[1]: a next from #t would never see it */
@@ -937,19 +1055,27 @@ static int put_member_other(ectx *c, const dp_msg *m, const dp_field *f, int v) 
         if (!lua_istable(L, v)) return fail(c, "expected table, got %s", lua_kind(L, v));
         return (f->flags & DPF_MAP) ? put_map(c, f, v) : put_repeated(c, f, v);
     }
-    return put_scalar(c, f, v, (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
+    return put_scalar(c, f, v, lua_type(L, v), (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
 }
 
 /* Encodes field f of m from the value at v (not nil); t is the table.
-   Singular non-extension fields (the common case) go straight to put_scalar. */
-static inline int put_member(ectx *c, const dp_msg *m, const dp_field *f, int t, int v,
-                             oneofs *oo) {
+   Singular non-extension fields (the common case) go straight to put_scalar
+   (inline: this is compiled into encode_msg's loop). */
+static DP_INLINE int put_member(ectx *c, const dp_msg *m, const dp_field *f, int t, int v,
+                                oneofs *oo) {
     dp_pathel *pe = &c->path[c->depth];
     pe->f = f;
     pe->kind = DP_PK_NONE;
     if (f->oneof >= 0 && !track_oneof(c, m, f, t, oo)) return 0;
     if (f->flags & (DPF_REPEATED | DPF_EXTENSION)) return put_member_other(c, m, f, v);
-    return put_scalar(c, f, v, (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
+    return put_scalar_inline(c, f, v, lua_type(c->L, v),
+                             (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
+}
+
+/* put_member as a function, for encode_msg_lookup */
+static int put_member_call(ectx *c, const dp_msg *m, const dp_field *f, int t, int v,
+                           oneofs *oo) {
+    return put_member(c, m, f, t, v, oo);
 }
 
 /* Appends the raw unknown fields held at v (the dynpb.UNKNOWN value). */
@@ -994,7 +1120,7 @@ static int encode_msg_lookup(ectx *c, const dp_msg *m, int t) {
     for (uint32_t i = 0; i < m->nfields; i++) {
         const dp_field *f = &m->fields[i];
         if (get_member(c, f, t)) {                            /* +1 value */
-            if (!put_member(c, m, f, t, lua_gettop(L), &oo)) return 0;
+            if (!put_member_call(c, m, f, t, lua_gettop(L), &oo)) return 0;
             lua_pop(L, 1);                                    /* -1 */
         }
     }
@@ -1008,20 +1134,87 @@ static int encode_msg_lookup(ectx *c, const dp_msg *m, int t) {
 
 #define DP_FAST_KEYS 64
 
-/* Encodes the table at absolute index t as message m.
-   Fast path (tables of up to DP_FAST_KEYS fields): one lua_next pass finds
-   each key in the message's pointer hash (no Lua call) and leaves its value
-   on the stack (the key is pushed again for the next step), so the stack
-   holds key, value pairs at base+1, base+2, ... Then the fields are written
-   in field-number order straight from those slots: canonical output with no
-   sort of the bytes. Unknown keys are found before anything is written.
-   Larger tables, or a stack that cannot grow, take encode_msg_lookup. */
-static int encode_msg(ectx *c, const dp_msg *m, int t) {
+/* the fields the first pass of encode_msg found in a message table, in the
+   order of their key, value pairs on the stack */
+typedef struct found {
+    int n;                      /* pairs */
+    uint16_t fi[DP_FAST_KEYS];  /* field index of the i-th pair */
+    uint64_t present;           /* bit k: field k found (k < 64) */
+    uint8_t at[64];             /* field k's pair, when present */
+} found;
+
+static inline void found_init(found *fs) {
+    fs->n = 0;
+    fs->present = 0;
+}
+
+static inline void found_add(found *fs, int k) {
+    fs->fi[fs->n] = (uint16_t)k;
+    if (k < 64) {
+        fs->present |= UINT64_C(1) << k;
+        fs->at[k] = (uint8_t)fs->n;
+    }
+    fs->n++;
+}
+
+/* dp_find_field_by_key giving the field's index (-1: none) */
+static inline int field_index_by_key(const dp_msg *m, const char *s, size_t n) {
+    for (uint32_t i = dp_ptr_hash(s) & m->hmask;; i = (i + 1) & m->hmask) {
+        uint16_t k = m->byptr[i];
+        if (!k) {
+            const dp_field *f = dp_find_field_by_name(m, s, n);
+            return f ? (int)(f - m->fields) : -1;
+        }
+        if (m->fields[k - 1].lname == s) return k - 1;
+    }
+}
+
+/* The first pass of encode_msg when every key of the table at t is the
+   name of a field of m or dynpb.UNKNOWN (the common case): one lua_next
+   pass that reads each key with lua_tolstring alone and finds it in the
+   message's pointer hash, leaving key, value pairs at base+1, base+2, ...
+   (the key is pushed again for the next step) and the fields in fs;
+   *unknown is set when dynpb.UNKNOWN is a key (its value is written last).
+   lua_tolstring turns a number key into its text in place (on the stack
+   only: the table is not changed), and such a text is never a field name
+   (names start with a letter or '_'; the text of an infinity, "inf", is
+   the one exception: that name goes to the checked pass). So any other
+   key, or more than DP_FAST_KEYS fields, gives -1 with the stack back at
+   base, and encode_msg runs collect_fields_checked, which tells what the
+   key is. Returns 1 otherwise. */
+static int collect_fields(ectx *c, const dp_msg *m, int t, int base, found *fs,
+                          int *unknown) {
     lua_State *L = c->L;
-    uint16_t fi[DP_FAST_KEYS];                /* field index of the i-th value */
-    int n = 0, unknown = 0;
-    int base = lua_gettop(L);
-    if (!lua_checkstack(L, 2 * DP_FAST_KEYS + 8)) return encode_msg_lookup(c, m, t);
+    lua_pushnil(L);                                           /* +1 first key */
+    while (lua_next(L, t)) {                                  /* -1 +2 key, value */
+        size_t kn;
+        const char *k = lua_tolstring(L, -2, &kn);
+        int fk = k ? field_index_by_key(m, k, kn) : -1;
+        if (fk < 0 && k && kn == sizeof(DP_UNKNOWN_KEY) - 1 && memcmp(k, DP_UNKNOWN_KEY, kn) == 0) {
+            *unknown = 1;
+            lua_pop(L, 1);                                    /* -1 value */
+            continue;
+        }
+        if (fk < 0 || fs->n == DP_FAST_KEYS || (kn == 3 && memcmp(k, "inf", 3) == 0)) {
+            lua_settop(L, base);
+            return -1;
+        }
+        found_add(fs, fk);
+        lua_pushvalue(L, -2);                                 /* +1 the key, to go on */
+    }
+    return 1;
+}
+
+enum { CF_FAILED = -1, CF_TOO_MANY = -2 };
+
+/* The first pass of encode_msg for any table: as collect_fields, with each
+   key's type tested first; a key that is not a field is reported (or
+   skipped, with ignore_unknown_keys). Returns 1, CF_FAILED with the error
+   pushed, or CF_TOO_MANY (more than DP_FAST_KEYS fields) with the stack
+   back at base. */
+static int collect_fields_checked(ectx *c, const dp_msg *m, int t, int base, found *fs,
+                                  int *unknown) {
+    lua_State *L = c->L;
     lua_pushnil(L);                                           /* +1 first key */
     while (lua_next(L, t)) {                                  /* -1 +2 key, value */
         const dp_field *f = NULL;
@@ -1030,7 +1223,7 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
             const char *k = lua_tolstring(L, -2, &kn);
             f = dp_find_field_by_key(m, k, kn);
             if (!f && kn == sizeof(DP_UNKNOWN_KEY) - 1 && memcmp(k, DP_UNKNOWN_KEY, kn) == 0) {
-                unknown = 1;                                  /* written last */
+                *unknown = 1;                                 /* written last */
                 lua_pop(L, 1);                                /* -1 value */
                 continue;
             }
@@ -1042,44 +1235,74 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
             }
             c->path[c->depth].f = NULL;
             if (lua_type(L, -2) == LUA_TSTRING)
-                return fail(c, "'%s' is not a field of %s", lua_tostring(L, -2), m->name);
-            return fail(c, "a %s key is not a field of %s", lua_kind(L, -2), m->name);
+                fail(c, "'%s' is not a field of %s", lua_tostring(L, -2), m->name);
+            else
+                fail(c, "a %s key is not a field of %s", lua_kind(L, -2), m->name);
+            return CF_FAILED;
         }
-        if (n == DP_FAST_KEYS) {                              /* too many: general path */
+        if (fs->n == DP_FAST_KEYS) {                          /* too many: general path */
             lua_settop(L, base);
-            return encode_msg_lookup(c, m, t);
+            return CF_TOO_MANY;
         }
-        fi[n++] = (uint16_t)(f - m->fields);
+        found_add(fs, (int)(f - m->fields));
         lua_pushvalue(L, -2);                                 /* +1 the key, to go on */
     }
-    /* stack: base+1 .. base+2n = key, value of the i-th field found */
-    oneofs oo;
-    oneofs_init(&oo, m);
-    if (m->nfields <= 64) {                   /* field indices as bits: no sort */
-        uint64_t present = 0;
-        uint8_t at[64];
-        for (int i = 0; i < n; i++) {
-            present |= UINT64_C(1) << fi[i];
-            at[fi[i]] = (uint8_t)i;
-        }
-        for (; present; present &= present - 1) {
-            int k = __builtin_ctzll(present);
-            if (!put_member(c, m, &m->fields[k], t, base + 2 + 2 * at[k], &oo)) return 0;
-        }
-    } else {
-        uint8_t order[DP_FAST_KEYS];
-        for (int i = 0; i < n; i++) {         /* insertion sort: n is small */
+    return 1;
+}
+
+/* Encodes the table at absolute index t as message m.
+   Fast path (tables of up to DP_FAST_KEYS fields): one lua_next pass finds
+   each key in the message's pointer hash (no Lua call) and leaves its value
+   on the stack (the key is pushed again for the next step), so the stack
+   holds key, value pairs at base+1, base+2, ... (collect_fields; or
+   collect_fields_checked, when a key is not a field name). Then the fields
+   are written in field-number order straight from those slots: canonical
+   output with no sort of the bytes. Unknown keys are found before anything
+   is written. Larger tables, or a stack that cannot grow, take
+   encode_msg_lookup. */
+static int encode_msg(ectx *c, const dp_msg *m, int t) {
+    lua_State *L = c->L;
+    found fs;
+    int unknown = 0;
+    int base = lua_gettop(L);
+    if (!lua_checkstack(L, 2 * DP_FAST_KEYS + 8)) return encode_msg_lookup(c, m, t);
+    found_init(&fs);
+    if (collect_fields(c, m, t, base, &fs, &unknown) < 0) {
+        unknown = 0;
+        found_init(&fs);
+        int r = collect_fields_checked(c, m, t, base, &fs, &unknown);
+        if (r == CF_TOO_MANY) return encode_msg_lookup(c, m, t);
+        if (r == CF_FAILED) return 0;
+    }
+    /* stack: base+1 .. base+2n = key, value of the i-th field found; in
+       field-number order they are the bits of fs.present (messages of at
+       most 64 fields), else sorted */
+    int small = m->nfields <= 64;
+    uint8_t order[DP_FAST_KEYS];
+    if (!small) {
+        for (int i = 0; i < fs.n; i++) {      /* insertion sort: n is small */
             int j = i;
-            while (j > 0 && fi[order[j - 1]] > fi[i]) {
+            while (j > 0 && fs.fi[order[j - 1]] > fs.fi[i]) {
                 order[j] = order[j - 1];
                 j--;
             }
             order[j] = (uint8_t)i;
         }
-        for (int i = 0; i < n; i++) {
-            int k = order[i];
-            if (!put_member(c, m, &m->fields[fi[k]], t, base + 2 + 2 * k, &oo)) return 0;
+    }
+    oneofs oo;
+    oneofs_init(&oo, m);
+    uint64_t present = fs.present;
+    for (int i = 0; i < fs.n; i++) {
+        int k, pair;
+        if (small) {
+            k = __builtin_ctzll(present);
+            present &= present - 1;
+            pair = fs.at[k];
+        } else {
+            pair = order[i];
+            k = fs.fi[pair];
         }
+        if (!put_member(c, m, &m->fields[k], t, base + 2 + 2 * pair, &oo)) return 0;
     }
     if (unknown && get_member(c, NULL, t) && !put_unknown(c, lua_gettop(L))) return 0;
     lua_settop(L, base);                                      /* drop the pairs */
@@ -1125,7 +1348,14 @@ static int encode_run(lua_State *L, dp_state *b, const dp_schema *S, const dp_ms
 
 /* [-0, +2|3, e] the body of both encode methods.
  *
- * The output buffer is leased: it lives in a holder (a dp_state userdata
+ * The common case costs no Lua API call: when no encode of this lua_State
+ * is running, the call writes into the buffer of the module state itself
+ * (st->buf, freed by the state's __gc), marked busy (st->ebusy) for the
+ * call. Otherwise (an encode inside an encode, or after an error raised
+ * out of an encode left the mark set: only out of memory or an error in a
+ * finalizer can) it takes a leased buffer as below: slower, never wrong.
+ *
+ * A leased buffer lives in a holder (a dp_state userdata
  * with the state's metatable, whose __gc frees the buffer) kept in the
  * state's uservalue at DP_SU_EBUF. A call takes it out (the slot becomes
  * false) and keeps it on its own Lua stack while it encodes, then puts it
@@ -1145,6 +1375,13 @@ static int encode_call(lua_State *L, int stidx, dp_schema *S, const dp_msg *m, i
     stidx = dp_absindex(L, stidx);
     dp_opts o;
     dp_parse_opts(L, oidx, "encode", &o);   /* before anything is pushed */
+    dp_state *st = lua_touserdata(L, stidx);
+    if (!st->ebusy) {
+        st->ebusy = 1;
+        int n = encode_run(L, st, S, m, names, tidx, &o);      /* +1|2 */
+        st->ebusy = 0;
+        return n;
+    }
     dp_getuv(L, stidx);                               /* +1 state uservalue */
     int uv = lua_gettop(L);
     lua_rawgeti(L, uv, DP_SU_EBUF);                   /* +1 the free holder, or false */
