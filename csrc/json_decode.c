@@ -35,7 +35,6 @@ typedef struct jr {
     const unsigned char *base, *p, *end;
     dp_jopts o;
     const char *tname;
-    int msgs;                 /* stack index of the schema's name -> index map */
     int depth;                /* message levels (the path) */
     int nest;                 /* JSON nesting counted against max_depth: message
                                  levels but google.protobuf.Value's */
@@ -1213,12 +1212,8 @@ static int parse_any(jr *r) {
     while (nm > url && nm[-1] != '/') nm--;
     if (nm == url || nm == url + urln)
         return failat(r, at, "Any type URL '%s' has no type name after '/'", (const char *)url);
-    dp_jpushl(L, (const char *)nm, (size_t)(url + urln - nm));   /* +1 */
-    lua_rawget(L, r->msgs);
-    int found = !lua_isnil(L, -1);
-    lua_Integer mi = lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    if (!found) return failat(r, at, "type '%s' of an Any is not in the schema", (const char *)nm);
+    int32_t mi = dp_find_msg(r->S, (const char *)nm, (size_t)(url + urln - nm));
+    if (mi < 0) return failat(r, at, "type '%s' of an Any is not in the schema", (const char *)nm);
     const dp_msg *am = &r->S->msgs[mi];
     put_tag(r, 1, DP_WT_LEN);
     put_varint(r, urln);
@@ -1332,10 +1327,6 @@ static int from_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int core,
     size_t len;
     const unsigned char *data = (const unsigned char *)lua_tolstring(L, jidx, &len);
     luaL_checkstack(L, 16, "dynpb: from_json");
-    dp_getuv(L, core);                                 /* +1 uv */
-    lua_rawgeti(L, -1, DP_UV_MSGS);                    /* +1 msgs */
-    lua_replace(L, -2);
-    r.msgs = lua_gettop(L);
     dp_state *st = lua_touserdata(L, lua_upvalueindex(DP_UP_STATE));
     r.sc = dp_json_scratch(L, st);                     /* +1 scratch */
     r.L = L;

@@ -53,7 +53,6 @@ typedef struct jw {
     dp_jopts o;
     const char *tname;
     const unsigned char *base, *bend;   /* the input (byte offsets) */
-    int msgs;                 /* stack index of the schema's name -> index map */
     int depth;                /* message levels (the path) */
     int nest;                 /* nesting counted against max_depth: message
                                  levels but google.protobuf.Value's */
@@ -858,11 +857,8 @@ static int write_any(jw *w, const dp_msg *m, size_t a, size_t b) {
     const unsigned char *nm = t.p + t.n;
     while (nm > t.p && nm[-1] != '/') nm--;
     lua_State *L = w->L;
-    dp_jpushl(L, (const char *)nm, (size_t)(t.p + t.n - nm));   /* +1 */
-    lua_rawget(L, w->msgs);                                            /* -1 +1 */
-    int found = !lua_isnil(L, -1);
-    lua_Integer mi = lua_tointeger(L, -1);
-    lua_pop(L, 1);
+    int32_t mi = dp_find_msg(w->S, (const char *)nm, (size_t)(t.p + t.n - nm));
+    int found = mi >= 0;
     int first = 1;
     if (!found) {
         if (!w->o.any_raw)
@@ -1012,10 +1008,6 @@ static int to_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int core, i
     size_t len;
     const unsigned char *data = (const unsigned char *)lua_tolstring(L, bidx, &len);
     luaL_checkstack(L, 16, "dynpb: to_json");
-    dp_getuv(L, core);                                 /* +1 uv */
-    lua_rawgeti(L, -1, DP_UV_MSGS);                    /* +1 msgs */
-    lua_replace(L, -2);
-    w.msgs = lua_gettop(L);
     dp_state *st = lua_touserdata(L, lua_upvalueindex(DP_UP_STATE));
     w.sc = dp_json_scratch(L, st);                     /* +1 scratch */
     w.L = L;
