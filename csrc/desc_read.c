@@ -156,6 +156,15 @@ typedef struct rd {
 
 typedef const unsigned char *bp;
 
+/* dp_read_varint with the one-byte case inline (tags and most lengths) */
+static inline dp_status rv(bp *pp, bp end, uint64_t *v) {
+    if (*pp < end && **pp < 0x80) {
+        *v = *(*pp)++;
+        return DP_OK;
+    }
+    return dp_read_varint(pp, end, v);
+}
+
 static int rfail(rd *r, bp at, const char *what) {
     snprintf(r->err, r->errlen, "malformed descriptor set: %s at byte %ld", what,
              (long)(at - r->base));
@@ -166,7 +175,7 @@ static int rfail(rd *r, bp at, const char *what) {
 static int rd_tag(rd *r, bp *pp, bp end, uint32_t *num, int *wt) {
     bp at = *pp;
     uint64_t tag;
-    dp_status st = dp_read_varint(pp, end, &tag);
+    dp_status st = rv(pp, end, &tag);
     if (st != DP_OK) return rfail(r, at, dp_status_str(st));
     if ((tag >> 3) == 0) return rfail(r, at, "field number 0");
     if (tag > UINT32_MAX) return rfail(r, at, "field number out of range");
@@ -179,7 +188,7 @@ static int rd_tag(rd *r, bp *pp, bp end, uint32_t *num, int *wt) {
 /* a length-delimited value at *pp: [*v, *ve), *pp moved past it */
 static int rd_len(rd *r, bp at, bp *pp, bp end, bp *v, bp *ve) {
     uint64_t n;
-    dp_status st = dp_read_varint(pp, end, &n);
+    dp_status st = rv(pp, end, &n);
     if (st != DP_OK) return rfail(r, at, dp_status_str(st));
     if (n > (uint64_t)(end - *pp)) return rfail(r, at, dp_status_str(DP_ERR_LENGTH));
     *v = *pp;
@@ -189,7 +198,7 @@ static int rd_len(rd *r, bp at, bp *pp, bp end, bp *v, bp *ve) {
 }
 
 static int rd_varint(rd *r, bp at, bp *pp, bp end, uint64_t *v) {
-    dp_status st = dp_read_varint(pp, end, v);
+    dp_status st = rv(pp, end, v);
     return st == DP_OK ? 1 : rfail(r, at, dp_status_str(st));
 }
 
@@ -233,11 +242,11 @@ static int check_msg(rd *r, int k, bp p, bp end) {
 static void count_fields(bp p, bp end, const uint32_t *nums, size_t *counts, int n) {
     while (p < end) {
         uint64_t tag, len;
-        if (dp_read_varint(&p, end, &tag) != DP_OK || tag > UINT32_MAX || (tag >> 3) == 0) return;
+        if (rv(&p, end, &tag) != DP_OK || tag > UINT32_MAX || (tag >> 3) == 0) return;
         uint32_t num = (uint32_t)(tag >> 3);
         int wt = (int)(tag & 7);
         if (wt == DP_WT_LEN) {
-            if (dp_read_varint(&p, end, &len) != DP_OK || len > (uint64_t)(end - p)) return;
+            if (rv(&p, end, &len) != DP_OK || len > (uint64_t)(end - p)) return;
             p += len;
             for (int i = 0; i < n; i++)
                 if (nums[i] == num) counts[i]++;

@@ -195,7 +195,7 @@ typedef struct dp_schema {
                                  table last time; also mutable */
     uint32_t nfields_total;
     uint32_t tmask;           /* types has tmask + 1 slots (a power of 2) */
-    uint32_t *types;          /* full-name hash of messages and enums (dp_find_type) */
+    uint64_t *types;          /* full-name hash of messages and enums (dp_find_type) */
     char fingerprint[65];
 } dp_schema;
 

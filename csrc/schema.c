@@ -102,7 +102,8 @@ static const char *sdup(lua_State *L, dp_schema *S, const char *s) {
 
 /* ---- the type-name hash: full name -> message or enum index
  * S->types has tmask + 1 slots (at least twice the types): 0 is empty,
- * v <= nmsgs is message v - 1, a larger v is enum v - nmsgs - 1. */
+ * else the name's hash << 32 | v, where v <= nmsgs is message v - 1 and a
+ * larger v is enum v - nmsgs - 1 (the hash spares most name compares). */
 
 /* FNV-1a of a[0..an) "." b[0..bn), or of b alone when an is 0 */
 static uint32_t hash2(const char *a, size_t an, const char *b, size_t bn) {
@@ -125,12 +126,16 @@ static void type_name_of(const dp_schema *S, uint32_t v, const char **s, size_t 
     }
 }
 
-/* the slot of the name a "." b (or b), empty or holding it */
-static uint32_t type_slot(const dp_schema *S, const char *a, size_t an, const char *b, size_t bn) {
+/* the slot of the name a "." b (or b), empty or holding it; *h = its hash */
+static uint32_t type_slot(const dp_schema *S, const char *a, size_t an, const char *b, size_t bn,
+                          uint32_t *h) {
     size_t n = an ? an + 1 + bn : bn;
-    for (uint32_t i = hash2(a, an, b, bn) & S->tmask;; i = (i + 1) & S->tmask) {
-        uint32_t v = S->types[i];
-        if (!v) return i;
+    *h = hash2(a, an, b, bn);
+    for (uint32_t i = *h & S->tmask;; i = (i + 1) & S->tmask) {
+        uint64_t e = S->types[i];
+        if (!e) return i;
+        if ((uint32_t)(e >> 32) != *h) continue;
+        uint32_t v = (uint32_t)e;
         const char *s;
         size_t sn;
         type_name_of(S, v, &s, &sn);
@@ -144,7 +149,8 @@ static uint32_t type_slot(const dp_schema *S, const char *a, size_t an, const ch
 static int32_t find_type2(const dp_schema *S, const char *a, size_t an, const char *b, size_t bn,
                           int *kind) {
     if (!S->types) return -1;
-    uint32_t v = S->types[type_slot(S, a, an, b, bn)];
+    uint32_t h;
+    uint32_t v = (uint32_t)S->types[type_slot(S, a, an, b, bn, &h)];
     if (!v) return -1;
     *kind = v <= S->nmsgs ? 1 : 2;
     return (int32_t)(v <= S->nmsgs ? v - 1 : v - S->nmsgs - 1);
@@ -176,10 +182,11 @@ typedef struct ctx {
     int names;               /* absolute index of the NAMES array */
     int nnames;              /* entries in NAMES so far */
     /* the distinct names in NAMES (intern): nslot has nmask + 1 slots of
-       NAMES indices; by index, the Lua string's bytes, its length, and the
-       name's copy in schema memory */
+       hash << 32 | NAMES index (at most half full: grown by intern); by
+       index, the Lua string's bytes, its length, and the name's copy in
+       schema memory */
     uint32_t nmask;
-    uint32_t *nslot;
+    uint64_t *nslot;
     const char **nstr;
     uint32_t *nlen;
     const char **ncname;
@@ -244,11 +251,12 @@ static int fail(ctx *c, const char *fmt, ...) {
    stable), *cname = its NUL-terminated copy in schema memory (shared by
    every field and value of that name) */
 static int32_t intern(ctx *c, const char *s, size_t n, const char **lname, const char **cname) {
-    uint32_t i;
-    for (i = dp_name_hash(s, n) & c->nmask;; i = (i + 1) & c->nmask) {
-        uint32_t k = c->nslot[i];
-        if (!k) break;
-        if (c->nlen[k] == n && memcmp(c->nstr[k], s, n) == 0) {
+    uint32_t i, h = dp_name_hash(s, n);
+    for (i = h & c->nmask;; i = (i + 1) & c->nmask) {
+        uint64_t e = c->nslot[i];
+        if (!e) break;
+        uint32_t k = (uint32_t)e;
+        if ((uint32_t)(e >> 32) == h && c->nlen[k] == n && memcmp(c->nstr[k], s, n) == 0) {
             *lname = c->nstr[k];
             *cname = c->ncname[k];
             return (int32_t)k;
@@ -260,7 +268,20 @@ static int32_t intern(ctx *c, const char *s, size_t n, const char **lname, const
     lua_rawseti(c->L, c->names, (int)k);                      /* -1 */
     c->nlen[k] = (uint32_t)n;
     c->ncname[k] = sdupn(c->L, c->S, s, n);
-    c->nslot[i] = k;
+    c->nslot[i] = (uint64_t)h << 32 | k;
+    if (2 * k > c->nmask) {                                   /* half full: double */
+        uint32_t mask = 2 * c->nmask + 1;
+        uint64_t *t = dp_dalloc(c->L, c->d, sizeof(uint64_t) * ((size_t)mask + 1));
+        for (uint32_t j = 0; j <= c->nmask; j++) {
+            uint64_t e = c->nslot[j];
+            if (!e) continue;
+            uint32_t q = (uint32_t)(e >> 32) & mask;
+            while (t[q]) q = (q + 1) & mask;
+            t[q] = e;
+        }
+        c->nslot = t;
+        c->nmask = mask;
+    }
     *lname = c->nstr[k];
     *cname = c->ncname[k];
     return (int32_t)k;
@@ -284,13 +305,25 @@ static uint32_t slots_for(size_t n) {
     return s;
 }
 
+/* character classes of identifiers: 1 may start one, 2 may follow */
+static const unsigned char ident_class[256] = {
+    ['0'] = 2, ['1'] = 2, ['2'] = 2, ['3'] = 2, ['4'] = 2, ['5'] = 2, ['6'] = 2, ['7'] = 2,
+    ['8'] = 2, ['9'] = 2, ['_'] = 3,
+    ['A'] = 3, ['B'] = 3, ['C'] = 3, ['D'] = 3, ['E'] = 3, ['F'] = 3, ['G'] = 3, ['H'] = 3,
+    ['I'] = 3, ['J'] = 3, ['K'] = 3, ['L'] = 3, ['M'] = 3, ['N'] = 3, ['O'] = 3, ['P'] = 3,
+    ['Q'] = 3, ['R'] = 3, ['S'] = 3, ['T'] = 3, ['U'] = 3, ['V'] = 3, ['W'] = 3, ['X'] = 3,
+    ['Y'] = 3, ['Z'] = 3,
+    ['a'] = 3, ['b'] = 3, ['c'] = 3, ['d'] = 3, ['e'] = 3, ['f'] = 3, ['g'] = 3, ['h'] = 3,
+    ['i'] = 3, ['j'] = 3, ['k'] = 3, ['l'] = 3, ['m'] = 3, ['n'] = 3, ['o'] = 3, ['p'] = 3,
+    ['q'] = 3, ['r'] = 3, ['s'] = 3, ['t'] = 3, ['u'] = 3, ['v'] = 3, ['w'] = 3, ['x'] = 3,
+    ['y'] = 3, ['z'] = 3,
+};
+
 static int is_ident(const char *s) {
-    if (!s || !*s) return 0;
-    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_')) return 0;
-    for (s++; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_' ||
-              (*s >= '0' && *s <= '9')))
-            return 0;
+    const unsigned char *u = (const unsigned char *)s;
+    if (!u || !(ident_class[*u] & 1)) return 0;
+    for (u++; *u; u++)
+        if (!(ident_class[*u] & 2)) return 0;
     return 1;
 }
 
@@ -356,7 +389,7 @@ static int register_name(ctx *c, const FileProto *f, const char *scope,
         return fail(c, "file '%s': invalid type name '%s' in scope '%s'",
                     f->name, name ? name : "(none)", scope);
     size_t sn = strlen(scope), nn = strlen(name);
-    uint32_t slot = type_slot(S, scope, sn, name, nn);
+    uint32_t h, slot = type_slot(S, scope, sn, name, nn, &h);
     if (S->types[slot]) {
         if (sn) return fail(c, "file '%s': duplicate type name '%s.%s'", f->name, scope, name);
         return fail(c, "file '%s': duplicate type name '%s'", f->name, name);
@@ -373,7 +406,7 @@ static int register_name(ctx *c, const FileProto *f, const char *scope,
     *out = full;
     if (kind == 1) S->msgs[idx].namelen = (uint32_t)n;
     else S->enums[idx].namelen = (uint32_t)n;
-    S->types[slot] = kind == 1 ? idx + 1 : S->nmsgs + idx + 1;
+    S->types[slot] = (uint64_t)h << 32 | (kind == 1 ? idx + 1 : S->nmsgs + idx + 1);
     return 1;
 }
 
@@ -432,7 +465,7 @@ static int collect(ctx *c, const FDSet *set) {
     S->hints = dp_schema_alloc(L, S, nm ? nm : 1);
     uint32_t tslots = slots_for((size_t)nm + ne);
     S->tmask = tslots - 1;
-    S->types = dp_schema_alloc(L, S, sizeof(uint32_t) * tslots);
+    S->types = dp_schema_alloc(L, S, sizeof(uint64_t) * tslots);
     /* temporaries, in the dset arena */
     c->mproto = dp_dalloc(L, c->d, sizeof(void *) * ((size_t)nm + 1));
     c->mfile = dp_dalloc(L, c->d, sizeof(void *) * ((size_t)nm + 1));
@@ -441,9 +474,8 @@ static int collect(ctx *c, const FDSet *set) {
     dp_features *feat = dp_dalloc(L, c->d, sizeof(dp_features) * ((size_t)nm + ne + 1));
     c->mfeat = feat;
     c->efeat = feat + nm;
-    uint32_t nslots = slots_for(nn);
-    c->nmask = nslots - 1;
-    c->nslot = dp_dalloc(L, c->d, sizeof(uint32_t) * nslots);
+    c->nmask = 4095;
+    c->nslot = dp_dalloc(L, c->d, sizeof(uint64_t) * 4096);
     c->nstr = dp_dalloc(L, c->d, sizeof(char *) * (nn + 1));
     c->nlen = dp_dalloc(L, c->d, sizeof(uint32_t) * (nn + 1));
     c->ncname = dp_dalloc(L, c->d, sizeof(char *) * (nn + 1));
