@@ -58,29 +58,36 @@ void dp_dset_release(dp_dset *d) {
     d->file = NULL;
 }
 
-/* n bytes, not zeroed */
-static void *dalloc_raw(lua_State *L, dp_dset *d, size_t n) {
-    n = (n + (DA_ALIGN - 1)) & ~(size_t)(DA_ALIGN - 1);
-    if (n > d->left) {
-        size_t hdr = (sizeof(dp_dchunk) + DA_ALIGN - 1) & ~(size_t)(DA_ALIGN - 1);
-        size_t want = n > d->chunk ? n : d->chunk;
-        dp_dchunk *c = want <= (size_t)-1 - hdr ? d->alloc(d->alloc_ud, NULL, 0, hdr + want) : NULL;
-        if (!c) luaL_error(L, "dynpb: not enough memory");
-        c->next = d->chunks;
-        c->size = hdr + want;
-        d->chunks = c;
-        d->cur = (char *)c + hdr;
-        d->left = want;
-        if (d->chunk < ((size_t)4 << 20)) d->chunk *= 2;   /* 64 KiB, 128 KiB, ... 4 MiB */
-    }
+/* dalloc_raw when the newest chunk has no room: a new chunk */
+static void *dalloc_chunk(lua_State *L, dp_dset *d, size_t n) {
+    size_t hdr = (sizeof(dp_dchunk) + DA_ALIGN - 1) & ~(size_t)(DA_ALIGN - 1);
+    size_t want = n > d->chunk ? n : d->chunk;
+    dp_dchunk *c = want <= (size_t)-1 - hdr ? d->alloc(d->alloc_ud, NULL, 0, hdr + want) : NULL;
+    if (!c) luaL_error(L, "dynpb: not enough memory");
+    c->next = d->chunks;
+    c->size = hdr + want;
+    d->chunks = c;
+    d->cur = (char *)c + hdr;
+    d->left = want;
+    if (d->chunk < ((size_t)4 << 20)) d->chunk *= 2;   /* 64 KiB, 128 KiB, ... 4 MiB */
     void *p = d->cur;
     d->cur += n;
     d->left -= n;
     return p;
 }
 
+/* n bytes, not zeroed, aligned to align (a power of 2 up to DA_ALIGN) */
+static inline void *dalloc_raw(lua_State *L, dp_dset *d, size_t n, size_t align) {
+    size_t pad = (size_t)(-(uintptr_t)d->cur & (align - 1));
+    if (pad + n > d->left) return dalloc_chunk(L, d, n);
+    void *p = d->cur + pad;
+    d->cur += pad + n;
+    d->left -= pad + n;
+    return p;
+}
+
 void *dp_dalloc(lua_State *L, dp_dset *d, size_t n) {
-    void *p = dalloc_raw(L, d, n);
+    void *p = dalloc_raw(L, d, n, 8);
     memset(p, 0, n);
     return p;
 }
@@ -171,8 +178,8 @@ static int rfail(rd *r, bp at, const char *what) {
     return 0;
 }
 
-/* reads the tag at *pp (< end): number and wire type; 0 on an error */
-static int rd_tag(rd *r, bp *pp, bp end, uint32_t *num, int *wt) {
+/* rd_tag past its one-byte case */
+static int rd_tag_slow(rd *r, bp *pp, bp end, uint32_t *num, int *wt) {
     bp at = *pp;
     uint64_t tag;
     dp_status st = rv(pp, end, &tag);
@@ -185,8 +192,20 @@ static int rd_tag(rd *r, bp *pp, bp end, uint32_t *num, int *wt) {
     return 1;
 }
 
+/* reads the tag at *pp (< end): number and wire type; 0 on an error */
+static inline int rd_tag(rd *r, bp *pp, bp end, uint32_t *num, int *wt) {
+    unsigned t = **pp;
+    if (t >= 8 && t < 0x80 && (t & 7) != DP_WT_EGROUP) {
+        (*pp)++;
+        *num = t >> 3;
+        *wt = (int)(t & 7);
+        return 1;
+    }
+    return rd_tag_slow(r, pp, end, num, wt);
+}
+
 /* a length-delimited value at *pp: [*v, *ve), *pp moved past it */
-static int rd_len(rd *r, bp at, bp *pp, bp end, bp *v, bp *ve) {
+static int rd_len_slow(rd *r, bp at, bp *pp, bp end, bp *v, bp *ve) {
     uint64_t n;
     dp_status st = rv(pp, end, &n);
     if (st != DP_OK) return rfail(r, at, dp_status_str(st));
@@ -197,6 +216,16 @@ static int rd_len(rd *r, bp at, bp *pp, bp end, bp *v, bp *ve) {
     return 1;
 }
 
+static inline int rd_len(rd *r, bp at, bp *pp, bp end, bp *v, bp *ve) {
+    bp p = *pp;
+    if (p < end && *p < 0x80 && (size_t)*p <= (size_t)(end - p - 1)) {
+        *v = p + 1;
+        *pp = *ve = p + 1 + *p;
+        return 1;
+    }
+    return rd_len_slow(r, at, pp, end, v, ve);
+}
+
 static int rd_varint(rd *r, bp at, bp *pp, bp end, uint64_t *v) {
     dp_status st = rv(pp, end, v);
     return st == DP_OK ? 1 : rfail(r, at, dp_status_str(st));
@@ -205,7 +234,7 @@ static int rd_varint(rd *r, bp at, bp *pp, bp end, uint64_t *v) {
 /* a NUL-terminated copy of v[0..ve) in the arena */
 static const char *rd_str(rd *r, bp v, bp ve) {
     size_t n = (size_t)(ve - v);
-    char *s = dalloc_raw(r->L, r->d, n + 1);
+    char *s = dalloc_raw(r->L, r->d, n + 1, 1);
     memcpy(s, v, n);
     s[n] = 0;
     return s;

@@ -198,7 +198,8 @@ typedef struct ctx {
     const FileProto **mfile;
     const EnumProto **eproto;
     const FileProto **efile;
-    /* per message/enum index: its resolved features (issue 14) */
+    /* per file, message and enum index: its resolved features (issue 14) */
+    dp_features *ffeat;
     dp_features *mfeat;
     dp_features *efeat;
     uint32_t nm, ne;
@@ -246,12 +247,14 @@ static int fail(ctx *c, const char *fmt, ...) {
     return 0;
 }
 
-/* [-0, +0, m] the NAMES index of the name s[0..n) (no NUL inside), added
+/* [-0, +0, m] the NAMES index of the name s[0..n) (no NUL inside; h is
+   dp_name_hash of it), added
    on first use; *lname = the Lua string's bytes (anchored in NAMES, so
    stable), *cname = its NUL-terminated copy in schema memory (shared by
    every field and value of that name) */
-static int32_t intern(ctx *c, const char *s, size_t n, const char **lname, const char **cname) {
-    uint32_t i, h = dp_name_hash(s, n);
+static int32_t intern(ctx *c, const char *s, size_t n, uint32_t h, const char **lname,
+                      const char **cname) {
+    uint32_t i;
     for (i = h & c->nmask;; i = (i + 1) & c->nmask) {
         uint64_t e = c->nslot[i];
         if (!e) break;
@@ -483,11 +486,11 @@ static int collect(ctx *c, const FDSet *set) {
     /* file names unique, dependencies present in the set */
     uint32_t fmask = slots_for(set->n_file) - 1;
     uint32_t *fs = dp_dalloc(L, c->d, sizeof(uint32_t) * (fmask + 1));
+    c->ffeat = dp_dalloc(L, c->d, sizeof(dp_features) * (set->n_file + 1));
     for (size_t i = 0; i < set->n_file; i++) {
         const FileProto *f = &set->file[i];
-        dp_features ff;
         if (!f->name || !*f->name) return fail(c, "file #%d has no name", (int)i + 1);
-        if (!dp_file_features(L, f, &ff)) return 0;
+        if (!dp_file_features(L, f, &c->ffeat[i])) return 0;
         uint32_t slot = file_slot(set, fs, fmask, f->name);
         if (fs[slot]) return fail(c, "duplicate file '%s' in the set", f->name);
         fs[slot] = (uint32_t)i + 1;
@@ -509,20 +512,19 @@ static int collect(ctx *c, const FDSet *set) {
     for (size_t i = 0; i < set->n_file; i++) {
         const FileProto *f = &set->file[i];
         const char *pkg = f->package ? f->package : "";
-        dp_features ff;
-        dp_file_features(L, f, &ff);                          /* checked above */
+        const dp_features *ff = &c->ffeat[i];
         for (size_t j = 0; j < f->n_enum_type; j++) {
             uint32_t e = ie++;
             c->eproto[e] = &f->enum_type[j];
             c->efile[e] = f;
             if (!register_name(c, f, pkg, f->enum_type[j].name, 2, e, &c->S->enums[e].name))
                 return 0;
-            if (!scope_features(c, &ff, OPT_FEATURES(&f->enum_type[j]), &c->efeat[e],
+            if (!scope_features(c, ff, OPT_FEATURES(&f->enum_type[j]), &c->efeat[e],
                                 "file '%s': enum '%s'", f->name, c->S->enums[e].name))
                 return 0;
         }
         for (size_t j = 0; j < f->n_message_type; j++)
-            if (!collect_msg(c, f, pkg, &f->message_type[j], &ff, &im, &ie)) return 0;
+            if (!collect_msg(c, f, pkg, &f->message_type[j], ff, &im, &ie)) return 0;
     }
     return 1;
 }
@@ -647,14 +649,14 @@ static int compile_enum(ctx *c, uint32_t idx) {
                             f->name, e->name, v->name))
             return 0;
         size_t vn = strlen(v->name);
-        uint32_t h;
-        for (h = dp_name_hash(v->name, vn) & smask; seen[h]; h = (h + 1) & smask)
+        uint32_t vh = dp_name_hash(v->name, vn), h;
+        for (h = vh & smask; seen[h]; h = (h + 1) & smask)
             if (strcmp(e->values[seen[h] - 1].cname, v->name) == 0)
                 return fail(c, "file '%s': enum '%s': duplicate value name '%s'", f->name,
                             e->name, v->name);
         seen[h] = (uint32_t)i + 1;
         e->values[i].number = v->number;
-        e->values[i].name = intern(c, v->name, vn, &e->values[i].lname, &e->values[i].cname);
+        e->values[i].name = intern(c, v->name, vn, vh, &e->values[i].lname, &e->values[i].cname);
     }
     if (!e->closed && e->values[0].number != 0)
         return fail(c, "file '%s': enum '%s': the first value of %s must be 0", f->name,
@@ -669,7 +671,9 @@ static int compile_enum(ctx *c, uint32_t idx) {
         tmp[i].number = e->values[i].number;
         tmp[i].index = (int32_t)i;
     }
-    qsort(tmp, e->nvalues, sizeof(enum_slot), enum_slot_cmp);
+    int ordered = 1;   /* declared in number order (the usual case): already sorted */
+    for (uint32_t i = 1; ordered && i < e->nvalues; i++) ordered = tmp[i - 1].number <= tmp[i].number;
+    if (!ordered) qsort(tmp, e->nvalues, sizeof(enum_slot), enum_slot_cmp);
     uint32_t n = 0;
     for (uint32_t i = 0; i < e->nvalues; i++) {
         if (i > 0 && tmp[i].number == tmp[i - 1].number) continue;          /* alias */
@@ -855,10 +859,9 @@ static int is_map_entry(const MsgProto *m) {
    ef's (scope is its package), or those of the message named scope */
 static int ext_scope_features(ctx *c, const FileProto *ef, const char *scope,
                               dp_features *out) {
-    if (ef->package ? scope == ef->package : !*scope) return dp_file_features(c->L, ef, out);
-    int32_t mi = dp_find_msg(c->S, scope, strlen(scope));
-    if (mi < 0) return dp_file_features(c->L, ef, out);   /* not reached: scope is a message */
-    *out = c->mfeat[mi];
+    int32_t mi = ef->package ? scope == ef->package ? -1 : dp_find_msg(c->S, scope, strlen(scope))
+                             : !*scope ? -1 : dp_find_msg(c->S, scope, strlen(scope));
+    *out = mi < 0 ? c->ffeat[ef - c->d->file] : c->mfeat[mi];
     return 1;
 }
 
@@ -962,12 +965,12 @@ static int compile_msg(ctx *c, uint32_t idx) {
                             fp->number, m->name);
             if (fp->has_oneof_index) return fail(c, "%s: an extension cannot be in a oneof", where);
         }
-        uint32_t hn, hs;
+        uint32_t hn, hs, fh = dp_name_hash(fname, fnamelen);
         for (hn = ((uint32_t)fp->number * 2654435761u) & smask; seen_num[hn]; hn = (hn + 1) & smask)
             if (m->fields[seen_num[hn] - 1].number == (uint32_t)fp->number)
                 return fail(c, "%s: duplicate field number %d%s", where, fp->number,
                             is_ext ? " (a field or another extension of the message has it)" : "");
-        for (hs = dp_name_hash(fname, fnamelen) & smask; seen_name[hs]; hs = (hs + 1) & smask) {
+        for (hs = fh & smask; seen_name[hs]; hs = (hs + 1) & smask) {
             const dp_field *o = &m->fields[seen_name[hs] - 1];
             if (o->namelen == fnamelen && memcmp(o->cname, fname, fnamelen) == 0)
                 return fail(c, "%s: duplicate field name", where);
@@ -975,7 +978,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
         seen_num[hn] = seen_name[hs] = (uint32_t)i + 1;
         fd->number = (uint32_t)fp->number;
         fd->gidx = S->nfields_total++;
-        fd->name = intern(c, fname, fnamelen, &fd->lname, &fd->cname);
+        fd->name = intern(c, fname, fnamelen, fh, &fd->lname, &fd->cname);
         fd->namelen = (uint32_t)fnamelen;
         fd->oneof = -1;
         fd->sub = -1;
@@ -1104,7 +1107,10 @@ static int compile_msg(ctx *c, uint32_t idx) {
             return fail(c, "file '%s': message '%s': oneof '%s' has no fields", f->name, m->name,
                         m->oneof_names[o]);
 
-    qsort(m->fields, m->nfields, sizeof(dp_field), field_cmp);
+    uint32_t sorted = 1;
+    for (uint32_t i = 1; sorted && i < m->nfields; i++)
+        sorted = m->fields[i - 1].number < m->fields[i].number;
+    if (!sorted) qsort(m->fields, m->nfields, sizeof(dp_field), field_cmp);
     /* dense index over small numbers */
     uint32_t maxn = 0;
     for (uint32_t i = 0; i < m->nfields; i++)
