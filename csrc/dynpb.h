@@ -170,6 +170,13 @@ typedef struct dp_state {
     int json_busy;            /* a JSON call is using the cached scratch (json.h) */
 } dp_state;
 
+/* a slot of dp_schema.types (schema.c) */
+typedef struct dp_tslot {
+    uint32_t hash;
+    uint32_t v;               /* 0 empty, 1..nmsgs message v - 1, then enums */
+    const char *name;         /* the full name (NUL-terminated) */
+} dp_tslot;
+
 /* A block of schema memory; blocks form a list freed together. */
 typedef struct dp_block {
     struct dp_block *next;
@@ -195,7 +202,7 @@ typedef struct dp_schema {
                                  table last time; also mutable */
     uint32_t nfields_total;
     uint32_t tmask;           /* types has tmask + 1 slots (a power of 2) */
-    uint64_t *types;          /* full-name hash of messages and enums (dp_find_type) */
+    struct dp_tslot *types;   /* full-name hash of messages and enums (dp_find_type) */
     char fingerprint[65];
 } dp_schema;
 
