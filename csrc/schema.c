@@ -134,14 +134,22 @@ static uint32_t type_slot(const dp_schema *S, const char *s, size_t n, uint32_t 
     }
 }
 
-/* index of the type s[0..n): *kind 1 message, 2 enum; -1 if none */
-static int32_t find_type(const dp_schema *S, const char *s, size_t n, int *kind) {
+/* index of the type s[0..n): *kind 1 message, 2 enum; -1 if none.
+   *full (unless NULL) = its full name in schema memory. */
+static int32_t find_type_full(const dp_schema *S, const char *s, size_t n, int *kind,
+                              const char **full) {
     if (!S->types || memchr(s, 0, n)) return -1;      /* no name holds a NUL */
     uint32_t h;
-    uint32_t v = S->types[type_slot(S, s, n, &h)].v;
+    const dp_tslot *t = &S->types[type_slot(S, s, n, &h)];
+    uint32_t v = t->v;
     if (!v) return -1;
+    if (full) *full = t->name;
     *kind = v <= S->nmsgs ? 1 : 2;
     return (int32_t)(v <= S->nmsgs ? v - 1 : v - S->nmsgs - 1);
+}
+
+static int32_t find_type(const dp_schema *S, const char *s, size_t n, int *kind) {
+    return find_type_full(S, s, n, kind, NULL);
 }
 
 int32_t dp_find_type(const dp_schema *S, const char *s, size_t n, int *kind) {
@@ -191,6 +199,13 @@ typedef struct ctx {
     dp_features *mfeat;
     dp_features *efeat;
     uint32_t nm, ne;
+    /* compact per-type facts, read for every field that refers to a type
+       (the dp_msg / dp_enum themselves are scattered: a cache miss each):
+       mflags[i] MF_* of message i; edef[e] the default (first) value of
+       enum e, eclosed[e] whether it is closed */
+    uint8_t *mflags;
+    int32_t *edef;
+    uint8_t *eclosed;
     /* extensions (collect_extensions): those of message i are
        ext[extstart[i] .. extstart[i+1]), declared in file extfile[] with
        scope extscope[] (the package, or the full name of the message the
@@ -204,6 +219,8 @@ typedef struct ctx {
        "file 'f': extension 'scope.x' of 'M'" */
     const char *w_file, *w_msg, *w_field, *w_scope;
 } ctx;
+
+enum { MF_MAP_ENTRY = 1, MF_MAP_FIELD = 2 };   /* is a map entry / has a field of one */
 
 /* A message "%s: ..." given WHERE for %s is prefixed by fail() with
    "file 'f': field 'M.x'" for the field in ctx: the text is only built when
@@ -408,6 +425,8 @@ static int collect_msg(ctx *c, const FileProto *f, const char *scope,
     dp_msg *dm = &c->S->msgs[idx];
     c->mproto[idx] = m;
     c->mfile[idx] = f;
+    if (m->options && m->options->has_map_entry && m->options->map_entry)
+        c->mflags[idx] = MF_MAP_ENTRY;
     if (!register_name(c, f, scope, m->name, 1, idx, &dm->name))
         return 0;
     if (!scope_features(c, parent, OPT_FEATURES(m), &c->mfeat[idx], "file '%s': message '%s'",
@@ -461,6 +480,9 @@ static int collect(ctx *c, const FDSet *set) {
     c->mfile = dp_dalloc(L, c->d, sizeof(void *) * ((size_t)nm + 1));
     c->eproto = dp_dalloc(L, c->d, sizeof(void *) * ((size_t)ne + 1));
     c->efile = dp_dalloc(L, c->d, sizeof(void *) * ((size_t)ne + 1));
+    c->mflags = dp_dalloc(L, c->d, (size_t)nm + 1);
+    c->edef = dp_dalloc(L, c->d, sizeof(int32_t) * ((size_t)ne + 1));
+    c->eclosed = dp_dalloc(L, c->d, (size_t)ne + 1);
     dp_features *feat = dp_dalloc(L, c->d, sizeof(dp_features) * ((size_t)nm + ne + 1));
     c->mfeat = feat;
     c->efeat = feat + nm;
@@ -522,7 +544,8 @@ static int collect(ctx *c, const FDSet *set) {
  * one more field of that message, named "[full.name]". The lists live in
  * the dset arena. */
 
-static int resolve(ctx *c, const char *scope, const char *tn, int *kind, int32_t *idx);
+static int resolve(ctx *c, const char *scope, const char *tn, int *kind, int32_t *idx,
+                   const char **full);
 
 /* [-0, +0] the message an extension extends; -1 with an error pushed */
 static int32_t extendee_of(ctx *c, const FileProto *f, const char *scope, const FieldProto *fp) {
@@ -531,7 +554,7 @@ static int32_t extendee_of(ctx *c, const FileProto *f, const char *scope, const 
     if (!fp->extendee || !*fp->extendee)
         return fail(c, "file '%s': extension '%s' has no extendee", f->name,
                     fp->name ? fp->name : "(none)"), -1;
-    if (!resolve(c, scope, fp->extendee, &kind, &sub) || kind != 1)
+    if (!resolve(c, scope, fp->extendee, &kind, &sub, NULL) || kind != 1)
         return fail(c, "file '%s': extension '%s%s%s' extends '%s', which is not a message in "
                        "the set (make the set with protoc --include_imports)",
                     f->name, scope, *scope ? "." : "", fp->name ? fp->name : "(none)",
@@ -610,6 +633,7 @@ static int compile_enum(ctx *c, uint32_t idx) {
     dp_enum *e = &c->S->enums[idx];
     const dp_features *ef = &c->efeat[idx];
     e->closed = ef->enum_type == DP_ENUM_CLOSED;
+    c->eclosed[idx] = e->closed;
     e->json_format = ef->json_format;
     if (ep->n_value == 0) return fail(c, "file '%s': enum '%s' has no values", f->name, e->name);
     e->nvalues = (uint32_t)ep->n_value;
@@ -682,6 +706,7 @@ static int compile_enum(ctx *c, uint32_t idx) {
         e->byptr[h] = i + 1;
     }
     e->nunique = n;
+    c->edef[idx] = e->values[0].number;
     return 1;
 }
 
@@ -701,11 +726,12 @@ int dp_enum_find(const dp_enum *e, int32_t number) {
 /* [-0, +0] resolves type_name seen in message scope; returns 1 and sets
    *kind (1 message, 2 enum) and *idx, or 0 if not found. Relative names are
    searched from the innermost scope outwards. */
-static int resolve(ctx *c, const char *scope, const char *tn, int *kind, int32_t *idx) {
+static int resolve(ctx *c, const char *scope, const char *tn, int *kind, int32_t *idx,
+                   const char **full) {
     const dp_schema *S = c->S;
     int32_t i;
     if (tn[0] == '.') {
-        i = find_type(S, tn + 1, strlen(tn + 1), kind);
+        i = find_type_full(S, tn + 1, strlen(tn + 1), kind, full);
     } else {
         /* try scope prefixes, longest first: "scope.tn" made in buf */
         size_t n = strlen(scope), tl = strlen(tn);
@@ -714,7 +740,7 @@ static int resolve(ctx *c, const char *scope, const char *tn, int *kind, int32_t
         for (;;) {
             if (n) buf[n] = '.';
             memcpy(buf + (n ? n + 1 : 0), tn, tl);
-            i = find_type(S, buf, n ? n + 1 + tl : tl, kind);
+            i = find_type_full(S, buf, n ? n + 1 + tl : tl, kind, full);
             if (i >= 0 || n == 0) break;
             while (n > 0 && scope[n - 1] != '.') n--;
             if (n > 0) n--;   /* drop the dot */
@@ -842,10 +868,6 @@ static int field_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static int is_map_entry(const MsgProto *m) {
-    return m->options && m->options->has_map_entry && m->options->map_entry;
-}
-
 /* [-0, +0|1] the features of the scope an extension is declared in: file
    ef's (scope is its package), or those of the message named scope */
 static int ext_scope_features(ctx *c, const FileProto *ef, const char *scope,
@@ -866,7 +888,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
     int p3 = mf->edition == DP_EDITION_PROTO3;
     m->proto3 = (uint8_t)p3;
     m->json_format = mf->json_format;
-    m->map_entry = (uint8_t)is_map_entry(mp);
+    m->map_entry = (uint8_t)(c->mflags[idx] & MF_MAP_ENTRY);
     m->message_set = (uint8_t)(mp->options && mp->options->has_message_set_wire_format &&
                                mp->options->message_set_wire_format);
     uint32_t e0 = c->extstart[idx], ne = c->extstart[idx + 1] - e0;
@@ -1013,7 +1035,8 @@ static int compile_msg(ctx *c, uint32_t idx) {
         if (fp->type_name && *fp->type_name) {
             int kind;
             int32_t sub;
-            if (!resolve(c, scope, fp->type_name, &kind, &sub))
+            const char *full;
+            if (!resolve(c, scope, fp->type_name, &kind, &sub, &full))
                 return fail(c, "%s: type '%s' not found in the set (is an import missing? "
                                "make the set with protoc --include_imports)",
                             where, fp->type_name);
@@ -1023,7 +1046,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
                 return fail(c, "%s: type '%s' is not a%s", where, fp->type_name,
                             type == DP_T_ENUM ? "n enum" : " message");
             fd->sub = sub;
-            fd->type_name = kind == 1 ? S->msgs[sub].name : S->enums[sub].name;
+            fd->type_name = full;
         } else if (type == DP_T_MESSAGE || type == DP_T_GROUP || type == DP_T_ENUM || type == 0) {
             return fail(c, "%s: missing type name", where);
         }
@@ -1031,7 +1054,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
         /* features.message_encoding = DELIMITED: a group on the wire (never
            for a map field, nor for the value of a map entry) */
         if (type == DP_T_MESSAGE && fx.message_encoding == DP_MSG_DELIMITED &&
-            !is_map_entry(c->mproto[fd->sub]) && !is_map_entry(mp))
+            !(c->mflags[fd->sub] & MF_MAP_ENTRY) && !(c->mflags[idx] & MF_MAP_ENTRY))
             type = DP_T_GROUP;
         fd->type = (uint8_t)type;
         fd->wiretype = (uint8_t)wiretype_of(type);
@@ -1075,7 +1098,9 @@ static int compile_msg(ctx *c, uint32_t idx) {
                            (fp->has_proto3_optional && fp->proto3_optional)))
             fd->flags |= DPF_PRESENCE;
         if (type == DP_T_STRING && fx.utf8_validation == DP_UTF8_VERIFY) fd->flags |= DPF_UTF8;
-        if (type == DP_T_ENUM && S->enums[fd->sub].closed) {
+        if (type == DP_T_MESSAGE && (c->mflags[fd->sub] & MF_MAP_ENTRY))
+            c->mflags[idx] |= MF_MAP_FIELD;
+        if (type == DP_T_ENUM && c->eclosed[fd->sub]) {
             fd->flags |= DPF_CLOSED_ENUM;
             if (label == 3) m->closed_enum_rep = 1;
         }
@@ -1089,7 +1114,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
             if (label == 3) return fail(c, "%s: a repeated field cannot have a default", where);
             if (!parse_default(c, where, fd, fp->default_value)) return 0;
         } else if (type == DP_T_ENUM) {
-            fd->def.i = S->enums[fd->sub].values[0].number;
+            fd->def.i = c->edef[fd->sub];
         }
     }
     /* oneof members of each oneof must exist */
@@ -1134,7 +1159,8 @@ static int check_maps(ctx *c) {
     dp_schema *S = c->S;
     for (uint32_t i = 0; i < S->nmsgs; i++) {
         dp_msg *m = &S->msgs[i];
-        for (uint32_t j = 0; j < m->nfields; j++) {
+        if (!c->mflags[i]) continue;                  /* no map here */
+        for (uint32_t j = 0; (c->mflags[i] & MF_MAP_FIELD) && j < m->nfields; j++) {
             dp_field *fd = &m->fields[j];
             if (fd->type != DP_T_MESSAGE || !S->msgs[fd->sub].map_entry) continue;
             if (!(fd->flags & DPF_REPEATED))
