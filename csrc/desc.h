@@ -5,14 +5,23 @@
  * The structs keep the member names of descriptor.proto (has_x for an
  * optional scalar that was present, n_x for the length of repeated x), but
  * only for the fields dynpb compiles; arrays hold the structs themselves.
- * Strings are NUL-terminated copies (a NUL inside a string ends it, as it
- * did when protobuf-c parsed the set); an absent string is NULL. All of it
- * lives in the arena of a dp_dset, a userdata whose __gc frees it.
+ * Strings are NUL-terminated copies, except the four strings of a field and
+ * an enum value's name (the most numerous): those are dp_dstr, pointing
+ * into the input bytes. Either way a NUL inside a string ends it (as it did
+ * when protobuf-c parsed the set); an absent string is NULL. All of it
+ * lives in the arena of a dp_dset, a userdata whose __gc frees it, or in
+ * the input bytes, which must outlive it.
  */
 #ifndef DYNPB_DESC_H
 #define DYNPB_DESC_H
 
 #include "dynpb.h"
+
+/* a string in the input bytes: p[0..n), no NUL inside; p NULL: absent */
+typedef struct dp_dstr {
+    const char *p;
+    size_t n;
+} dp_dstr;
 
 /* google.protobuf.FeatureSet: the six features with a run-time meaning */
 typedef struct dp_dfeatures {
@@ -32,7 +41,8 @@ typedef struct dp_dopts {
 } dp_dopts;
 
 typedef struct dp_dfield {                  /* FieldDescriptorProto */
-    const char *name, *extendee, *type_name, *default_value, *json_name;
+    dp_dstr name, extendee, type_name, json_name;
+    const char *default_value;
     int32_t number, label, type, oneof_index;
     uint8_t has_number, has_label, has_type, has_oneof_index;
     uint8_t has_proto3_optional, proto3_optional;
@@ -49,7 +59,7 @@ typedef struct dp_dxrange {                 /* DescriptorProto.ExtensionRange */
 } dp_dxrange;
 
 typedef struct dp_devalue {                 /* EnumValueDescriptorProto */
-    const char *name;
+    dp_dstr name;
     int32_t number;
     uint8_t has_number;
     dp_dopts *options;
@@ -115,8 +125,8 @@ DP_HIDDEN void *dp_dalloc(lua_State *L, dp_dset *d, size_t n);
    field of descriptor.proto entered, tags, lengths, groups), message
    declarations nest at most DP_MAX_TYPE_DEPTH deep. Returns 1, or 0 with
    "malformed descriptor set: <what> at byte <n>" in err (errlen bytes).
-   The strings are copies: data may go once this returns. Raises only for
-   memory errors. */
+   The dp_dstr strings point into data, which must outlive d's use; the
+   others are copies. Raises only for memory errors. */
 DP_HIDDEN int dp_desc_read(lua_State *L, dp_dset *d, const unsigned char *data, size_t len,
                            char *err, size_t errlen);
 

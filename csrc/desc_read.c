@@ -240,6 +240,13 @@ static const char *rd_str(rd *r, bp v, bp ve) {
     return s;
 }
 
+/* v[0..ve) as a dp_dstr, ended at a NUL inside */
+static dp_dstr rd_dstr(bp v, bp ve) {
+    const unsigned char *z = memchr(v, 0, (size_t)(ve - v));
+    dp_dstr s = {(const char *)v, (size_t)((z ? z : ve) - v)};
+    return s;
+}
+
 static int check_msg(rd *r, int k, bp p, bp end);
 
 /* a field of a message of kind k that is not kept: a message field of
@@ -361,11 +368,11 @@ static int read_field(rd *r, bp p, bp end, dp_dfield *f) {
             bp s, se;
             if (!rd_len(r, at, &p, end, &s, &se)) return 0;
             switch (num) {
-            case 1: f->name = rd_str(r, s, se); break;
-            case 2: f->extendee = rd_str(r, s, se); break;
-            case 6: f->type_name = rd_str(r, s, se); break;
+            case 1: f->name = rd_dstr(s, se); break;
+            case 2: f->extendee = rd_dstr(s, se); break;
+            case 6: f->type_name = rd_dstr(s, se); break;
             case 7: f->default_value = rd_str(r, s, se); break;
-            case 10: f->json_name = rd_str(r, s, se); break;
+            case 10: f->json_name = rd_dstr(s, se); break;
             default: if (!read_opts(r, K_FIELDOPTS, s, se, &f->options)) return 0;
             }
         } else if (wt == DP_WT_VARINT && ((num >= 3 && num <= 5) || num == 9 || num == 17)) {
@@ -429,7 +436,7 @@ static int read_evalue(rd *r, bp p, bp end, dp_devalue *e) {
         if (!rd_tag(r, &p, end, &num, &wt)) return 0;
         if (wt == DP_WT_LEN && (num == 1 || num == 3)) {
             if (!rd_len(r, at, &p, end, &s, &se)) return 0;
-            if (num == 1) e->name = rd_str(r, s, se);
+            if (num == 1) e->name = rd_dstr(s, se);
             else if (!read_opts(r, K_EVALOPTS, s, se, &e->options)) return 0;
         } else if (wt == DP_WT_VARINT && num == 2) {
             if (!rd_varint(r, at, &p, end, &v)) return 0;

@@ -83,9 +83,10 @@ int dp_file_features(lua_State *L, const struct dp_dfile *f,
     out->message_encoding = v[4];
     out->json_format = v[5];
     out->edition = edition;
+    const struct dp_dfeatures *fs = f->options ? f->options->features : NULL;
+    if (!fs) return 1;                                       /* the edition's defaults */
     lua_pushfstring(L, "file '%s'", name);                   /* +1 where */
-    int ok = dp_features_merge(L, out, f->options ? f->options->features : NULL,
-                               lua_tostring(L, -1), out);
+    int ok = dp_features_merge(L, out, fs, lua_tostring(L, -1), out);
     if (ok) lua_pop(L, 1);
     else lua_remove(L, -2);                                  /* keep the message */
     return ok;

@@ -217,10 +217,20 @@ typedef struct ctx {
     /* the field being compiled, named by messages that begin with WHERE:
        "file 'f': field 'M.x'", or for an extension (w_scope set)
        "file 'f': extension 'scope.x' of 'M'" */
-    const char *w_file, *w_msg, *w_field, *w_scope;
+    const char *w_file, *w_msg, *w_scope;
+    dp_dstr w_field;
 } ctx;
 
 enum { MF_MAP_ENTRY = 1, MF_MAP_FIELD = 2 };   /* is a map entry / has a field of one */
+
+/* [-0, +0, m] s as a C string (a copy in the dset arena), or "(none)"
+   when absent: for messages, built only when one is made */
+static const char *cs(ctx *c, dp_dstr s) {
+    if (!s.p) return "(none)";
+    char *b = dp_dalloc(c->L, c->d, s.n + 1);
+    memcpy(b, s.p, s.n);
+    return b;
+}
 
 /* A message "%s: ..." given WHERE for %s is prefixed by fail() with
    "file 'f': field 'M.x'" for the field in ctx: the text is only built when
@@ -232,13 +242,14 @@ static const char WHERE[] = "\001";
 static void expand_where(ctx *c) {
     const char *msg = lua_tostring(c->L, -1);
     if (!msg || msg[0] != WHERE[0]) return;
+    const char *field = cs(c, c->w_field);
     if (c->w_scope)
         lua_pushfstring(c->L, "file '%s': extension '%s%s%s' of '%s'%s", c->w_file,
-                        c->w_scope, *c->w_scope ? "." : "", c->w_field, c->w_msg,
+                        c->w_scope, *c->w_scope ? "." : "", field, c->w_msg,
                         msg + 1);                             /* +1 */
     else
         lua_pushfstring(c->L, "file '%s': field '%s.%s'%s", c->w_file, c->w_msg,
-                        c->w_field, msg + 1);                 /* +1 */
+                        field, msg + 1);                      /* +1 */
     lua_remove(c->L, -2);                                     /* -1 */
 }
 
@@ -332,6 +343,15 @@ static int is_ident(const char *s) {
     if (!u || !(ident_class[*u] & 1)) return 0;
     for (u++; *u; u++)
         if (!(ident_class[*u] & 2)) return 0;
+    return 1;
+}
+
+/* is s an identifier? (the dp_dstr form of is_ident) */
+static int is_ident_s(dp_dstr s) {
+    const unsigned char *u = (const unsigned char *)s.p;
+    if (!u || !s.n || !(ident_class[*u] & 1)) return 0;
+    for (size_t i = 1; i < s.n; i++)
+        if (!(ident_class[u[i]] & 2)) return 0;
     return 1;
 }
 
@@ -544,21 +564,21 @@ static int collect(ctx *c, const FDSet *set) {
  * one more field of that message, named "[full.name]". The lists live in
  * the dset arena. */
 
-static int resolve(ctx *c, const char *scope, const char *tn, int *kind, int32_t *idx,
+static int resolve(ctx *c, const char *scope, dp_dstr tn, int *kind, int32_t *idx,
                    const char **full);
 
 /* [-0, +0] the message an extension extends; -1 with an error pushed */
 static int32_t extendee_of(ctx *c, const FileProto *f, const char *scope, const FieldProto *fp) {
     int kind;
     int32_t sub;
-    if (!fp->extendee || !*fp->extendee)
+    if (!fp->extendee.p || !fp->extendee.n)
         return fail(c, "file '%s': extension '%s' has no extendee", f->name,
-                    fp->name ? fp->name : "(none)"), -1;
+                    cs(c, fp->name)), -1;
     if (!resolve(c, scope, fp->extendee, &kind, &sub, NULL) || kind != 1)
         return fail(c, "file '%s': extension '%s%s%s' extends '%s', which is not a message in "
                        "the set (make the set with protoc --include_imports)",
-                    f->name, scope, *scope ? "." : "", fp->name ? fp->name : "(none)",
-                    fp->extendee), -1;
+                    f->name, scope, *scope ? "." : "", cs(c, fp->name),
+                    cs(c, fp->extendee)), -1;
     return sub;
 }
 
@@ -649,25 +669,26 @@ static int compile_enum(ctx *c, uint32_t idx) {
     memset(seen, 0, sizeof(uint32_t) * sslots);
     for (size_t i = 0; i < ep->n_value; i++) {
         const dp_devalue *v = &ep->value[i];
-        if (!is_ident(v->name))
+        if (!is_ident_s(v->name))
             return fail(c, "file '%s': enum '%s': invalid value name '%s'", f->name, e->name,
-                        v->name ? v->name : "(none)");
+                        cs(c, v->name));
         if (!v->has_number)
             return fail(c, "file '%s': enum '%s': value '%s' has no number", f->name, e->name,
-                        v->name);
+                        cs(c, v->name));
         dp_features vf;   /* checked only: no feature of a value has a run-time effect */
         if (!scope_features(c, ef, OPT_FEATURES(v), &vf, "file '%s': enum value '%s.%s'",
-                            f->name, e->name, v->name))
+                            f->name, e->name, OPT_FEATURES(v) ? cs(c, v->name) : ""))
             return 0;
-        size_t vn = strlen(v->name);
-        uint32_t vh = dp_name_hash(v->name, vn), h;
+        size_t vn = v->name.n;
+        uint32_t vh = dp_name_hash(v->name.p, vn), h;
         for (h = vh & smask; seen[h]; h = (h + 1) & smask)
-            if (strcmp(e->values[seen[h] - 1].cname, v->name) == 0)
+            if (strncmp(e->values[seen[h] - 1].cname, v->name.p, vn) == 0 &&
+                e->values[seen[h] - 1].cname[vn] == 0)
                 return fail(c, "file '%s': enum '%s': duplicate value name '%s'", f->name,
-                            e->name, v->name);
+                            e->name, cs(c, v->name));
         seen[h] = (uint32_t)i + 1;
         e->values[i].number = v->number;
-        e->values[i].name = intern(c, v->name, vn, vh, &e->values[i].lname, &e->values[i].cname);
+        e->values[i].name = intern(c, v->name.p, vn, vh, &e->values[i].lname, &e->values[i].cname);
     }
     if (!e->closed && e->values[0].number != 0)
         return fail(c, "file '%s': enum '%s': the first value of %s must be 0", f->name,
@@ -726,15 +747,16 @@ int dp_enum_find(const dp_enum *e, int32_t number) {
 /* [-0, +0] resolves type_name seen in message scope; returns 1 and sets
    *kind (1 message, 2 enum) and *idx, or 0 if not found. Relative names are
    searched from the innermost scope outwards. */
-static int resolve(ctx *c, const char *scope, const char *tn, int *kind, int32_t *idx,
+static int resolve(ctx *c, const char *scope, dp_dstr tns, int *kind, int32_t *idx,
                    const char **full) {
+    const char *tn = tns.p;
     const dp_schema *S = c->S;
     int32_t i;
-    if (tn[0] == '.') {
-        i = find_type_full(S, tn + 1, strlen(tn + 1), kind, full);
+    if (tns.n && tn[0] == '.') {
+        i = find_type_full(S, tn + 1, tns.n - 1, kind, full);
     } else {
         /* try scope prefixes, longest first: "scope.tn" made in buf */
-        size_t n = strlen(scope), tl = strlen(tn);
+        size_t n = strlen(scope), tl = tns.n;
         char *buf = dp_dalloc(c->L, c->d, n + tl + 2);
         memcpy(buf, scope, n);
         for (;;) {
@@ -936,18 +958,18 @@ static int compile_msg(ctx *c, uint32_t idx) {
         }
         p3 = basef->edition == DP_EDITION_PROTO3;
         int editions = basef->edition >= DP_EDITION_2023;
-        if (!is_ident(fp->name))
+        if (!is_ident_s(fp->name))
             return fail(c, "file '%s': %s '%s': invalid field name '%s'", xf->name,
                         is_ext ? "extensions of" : "message", is_ext ? scope : m->name,
-                        fp->name ? fp->name : "(none)");
+                        cs(c, fp->name));
         /* "file 'f': field 'M.x'" (or the extension's), built by fail() */
         const char *where = WHERE;
         c->w_file = is_ext ? xf->name : f->name;
         c->w_msg = m->name;
         c->w_field = fp->name;
         c->w_scope = is_ext ? scope : NULL;
-        const char *fname = fp->name;
-        size_t fnamelen = strlen(fname);
+        const char *fname = fp->name.p;
+        size_t fnamelen = fp->name.n;
         if (is_ext) {
             /* the key "[full.name]", interned like a field name */
             size_t sl = strlen(scope);
@@ -995,9 +1017,9 @@ static int compile_msg(ctx *c, uint32_t idx) {
         fd->namelen = (uint32_t)fnamelen;
         fd->oneof = -1;
         fd->sub = -1;
-        fd->jname = fp->json_name && *fp->json_name && strcmp(fp->json_name, fname) &&
-                            fname[0] != '['
-                        ? sdup(L, S, fp->json_name) : NULL;   /* NULL: dp_json_prepare */
+        fd->jname = fp->json_name.n && fname[0] != '[' &&
+                            (fp->json_name.n != fnamelen || memcmp(fp->json_name.p, fname, fnamelen))
+                        ? sdupn(L, S, fp->json_name.p, fp->json_name.n) : NULL;   /* NULL: dp_json_prepare */
         fd->jnamelen = fd->jname ? (uint32_t)strlen(fd->jname) : 0;
 
         int label = fp->has_label ? (int)fp->label : 1;
@@ -1032,18 +1054,18 @@ static int compile_msg(ctx *c, uint32_t idx) {
             fd->flags |= DPF_REQUIRED;
 
         int type = fp->has_type ? (int)fp->type : 0;
-        if (fp->type_name && *fp->type_name) {
+        if (fp->type_name.n) {
             int kind;
             int32_t sub;
             const char *full;
             if (!resolve(c, scope, fp->type_name, &kind, &sub, &full))
                 return fail(c, "%s: type '%s' not found in the set (is an import missing? "
                                "make the set with protoc --include_imports)",
-                            where, fp->type_name);
+                            where, cs(c, fp->type_name));
             if (type == 0) type = kind == 1 ? DP_T_MESSAGE : DP_T_ENUM;
             if ((kind == 1 && type != DP_T_MESSAGE && type != DP_T_GROUP) ||
                 (kind == 2 && type != DP_T_ENUM))
-                return fail(c, "%s: type '%s' is not a%s", where, fp->type_name,
+                return fail(c, "%s: type '%s' is not a%s", where, cs(c, fp->type_name),
                             type == DP_T_ENUM ? "n enum" : " message");
             fd->sub = sub;
             fd->type_name = full;
