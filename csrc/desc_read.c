@@ -226,7 +226,8 @@ static inline int rd_len(rd *r, bp at, bp *pp, bp end, bp *v, bp *ve) {
     return rd_len_slow(r, at, pp, end, v, ve);
 }
 
-static int rd_varint(rd *r, bp at, bp *pp, bp end, uint64_t *v) {
+
+static inline int rd_varint(rd *r, bp at, bp *pp, bp end, uint64_t *v) {
     dp_status st = rv(pp, end, v);
     return st == DP_OK ? 1 : rfail(r, at, dp_status_str(st));
 }
@@ -252,10 +253,15 @@ static int check_msg(rd *r, int k, bp p, bp end);
 /* a field of a message of kind k that is not kept: a message field of
    descriptor.proto is entered and checked, anything else skipped */
 static int rd_other(rd *r, int k, uint32_t num, int wt, bp at, bp *pp, bp end) {
-    int child = child_kind(k, num);
-    if (child >= 0 && wt == DP_WT_LEN) {
+    if (wt == DP_WT_LEN) {
         bp v, ve;
-        return rd_len(r, at, pp, end, &v, &ve) && check_msg(r, child, v, ve);
+        if (!rd_len(r, at, pp, end, &v, &ve)) return 0;
+        int child = child_kind(k, num);
+        return child < 0 || check_msg(r, child, v, ve);
+    }
+    if (wt == DP_WT_VARINT) {                   /* the common scalar, inline */
+        uint64_t v;
+        return rd_varint(r, at, pp, end, &v);
     }
     dp_status st = dp_skip_field(pp, end, num, wt, DP_DEFAULT_MAX_DEPTH);
     return st == DP_OK ? 1 : rfail(r, at, dp_status_str(st));
