@@ -36,8 +36,27 @@ typedef dp_denum EnumProto;
 #define DP_ALIGN 16
 #define DP_BLOCK 16384
 
+/* dp_schema_alloc without the zeroing, aligned to align (a power of 2 up
+   to DP_ALIGN): for strings */
+static void *schema_alloc_raw(lua_State *L, dp_schema *S, size_t n, size_t align) {
+    size_t pad = (size_t)(-(uintptr_t)S->cur & (align - 1));
+    if (S->cur && pad + n <= S->left) {
+        void *p = S->cur + pad;
+        S->cur += pad + n;
+        S->left -= pad + n;
+        return p;
+    }
+    return dp_schema_alloc(L, S, n);
+}
+
 void *dp_schema_alloc(lua_State *L, dp_schema *S, size_t n) {
     n = (n + (DP_ALIGN - 1)) & ~(size_t)(DP_ALIGN - 1);
+    size_t pad = (size_t)(-(uintptr_t)S->cur & (DP_ALIGN - 1));   /* after a string */
+    if (pad) {
+        if (pad > S->left) pad = S->left;
+        S->cur += pad;
+        S->left -= pad;
+    }
     if (n > S->left) {
         size_t hdr = (sizeof(dp_block) + DP_ALIGN - 1) & ~(size_t)(DP_ALIGN - 1);
         /* a big request gets a block of its own: the current block's rest
@@ -90,7 +109,7 @@ void dp_schema_free(dp_schema *S) {
 
 /* n bytes of s and a NUL in schema memory */
 static char *sdupn(lua_State *L, dp_schema *S, const char *s, size_t n) {
-    char *d = dp_schema_alloc(L, S, n + 1);
+    char *d = schema_alloc_raw(L, S, n + 1, 1);
     memcpy(d, s, n);
     d[n] = 0;
     return d;
@@ -418,7 +437,7 @@ static int register_name(ctx *c, const FileProto *f, const char *scope,
                     f->name, name ? name : "(none)", scope);
     size_t sn = strlen(scope), nn = strlen(name);
     size_t n = sn ? sn + 1 + nn : nn;
-    char *full = dp_schema_alloc(c->L, S, n + 1);
+    char *full = schema_alloc_raw(c->L, S, n + 1, 1);
     if (sn) {
         memcpy(full, scope, sn);
         full[sn] = '.';
