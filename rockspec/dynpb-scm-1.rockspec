@@ -20,7 +20,7 @@ Lua tables. Schemas nobody uses are freed; reloading the same bytes is a hit.
 dependencies = {
   "lua >= 5.1, < 5.5",
 }
--- Debian packages needed to build: libprotobuf-c-dev, libcurl4-openssl-dev, zlib1g-dev
+-- Debian packages needed to build: libcurl4-openssl-dev, zlib1g-dev
 -- (their headers sit on the compiler's default paths, multiarch included).
 build = {
   type = "make",
