@@ -165,8 +165,15 @@ typedef const unsigned char *bp;
 
 /* dp_read_varint with the one-byte case inline (tags and most lengths) */
 static inline dp_status rv(bp *pp, bp end, uint64_t *v) {
-    if (*pp < end && **pp < 0x80) {
-        *v = *(*pp)++;
+    bp p = *pp;
+    if (p < end && *p < 0x80) {
+        *v = *p;
+        *pp = p + 1;
+        return DP_OK;
+    }
+    if (end - p >= 2 && p[1] < 0x80) {           /* two bytes: lengths to 16 KiB */
+        *v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+        *pp = p + 2;
         return DP_OK;
     }
     return dp_read_varint(pp, end, v);

@@ -488,7 +488,7 @@ static int collect_msg(ctx *c, const FileProto *f, const char *scope,
 
 /* the slot of file name s in the hash fs (mask) of file indices + 1 */
 static uint32_t file_slot(const FDSet *set, const uint32_t *fs, uint32_t mask, const char *s) {
-    for (uint32_t i = dp_name_hash(s, strlen(s)) & mask;; i = (i + 1) & mask)
+    for (uint32_t i = type_hash(s, strlen(s)) & mask;; i = (i + 1) & mask)
         if (!fs[i] || strcmp(set->file[fs[i] - 1].name, s) == 0) return i;
 }
 
@@ -735,8 +735,8 @@ static int compile_enum(ctx *c, uint32_t idx) {
     uint32_t slots = 4;
     while (slots < 2 * e->nvalues) slots *= 2;
     e->hmask = slots - 1;
-    e->byname = dp_schema_alloc(L, c->S, sizeof(uint32_t) * slots);
-    e->byptr = dp_schema_alloc(L, c->S, sizeof(uint32_t) * slots);
+    e->byname = dp_schema_alloc(L, c->S, sizeof(uint32_t) * 2 * slots);   /* and byptr */
+    e->byptr = e->byname + slots;
     for (uint32_t i = 0; i < e->nvalues; i++) {
         uint32_t h = dp_name_hash(e->values[i].cname, strlen(e->values[i].cname)) & e->hmask;
         while (e->byname[h]) h = (h + 1) & e->hmask;
@@ -938,9 +938,11 @@ static int compile_msg(ctx *c, uint32_t idx) {
     if (nall > 65535)
         return fail(c, "file '%s': message '%s' has more than 65535 fields (extensions "
                        "included)", f->name, m->name);
-    m->fields = dp_schema_alloc(L, S, sizeof(dp_field) * (nall ? nall : 1));
+    /* fields, then the oneof names, in one allocation */
+    m->fields = dp_schema_alloc(L, S, sizeof(dp_field) * (nall ? nall : 1) +
+                                          sizeof(char *) * (mp->n_oneof_decl + 1));
     m->noneofs = (uint32_t)mp->n_oneof_decl;
-    m->oneof_names = dp_schema_alloc(L, S, sizeof(char *) * (mp->n_oneof_decl + 1));
+    m->oneof_names = (const char **)(m->fields + (nall ? nall : 1));
     for (size_t i = 0; i < mp->n_oneof_decl; i++) {
         const char *on = mp->oneof_decl[i].name;
         if (!is_ident(on))
@@ -1173,15 +1175,17 @@ static int compile_msg(ctx *c, uint32_t idx) {
     for (uint32_t i = 0; i < m->nfields; i++)
         if (m->fields[i].number < 1024 && m->fields[i].number > maxn) maxn = m->fields[i].number;
     m->ndense = m->nfields ? maxn + 1 : 0;
-    m->dense = dp_schema_alloc(L, S, sizeof(uint16_t) * (m->ndense ? m->ndense : 1));
-    for (uint32_t i = 0; i < m->nfields; i++)
-        if (m->fields[i].number < m->ndense) m->dense[m->fields[i].number] = (uint16_t)(i + 1);
     /* name hash: at least twice as many slots as fields, so probes end */
     uint32_t slots = 4;
     while (slots < 2 * m->nfields) slots *= 2;
     m->hmask = slots - 1;
-    m->byname = dp_schema_alloc(L, S, sizeof(uint16_t) * slots);
-    m->byptr = dp_schema_alloc(L, S, sizeof(uint16_t) * slots);
+    /* byname, byptr and dense in one allocation */
+    m->byname = dp_schema_alloc(L, S, sizeof(uint16_t) * (2 * (size_t)slots +
+                                                          (m->ndense ? m->ndense : 1)));
+    m->byptr = m->byname + slots;
+    m->dense = m->byptr + slots;
+    for (uint32_t i = 0; i < m->nfields; i++)
+        if (m->fields[i].number < m->ndense) m->dense[m->fields[i].number] = (uint16_t)(i + 1);
     for (uint32_t i = 0; i < m->nfields; i++) {
         uint32_t h = dp_name_hash(m->fields[i].cname, m->fields[i].namelen) & m->hmask;
         while (m->byname[h]) h = (h + 1) & m->hmask;
