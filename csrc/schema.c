@@ -202,9 +202,8 @@ typedef struct ctx {
        schema memory */
     uint32_t nmask;
     uint64_t *nslot;
-    const char **nstr;
-    uint32_t *nlen;
-    const char **ncname;
+    struct nrec { const char *lstr, *cname; size_t len; } *nrec;
+    uint32_t ncap;           /* entries nrec has room for (index 0 unused) */
     /* a scratch buffer for per-message checks (grow_scratch) */
     void *scratch;
     size_t scratch_cap;
@@ -294,18 +293,24 @@ static int32_t intern(ctx *c, const char *s, size_t n, uint32_t h, const char **
         uint64_t e = c->nslot[i];
         if (!e) break;
         uint32_t k = (uint32_t)e;
-        if ((uint32_t)(e >> 32) == h && c->nlen[k] == n && memcmp(c->nstr[k], s, n) == 0) {
-            *lname = c->nstr[k];
-            *cname = c->ncname[k];
+        if ((uint32_t)(e >> 32) == h && c->nrec[k].len == n && memcmp(c->nrec[k].lstr, s, n) == 0) {
+            *lname = c->nrec[k].lstr;
+            *cname = c->nrec[k].cname;
             return (int32_t)k;
         }
     }
     uint32_t k = (uint32_t)++c->nnames;
+    if (k >= c->ncap) {                                       /* full: double */
+        struct nrec *r = dp_dalloc(c->L, c->d, sizeof *r * 2 * (size_t)c->ncap);
+        memcpy(r, c->nrec, sizeof *r * c->ncap);
+        c->nrec = r;
+        c->ncap *= 2;
+    }
     lua_pushlstring(c->L, s, n);                              /* +1 */
-    c->nstr[k] = lua_tostring(c->L, -1);
+    c->nrec[k].lstr = lua_tostring(c->L, -1);
     lua_rawseti(c->L, c->names, (int)k);                      /* -1 */
-    c->nlen[k] = (uint32_t)n;
-    c->ncname[k] = sdupn(c->L, c->S, s, n);
+    c->nrec[k].len = n;
+    c->nrec[k].cname = sdupn(c->L, c->S, s, n);
     c->nslot[i] = (uint64_t)h << 32 | k;
     if (2 * k > c->nmask) {                                   /* half full: double */
         uint32_t mask = 2 * c->nmask + 1;
@@ -320,8 +325,8 @@ static int32_t intern(ctx *c, const char *s, size_t n, uint32_t h, const char **
         c->nslot = t;
         c->nmask = mask;
     }
-    *lname = c->nstr[k];
-    *cname = c->ncname[k];
+    *lname = c->nrec[k].lstr;
+    *cname = c->nrec[k].cname;
     return (int32_t)k;
 }
 
@@ -416,14 +421,11 @@ static int scope_features(ctx *c, const dp_features *parent,
 
 /* ---- stage 2: collect names */
 
-/* counts the messages and enums under m, and (into *nn) its fields,
-   extensions and enum values: a bound on the names NAMES gets */
-static void count_types(const MsgProto *m, uint32_t *nm, uint32_t *ne, size_t *nn) {
+/* counts the messages and enums under m */
+static void count_types(const MsgProto *m, uint32_t *nm, uint32_t *ne) {
     (*nm)++;
     *ne += (uint32_t)m->n_enum_type;
-    *nn += m->n_field + m->n_extension;
-    for (size_t i = 0; i < m->n_enum_type; i++) *nn += m->enum_type[i].n_value;
-    for (size_t i = 0; i < m->n_nested_type; i++) count_types(&m->nested_type[i], nm, ne, nn);
+    for (size_t i = 0; i < m->n_nested_type; i++) count_types(&m->nested_type[i], nm, ne);
 }
 
 /* [-0, +0|1] registers full name "scope.name" as message (kind 1) or enum
@@ -496,13 +498,10 @@ static int collect(ctx *c, const FDSet *set) {
     lua_State *L = c->L;
     dp_schema *S = c->S;
     uint32_t nm = 0, ne = 0;
-    size_t nn = 0;
     for (size_t i = 0; i < set->n_file; i++) {
         const FileProto *f = &set->file[i];
         ne += (uint32_t)f->n_enum_type;
-        nn += f->n_extension;
-        for (size_t j = 0; j < f->n_enum_type; j++) nn += f->enum_type[j].n_value;
-        for (size_t j = 0; j < f->n_message_type; j++) count_types(&f->message_type[j], &nm, &ne, &nn);
+        for (size_t j = 0; j < f->n_message_type; j++) count_types(&f->message_type[j], &nm, &ne);
     }
     c->nm = nm;
     c->ne = ne;
@@ -527,9 +526,8 @@ static int collect(ctx *c, const FDSet *set) {
     c->efeat = feat + nm;
     c->nmask = 4095;
     c->nslot = dp_dalloc(L, c->d, sizeof(uint64_t) * 4096);
-    c->nstr = dp_dalloc(L, c->d, sizeof(char *) * (nn + 1));
-    c->nlen = dp_dalloc(L, c->d, sizeof(uint32_t) * (nn + 1));
-    c->ncname = dp_dalloc(L, c->d, sizeof(char *) * (nn + 1));
+    c->ncap = 2048;
+    c->nrec = dp_dalloc(L, c->d, sizeof *c->nrec * c->ncap);
 
     /* file names unique, dependencies present in the set */
     uint32_t fmask = slots_for(set->n_file) - 1;
