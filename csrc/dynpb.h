@@ -100,8 +100,8 @@ typedef struct dp_field {
     uint8_t tag[8];           /* the encoded tag (wire type of one element;
                                  START_GROUP for groups), taglen bytes */
     uint8_t taglen;
-    const char *cname;        /* the name as C string (errors, reflection) */
     uint32_t namelen;         /* strlen(cname) */
+    const char *cname;        /* the name as C string (errors, reflection) */
     const char *lname;        /* bytes of the interned Lua string NAMES[name]:
                                  a key with the same pointer is this name */
     const char *type_name;    /* resolved full type name without dot, or NULL */
@@ -117,16 +117,16 @@ typedef struct dp_msg {
     uint32_t nfields;
     dp_field *fields;         /* sorted by number */
     uint32_t ndense;          /* dense[n] valid for n < ndense */
-    uint16_t *dense;          /* field number -> index+1, 0 = no such field */
     uint32_t hmask;           /* byname has hmask + 1 slots (a power of 2) */
+    uint16_t *dense;          /* field number -> index+1, 0 = no such field */
     uint16_t *byname;         /* open-addressing hash of names: field index+1 */
     uint16_t *byptr;          /* the same, keyed by lname pointer */
     uint32_t noneofs;
-    const char **oneof_names;
     uint8_t map_entry;        /* is a synthesized map entry (key=1, value=2) */
     uint8_t proto3;           /* declared in a proto3 file */
     uint8_t closed_enum_rep;  /* some repeated field has a closed enum type */
     uint8_t wkt;              /* DP_WKT_* (json.h): a well-known type's JSON form */
+    const char **oneof_names;
     uint16_t *byjson;         /* hmask + 1 slots: field index+1 by jname */
     int32_t jconf[2];         /* two fields with one JSON name, or -1 (JSON fails) */
     uint8_t message_set;      /* option message_set_wire_format (issue 11) */
