@@ -17,10 +17,11 @@
 
 #include "dynpb.h"
 
-/* a string in the input bytes: p[0..n), no NUL inside; p NULL: absent */
+/* a string in the input bytes: base[off .. off + n) (base: dp_dset.base),
+   no NUL inside; off 0: absent (no string of a set starts at its first
+   byte, a tag) */
 typedef struct dp_dstr {
-    const char *p;
-    size_t n;
+    uint32_t off, n;
 } dp_dstr;
 
 /* google.protobuf.FeatureSet: the six features with a run-time meaning */
@@ -111,7 +112,13 @@ typedef struct dp_dset {
     size_t chunk;                           /* size of the next chunk */
     size_t n_file;                          /* FileDescriptorSet.file */
     dp_dfile *file;
+    const unsigned char *base;              /* the input bytes (dp_dstr) */
 } dp_dset;
+
+/* the first byte of s (see dp_dstr), NULL when absent */
+static inline const char *dp_dstr_p(const dp_dset *d, dp_dstr s) {
+    return s.off ? (const char *)d->base + s.off : NULL;
+}
 
 /* [-0, +1, m] pushes a new empty dp_dset userdata (its __gc frees the arena) */
 DP_HIDDEN dp_dset *dp_dset_push(lua_State *L);
@@ -124,7 +131,8 @@ DP_HIDDEN void *dp_dalloc(lua_State *L, dp_dset *d, size_t n);
    wire structure is checked as dynpb's decoder checks it (every message
    field of descriptor.proto entered, tags, lengths, groups), message
    declarations nest at most DP_MAX_TYPE_DEPTH deep. Returns 1, or 0 with
-   "malformed descriptor set: <what> at byte <n>" in err (errlen bytes).
+   "malformed descriptor set: <what> at byte <n>" in err (errlen bytes);
+   a set of 4 GiB or more is refused.
    The dp_dstr strings point into data, which must outlive d's use; the
    others are copies. Raises only for memory errors. */
 DP_HIDDEN int dp_desc_read(lua_State *L, dp_dset *d, const unsigned char *data, size_t len,

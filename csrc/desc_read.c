@@ -249,9 +249,9 @@ static const char *rd_str(rd *r, bp v, bp ve) {
 }
 
 /* v[0..ve) as a dp_dstr, ended at a NUL inside */
-static dp_dstr rd_dstr(bp v, bp ve) {
+static dp_dstr rd_dstr(rd *r, bp v, bp ve) {
     const unsigned char *z = memchr(v, 0, (size_t)(ve - v));
-    dp_dstr s = {(const char *)v, (size_t)((z ? z : ve) - v)};
+    dp_dstr s = {(uint32_t)(v - r->base), (uint32_t)((z ? z : ve) - v)};
     return s;
 }
 
@@ -381,11 +381,11 @@ static int read_field(rd *r, bp p, bp end, dp_dfield *f) {
             bp s, se;
             if (!rd_len(r, at, &p, end, &s, &se)) return 0;
             switch (num) {
-            case 1: f->name = rd_dstr(s, se); break;
-            case 2: f->extendee = rd_dstr(s, se); break;
-            case 6: f->type_name = rd_dstr(s, se); break;
+            case 1: f->name = rd_dstr(r, s, se); break;
+            case 2: f->extendee = rd_dstr(r, s, se); break;
+            case 6: f->type_name = rd_dstr(r, s, se); break;
             case 7: f->default_value = rd_str(r, s, se); break;
-            case 10: f->json_name = rd_dstr(s, se); break;
+            case 10: f->json_name = rd_dstr(r, s, se); break;
             default: if (!read_opts(r, K_FIELDOPTS, s, se, &f->options)) return 0;
             }
         } else if (wt == DP_WT_VARINT && ((num >= 3 && num <= 5) || num == 9 || num == 17)) {
@@ -449,7 +449,7 @@ static int read_evalue(rd *r, bp p, bp end, dp_devalue *e) {
         if (!rd_tag(r, &p, end, &num, &wt)) return 0;
         if (wt == DP_WT_LEN && (num == 1 || num == 3)) {
             if (!rd_len(r, at, &p, end, &s, &se)) return 0;
-            if (num == 1) e->name = rd_dstr(s, se);
+            if (num == 1) e->name = rd_dstr(r, s, se);
             else if (!read_opts(r, K_EVALOPTS, s, se, &e->options)) return 0;
         } else if (wt == DP_WT_VARINT && num == 2) {
             if (!rd_varint(r, at, &p, end, &v)) return 0;
@@ -637,6 +637,11 @@ int dp_desc_read(lua_State *L, dp_dset *d, const unsigned char *data, size_t len
     static const uint32_t nums[1] = {1};
     size_t cap[1] = {0};
     bp p = data, end = data + len;
+    d->base = data;
+    if (len > UINT32_MAX) {                     /* dp_dstr holds 32-bit offsets */
+        snprintf(err, errlen, "malformed descriptor set: %zu bytes, more than 4 GiB", len);
+        return 0;
+    }
     count_fields(p, end, nums, cap, 1);
     d->file = cap[0] ? dp_dalloc(L, d, sizeof(dp_dfile) * cap[0]) : NULL;
     d->n_file = 0;

@@ -244,9 +244,9 @@ enum { MF_MAP_ENTRY = 1, MF_MAP_FIELD = 2 };   /* is a map entry / has a field o
 /* [-0, +0, m] s as a C string (a copy in the dset arena), or "(none)"
    when absent: for messages, built only when one is made */
 static const char *cs(ctx *c, dp_dstr s) {
-    if (!s.p) return "(none)";
-    char *b = dp_dalloc(c->L, c->d, s.n + 1);
-    memcpy(b, s.p, s.n);
+    if (!s.off) return "(none)";
+    char *b = dp_dalloc(c->L, c->d, (size_t)s.n + 1);
+    memcpy(b, dp_dstr_p(c->d, s), s.n);
     return b;
 }
 
@@ -371,8 +371,8 @@ static int is_ident(const char *s) {
 }
 
 /* is s an identifier? (the dp_dstr form of is_ident) */
-static int is_ident_s(dp_dstr s) {
-    const unsigned char *u = (const unsigned char *)s.p;
+static int is_ident_s(const ctx *c, dp_dstr s) {
+    const unsigned char *u = (const unsigned char *)dp_dstr_p(c->d, s);
     if (!u || !s.n || !(ident_class[*u] & 1)) return 0;
     for (size_t i = 1; i < s.n; i++)
         if (!(ident_class[u[i]] & 2)) return 0;
@@ -588,7 +588,7 @@ static int resolve(ctx *c, const char *scope, dp_dstr tn, int *kind, int32_t *id
 static int32_t extendee_of(ctx *c, const FileProto *f, const char *scope, const FieldProto *fp) {
     int kind;
     int32_t sub;
-    if (!fp->extendee.p || !fp->extendee.n)
+    if (!fp->extendee.n)
         return fail(c, "file '%s': extension '%s' has no extendee", f->name,
                     cs(c, fp->name)), -1;
     if (!resolve(c, scope, fp->extendee, &kind, &sub, NULL) || kind != 1)
@@ -686,7 +686,7 @@ static int compile_enum(ctx *c, uint32_t idx) {
     memset(seen, 0, sizeof(uint32_t) * sslots);
     for (size_t i = 0; i < ep->n_value; i++) {
         const dp_devalue *v = &ep->value[i];
-        if (!is_ident_s(v->name))
+        if (!is_ident_s(c, v->name))
             return fail(c, "file '%s': enum '%s': invalid value name '%s'", f->name, e->name,
                         cs(c, v->name));
         if (!v->has_number)
@@ -697,15 +697,16 @@ static int compile_enum(ctx *c, uint32_t idx) {
                             f->name, e->name, OPT_FEATURES(v) ? cs(c, v->name) : ""))
             return 0;
         size_t vn = v->name.n;
-        uint32_t vh = dp_name_hash(v->name.p, vn), h;
+        const char *vp = dp_dstr_p(c->d, v->name);
+        uint32_t vh = dp_name_hash(vp, vn), h;
         for (h = vh & smask; seen[h]; h = (h + 1) & smask)
-            if (strncmp(e->values[seen[h] - 1].cname, v->name.p, vn) == 0 &&
+            if (strncmp(e->values[seen[h] - 1].cname, vp, vn) == 0 &&
                 e->values[seen[h] - 1].cname[vn] == 0)
                 return fail(c, "file '%s': enum '%s': duplicate value name '%s'", f->name,
                             e->name, cs(c, v->name));
         seen[h] = (uint32_t)i + 1;
         e->values[i].number = v->number;
-        e->values[i].name = intern(c, v->name.p, vn, vh, &e->values[i].lname, &e->values[i].cname);
+        e->values[i].name = intern(c, vp, vn, vh, &e->values[i].lname, &e->values[i].cname);
     }
     if (!e->closed && e->values[0].number != 0)
         return fail(c, "file '%s': enum '%s': the first value of %s must be 0", f->name,
@@ -766,7 +767,7 @@ int dp_enum_find(const dp_enum *e, int32_t number) {
    searched from the innermost scope outwards. */
 static int resolve(ctx *c, const char *scope, dp_dstr tns, int *kind, int32_t *idx,
                    const char **full) {
-    const char *tn = tns.p;
+    const char *tn = dp_dstr_p(c->d, tns);
     const dp_schema *S = c->S;
     int32_t i;
     if (tns.n && tn[0] == '.') {
@@ -977,7 +978,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
         }
         p3 = basef->edition == DP_EDITION_PROTO3;
         int editions = basef->edition >= DP_EDITION_2023;
-        if (!is_ident_s(fp->name))
+        if (!is_ident_s(c, fp->name))
             return fail(c, "file '%s': %s '%s': invalid field name '%s'", xf->name,
                         is_ext ? "extensions of" : "message", is_ext ? scope : m->name,
                         cs(c, fp->name));
@@ -987,7 +988,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
         c->w_msg = m->name;
         c->w_field = fp->name;
         c->w_scope = is_ext ? scope : NULL;
-        const char *fname = fp->name.p;
+        const char *fname = dp_dstr_p(c->d, fp->name);
         size_t fnamelen = fp->name.n;
         if (is_ext) {
             /* the key "[full.name]", interned like a field name */
@@ -1037,8 +1038,10 @@ static int compile_msg(ctx *c, uint32_t idx) {
         fd->oneof = -1;
         fd->sub = -1;
         fd->jname = fp->json_name.n && fname[0] != '[' &&
-                            (fp->json_name.n != fnamelen || memcmp(fp->json_name.p, fname, fnamelen))
-                        ? sdupn(L, S, fp->json_name.p, fp->json_name.n) : NULL;   /* NULL: dp_json_prepare */
+                            (fp->json_name.n != fnamelen ||
+                             memcmp(dp_dstr_p(c->d, fp->json_name), fname, fnamelen))
+                        ? sdupn(L, S, dp_dstr_p(c->d, fp->json_name), fp->json_name.n)
+                        : NULL;   /* NULL: dp_json_prepare */
         fd->jnamelen = fd->jname ? (uint32_t)strlen(fd->jname) : 0;
 
         int label = fp->has_label ? (int)fp->label : 1;
