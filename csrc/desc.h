@@ -5,12 +5,12 @@
  * The structs keep the member names of descriptor.proto (has_x for an
  * optional scalar that was present, n_x for the length of repeated x), but
  * only for the fields dynpb compiles; arrays hold the structs themselves.
- * Strings are NUL-terminated copies, except the four strings of a field and
- * an enum value's name (the most numerous): those are dp_dstr, pointing
- * into the input bytes. Either way a NUL inside a string ends it (as it did
- * when protobuf-c parsed the set); an absent string is NULL. All of it
- * lives in the arena of a dp_dset, a userdata whose __gc frees it, or in
- * the input bytes, which must outlive it.
+ * Strings are NUL-terminated copies (absent: NULL), except the four strings
+ * of a field and an enum value's name (the most numerous): those are
+ * dp_dstr, offsets into the input bytes (absent: off 0). Either way a NUL
+ * inside a string ends it (as it did when protobuf-c parsed the set). All
+ * of it lives in the arena of a dp_dset, a userdata whose __gc frees it, or
+ * in the input bytes, which must outlive the dset's use.
  */
 #ifndef DYNPB_DESC_H
 #define DYNPB_DESC_H
