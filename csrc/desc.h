@@ -75,7 +75,7 @@ typedef struct dp_denum {                   /* EnumDescriptorProto */
 
 typedef struct dp_dmsg {                    /* DescriptorProto */
     const char *name;
-    size_t n_field, n_nested_type, n_enum_type, n_extension_range, n_extension, n_oneof_decl;
+    uint32_t n_field, n_nested_type, n_enum_type, n_extension_range, n_extension, n_oneof_decl;
     dp_dfield *field;
     struct dp_dmsg *nested_type;
     dp_denum *enum_type;

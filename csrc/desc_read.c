@@ -507,8 +507,8 @@ static int read_msg(rd *r, bp p, bp end, dp_dmsg *m) {
     size_t cap[6] = {0};
     lua_State *L = r->L;
     count_fields(p, end, nums, cap, 6);
-    m->field = dp_dalloc(L, r->d, sizeof(dp_dfield) * (cap[0] + cap[4] + 1));
-    m->extension = m->field + cap[0];
+    m->field = cap[0] + cap[4] ? dp_dalloc(L, r->d, sizeof(dp_dfield) * (cap[0] + cap[4])) : NULL;
+    m->extension = m->field ? m->field + cap[0] : NULL;
     m->nested_type = cap[1] ? dp_dalloc(L, r->d, sizeof(dp_dmsg) * cap[1]) : NULL;
     m->enum_type = cap[2] ? dp_dalloc(L, r->d, sizeof(dp_denum) * cap[2]) : NULL;
     m->extension_range = cap[3] ? dp_dalloc(L, r->d, sizeof(dp_dxrange) * cap[3]) : NULL;
