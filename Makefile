@@ -27,8 +27,8 @@ LDFLAGS_SO := -shared $(LDFLAGS) $(XLDFLAGS)
 BUILD := build/$(LUA)$(VARIANT)
 # every C source of dynpb.so; a feature adds its files here (OBJS, FUZZ_OBJS
 # and AF_OBJS are computed from this list once, before the rules use them)
-SRCS := csrc/sha256.c csrc/wire.c csrc/schema.c csrc/cache.c csrc/reflect.c \
-        csrc/codec.c csrc/decode.c csrc/encode.c csrc/dynpb.c csrc/gen/google/protobuf/descriptor.pb-c.c \
+SRCS := csrc/sha256.c csrc/wire.c csrc/desc_read.c csrc/schema.c csrc/cache.c csrc/reflect.c \
+        csrc/codec.c csrc/decode.c csrc/encode.c csrc/dynpb.c \
         csrc/gen/descriptor_set.c csrc/options.c csrc/services.c \
         csrc/durable.c \
         csrc/text_encode.c csrc/text_decode.c csrc/tty.c \
@@ -38,7 +38,7 @@ SRCS := csrc/sha256.c csrc/wire.c csrc/schema.c csrc/cache.c csrc/reflect.c \
         csrc/gen/protoc_wkt.c \
         csrc/json_common.c csrc/json_encode.c csrc/json_decode.c
 OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRCS))
-HDRS := $(wildcard csrc/*.h) csrc/gen/google/protobuf/descriptor.pb-c.h csrc/gen/feature_defaults.h csrc/protoc/pc.h
+HDRS := $(wildcard csrc/*.h) csrc/gen/feature_defaults.h csrc/protoc/pc.h
 SO := $(BUILD)/dynpb.so
 
 PREFIX ?= /usr/local
@@ -133,7 +133,7 @@ $(FUZZ_DIR)/obj/%.o: csrc/%.c $(HDRS)
 
 $(FUZZ_DIR)/fuzz_%: csrc/fuzz/fuzz_%.c csrc/fuzz/fuzz_common.h $(FUZZ_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(FUZZ_OBJS) \
-	  -l:liblua5.4.a -lprotobuf-c -lm -ldl
+	  -l:liblua5.4.a -lm -ldl
 
 fuzz-build: robust-deps $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_HARNESSES))
 
@@ -164,7 +164,7 @@ $(AF_DIR)/obj/%.o: csrc/%.c $(HDRS)
 	$(ASAN_CC) $(FUZZ_CFLAGS) $(ASAN_SAN) -c $< -o $@
 
 $(AF_DIR)/allocfail: csrc/fuzz/allocfail.c $(AF_OBJS)
-	$(ASAN_CC) $(FUZZ_CFLAGS) $(ASAN_SAN) -o $@ $< $(AF_OBJS) -l:liblua5.4.a -lprotobuf-c -lm -ldl
+	$(ASAN_CC) $(FUZZ_CFLAGS) $(ASAN_SAN) -o $@ $< $(AF_OBJS) -l:liblua5.4.a -lm -ldl
 
 allocfail: robust-deps $(AF_DIR)/allocfail
 	$(AF_ENV) DYNPB_FIXTURES=$(CURDIR)/spec/fixtures DYNPB_LUADIR=$(CURDIR)/lua $(AF_DIR)/allocfail
@@ -449,7 +449,7 @@ $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(SO): $(OBJS)
-	$(CC) $(LDFLAGS_SO) -o $@ $(OBJS) -lprotobuf-c
+	$(CC) $(LDFLAGS_SO) -o $@ $(OBJS)
 
 # the specs find the module through DYNPB_CPATH/DYNPB_LPATH (spec/helper.lua)
 check: $(SO) $(HTTP_TARGET)

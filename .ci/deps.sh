@@ -4,7 +4,8 @@
 # otherwise it lists what is missing and fails. Silent when nothing is missing.
 # Usage: .ci/deps.sh [extra packages...]
 # golang-github-gogo-googleapis-dev: google/api/{http,annotations}.proto for
-# the services and options specs (issue 11).
+# the services and options specs (issue 11). libprotobuf-c-dev and
+# protobuf-c-compiler: only the bench's protobuf-c row (bench/pbc_bench.c).
 set -e
 PKGS="gcc make pkg-config python3
 lua5.1 lua5.2 lua5.3 lua5.4 liblua5.1-0-dev liblua5.2-dev liblua5.3-dev liblua5.4-dev

@@ -106,20 +106,13 @@ const dp_msg *dp_lookup_msg(lua_State *L, dp_schema *S, int sidx, int nameidx) {
     if (lua_type(L, nameidx) != LUA_TSTRING)
         luaL_error(L, "dynpb: message type name expected, got %s", luaL_typename(L, nameidx));
     const char *s = lua_tolstring(L, nameidx, &n);
-    lua_rawgeti(L, sidx, 1);                          /* +1 core */
-    dp_getuv(L, -1);                                  /* +1 uv */
-    lua_rawgeti(L, -1, DP_UV_MSGS);                   /* +1 msgs */
-    if (n && s[0] == '.') lua_pushlstring(L, s + 1, n - 1);
-    else lua_pushvalue(L, nameidx);                   /* +1 name */
-    lua_rawget(L, -2);                                /* -1 +1 index */
-    if (lua_isnil(L, -1)) {
+    int32_t i = n && s[0] == '.' ? dp_find_msg(S, s + 1, n - 1) : dp_find_msg(S, s, n);
+    if (i < 0) {
         char fp[13];                                  /* 12 hex digits name it well enough */
         memcpy(fp, S->fingerprint, 12);
         fp[12] = 0;
         luaL_error(L, "dynpb: no message type named '%s' in schema %s", s, fp);
     }
-    lua_Integer i = lua_tointeger(L, -1);
-    lua_pop(L, 4);
     return &S->msgs[i];
 }
 

@@ -3,9 +3,10 @@
  *
  * Pipeline (one source file per stage):
  *   sha256.c   content fingerprint of descriptor-set bytes
- *   wire.c     varint/fixed primitives and the bounded pre-scan of a
- *              FileDescriptorSet (depth, lengths) run before protobuf-c
- *   schema.c   FileDescriptorSet (parsed by protobuf-c) -> compiled tables
+ *   wire.c     varint primitives, skipping a field (groups bounded)
+ *   desc_read.c FileDescriptorSet bytes -> the structs of desc.h (one
+ *              checked pass over the wire bytes)
+ *   schema.c   those structs -> compiled tables (features.c: editions)
  *   cache.c    per-lua_State fingerprint cache: weak values + pinned LRU
  *   reflect.c  enum constant tables, type lists, field reflection
  *   decode.c   protobuf bytes -> Lua tables
@@ -99,8 +100,8 @@ typedef struct dp_field {
     uint8_t tag[8];           /* the encoded tag (wire type of one element;
                                  START_GROUP for groups), taglen bytes */
     uint8_t taglen;
-    const char *cname;        /* the name as C string (errors, reflection) */
     uint32_t namelen;         /* strlen(cname) */
+    const char *cname;        /* the name as C string (errors, reflection) */
     const char *lname;        /* bytes of the interned Lua string NAMES[name]:
                                  a key with the same pointer is this name */
     const char *type_name;    /* resolved full type name without dot, or NULL */
@@ -112,19 +113,20 @@ typedef struct dp_field {
 
 typedef struct dp_msg {
     const char *name;         /* full name, no leading dot */
+    uint32_t namelen;         /* strlen(name) */
     uint32_t nfields;
     dp_field *fields;         /* sorted by number */
     uint32_t ndense;          /* dense[n] valid for n < ndense */
-    uint16_t *dense;          /* field number -> index+1, 0 = no such field */
     uint32_t hmask;           /* byname has hmask + 1 slots (a power of 2) */
+    uint16_t *dense;          /* field number -> index+1, 0 = no such field */
     uint16_t *byname;         /* open-addressing hash of names: field index+1 */
     uint16_t *byptr;          /* the same, keyed by lname pointer */
     uint32_t noneofs;
-    const char **oneof_names;
     uint8_t map_entry;        /* is a synthesized map entry (key=1, value=2) */
     uint8_t proto3;           /* declared in a proto3 file */
     uint8_t closed_enum_rep;  /* some repeated field has a closed enum type */
     uint8_t wkt;              /* DP_WKT_* (json.h): a well-known type's JSON form */
+    const char **oneof_names;
     uint16_t *byjson;         /* hmask + 1 slots: field index+1 by jname */
     int32_t jconf[2];         /* two fields with one JSON name, or -1 (JSON fails) */
     uint8_t message_set;      /* option message_set_wire_format (issue 11) */
@@ -140,6 +142,7 @@ typedef struct dp_enumval {
 
 typedef struct dp_enum {
     const char *name;         /* full name, no leading dot */
+    uint32_t namelen;         /* strlen(name) */
     uint32_t nvalues;
     dp_enumval *values;       /* declaration order */
     int32_t *by_number;       /* value indices sorted by number, first declared wins */
@@ -168,6 +171,13 @@ typedef struct dp_state {
                                  (encode.c, encode_call) */
 } dp_state;
 
+/* a slot of dp_schema.types (schema.c) */
+typedef struct dp_tslot {
+    uint32_t hash;
+    uint32_t v;               /* 0 empty, 1..nmsgs message v - 1, then enums */
+    const char *name;         /* the full name (NUL-terminated) */
+} dp_tslot;
+
 /* A block of schema memory; blocks form a list freed together. */
 typedef struct dp_block {
     struct dp_block *next;
@@ -192,6 +202,8 @@ typedef struct dp_schema {
     uint16_t *fhints;         /* per field (gidx): elements of its repeated/map
                                  table last time; also mutable */
     uint32_t nfields_total;
+    uint32_t tmask;           /* types has tmask + 1 slots (a power of 2) */
+    struct dp_tslot *types;   /* full-name hash of messages and enums (dp_find_type) */
     char fingerprint[65];
 } dp_schema;
 
@@ -226,10 +238,6 @@ DP_HIDDEN dp_status dp_read_varint(const unsigned char **p,
 /* Skips one field's value of wire type wt (groups included, bounded by depth). */
 DP_HIDDEN dp_status dp_skip_field(const unsigned char **p, const unsigned char *end,
                                   uint32_t number, int wt, int depth);
-/* Checks a FileDescriptorSet's wire structure before protobuf-c sees it.
-   On failure writes a message into err (errlen bytes). */
-DP_HIDDEN int dp_scan_descriptor_set(const unsigned char *data, size_t len,
-                                     char *err, size_t errlen);
 
 /* ---- schema.c */
 /* [-0, +0, e] allocates n bytes (aligned) from the schema's blocks; raises on OOM. */
@@ -239,6 +247,12 @@ DP_HIDDEN void dp_schema_free(dp_schema *S);
    Returns 1, or 0 with an error message pushed. */
 DP_HIDDEN int dp_compile(lua_State *L, dp_schema *S, int uvidx,
                          const unsigned char *data, size_t len);
+/* [-0, +0] index of the message or enum named s[0..n) (full name, no
+   leading dot): *kind = 1 for a message, 2 for an enum; -1 if none */
+DP_HIDDEN int32_t dp_find_type(const dp_schema *S, const char *s, size_t n, int *kind);
+/* [-0, +0] the same for a message only / an enum only */
+DP_HIDDEN int32_t dp_find_msg(const dp_schema *S, const char *s, size_t n);
+DP_HIDDEN int32_t dp_find_enum(const dp_schema *S, const char *s, size_t n);
 /* field lookup by number: dense index, else binary search. NULL if none. */
 static inline const dp_field *dp_find_field(const dp_msg *m, uint32_t number) {
     if (number < m->ndense) {
@@ -302,9 +316,9 @@ DP_HIDDEN int dp_enum_find(const dp_enum *e, int32_t number);
 
 /* uservalue table slots of a schema userdata */
 enum {
-    DP_UV_NAMES = 1,      /* array of interned Lua strings (field, value, type names) */
-    DP_UV_MSGS = 2,       /* full name -> message index (0-based) */
-    DP_UV_ENUMS = 3,      /* full name -> enum index */
+    DP_UV_NAMES = 1,      /* array of interned Lua strings (field and value names,
+                             one entry per distinct name) */
+                          /* 2, 3: unused (type names are in dp_schema.types) */
     DP_UV_ENUMTABS = 4,   /* enum index -> constants table (lazy) */
     DP_UV_STATE = 5,      /* the dp_state userdata (anchor) */
     DP_UV_HANDLES = 6,    /* message index -> handle object (lazy) */
@@ -483,8 +497,8 @@ DP_HIDDEN int dp_l_schema_from_json(lua_State *L);  /* schema:from_json(type, js
 DP_HIDDEN int dp_l_handle_from_json(lua_State *L);  /* handle:from_json(json [, opts]) */
 
 /* ---- features.c: protobuf editions, resolved features (issue 14) */
-struct Google__Protobuf__FileDescriptorProto;
-struct Google__Protobuf__FeatureSet;
+struct dp_dfile;       /* desc.h */
+struct dp_dfeatures;
 /* the resolved features of one scope: values of the FeatureSet enums */
 typedef struct dp_features {
     uint8_t field_presence;           /* DP_FP_* */
@@ -510,13 +524,13 @@ enum {
 /* [-0, +0|1] the features of file f: its edition's defaults, then its
    FileOptions.features. Returns 1, or 0 with an error pushed (unsupported
    syntax or edition, unknown feature value: naming the file and edition). */
-DP_HIDDEN int dp_file_features(lua_State *L, const struct Google__Protobuf__FileDescriptorProto *f,
+DP_HIDDEN int dp_file_features(lua_State *L, const struct dp_dfile *f,
                                dp_features *out);
 /* [-0, +0|1] *out = parent overridden by the features set in fs (NULL: none);
    out may be parent. Returns 1, or 0 with "<where>: ..." pushed for an
    unknown value, or for features in a proto2/proto3 file. */
 DP_HIDDEN int dp_features_merge(lua_State *L, const dp_features *parent,
-                                const struct Google__Protobuf__FeatureSet *fs,
+                                const struct dp_dfeatures *fs,
                                 const char *where, dp_features *out);
 /* ---- protoc/compile.c: the .proto compiler (csrc/protoc/pc.h has its stages) */
 /* dynpb.compile(opts) [-1, +1|2, e]: FileDescriptorSet bytes, or nil and

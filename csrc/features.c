@@ -12,17 +12,22 @@
  * parent's result down.
  *
  * Only the six features with a run-time meaning are resolved; language
- * extensions of FeatureSet (pb.cpp, pb.java, ...) are unknown fields to
- * protobuf-c and so ignored, as are the source-retention features.
+ * extensions of FeatureSet (pb.cpp, pb.java, ...) are not read (desc_read.c
+ * skips them), nor are the source-retention features.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include <protobuf-c/protobuf-c.h>
-
-#include "dynpb.h"
-#include "gen/google/protobuf/descriptor.pb-c.h"
+#include "desc.h"
 #include "gen/feature_defaults.h"
+
+/* google.protobuf.Edition values without a case in edition_text */
+static const struct { int32_t v; const char *name; } edition_names[] = {
+    {0, "EDITION_UNKNOWN"}, {900, "EDITION_LEGACY"}, {1002, "EDITION_2026"},
+    {9999, "EDITION_UNSTABLE"}, {1, "EDITION_1_TEST_ONLY"}, {2, "EDITION_2_TEST_ONLY"},
+    {99997, "EDITION_99997_TEST_ONLY"}, {99998, "EDITION_99998_TEST_ONLY"},
+    {99999, "EDITION_99999_TEST_ONLY"}, {0x7FFFFFFF, "EDITION_MAX"}
+};
 
 /* the edition of a file as text: "2023", "proto2", or its enum name */
 static const char *edition_text(int32_t edition, char *buf, size_t n) {
@@ -32,14 +37,16 @@ static const char *edition_text(int32_t edition, char *buf, size_t n) {
     case DP_EDITION_2023: return "2023";
     case DP_EDITION_2024: return "2024";
     }
-    const ProtobufCEnumValue *v =
-        protobuf_c_enum_descriptor_get_value(&google__protobuf__edition__descriptor, edition);
-    if (v) snprintf(buf, n, "%s (%d)", v->name, (int)edition);
-    else snprintf(buf, n, "%d", (int)edition);
+    for (size_t i = 0; i < sizeof edition_names / sizeof edition_names[0]; i++)
+        if (edition_names[i].v == edition) {
+            snprintf(buf, n, "%s (%d)", edition_names[i].name, (int)edition);
+            return buf;
+        }
+    snprintf(buf, n, "%d", (int)edition);
     return buf;
 }
 
-int dp_file_features(lua_State *L, const Google__Protobuf__FileDescriptorProto *f,
+int dp_file_features(lua_State *L, const struct dp_dfile *f,
                      dp_features *out) {
     const char *name = f->name ? f->name : "?";
     const char *syn = f->syntax;
@@ -76,9 +83,10 @@ int dp_file_features(lua_State *L, const Google__Protobuf__FileDescriptorProto *
     out->message_encoding = v[4];
     out->json_format = v[5];
     out->edition = edition;
+    const struct dp_dfeatures *fs = f->options ? f->options->features : NULL;
+    if (!fs) return 1;                                       /* the edition's defaults */
     lua_pushfstring(L, "file '%s'", name);                   /* +1 where */
-    int ok = dp_features_merge(L, out, f->options ? f->options->features : NULL,
-                               lua_tostring(L, -1), out);
+    int ok = dp_features_merge(L, out, fs, lua_tostring(L, -1), out);
     if (ok) lua_pop(L, 1);
     else lua_remove(L, -2);                                  /* keep the message */
     return ok;
@@ -99,11 +107,11 @@ static const char *const feature_names[6] = {
 };
 
 int dp_features_merge(lua_State *L, const dp_features *parent,
-                      const Google__Protobuf__FeatureSet *fs, const char *where,
+                      const struct dp_dfeatures *fs, const char *where,
                       dp_features *out) {
     dp_features r = *parent;
     if (fs) {
-        const protobuf_c_boolean has[6] = {
+        const uint8_t has[6] = {
             fs->has_field_presence, fs->has_enum_type, fs->has_repeated_field_encoding,
             fs->has_utf8_validation, fs->has_message_encoding, fs->has_json_format
         };

@@ -51,11 +51,10 @@ typedef struct dp_jscratch {
     dp_jbuf b[DP_JB_N];
 } dp_jscratch;
 
-/* [-0, +2, e] the start of a JSON call on the schema core at index core
-   (fn names the call in a stack overflow): pushes the schema's MSGS table
-   (*msgs gets its index), then the call's scratch, leased from the state
-   (the function's DP_UP_STATE upvalue), and returns the scratch. */
-DP_HIDDEN dp_jscratch *dp_json_begin(lua_State *L, int core, const char *fn, int *msgs);
+/* [-0, +1, e] the start of a JSON call (fn names the call in a stack
+   overflow): pushes the call's scratch, leased from the state (the calling
+   function's DP_UP_STATE upvalue), and returns it. */
+DP_HIDDEN dp_jscratch *dp_json_begin(lua_State *L, const char *fn);
 /* [-0, +1|2, e] the end of a JSON call, the scratch on top (ok) or below
    the error message (!ok): gives the scratch back and pushes the bytes of
    out (ok: returns 1), or nil under the message (returns 2). */

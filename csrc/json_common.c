@@ -104,12 +104,8 @@ static dp_jscratch *new_scratch(lua_State *L) {
    it back. A call that finds the slot empty (another call holds it, or a
    raise dropped it) makes a new one, kept by dp_json_end; a raise leaves
    the leased scratch unreferenced, and the GC frees its buffers. */
-dp_jscratch *dp_json_begin(lua_State *L, int core, const char *fn, int *msgs) {
+dp_jscratch *dp_json_begin(lua_State *L, const char *fn) {
     luaL_checkstack(L, 16, fn);
-    dp_getuv(L, core);                                 /* +1 schema uv */
-    lua_rawgeti(L, -1, DP_UV_MSGS);                    /* +1 msgs */
-    lua_replace(L, -2);                                /* -1 */
-    *msgs = lua_gettop(L);
     dp_getuv(L, lua_upvalueindex(DP_UP_STATE));        /* +1 state uv */
     lua_rawgeti(L, -1, DP_SU_JSON);                    /* +1 free scratch, or false/nil */
     dp_jscratch *sc = lua_touserdata(L, -1);

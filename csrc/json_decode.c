@@ -35,7 +35,6 @@ typedef struct jr {
     const unsigned char *base, *p, *end;
     dp_jopts o;
     const char *tname;
-    int msgs;                 /* stack index of the schema's name -> index map */
     int depth;                /* message levels (the path) */
     int nest;                 /* JSON nesting counted against max_depth: message
                                  levels but google.protobuf.Value's */
@@ -1213,12 +1212,8 @@ static int parse_any(jr *r) {
     while (nm > url && nm[-1] != '/') nm--;
     if (nm == url || nm == url + urln)
         return failat(r, at, "Any type URL '%s' has no type name after '/'", (const char *)url);
-    dp_jpushl(L, (const char *)nm, (size_t)(url + urln - nm));   /* +1 */
-    lua_rawget(L, r->msgs);
-    int found = !lua_isnil(L, -1);
-    lua_Integer mi = lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    if (!found) return failat(r, at, "type '%s' of an Any is not in the schema", (const char *)nm);
+    int32_t mi = dp_find_msg(r->S, (const char *)nm, (size_t)(url + urln - nm));
+    if (mi < 0) return failat(r, at, "type '%s' of an Any is not in the schema", (const char *)nm);
     const dp_msg *am = &r->S->msgs[mi];
     put_tag(r, 1, DP_WT_LEN);
     put_varint(r, urln);
@@ -1322,7 +1317,7 @@ static int parse_msg(jr *r, const dp_msg *m) {
 
 /* ---- Lua methods */
 
-static int from_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int core, int jidx,
+static int from_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int jidx,
                           int oidx) {
     if (lua_type(L, jidx) != LUA_TSTRING)
         luaL_error(L, "dynpb: from_json %s: JSON text expected, got %s", m->name,
@@ -1331,7 +1326,7 @@ static int from_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int core,
     dp_json_opts(L, oidx, 0, &r.o);
     size_t len;
     const unsigned char *data = (const unsigned char *)lua_tolstring(L, jidx, &len);
-    r.sc = dp_json_begin(L, core, "dynpb: from_json", &r.msgs); /* +2 msgs, scratch */
+    r.sc = dp_json_begin(L, "dynpb: from_json");          /* +1 scratch */
     r.L = L;
     r.S = S;
     r.out = &r.sc->b[DP_JB_OUT];
@@ -1355,14 +1350,12 @@ int dp_l_schema_from_json(lua_State *L) {
     dp_schema *S = dp_check_schema(L, 1);
     const dp_msg *m = dp_lookup_msg(L, S, 1, 2);
     lua_settop(L, 4);
-    lua_rawgeti(L, 1, 1);                              /* +1 core */
-    return from_json_call(L, S, m, 5, 3, 4);
+    return from_json_call(L, S, m, 3, 4);
 }
 
 int dp_l_handle_from_json(lua_State *L) {
     const dp_msg *m;
     dp_schema *S = dp_check_handle(L, 1, &m);
     lua_settop(L, 3);
-    lua_rawgeti(L, 1, 1);                              /* +1 core */
-    return from_json_call(L, S, m, 4, 2, 3);
+    return from_json_call(L, S, m, 2, 3);
 }

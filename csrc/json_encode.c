@@ -53,7 +53,6 @@ typedef struct jw {
     dp_jopts o;
     const char *tname;
     const unsigned char *base, *bend;   /* the input (byte offsets) */
-    int msgs;                 /* stack index of the schema's name -> index map */
     int depth;                /* message levels (the path) */
     int nest;                 /* nesting counted against max_depth: message
                                  levels but google.protobuf.Value's */
@@ -858,11 +857,8 @@ static int write_any(jw *w, const dp_msg *m, size_t a, size_t b) {
     const unsigned char *nm = t.p + t.n;
     while (nm > t.p && nm[-1] != '/') nm--;
     lua_State *L = w->L;
-    dp_jpushl(L, (const char *)nm, (size_t)(t.p + t.n - nm));   /* +1 */
-    lua_rawget(L, w->msgs);                                            /* -1 +1 */
-    int found = !lua_isnil(L, -1);
-    lua_Integer mi = lua_tointeger(L, -1);
-    lua_pop(L, 1);
+    int32_t mi = dp_find_msg(w->S, (const char *)nm, (size_t)(t.p + t.n - nm));
+    int found = mi >= 0;
     int first = 1;
     if (!found) {
         if (!w->o.any_raw)
@@ -1001,8 +997,8 @@ static int write_msg(jw *w, const dp_msg *m, const unsigned char *p, size_t n) {
 /* ---- Lua methods */
 
 /* [-0, +1|2] the body of both to_json methods: pushes the text, or nil and
-   the error message. sidx: the schema object or handle (holds the core). */
-static int to_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int core, int bidx,
+   the error message. bidx: the bytes, oidx: the options. */
+static int to_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int bidx,
                         int oidx) {
     if (lua_type(L, bidx) != LUA_TSTRING)
         luaL_error(L, "dynpb: to_json %s: bytes expected, got %s", m->name,
@@ -1011,7 +1007,7 @@ static int to_json_call(lua_State *L, dp_schema *S, const dp_msg *m, int core, i
     dp_json_opts(L, oidx, 1, &w.o);
     size_t len;
     const unsigned char *data = (const unsigned char *)lua_tolstring(L, bidx, &len);
-    w.sc = dp_json_begin(L, core, "dynpb: to_json", &w.msgs); /* +2 msgs, scratch */
+    w.sc = dp_json_begin(L, "dynpb: to_json");          /* +1 scratch */
     w.L = L;
     w.S = S;
     w.out = &w.sc->b[DP_JB_OUT];
@@ -1030,14 +1026,12 @@ int dp_l_schema_to_json(lua_State *L) {
     dp_schema *S = dp_check_schema(L, 1);
     const dp_msg *m = dp_lookup_msg(L, S, 1, 2);
     lua_settop(L, 4);
-    lua_rawgeti(L, 1, 1);                              /* +1 core */
-    return to_json_call(L, S, m, 5, 3, 4);
+    return to_json_call(L, S, m, 3, 4);
 }
 
 int dp_l_handle_to_json(lua_State *L) {
     const dp_msg *m;
     dp_schema *S = dp_check_handle(L, 1, &m);
     lua_settop(L, 3);
-    lua_rawgeti(L, 1, 1);                              /* +1 core */
-    return to_json_call(L, S, m, 4, 2, 3);
+    return to_json_call(L, S, m, 2, 3);
 }

@@ -21,27 +21,14 @@ const char *dp_type_str(int type) {
     return type >= 1 && type <= 18 ? type_names[type] : "?";
 }
 
-/* [-0, +1] pushes the name at idx without a leading dot */
-static const char *bare_name(lua_State *L, int idx) {
+/* [-0, +0] index of the message (kind 1) or enum (kind 2) named at
+   nameidx, with or without a leading dot, in the schema object at 1; -1 */
+static int find_type(lua_State *L, int kind, int nameidx) {
+    dp_schema *S = dp_check_schema(L, 1);
     size_t n;
-    const char *s = luaL_checklstring(L, idx, &n);
-    if (n && s[0] == '.') lua_pushlstring(L, s + 1, n - 1);
-    else lua_pushvalue(L, idx);
-    return lua_tostring(L, -1);
-}
-
-/* [-0, +0] index of the type named at idx in uservalue slot (MSGS/ENUMS)
-   of the schema object at 1, or -1. */
-static int find_type(lua_State *L, int slot, int nameidx) {
-    dp_check_schema(L, 1);
-    lua_rawgeti(L, 1, 1);                 /* +1 core */
-    dp_getuv(L, -1);                      /* +1 uv */
-    lua_rawgeti(L, -1, slot);             /* +1 map */
-    bare_name(L, nameidx);                /* +1 name */
-    lua_rawget(L, -2);                    /* -1 +1 index or nil */
-    int idx = lua_isnil(L, -1) ? -1 : (int)lua_tointeger(L, -1);
-    lua_pop(L, 4);
-    return idx;
+    const char *s = luaL_checklstring(L, nameidx, &n);
+    if (n && s[0] == '.') { s++; n--; }
+    return kind == 1 ? dp_find_msg(S, s, n) : dp_find_enum(S, s, n);
 }
 
 static int not_found(lua_State *L, const char *what, int nameidx) {
@@ -91,7 +78,7 @@ static int enum_pairs(lua_State *L) {
 }
 
 int dp_l_enum(lua_State *L) {
-    int idx = find_type(L, DP_UV_ENUMS, 2);
+    int idx = find_type(L, 2, 2);
     if (idx < 0) return not_found(L, "enum", 2);
     dp_schema *S = dp_check_schema(L, 1);
     lua_rawgeti(L, 1, 1);                       /* +1 core */
@@ -131,7 +118,7 @@ int dp_l_enum(lua_State *L) {
 }
 
 int dp_l_enum_values(lua_State *L) {
-    int idx = find_type(L, DP_UV_ENUMS, 2);
+    int idx = find_type(L, 2, 2);
     if (idx < 0) return not_found(L, "enum", 2);
     dp_schema *S = dp_check_schema(L, 1);
     const dp_enum *e = &S->enums[idx];
@@ -161,7 +148,7 @@ int dp_l_enum_values(lua_State *L) {
 }
 
 int dp_l_message(lua_State *L) {
-    int idx = find_type(L, DP_UV_MSGS, 2);
+    int idx = find_type(L, 1, 2);
     if (idx < 0) return not_found(L, "message type", 2);
     dp_schema *S = dp_check_schema(L, 1);
     lua_rawgeti(L, 1, 1);                       /* +1 core */

@@ -2,15 +2,17 @@
  * schema.c -- compile a FileDescriptorSet into dynpb's immutable tables.
  *
  * Stages:
- *   1. dp_scan_descriptor_set (wire.c) bounds depth and lengths;
- *   2. protobuf-c parses the set into an arena (chunks from the lua_State's
- *      allocator) owned by a "holder" userdata: released as soon as the
- *      compile ends, and by its __gc if anything below raises;
- *   3. collect: every message and enum gets a full name and an index
- *      (duplicates rejected), recorded in the uservalue tables MSGS/ENUMS;
- *   4. enums, then messages, are compiled into blocks owned by the schema
+ *   1. dp_desc_read (desc_read.c) reads the wire bytes into structs in an
+ *      arena owned by a dp_dset userdata (checking their whole structure):
+ *      released as soon as the compile ends, and by its __gc if anything
+ *      below raises;
+ *   2. collect: every message and enum gets a full name and an index
+ *      (duplicates rejected), recorded in the schema's type-name hash
+ *      (S->types, schema memory: dp_find_type);
+ *   3. enums, then messages, are compiled into blocks owned by the schema
  *      userdata (dp_schema_alloc); field names become Lua strings in the
- *      NAMES array so decode never builds or hashes a name.
+ *      NAMES array (one entry per distinct name) so decode never builds or
+ *      hashes a name.
  *
  * Contract of dp_compile: returns 1 with S filled, or 0 with one error
  * message pushed; it may raise only for memory errors. Either way the Lua
@@ -21,27 +23,62 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <protobuf-c/protobuf-c.h>
+#include "desc.h"
 
-#include "dynpb.h"
-#include "gen/google/protobuf/descriptor.pb-c.h"
-
-typedef Google__Protobuf__FileDescriptorSet FDSet;
-typedef Google__Protobuf__FileDescriptorProto FileProto;
-typedef Google__Protobuf__DescriptorProto MsgProto;
-typedef Google__Protobuf__FieldDescriptorProto FieldProto;
-typedef Google__Protobuf__EnumDescriptorProto EnumProto;
+typedef dp_dset FDSet;
+typedef dp_dfile FileProto;
+typedef dp_dmsg MsgProto;
+typedef dp_dfield FieldProto;
+typedef dp_denum EnumProto;
 
 /* ---- schema memory: bump allocation in blocks from the Lua allocator */
 
 #define DP_ALIGN 16
-#define DP_BLOCK 4096
+#define DP_BLOCK 16384
+
+/* dp_schema_alloc without the zeroing, aligned to align (a power of 2 up
+   to DP_ALIGN): for strings */
+static void *schema_alloc_raw(lua_State *L, dp_schema *S, size_t n, size_t align) {
+    size_t pad = (size_t)(-(uintptr_t)S->cur & (align - 1));
+    if (S->cur && pad + n <= S->left) {
+        void *p = S->cur + pad;
+        S->cur += pad + n;
+        S->left -= pad + n;
+        return p;
+    }
+    return dp_schema_alloc(L, S, n);
+}
 
 void *dp_schema_alloc(lua_State *L, dp_schema *S, size_t n) {
     n = (n + (DP_ALIGN - 1)) & ~(size_t)(DP_ALIGN - 1);
+    size_t pad = (size_t)(-(uintptr_t)S->cur & (DP_ALIGN - 1));   /* after a string */
+    if (pad) {
+        if (pad > S->left) pad = S->left;
+        S->cur += pad;
+        S->left -= pad;
+    }
     if (n > S->left) {
         size_t hdr = (sizeof(dp_block) + DP_ALIGN - 1) & ~(size_t)(DP_ALIGN - 1);
-        size_t size = hdr + (n > DP_BLOCK ? n : DP_BLOCK);
+        /* a big request gets a block of its own: the current block's rest
+           stays usable */
+        if (n > DP_BLOCK / 4) {
+            dp_block *b = S->alloc(S->alloc_ud, NULL, 0, hdr + n);
+            if (!b) luaL_error(L, "dynpb: not enough memory");
+            b->size = hdr + n;
+            S->nbytes += b->size;
+            if (S->blocks) {
+                b->next = S->blocks->next;
+                S->blocks->next = b;
+            } else {
+                b->next = NULL;
+                S->blocks = b;
+                S->cur = NULL;
+                S->left = 0;
+            }
+            memset((char *)b + hdr, 0, n);
+            return (char *)b + hdr;
+        }
+        size_t size = hdr + DP_BLOCK;
         dp_block *b = S->alloc(S->alloc_ud, NULL, 0, size);
         if (!b) luaL_error(L, "dynpb: not enough memory");
         b->next = S->blocks;
@@ -70,104 +107,84 @@ void dp_schema_free(dp_schema *S) {
     S->left = 0;
 }
 
-static const char *sdup(lua_State *L, dp_schema *S, const char *s) {
-    size_t n = strlen(s);
-    char *d = dp_schema_alloc(L, S, n + 1);
-    memcpy(d, s, n + 1);
+/* n bytes of s and a NUL in schema memory */
+static char *sdupn(lua_State *L, dp_schema *S, const char *s, size_t n) {
+    char *d = schema_alloc_raw(L, S, n + 1, 1);
+    memcpy(d, s, n);
+    d[n] = 0;
     return d;
 }
 
-/* ---- protobuf-c allocator: an arena over lua_Alloc
- *
- * protobuf-c allocates every parsed message, string and array separately;
- * a large set (all of googleapis: 22 MB, millions of objects) made malloc
- * and free the largest part of a compile, and the freed fragments stayed in
- * the process (RSS). So its allocations are bump-allocated from big chunks
- * and freed all at once with the holder: pa_free frees nothing. protobuf-c
- * frees nothing it still needs during an unpack, so nothing is lost but the
- * few temporaries it drops (bounded by the input size).
- */
+static const char *sdup(lua_State *L, dp_schema *S, const char *s) {
+    return sdupn(L, S, s, strlen(s));
+}
 
-typedef struct arena_chunk {
-    struct arena_chunk *next;
-    size_t size;                  /* bytes of this chunk, header included */
-} arena_chunk;
+/* ---- the type-name hash: full name -> message or enum index
+ * S->types has tmask + 1 slots (at least twice the types); a slot holds
+ * the name's hash, v (0: empty; v <= nmsgs is message v - 1, a larger v
+ * enum v - nmsgs - 1) and the full name, so a probe reads one slot and a
+ * hit one name. */
 
-typedef struct holder {
-    ProtobufCAllocator pa;   /* handed to protobuf-c; allocator_data = this */
-    lua_Alloc alloc;
-    void *alloc_ud;
-    FDSet *set;              /* parsed set, in the arena; dropped by __gc */
-    arena_chunk *chunks;     /* the arena, freed by __gc */
-    char *cur;               /* bump pointer in the newest chunk */
-    size_t left;             /* bytes left at cur */
-    size_t chunk;            /* size of the next chunk */
-    int oom;                 /* an allocation for protobuf-c failed */
-} holder;
-
-static void *pa_alloc(void *ud, size_t size) {
-    holder *h = ud;
-    size = (size + (DP_ALIGN - 1)) & ~(size_t)(DP_ALIGN - 1);
-    if (size > h->left) {
-        size_t hdr = (sizeof(arena_chunk) + DP_ALIGN - 1) & ~(size_t)(DP_ALIGN - 1);
-        size_t want = size > h->chunk ? size : h->chunk;
-        arena_chunk *c = want <= (size_t)-1 - hdr ? h->alloc(h->alloc_ud, NULL, 0, hdr + want) : NULL;
-        if (!c) {
-            h->oom = 1;
-            return NULL;
-        }
-        c->next = h->chunks;
-        c->size = hdr + want;
-        h->chunks = c;
-        h->cur = (char *)c + hdr;
-        h->left = want;
-        if (h->chunk < ((size_t)4 << 20)) h->chunk *= 2;   /* 64 KiB, 128 KiB, ... 4 MiB */
+/* a hash of s[0..n) that reads 8 bytes at a time (full type names are
+   long: FNV-1a's byte loop was a tenth of a load) */
+static uint32_t type_hash(const char *s, size_t n) {
+    uint64_t h = UINT64_C(0x9E3779B97F4A7C15) ^ n;
+    for (; n >= 8; s += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+        h ^= h >> 32;
     }
-    void *p = h->cur;
-    h->cur += size;
-    h->left -= size;
-    return p;
+    uint64_t w = 0;
+    for (size_t i = 0; i < n; i++) w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    h = (h ^ w) * UINT64_C(0xc4ceb9fe1a85ec53);
+    h ^= h >> 29;
+    return (uint32_t)h;
 }
 
-static void pa_free(void *ud, void *ptr) {
-    (void)ud;
-    (void)ptr;   /* the arena is freed as a whole (holder_gc) */
-}
-
-/* frees the arena (and with it the parsed set) */
-static void holder_release(holder *h) {
-    arena_chunk *c = h->chunks;
-    while (c) {
-        arena_chunk *next = c->next;
-        h->alloc(h->alloc_ud, c, c->size, 0);
-        c = next;
+/* the slot of the name s[0..n), empty or holding it; *h = its hash */
+static uint32_t type_slot(const dp_schema *S, const char *s, size_t n, uint32_t *h) {
+    *h = type_hash(s, n);
+    for (uint32_t i = *h & S->tmask;; i = (i + 1) & S->tmask) {
+        const dp_tslot *t = &S->types[i];
+        if (!t->v) return i;
+        /* strncmp stops at the end of a shorter name; s has no NUL */
+        if (t->hash == *h && strncmp(t->name, s, n) == 0 && t->name[n] == 0) return i;
     }
-    h->chunks = NULL;
-    h->cur = NULL;
-    h->left = 0;
-    h->set = NULL;
 }
 
-static int holder_gc(lua_State *L) {
-    holder_release(lua_touserdata(L, 1));
-    return 0;
+/* index of the type s[0..n): *kind 1 message, 2 enum; -1 if none.
+   *full (unless NULL) = its full name in schema memory. */
+static int32_t find_type_full(const dp_schema *S, const char *s, size_t n, int *kind,
+                              const char **full) {
+    if (!S->types || memchr(s, 0, n)) return -1;      /* no name holds a NUL */
+    uint32_t h;
+    const dp_tslot *t = &S->types[type_slot(S, s, n, &h)];
+    uint32_t v = t->v;
+    if (!v) return -1;
+    if (full) *full = t->name;
+    *kind = v <= S->nmsgs ? 1 : 2;
+    return (int32_t)(v <= S->nmsgs ? v - 1 : v - S->nmsgs - 1);
 }
 
-/* [-0, +1, m] pushes a holder userdata with a __gc metatable */
-static holder *push_holder(lua_State *L) {
-    holder *h = dp_newudata(L, sizeof *h);
-    memset(h, 0, sizeof *h);
-    h->alloc = lua_getallocf(L, &h->alloc_ud);
-    h->pa.alloc = pa_alloc;
-    h->pa.free = pa_free;
-    h->pa.allocator_data = h;
-    h->chunk = (size_t)64 << 10;
-    if (luaL_newmetatable(L, "dynpb.holder")) {   /* +1 metatable */
-        lua_pushcfunction(L, holder_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_setmetatable(L, -2);                      /* -1 */
-    return h;
+static int32_t find_type(const dp_schema *S, const char *s, size_t n, int *kind) {
+    return find_type_full(S, s, n, kind, NULL);
+}
+
+int32_t dp_find_type(const dp_schema *S, const char *s, size_t n, int *kind) {
+    return find_type(S, s, n, kind);
+}
+
+int32_t dp_find_msg(const dp_schema *S, const char *s, size_t n) {
+    int kind;
+    int32_t i = find_type(S, s, n, &kind);
+    return i >= 0 && kind == 1 ? i : -1;
+}
+
+int32_t dp_find_enum(const dp_schema *S, const char *s, size_t n) {
+    int kind;
+    int32_t i = find_type(S, s, n, &kind);
+    return i >= 0 && kind == 2 ? i : -1;
 }
 
 /* ---- compile context */
@@ -175,19 +192,38 @@ static holder *push_holder(lua_State *L) {
 typedef struct ctx {
     lua_State *L;
     dp_schema *S;
+    dp_dset *d;              /* the set read (desc.h); its arena holds temporaries */
     int uv;                  /* absolute index of the uservalue table */
     int names;               /* absolute index of the NAMES array */
-    int msgs, enums;         /* absolute indices of MSGS / ENUMS tables */
     int nnames;              /* entries in NAMES so far */
-    /* per message/enum index: its proto, file and scope (temporary userdata) */
+    /* the distinct names in NAMES (intern): nslot has nmask + 1 slots of
+       hash << 32 | NAMES index (at most half full: grown by intern); by
+       index, the Lua string's bytes, its length, and the name's copy in
+       schema memory */
+    uint32_t nmask;
+    uint64_t *nslot;
+    struct nrec { const char *lstr, *cname; size_t len; } *nrec;
+    uint32_t ncap;           /* entries nrec has room for (index 0 unused) */
+    /* a scratch buffer for per-message checks (grow_scratch) */
+    void *scratch;
+    size_t scratch_cap;
+    /* per message/enum index: its proto, file and scope */
     const MsgProto **mproto;
     const FileProto **mfile;
     const EnumProto **eproto;
     const FileProto **efile;
-    /* per message/enum index: its resolved features (issue 14) */
+    /* per file, message and enum index: its resolved features (issue 14) */
+    dp_features *ffeat;
     dp_features *mfeat;
     dp_features *efeat;
     uint32_t nm, ne;
+    /* compact per-type facts, read for every field that refers to a type
+       (the dp_msg / dp_enum themselves are scattered: a cache miss each):
+       mflags[i] MF_* of message i; edef[e] the default (first) value of
+       enum e, eclosed[e] whether it is closed */
+    uint8_t *mflags;
+    int32_t *edef;
+    uint8_t *eclosed;
     /* extensions (collect_extensions): those of message i are
        ext[extstart[i] .. extstart[i+1]), declared in file extfile[] with
        scope extscope[] (the package, or the full name of the message the
@@ -199,8 +235,20 @@ typedef struct ctx {
     /* the field being compiled, named by messages that begin with WHERE:
        "file 'f': field 'M.x'", or for an extension (w_scope set)
        "file 'f': extension 'scope.x' of 'M'" */
-    const char *w_file, *w_msg, *w_field, *w_scope;
+    const char *w_file, *w_msg, *w_scope;
+    dp_dstr w_field;
 } ctx;
+
+enum { MF_MAP_ENTRY = 1, MF_MAP_FIELD = 2 };   /* is a map entry / has a field of one */
+
+/* [-0, +0, m] s as a C string (a copy in the dset arena), or "(none)"
+   when absent: for messages, built only when one is made */
+static const char *cs(ctx *c, dp_dstr s) {
+    if (!s.off) return "(none)";
+    char *b = dp_dalloc(c->L, c->d, (size_t)s.n + 1);
+    memcpy(b, dp_dstr_p(c->d, s), s.n);
+    return b;
+}
 
 /* A message "%s: ..." given WHERE for %s is prefixed by fail() with
    "file 'f': field 'M.x'" for the field in ctx: the text is only built when
@@ -212,13 +260,14 @@ static const char WHERE[] = "\001";
 static void expand_where(ctx *c) {
     const char *msg = lua_tostring(c->L, -1);
     if (!msg || msg[0] != WHERE[0]) return;
+    const char *field = cs(c, c->w_field);
     if (c->w_scope)
         lua_pushfstring(c->L, "file '%s': extension '%s%s%s' of '%s'%s", c->w_file,
-                        c->w_scope, *c->w_scope ? "." : "", c->w_field, c->w_msg,
+                        c->w_scope, *c->w_scope ? "." : "", field, c->w_msg,
                         msg + 1);                             /* +1 */
     else
         lua_pushfstring(c->L, "file '%s': field '%s.%s'%s", c->w_file, c->w_msg,
-                        c->w_field, msg + 1);                 /* +1 */
+                        field, msg + 1);                      /* +1 */
     lua_remove(c->L, -2);                                     /* -1 */
 }
 
@@ -232,19 +281,101 @@ static int fail(ctx *c, const char *fmt, ...) {
     return 0;
 }
 
-/* [-1, +0] pops a string into NAMES; returns its index */
-static int32_t add_name(ctx *c) {
-    lua_rawseti(c->L, c->names, ++c->nnames);
-    return c->nnames;
+/* [-0, +0, m] the NAMES index of the name s[0..n) (no NUL inside; h is
+   dp_name_hash of it), added
+   on first use; *lname = the Lua string's bytes (anchored in NAMES, so
+   stable), *cname = its NUL-terminated copy in schema memory (shared by
+   every field and value of that name) */
+static int32_t intern(ctx *c, const char *s, size_t n, uint32_t h, const char **lname,
+                      const char **cname) {
+    uint32_t i;
+    for (i = h & c->nmask;; i = (i + 1) & c->nmask) {
+        uint64_t e = c->nslot[i];
+        if (!e) break;
+        uint32_t k = (uint32_t)e;
+        if ((uint32_t)(e >> 32) == h && c->nrec[k].len == n && memcmp(c->nrec[k].lstr, s, n) == 0) {
+            *lname = c->nrec[k].lstr;
+            *cname = c->nrec[k].cname;
+            return (int32_t)k;
+        }
+    }
+    uint32_t k = (uint32_t)++c->nnames;
+    if (k >= c->ncap) {                                       /* full: double */
+        struct nrec *r = dp_dalloc(c->L, c->d, sizeof *r * 2 * (size_t)c->ncap);
+        memcpy(r, c->nrec, sizeof *r * c->ncap);
+        c->nrec = r;
+        c->ncap *= 2;
+    }
+    lua_pushlstring(c->L, s, n);                              /* +1 */
+    c->nrec[k].lstr = lua_tostring(c->L, -1);
+    lua_rawseti(c->L, c->names, (int)k);                      /* -1 */
+    c->nrec[k].len = n;
+    c->nrec[k].cname = sdupn(c->L, c->S, s, n);
+    c->nslot[i] = (uint64_t)h << 32 | k;
+    if (2 * k > c->nmask) {                                   /* half full: double */
+        uint32_t mask = 2 * c->nmask + 1;
+        uint64_t *t = dp_dalloc(c->L, c->d, sizeof(uint64_t) * ((size_t)mask + 1));
+        for (uint32_t j = 0; j <= c->nmask; j++) {
+            uint64_t e = c->nslot[j];
+            if (!e) continue;
+            uint32_t q = (uint32_t)(e >> 32) & mask;
+            while (t[q]) q = (q + 1) & mask;
+            t[q] = e;
+        }
+        c->nslot = t;
+        c->nmask = mask;
+    }
+    *lname = c->nrec[k].lstr;
+    *cname = c->nrec[k].cname;
+    return (int32_t)k;
 }
 
+/* [-0, +0, m] a scratch buffer of at least n bytes (not zeroed), reused by
+   the next call: grown in the dset arena, the old one dropped with it */
+static void *grow_scratch(ctx *c, size_t n) {
+    if (n > c->scratch_cap) {
+        size_t cap = c->scratch_cap * 2 > n ? c->scratch_cap * 2 : n;
+        c->scratch = dp_dalloc(c->L, c->d, cap);
+        c->scratch_cap = cap;
+    }
+    return c->scratch;
+}
+
+/* slots for a hash of n entries: a power of 2, at least twice n */
+static uint32_t slots_for(size_t n) {
+    uint32_t s = 8;
+    while (s < 2 * n) s *= 2;
+    return s;
+}
+
+/* character classes of identifiers: 1 may start one, 2 may follow */
+static const unsigned char ident_class[256] = {
+    ['0'] = 2, ['1'] = 2, ['2'] = 2, ['3'] = 2, ['4'] = 2, ['5'] = 2, ['6'] = 2, ['7'] = 2,
+    ['8'] = 2, ['9'] = 2, ['_'] = 3,
+    ['A'] = 3, ['B'] = 3, ['C'] = 3, ['D'] = 3, ['E'] = 3, ['F'] = 3, ['G'] = 3, ['H'] = 3,
+    ['I'] = 3, ['J'] = 3, ['K'] = 3, ['L'] = 3, ['M'] = 3, ['N'] = 3, ['O'] = 3, ['P'] = 3,
+    ['Q'] = 3, ['R'] = 3, ['S'] = 3, ['T'] = 3, ['U'] = 3, ['V'] = 3, ['W'] = 3, ['X'] = 3,
+    ['Y'] = 3, ['Z'] = 3,
+    ['a'] = 3, ['b'] = 3, ['c'] = 3, ['d'] = 3, ['e'] = 3, ['f'] = 3, ['g'] = 3, ['h'] = 3,
+    ['i'] = 3, ['j'] = 3, ['k'] = 3, ['l'] = 3, ['m'] = 3, ['n'] = 3, ['o'] = 3, ['p'] = 3,
+    ['q'] = 3, ['r'] = 3, ['s'] = 3, ['t'] = 3, ['u'] = 3, ['v'] = 3, ['w'] = 3, ['x'] = 3,
+    ['y'] = 3, ['z'] = 3,
+};
+
 static int is_ident(const char *s) {
-    if (!s || !*s) return 0;
-    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_')) return 0;
-    for (s++; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_' ||
-              (*s >= '0' && *s <= '9')))
-            return 0;
+    const unsigned char *u = (const unsigned char *)s;
+    if (!u || !(ident_class[*u] & 1)) return 0;
+    for (u++; *u; u++)
+        if (!(ident_class[*u] & 2)) return 0;
+    return 1;
+}
+
+/* is s an identifier? (the dp_dstr form of is_ident) */
+static int is_ident_s(const ctx *c, dp_dstr s) {
+    const unsigned char *u = (const unsigned char *)dp_dstr_p(c->d, s);
+    if (!u || !s.n || !(ident_class[*u] & 1)) return 0;
+    for (size_t i = 1; i < s.n; i++)
+        if (!(ident_class[u[i]] & 2)) return 0;
     return 1;
 }
 
@@ -268,7 +399,7 @@ static int is_package(const char *s) {
    its own `features` option fs (NULL: none). On an error (an unknown
    feature value) pushes "<where>: ..." with where made from fmt, returns 0. */
 static int scope_features(ctx *c, const dp_features *parent,
-                          const Google__Protobuf__FeatureSet *fs, dp_features *out,
+                          const dp_dfeatures *fs, dp_features *out,
                           const char *fmt, ...) {
     if (!fs) {
         *out = *parent;
@@ -288,43 +419,42 @@ static int scope_features(ctx *c, const dp_features *parent,
 
 #define OPT_FEATURES(p) ((p)->options ? (p)->options->features : NULL)
 
-/* ---- stage 3: collect names */
+/* ---- stage 2: collect names */
 
+/* counts the messages and enums under m */
 static void count_types(const MsgProto *m, uint32_t *nm, uint32_t *ne) {
     (*nm)++;
     *ne += (uint32_t)m->n_enum_type;
-    for (size_t i = 0; i < m->n_nested_type; i++) count_types(m->nested_type[i], nm, ne);
+    for (size_t i = 0; i < m->n_nested_type; i++) count_types(&m->nested_type[i], nm, ne);
 }
 
-/* [-0, +0] registers full name "scope.name" in table tidx, value idx.
-   *out receives the full name, copied into schema memory. */
+/* [-0, +0|1] registers full name "scope.name" as message (kind 1) or enum
+   (kind 2) idx; *out receives the full name, made in schema memory. */
 static int register_name(ctx *c, const FileProto *f, const char *scope,
-                         const char *name, int tidx, uint32_t idx,
+                         const char *name, int kind, uint32_t idx,
                          const char **out) {
-    lua_State *L = c->L;
+    dp_schema *S = c->S;
     if (!is_ident(name))
         return fail(c, "file '%s': invalid type name '%s' in scope '%s'",
                     f->name, name ? name : "(none)", scope);
-    if (*scope) lua_pushfstring(L, "%s.%s", scope, name);    /* +1 full name */
-    else lua_pushstring(L, name);
-    lua_pushvalue(L, -1);                                    /* +1 copy */
-    lua_rawget(L, c->msgs);                                  /* -1 +1 */
-    int dup = !lua_isnil(L, -1);
-    lua_pop(L, 1);                                           /* -1 */
-    lua_pushvalue(L, -1);
-    lua_rawget(L, c->enums);
-    dup = dup || !lua_isnil(L, -1);
-    lua_pop(L, 1);
-    if (dup) {
-        const char *full = lua_tostring(L, -1);
-        lua_pop(L, 1);
-        return fail(c, "file '%s': duplicate type name '%s'", f->name, full);
+    size_t sn = strlen(scope), nn = strlen(name);
+    size_t n = sn ? sn + 1 + nn : nn;
+    char *full = schema_alloc_raw(c->L, S, n + 1, 1);
+    if (sn) {
+        memcpy(full, scope, sn);
+        full[sn] = '.';
+        memcpy(full + sn + 1, name, nn + 1);
+    } else {
+        memcpy(full, name, nn + 1);
     }
-    *out = sdup(L, c->S, lua_tostring(L, -1));
-    lua_pushvalue(L, -1);                                    /* +1 key */
-    lua_pushinteger(L, (lua_Integer)idx);                    /* +1 */
-    lua_rawset(L, tidx);                                     /* -2 */
-    lua_pop(L, 1);                                           /* -1 full name */
+    uint32_t h, slot = type_slot(S, full, n, &h);    /* full: C strings, no NUL inside */
+    if (S->types[slot].v) return fail(c, "file '%s': duplicate type name '%s'", f->name, full);
+    *out = full;
+    if (kind == 1) S->msgs[idx].namelen = (uint32_t)n;
+    else S->enums[idx].namelen = (uint32_t)n;
+    S->types[slot].hash = h;
+    S->types[slot].v = kind == 1 ? idx + 1 : S->nmsgs + idx + 1;
+    S->types[slot].name = full;
     return 1;
 }
 
@@ -336,126 +466,136 @@ static int collect_msg(ctx *c, const FileProto *f, const char *scope,
     dp_msg *dm = &c->S->msgs[idx];
     c->mproto[idx] = m;
     c->mfile[idx] = f;
-    if (!register_name(c, f, scope, m->name, c->msgs, idx, &dm->name))
+    if (m->options && m->options->has_map_entry && m->options->map_entry)
+        c->mflags[idx] = MF_MAP_ENTRY;
+    if (!register_name(c, f, scope, m->name, 1, idx, &dm->name))
         return 0;
     if (!scope_features(c, parent, OPT_FEATURES(m), &c->mfeat[idx], "file '%s': message '%s'",
                         f->name, dm->name))
         return 0;
     for (size_t i = 0; i < m->n_enum_type; i++) {
         uint32_t e = (*ie)++;
-        c->eproto[e] = m->enum_type[i];
+        c->eproto[e] = &m->enum_type[i];
         c->efile[e] = f;
-        if (!register_name(c, f, dm->name, m->enum_type[i]->name, c->enums, e,
-                           &c->S->enums[e].name))
+        if (!register_name(c, f, dm->name, m->enum_type[i].name, 2, e, &c->S->enums[e].name))
             return 0;
-        if (!scope_features(c, &c->mfeat[idx], OPT_FEATURES(m->enum_type[i]), &c->efeat[e],
+        if (!scope_features(c, &c->mfeat[idx], OPT_FEATURES(&m->enum_type[i]), &c->efeat[e],
                             "file '%s': enum '%s'", f->name, c->S->enums[e].name))
             return 0;
     }
     for (size_t i = 0; i < m->n_nested_type; i++)
-        if (!collect_msg(c, f, dm->name, m->nested_type[i], &c->mfeat[idx], im, ie)) return 0;
+        if (!collect_msg(c, f, dm->name, &m->nested_type[i], &c->mfeat[idx], im, ie)) return 0;
     return 1;
+}
+
+/* the slot of file name s in the hash fs (mask) of file indices + 1 */
+static uint32_t file_slot(const FDSet *set, const uint32_t *fs, uint32_t mask, const char *s) {
+    for (uint32_t i = type_hash(s, strlen(s)) & mask;; i = (i + 1) & mask)
+        if (!fs[i] || strcmp(set->file[fs[i] - 1].name, s) == 0) return i;
 }
 
 static int collect(ctx *c, const FDSet *set) {
     lua_State *L = c->L;
+    dp_schema *S = c->S;
     uint32_t nm = 0, ne = 0;
     for (size_t i = 0; i < set->n_file; i++) {
-        const FileProto *f = set->file[i];
+        const FileProto *f = &set->file[i];
         ne += (uint32_t)f->n_enum_type;
-        for (size_t j = 0; j < f->n_message_type; j++) count_types(f->message_type[j], &nm, &ne);
+        for (size_t j = 0; j < f->n_message_type; j++) count_types(&f->message_type[j], &nm, &ne);
     }
     c->nm = nm;
     c->ne = ne;
-    c->S->nmsgs = nm;
-    c->S->nenums = ne;
-    c->S->msgs = dp_schema_alloc(L, c->S, sizeof(dp_msg) * (nm ? nm : 1));
-    c->S->enums = dp_schema_alloc(L, c->S, sizeof(dp_enum) * (ne ? ne : 1));
-    c->S->hints = dp_schema_alloc(L, c->S, nm ? nm : 1);
-    /* temporaries: one userdata, collected with the call's garbage */
-    size_t tsz = sizeof(void *) * 2 * ((size_t)nm + ne + 1);
-    const void **tmp = lua_newuserdata(L, tsz);               /* +1 (left on stack) */
-    c->mproto = (const MsgProto **)tmp;
-    c->mfile = (const FileProto **)(tmp + nm);
-    c->eproto = (const EnumProto **)(tmp + 2 * nm);
-    c->efile = (const FileProto **)(tmp + 2 * nm + ne);
-    dp_features *feat = lua_newuserdata(L, sizeof(dp_features) * ((size_t)nm + ne + 1)); /* +1 */
+    S->nmsgs = nm;
+    S->nenums = ne;
+    S->msgs = dp_schema_alloc(L, S, sizeof(dp_msg) * (nm ? nm : 1));
+    S->enums = dp_schema_alloc(L, S, sizeof(dp_enum) * (ne ? ne : 1));
+    S->hints = dp_schema_alloc(L, S, nm ? nm : 1);
+    uint32_t tslots = slots_for((size_t)nm + ne);
+    S->tmask = tslots - 1;
+    S->types = dp_schema_alloc(L, S, sizeof(dp_tslot) * tslots);
+    /* temporaries, in the dset arena */
+    c->mproto = dp_dalloc(L, c->d, sizeof(void *) * ((size_t)nm + 1));
+    c->mfile = dp_dalloc(L, c->d, sizeof(void *) * ((size_t)nm + 1));
+    c->eproto = dp_dalloc(L, c->d, sizeof(void *) * ((size_t)ne + 1));
+    c->efile = dp_dalloc(L, c->d, sizeof(void *) * ((size_t)ne + 1));
+    c->mflags = dp_dalloc(L, c->d, (size_t)nm + 1);
+    c->edef = dp_dalloc(L, c->d, sizeof(int32_t) * ((size_t)ne + 1));
+    c->eclosed = dp_dalloc(L, c->d, (size_t)ne + 1);
+    dp_features *feat = dp_dalloc(L, c->d, sizeof(dp_features) * ((size_t)nm + ne + 1));
     c->mfeat = feat;
     c->efeat = feat + nm;
+    c->nmask = 4095;
+    c->nslot = dp_dalloc(L, c->d, sizeof(uint64_t) * 4096);
+    c->ncap = 2048;
+    c->nrec = dp_dalloc(L, c->d, sizeof *c->nrec * c->ncap);
 
     /* file names unique, dependencies present in the set */
-    lua_newtable(L);                                          /* +1 file names */
-    int files = lua_gettop(L);
+    uint32_t fmask = slots_for(set->n_file) - 1;
+    uint32_t *fs = dp_dalloc(L, c->d, sizeof(uint32_t) * (fmask + 1));
+    c->ffeat = dp_dalloc(L, c->d, sizeof(dp_features) * (set->n_file + 1));
     for (size_t i = 0; i < set->n_file; i++) {
-        const FileProto *f = set->file[i];
-        dp_features ff;
+        const FileProto *f = &set->file[i];
         if (!f->name || !*f->name) return fail(c, "file #%d has no name", (int)i + 1);
-        if (!dp_file_features(L, f, &ff)) return 0;
-        lua_getfield(L, files, f->name);
-        if (!lua_isnil(L, -1)) return fail(c, "duplicate file '%s' in the set", f->name);
-        lua_pop(L, 1);
-        lua_pushboolean(L, 1);
-        lua_setfield(L, files, f->name);
+        if (!dp_file_features(L, f, &c->ffeat[i])) return 0;
+        uint32_t slot = file_slot(set, fs, fmask, f->name);
+        if (fs[slot]) return fail(c, "duplicate file '%s' in the set", f->name);
+        fs[slot] = (uint32_t)i + 1;
         if (!is_package(f->package))
             return fail(c, "file '%s': invalid package name '%s'", f->name, f->package);
     }
     for (size_t i = 0; i < set->n_file; i++) {
-        const FileProto *f = set->file[i];
+        const FileProto *f = &set->file[i];
         for (size_t j = 0; j < f->n_dependency; j++) {
-            lua_getfield(L, files, f->dependency[j]);
-            int found = !lua_isnil(L, -1);
-            lua_pop(L, 1);
-            if (!found)
+            const char *dep = f->dependency[j] ? f->dependency[j] : "";
+            if (!fs[file_slot(set, fs, fmask, dep)])
                 return fail(c, "file '%s' imports '%s', which is not in the set "
                                "(make the set with protoc --include_imports)",
-                            f->name, f->dependency[j]);
+                            f->name, dep);
         }
     }
-    lua_pop(L, 1);                                            /* -1 file names */
 
     uint32_t im = 0, ie = 0;
     for (size_t i = 0; i < set->n_file; i++) {
-        const FileProto *f = set->file[i];
+        const FileProto *f = &set->file[i];
         const char *pkg = f->package ? f->package : "";
-        dp_features ff;
-        dp_file_features(L, f, &ff);                          /* checked above */
+        const dp_features *ff = &c->ffeat[i];
         for (size_t j = 0; j < f->n_enum_type; j++) {
             uint32_t e = ie++;
-            c->eproto[e] = f->enum_type[j];
+            c->eproto[e] = &f->enum_type[j];
             c->efile[e] = f;
-            if (!register_name(c, f, pkg, f->enum_type[j]->name, c->enums, e,
-                               &c->S->enums[e].name))
+            if (!register_name(c, f, pkg, f->enum_type[j].name, 2, e, &c->S->enums[e].name))
                 return 0;
-            if (!scope_features(c, &ff, OPT_FEATURES(f->enum_type[j]), &c->efeat[e],
+            if (!scope_features(c, ff, OPT_FEATURES(&f->enum_type[j]), &c->efeat[e],
                                 "file '%s': enum '%s'", f->name, c->S->enums[e].name))
                 return 0;
         }
         for (size_t j = 0; j < f->n_message_type; j++)
-            if (!collect_msg(c, f, pkg, f->message_type[j], &ff, &im, &ie)) return 0;
+            if (!collect_msg(c, f, pkg, &f->message_type[j], ff, &im, &ie)) return 0;
     }
     return 1;
 }
 
-/* ---- stage 3b: extensions (issue 11)
+/* ---- stage 2b: extensions (issue 11)
  * Every `extend` in the set (top level or nested in a message) is listed
  * under the message it extends, so compile_msg compiles each extension as
- * one more field of that message, named "[full.name]". The lists live in a
- * scratch userdata left on the stack (dropped by dp_compile's settop). */
+ * one more field of that message, named "[full.name]". The lists live in
+ * the dset arena. */
 
-static int resolve(ctx *c, const char *scope, const char *tn, int *kind, int32_t *idx);
+static int resolve(ctx *c, const char *scope, dp_dstr tn, int *kind, int32_t *idx,
+                   const char **full);
 
 /* [-0, +0] the message an extension extends; -1 with an error pushed */
 static int32_t extendee_of(ctx *c, const FileProto *f, const char *scope, const FieldProto *fp) {
     int kind;
     int32_t sub;
-    if (!fp->extendee || !*fp->extendee)
+    if (!fp->extendee.n)
         return fail(c, "file '%s': extension '%s' has no extendee", f->name,
-                    fp->name ? fp->name : "(none)"), -1;
-    if (!resolve(c, scope, fp->extendee, &kind, &sub) || kind != 1)
+                    cs(c, fp->name)), -1;
+    if (!resolve(c, scope, fp->extendee, &kind, &sub, NULL) || kind != 1)
         return fail(c, "file '%s': extension '%s%s%s' extends '%s', which is not a message in "
                        "the set (make the set with protoc --include_imports)",
-                    f->name, scope, *scope ? "." : "", fp->name ? fp->name : "(none)",
-                    fp->extendee), -1;
+                    f->name, scope, *scope ? "." : "", cs(c, fp->name),
+                    cs(c, fp->extendee)), -1;
     return sub;
 }
 
@@ -465,10 +605,10 @@ static int visit_extensions(ctx *c, const FDSet *set, int pass, uint32_t *fill) 
     for (size_t i = 0; i < set->n_file + c->nm; i++) {
         const FileProto *f;
         const char *scope;
-        FieldProto *const *list;
+        const FieldProto *list;
         size_t n;
         if (i < set->n_file) {
-            f = set->file[i];
+            f = &set->file[i];
             scope = f->package ? f->package : "";
             list = f->extension;
             n = f->n_extension;
@@ -480,13 +620,13 @@ static int visit_extensions(ctx *c, const FDSet *set, int pass, uint32_t *fill) 
             n = c->mproto[mi]->n_extension;
         }
         for (size_t j = 0; j < n; j++) {
-            int32_t to = extendee_of(c, f, scope, list[j]);
+            int32_t to = extendee_of(c, f, scope, &list[j]);
             if (to < 0) return 0;
             if (pass == 0) {
                 c->extstart[to + 1]++;
             } else {
                 uint32_t k = fill[to]++;
-                c->ext[k] = list[j];
+                c->ext[k] = &list[j];
                 c->extfile[k] = f;
                 c->extscope[k] = scope;
             }
@@ -499,20 +639,13 @@ static int collect_extensions(ctx *c, const FDSet *set) {
     lua_State *L = c->L;
     uint32_t nm = c->nm;
     size_t next = 0;
-    for (size_t i = 0; i < set->n_file; i++) next += set->file[i]->n_extension;
+    for (size_t i = 0; i < set->n_file; i++) next += set->file[i].n_extension;
     for (uint32_t i = 0; i < nm; i++) next += c->mproto[i]->n_extension;
-    /* one scratch block: extstart[nm + 1], fill[nm], then 3 pointer arrays */
-    size_t words = 2 * (size_t)nm + 1;
-    size_t sz = sizeof(uint32_t) * words + sizeof(void *) * (3 * next + 1) + sizeof(void *);
-    char *blk = lua_newuserdata(L, sz);                       /* +1 (left on stack) */
-    memset(blk, 0, sz);
-    c->extstart = (uint32_t *)blk;
-    uint32_t *fill = c->extstart + nm + 1;
-    void **ptrs = (void **)(blk + ((sizeof(uint32_t) * words + sizeof(void *) - 1) /
-                                   sizeof(void *)) * sizeof(void *));
-    c->ext = (const FieldProto **)ptrs;
-    c->extfile = (const FileProto **)(ptrs + next);
-    c->extscope = (const char **)(ptrs + 2 * next);
+    c->extstart = dp_dalloc(L, c->d, sizeof(uint32_t) * ((size_t)nm + 1));
+    uint32_t *fill = dp_dalloc(L, c->d, sizeof(uint32_t) * ((size_t)nm + 1));
+    c->ext = dp_dalloc(L, c->d, sizeof(void *) * (next + 1));
+    c->extfile = dp_dalloc(L, c->d, sizeof(void *) * (next + 1));
+    c->extscope = dp_dalloc(L, c->d, sizeof(void *) * (next + 1));
     if (next == 0) return 1;
     if (!visit_extensions(c, set, 0, NULL)) return 0;
     for (uint32_t i = 0; i < nm; i++) c->extstart[i + 1] += c->extstart[i];
@@ -520,7 +653,7 @@ static int collect_extensions(ctx *c, const FDSet *set) {
     return visit_extensions(c, set, 1, fill);
 }
 
-/* ---- stage 4a: enums */
+/* ---- stage 3a: enums */
 
 typedef struct enum_slot { int32_t number, index; } enum_slot;
 
@@ -537,73 +670,72 @@ static int compile_enum(ctx *c, uint32_t idx) {
     dp_enum *e = &c->S->enums[idx];
     const dp_features *ef = &c->efeat[idx];
     e->closed = ef->enum_type == DP_ENUM_CLOSED;
+    c->eclosed[idx] = e->closed;
     e->json_format = ef->json_format;
     if (ep->n_value == 0) return fail(c, "file '%s': enum '%s' has no values", f->name, e->name);
     e->nvalues = (uint32_t)ep->n_value;
     e->values = dp_schema_alloc(L, c->S, sizeof(dp_enumval) * ep->n_value);
-    /* value names seen so far: a scratch table, so the check is linear (an
-       enum of 100,000 values must not take minutes); popped at the end,
-       dropped with the rest of the stack by dp_compile on failure */
-    lua_createtable(L, 0, ep->n_value > 1024 ? 1024 : (int)ep->n_value);   /* +1 seen */
-    int seen = lua_gettop(L);
+    /* value names seen so far: a hash of value indices + 1 in the scratch
+       buffer, so the check is linear (an enum of 100,000 values must not
+       take minutes); then the (number, index) pairs sorted below */
+    uint32_t sslots = slots_for(ep->n_value), smask = sslots - 1;
+    size_t hbytes = sizeof(uint32_t) * sslots;
+    hbytes = (hbytes + 7) & ~(size_t)7;
+    char *scr = grow_scratch(c, hbytes + sizeof(enum_slot) * ep->n_value);
+    uint32_t *seen = (uint32_t *)scr;
+    memset(seen, 0, sizeof(uint32_t) * sslots);
     for (size_t i = 0; i < ep->n_value; i++) {
-        const Google__Protobuf__EnumValueDescriptorProto *v = ep->value[i];
-        if (!is_ident(v->name))
+        const dp_devalue *v = &ep->value[i];
+        if (!is_ident_s(c, v->name))
             return fail(c, "file '%s': enum '%s': invalid value name '%s'", f->name, e->name,
-                        v->name ? v->name : "(none)");
+                        cs(c, v->name));
         if (!v->has_number)
             return fail(c, "file '%s': enum '%s': value '%s' has no number", f->name, e->name,
-                        v->name);
+                        cs(c, v->name));
         dp_features vf;   /* checked only: no feature of a value has a run-time effect */
         if (!scope_features(c, ef, OPT_FEATURES(v), &vf, "file '%s': enum value '%s.%s'",
-                            f->name, e->name, v->name))
+                            f->name, e->name, OPT_FEATURES(v) ? cs(c, v->name) : ""))
             return 0;
-        lua_pushstring(L, v->name);
-        lua_rawget(L, seen);
-        int dup = !lua_isnil(L, -1);
-        lua_pop(L, 1);
-        if (dup)
-            return fail(c, "file '%s': enum '%s': duplicate value name '%s'", f->name,
-                        e->name, v->name);
-        lua_pushstring(L, v->name);
-        lua_pushboolean(L, 1);
-        lua_rawset(L, seen);
-        e->values[i].cname = sdup(L, c->S, v->name);
+        size_t vn = v->name.n;
+        const char *vp = dp_dstr_p(c->d, v->name);
+        uint32_t vh = dp_name_hash(vp, vn), h;
+        for (h = vh & smask; seen[h]; h = (h + 1) & smask)
+            if (strncmp(e->values[seen[h] - 1].cname, vp, vn) == 0 &&
+                e->values[seen[h] - 1].cname[vn] == 0)
+                return fail(c, "file '%s': enum '%s': duplicate value name '%s'", f->name,
+                            e->name, cs(c, v->name));
+        seen[h] = (uint32_t)i + 1;
         e->values[i].number = v->number;
-        lua_pushstring(L, v->name);
-        e->values[i].name = add_name(c);
-        lua_rawgeti(L, c->names, e->values[i].name);   /* anchored: stable */
-        e->values[i].lname = lua_tostring(L, -1);
-        lua_pop(L, 1);
+        e->values[i].name = intern(c, vp, vn, vh, &e->values[i].lname, &e->values[i].cname);
     }
     if (!e->closed && e->values[0].number != 0)
         return fail(c, "file '%s': enum '%s': the first value of %s must be 0", f->name,
                     e->name, ef->edition == DP_EDITION_PROTO3 ? "a proto3 enum"
                                                               : "an open enum");
-    lua_pop(L, 1);                                                          /* -1 seen */
     /* by_number: indices sorted by number; the first declared of aliases kept.
        Sorted by (number, declaration index) in a scratch userdata, so equal
        numbers keep declaration order; O(n log n) for any input order. */
     int32_t *bn = dp_schema_alloc(L, c->S, sizeof(int32_t) * e->nvalues);
-    enum_slot *tmp = lua_newuserdata(L, sizeof(enum_slot) * e->nvalues);   /* +1 */
+    enum_slot *tmp = (enum_slot *)(scr + hbytes);
     for (uint32_t i = 0; i < e->nvalues; i++) {
         tmp[i].number = e->values[i].number;
         tmp[i].index = (int32_t)i;
     }
-    qsort(tmp, e->nvalues, sizeof(enum_slot), enum_slot_cmp);
+    int ordered = 1;   /* declared in number order (the usual case): already sorted */
+    for (uint32_t i = 1; ordered && i < e->nvalues; i++) ordered = tmp[i - 1].number <= tmp[i].number;
+    if (!ordered) qsort(tmp, e->nvalues, sizeof(enum_slot), enum_slot_cmp);
     uint32_t n = 0;
     for (uint32_t i = 0; i < e->nvalues; i++) {
         if (i > 0 && tmp[i].number == tmp[i - 1].number) continue;          /* alias */
         bn[n++] = tmp[i].index;
     }
-    lua_pop(L, 1);                                                          /* -1 tmp */
     e->by_number = bn;
     /* name hashes (content and interned address), at most half full */
     uint32_t slots = 4;
     while (slots < 2 * e->nvalues) slots *= 2;
     e->hmask = slots - 1;
-    e->byname = dp_schema_alloc(L, c->S, sizeof(uint32_t) * slots);
-    e->byptr = dp_schema_alloc(L, c->S, sizeof(uint32_t) * slots);
+    e->byname = dp_schema_alloc(L, c->S, sizeof(uint32_t) * 2 * slots);   /* and byptr */
+    e->byptr = e->byname + slots;
     for (uint32_t i = 0; i < e->nvalues; i++) {
         uint32_t h = dp_name_hash(e->values[i].cname, strlen(e->values[i].cname)) & e->hmask;
         while (e->byname[h]) h = (h + 1) & e->hmask;
@@ -613,6 +745,7 @@ static int compile_enum(ctx *c, uint32_t idx) {
         e->byptr[h] = i + 1;
     }
     e->nunique = n;
+    c->edef[idx] = e->values[0].number;
     return 1;
 }
 
@@ -627,58 +760,35 @@ int dp_enum_find(const dp_enum *e, int32_t number) {
     return -1;
 }
 
-/* ---- stage 4b: messages */
+/* ---- stage 3b: messages */
 
 /* [-0, +0] resolves type_name seen in message scope; returns 1 and sets
    *kind (1 message, 2 enum) and *idx, or 0 if not found. Relative names are
    searched from the innermost scope outwards. */
-static int resolve(ctx *c, const char *scope, const char *tn, int *kind, int32_t *idx) {
-    lua_State *L = c->L;
-    if (tn[0] == '.') {
-        lua_pushstring(L, tn + 1);
+static int resolve(ctx *c, const char *scope, dp_dstr tns, int *kind, int32_t *idx,
+                   const char **full) {
+    const char *tn = dp_dstr_p(c->d, tns);
+    const dp_schema *S = c->S;
+    int32_t i;
+    if (tns.n && tn[0] == '.') {
+        i = find_type_full(S, tn + 1, tns.n - 1, kind, full);
     } else {
-        /* try scope prefixes, longest first */
-        size_t n = strlen(scope);
+        /* try scope prefixes, longest first: "scope.tn" made in buf */
+        size_t n = strlen(scope), tl = tns.n;
+        char *buf = dp_dalloc(c->L, c->d, n + tl + 2);
+        memcpy(buf, scope, n);
         for (;;) {
-            if (n) {
-                lua_pushlstring(L, scope, n);                         /* +1 prefix */
-                lua_pushfstring(L, "%s.%s", lua_tostring(L, -1), tn); /* +1 name */
-                lua_remove(L, -2);                                    /* -1 prefix */
-            } else {
-                lua_pushstring(L, tn);                                /* +1 name */
-            }
-            lua_pushvalue(L, -1);
-            lua_rawget(L, c->msgs);
-            int hit = !lua_isnil(L, -1);
-            lua_pop(L, 1);
-            lua_pushvalue(L, -1);
-            lua_rawget(L, c->enums);
-            hit = hit || !lua_isnil(L, -1);
-            lua_pop(L, 1);
-            if (hit || n == 0) break;
-            lua_pop(L, 1);
+            if (n) buf[n] = '.';
+            memcpy(buf + (n ? n + 1 : 0), tn, tl);
+            i = find_type_full(S, buf, n ? n + 1 + tl : tl, kind, full);
+            if (i >= 0 || n == 0) break;
             while (n > 0 && scope[n - 1] != '.') n--;
             if (n > 0) n--;   /* drop the dot */
         }
     }
-    lua_pushvalue(L, -1);
-    lua_rawget(L, c->msgs);
-    if (!lua_isnil(L, -1)) {
-        *kind = 1;
-        *idx = (int32_t)lua_tointeger(L, -1);
-        lua_pop(L, 2);
-        return 1;
-    }
-    lua_pop(L, 1);
-    lua_rawget(L, c->enums);
-    if (!lua_isnil(L, -1)) {
-        *kind = 2;
-        *idx = (int32_t)lua_tointeger(L, -1);
-        lua_pop(L, 1);
-        return 1;
-    }
-    lua_pop(L, 1);
-    return 0;
+    if (i < 0) return 0;
+    *idx = i;
+    return 1;
 }
 
 static int wiretype_of(int type) {
@@ -798,20 +908,13 @@ static int field_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static int is_map_entry(const MsgProto *m) {
-    return m->options && m->options->has_map_entry && m->options->map_entry;
-}
-
 /* [-0, +0|1] the features of the scope an extension is declared in: file
    ef's (scope is its package), or those of the message named scope */
 static int ext_scope_features(ctx *c, const FileProto *ef, const char *scope,
                               dp_features *out) {
-    if (ef->package ? scope == ef->package : !*scope) return dp_file_features(c->L, ef, out);
-    lua_getfield(c->L, c->msgs, scope);
-    int32_t mi = lua_isnumber(c->L, -1) ? (int32_t)lua_tointeger(c->L, -1) : -1;
-    lua_pop(c->L, 1);
-    if (mi < 0) return dp_file_features(c->L, ef, out);   /* not reached: scope is a message */
-    *out = c->mfeat[mi];
+    int32_t mi = ef->package ? scope == ef->package ? -1 : dp_find_msg(c->S, scope, strlen(scope))
+                             : !*scope ? -1 : dp_find_msg(c->S, scope, strlen(scope));
+    *out = mi < 0 ? c->ffeat[ef - c->d->file] : c->mfeat[mi];
     return 1;
 }
 
@@ -825,7 +928,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
     int p3 = mf->edition == DP_EDITION_PROTO3;
     m->proto3 = (uint8_t)p3;
     m->json_format = mf->json_format;
-    m->map_entry = (uint8_t)is_map_entry(mp);
+    m->map_entry = (uint8_t)(c->mflags[idx] & MF_MAP_ENTRY);
     m->message_set = (uint8_t)(mp->options && mp->options->has_message_set_wire_format &&
                                mp->options->message_set_wire_format);
     uint32_t e0 = c->extstart[idx], ne = c->extstart[idx + 1] - e0;
@@ -834,31 +937,34 @@ static int compile_msg(ctx *c, uint32_t idx) {
     if (nall > 65535)
         return fail(c, "file '%s': message '%s' has more than 65535 fields (extensions "
                        "included)", f->name, m->name);
-    m->fields = dp_schema_alloc(L, S, sizeof(dp_field) * (nall ? nall : 1));
+    /* fields, then the oneof names, in one allocation */
+    m->fields = dp_schema_alloc(L, S, sizeof(dp_field) * (nall ? nall : 1) +
+                                          sizeof(char *) * (mp->n_oneof_decl + 1));
     m->noneofs = (uint32_t)mp->n_oneof_decl;
-    m->oneof_names = dp_schema_alloc(L, S, sizeof(char *) * (mp->n_oneof_decl + 1));
+    m->oneof_names = (const char **)(m->fields + (nall ? nall : 1));
     for (size_t i = 0; i < mp->n_oneof_decl; i++) {
-        const char *on = mp->oneof_decl[i]->name;
+        const char *on = mp->oneof_decl[i].name;
         if (!is_ident(on))
             return fail(c, "file '%s': message '%s': invalid oneof name '%s'", f->name, m->name,
                         on ? on : "(none)");
         m->oneof_names[i] = sdup(L, S, on);
     }
 
-    /* field numbers and names seen so far, and the oneofs that have a
-       member: scratch objects, so these checks are linear in the number of
-       fields (65,535 fields must not take seconds); popped after the loop,
-       dropped with the rest of the stack by dp_compile on failure */
-    lua_createtable(L, 0, nall > 1024 ? 2048 : 2 * (int)nall);   /* +1 seen */
-    int seen = lua_gettop(L);
-    unsigned char *has_member = lua_newuserdata(L, mp->n_oneof_decl + 1);      /* +1 */
-    memset(has_member, 0, mp->n_oneof_decl + 1);
+    /* field numbers and names seen so far (hashes of field indices + 1),
+       and the oneofs that have a member, in the scratch buffer: these
+       checks are linear in the number of fields (65,535 fields must not
+       take seconds) */
+    uint32_t sslots = slots_for(nall), smask = sslots - 1;
+    uint32_t *seen_num = grow_scratch(c, sizeof(uint32_t) * 2 * sslots + mp->n_oneof_decl + 1);
+    uint32_t *seen_name = seen_num + sslots;
+    unsigned char *has_member = (unsigned char *)(seen_name + sslots);
+    memset(seen_num, 0, sizeof(uint32_t) * 2 * sslots + mp->n_oneof_decl + 1);
     for (size_t i = 0; i < nall; i++) {
         /* normal fields first, then the extensions of this message: an
            extension is compiled as one more field, named "[full.name]",
            with the rules of the file that declares it */
         int is_ext = i >= mp->n_field;
-        const FieldProto *fp = is_ext ? c->ext[e0 + (i - mp->n_field)] : mp->field[i];
+        const FieldProto *fp = is_ext ? c->ext[e0 + (i - mp->n_field)] : &mp->field[i];
         const FileProto *xf = is_ext ? c->extfile[e0 + (i - mp->n_field)] : f;
         const char *scope = is_ext ? c->extscope[e0 + (i - mp->n_field)] : m->name;
         dp_field *fd = &m->fields[i];
@@ -872,25 +978,32 @@ static int compile_msg(ctx *c, uint32_t idx) {
         }
         p3 = basef->edition == DP_EDITION_PROTO3;
         int editions = basef->edition >= DP_EDITION_2023;
-        if (!is_ident(fp->name))
+        if (!is_ident_s(c, fp->name))
             return fail(c, "file '%s': %s '%s': invalid field name '%s'", xf->name,
                         is_ext ? "extensions of" : "message", is_ext ? scope : m->name,
-                        fp->name ? fp->name : "(none)");
+                        cs(c, fp->name));
         /* "file 'f': field 'M.x'" (or the extension's), built by fail() */
         const char *where = WHERE;
         c->w_file = is_ext ? xf->name : f->name;
         c->w_msg = m->name;
         c->w_field = fp->name;
         c->w_scope = is_ext ? scope : NULL;
+        const char *fname = dp_dstr_p(c->d, fp->name);
+        size_t fnamelen = fp->name.n;
         if (is_ext) {
             /* the key "[full.name]", interned like a field name */
-            lua_pushfstring(L, "[%s%s%s]", scope, *scope ? "." : "", fp->name);
+            size_t sl = strlen(scope);
+            char *b = dp_dalloc(L, c->d, sl + fnamelen + 4);
+            b[0] = '[';
+            memcpy(b + 1, scope, sl);
+            if (sl) b[1 + sl++] = '.';
+            memcpy(b + 1 + sl, fname, fnamelen);
+            b[1 + sl + fnamelen] = ']';
+            fnamelen += sl + 2;
+            b[fnamelen] = 0;
+            fname = b;
             fd->flags |= DPF_EXTENSION;
-        } else {
-            lua_pushstring(L, fp->name);
         }
-        int name_idx = lua_gettop(L);
-        const char *fname = lua_tostring(L, name_idx);
         if (!fp->has_number || fp->number <= 0 || fp->number > 536870911)
             return fail(c, "%s: invalid field number %d", where, fp->has_number ? fp->number : 0);
         if (fp->number >= 19000 && fp->number <= 19999)
@@ -899,7 +1012,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
         if (is_ext) {
             size_t r;
             for (r = 0; r < mp->n_extension_range; r++) {
-                const Google__Protobuf__DescriptorProto__ExtensionRange *er = mp->extension_range[r];
+                const dp_dxrange *er = &mp->extension_range[r];
                 if (fp->number >= er->start && fp->number < er->end) break;
             }
             if (r == mp->n_extension_range)
@@ -907,39 +1020,29 @@ static int compile_msg(ctx *c, uint32_t idx) {
                             fp->number, m->name);
             if (fp->has_oneof_index) return fail(c, "%s: an extension cannot be in a oneof", where);
         }
-        lua_pushinteger(L, fp->number);
-        lua_rawget(L, seen);
-        int dup = !lua_isnil(L, -1);
-        lua_pop(L, 1);
-        if (dup)
-            return fail(c, "%s: duplicate field number %d%s", where, fp->number,
-                        is_ext ? " (a field or another extension of the message has it)" : "");
-        lua_pushvalue(L, name_idx);
-        lua_rawget(L, seen);
-        dup = !lua_isnil(L, -1);
-        lua_pop(L, 1);
-        if (dup) return fail(c, "%s: duplicate field name", where);
-        lua_pushinteger(L, fp->number);
-        lua_pushboolean(L, 1);
-        lua_rawset(L, seen);
-        lua_pushvalue(L, name_idx);
-        lua_pushboolean(L, 1);
-        lua_rawset(L, seen);
+        uint32_t hn, hs, fh = dp_name_hash(fname, fnamelen);
+        for (hn = ((uint32_t)fp->number * 2654435761u) & smask; seen_num[hn]; hn = (hn + 1) & smask)
+            if (m->fields[seen_num[hn] - 1].number == (uint32_t)fp->number)
+                return fail(c, "%s: duplicate field number %d%s", where, fp->number,
+                            is_ext ? " (a field or another extension of the message has it)" : "");
+        for (hs = fh & smask; seen_name[hs]; hs = (hs + 1) & smask) {
+            const dp_field *o = &m->fields[seen_name[hs] - 1];
+            if (o->namelen == fnamelen && memcmp(o->cname, fname, fnamelen) == 0)
+                return fail(c, "%s: duplicate field name", where);
+        }
+        seen_num[hn] = seen_name[hs] = (uint32_t)i + 1;
         fd->number = (uint32_t)fp->number;
         fd->gidx = S->nfields_total++;
-        fd->cname = sdup(L, S, fname);
-        fd->namelen = (uint32_t)strlen(fname);
+        fd->name = intern(c, fname, fnamelen, fh, &fd->lname, &fd->cname);
+        fd->namelen = (uint32_t)fnamelen;
         fd->oneof = -1;
         fd->sub = -1;
-        fd->jname = fp->json_name && *fp->json_name && strcmp(fp->json_name, fname) &&
-                            fname[0] != '['
-                        ? sdup(L, S, fp->json_name) : NULL;   /* NULL: dp_json_prepare */
+        fd->jname = fp->json_name.n && fname[0] != '[' &&
+                            (fp->json_name.n != fnamelen ||
+                             memcmp(dp_dstr_p(c->d, fp->json_name), fname, fnamelen))
+                        ? sdupn(L, S, dp_dstr_p(c->d, fp->json_name), fp->json_name.n)
+                        : NULL;   /* NULL: dp_json_prepare */
         fd->jnamelen = fd->jname ? (uint32_t)strlen(fd->jname) : 0;
-        lua_pushvalue(L, name_idx);
-        fd->name = add_name(c);
-        lua_rawgeti(L, c->names, fd->name);        /* anchored in NAMES: stable */
-        fd->lname = lua_tostring(L, -1);
-        lua_pop(L, 1);
 
         int label = fp->has_label ? (int)fp->label : 1;
         if (label < 1 || label > 3) return fail(c, "%s: invalid label %d", where, label);
@@ -952,7 +1055,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
             const dp_features *pf = basef;
             dp_features of;
             if (fp->has_oneof_index) {
-                const Google__Protobuf__OneofDescriptorProto *od = mp->oneof_decl[fp->oneof_index];
+                const dp_doneof *od = &mp->oneof_decl[fp->oneof_index];
                 if (!scope_features(c, mf, OPT_FEATURES(od), &of, "file '%s': oneof '%s.%s'",
                                     f->name, m->name, od->name))
                     return 0;
@@ -973,20 +1076,21 @@ static int compile_msg(ctx *c, uint32_t idx) {
             fd->flags |= DPF_REQUIRED;
 
         int type = fp->has_type ? (int)fp->type : 0;
-        if (fp->type_name && *fp->type_name) {
+        if (fp->type_name.n) {
             int kind;
             int32_t sub;
-            if (!resolve(c, scope, fp->type_name, &kind, &sub))
+            const char *full;
+            if (!resolve(c, scope, fp->type_name, &kind, &sub, &full))
                 return fail(c, "%s: type '%s' not found in the set (is an import missing? "
                                "make the set with protoc --include_imports)",
-                            where, fp->type_name);
+                            where, cs(c, fp->type_name));
             if (type == 0) type = kind == 1 ? DP_T_MESSAGE : DP_T_ENUM;
             if ((kind == 1 && type != DP_T_MESSAGE && type != DP_T_GROUP) ||
                 (kind == 2 && type != DP_T_ENUM))
-                return fail(c, "%s: type '%s' is not a%s", where, fp->type_name,
+                return fail(c, "%s: type '%s' is not a%s", where, cs(c, fp->type_name),
                             type == DP_T_ENUM ? "n enum" : " message");
             fd->sub = sub;
-            fd->type_name = kind == 1 ? S->msgs[sub].name : S->enums[sub].name;
+            fd->type_name = full;
         } else if (type == DP_T_MESSAGE || type == DP_T_GROUP || type == DP_T_ENUM || type == 0) {
             return fail(c, "%s: missing type name", where);
         }
@@ -994,7 +1098,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
         /* features.message_encoding = DELIMITED: a group on the wire (never
            for a map field, nor for the value of a map entry) */
         if (type == DP_T_MESSAGE && fx.message_encoding == DP_MSG_DELIMITED &&
-            !is_map_entry(c->mproto[fd->sub]) && !is_map_entry(mp))
+            !(c->mflags[fd->sub] & MF_MAP_ENTRY) && !(c->mflags[idx] & MF_MAP_ENTRY))
             type = DP_T_GROUP;
         fd->type = (uint8_t)type;
         fd->wiretype = (uint8_t)wiretype_of(type);
@@ -1010,7 +1114,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
                          type != DP_T_GROUP;
         if (scalar_num) fd->flags |= DPF_PACKABLE;
         if (label == 3 && scalar_num) {
-            const Google__Protobuf__FieldOptions *o = fp->options;
+            const dp_dopts *o = fp->options;
             if (o && o->has_packed) {
                 if (editions)
                     return fail(c, "%s: [packed] is not allowed under editions (use "
@@ -1038,7 +1142,9 @@ static int compile_msg(ctx *c, uint32_t idx) {
                            (fp->has_proto3_optional && fp->proto3_optional)))
             fd->flags |= DPF_PRESENCE;
         if (type == DP_T_STRING && fx.utf8_validation == DP_UTF8_VERIFY) fd->flags |= DPF_UTF8;
-        if (type == DP_T_ENUM && S->enums[fd->sub].closed) {
+        if (type == DP_T_MESSAGE && (c->mflags[fd->sub] & MF_MAP_ENTRY))
+            c->mflags[idx] |= MF_MAP_FIELD;
+        if (type == DP_T_ENUM && c->eclosed[fd->sub]) {
             fd->flags |= DPF_CLOSED_ENUM;
             if (label == 3) m->closed_enum_rep = 1;
         }
@@ -1052,32 +1158,35 @@ static int compile_msg(ctx *c, uint32_t idx) {
             if (label == 3) return fail(c, "%s: a repeated field cannot have a default", where);
             if (!parse_default(c, where, fd, fp->default_value)) return 0;
         } else if (type == DP_T_ENUM) {
-            fd->def.i = S->enums[fd->sub].values[0].number;
+            fd->def.i = c->edef[fd->sub];
         }
-        lua_settop(L, name_idx - 1);    /* -1 name */
     }
     /* oneof members of each oneof must exist */
     for (uint32_t o = 0; o < m->noneofs; o++)
         if (!has_member[o])
             return fail(c, "file '%s': message '%s': oneof '%s' has no fields", f->name, m->name,
                         m->oneof_names[o]);
-    lua_pop(L, 2);                                      /* -2 seen, has_member */
 
-    qsort(m->fields, m->nfields, sizeof(dp_field), field_cmp);
+    uint32_t sorted = 1;
+    for (uint32_t i = 1; sorted && i < m->nfields; i++)
+        sorted = m->fields[i - 1].number < m->fields[i].number;
+    if (!sorted) qsort(m->fields, m->nfields, sizeof(dp_field), field_cmp);
     /* dense index over small numbers */
     uint32_t maxn = 0;
     for (uint32_t i = 0; i < m->nfields; i++)
         if (m->fields[i].number < 1024 && m->fields[i].number > maxn) maxn = m->fields[i].number;
     m->ndense = m->nfields ? maxn + 1 : 0;
-    m->dense = dp_schema_alloc(L, S, sizeof(uint16_t) * (m->ndense ? m->ndense : 1));
-    for (uint32_t i = 0; i < m->nfields; i++)
-        if (m->fields[i].number < m->ndense) m->dense[m->fields[i].number] = (uint16_t)(i + 1);
     /* name hash: at least twice as many slots as fields, so probes end */
     uint32_t slots = 4;
     while (slots < 2 * m->nfields) slots *= 2;
     m->hmask = slots - 1;
-    m->byname = dp_schema_alloc(L, S, sizeof(uint16_t) * slots);
-    m->byptr = dp_schema_alloc(L, S, sizeof(uint16_t) * slots);
+    /* byname, byptr and dense in one allocation */
+    m->byname = dp_schema_alloc(L, S, sizeof(uint16_t) * (2 * (size_t)slots +
+                                                          (m->ndense ? m->ndense : 1)));
+    m->byptr = m->byname + slots;
+    m->dense = m->byptr + slots;
+    for (uint32_t i = 0; i < m->nfields; i++)
+        if (m->fields[i].number < m->ndense) m->dense[m->fields[i].number] = (uint16_t)(i + 1);
     for (uint32_t i = 0; i < m->nfields; i++) {
         uint32_t h = dp_name_hash(m->fields[i].cname, m->fields[i].namelen) & m->hmask;
         while (m->byname[h]) h = (h + 1) & m->hmask;
@@ -1096,7 +1205,8 @@ static int check_maps(ctx *c) {
     dp_schema *S = c->S;
     for (uint32_t i = 0; i < S->nmsgs; i++) {
         dp_msg *m = &S->msgs[i];
-        for (uint32_t j = 0; j < m->nfields; j++) {
+        if (!c->mflags[i]) continue;                  /* no map here */
+        for (uint32_t j = 0; (c->mflags[i] & MF_MAP_FIELD) && j < m->nfields; j++) {
             dp_field *fd = &m->fields[j];
             if (fd->type != DP_T_MESSAGE || !S->msgs[fd->sub].map_entry) continue;
             if (!(fd->flags & DPF_REPEATED))
@@ -1128,25 +1238,16 @@ int dp_compile(lua_State *L, dp_schema *S, int uvidx, const unsigned char *data,
     char err[256];
     int top = lua_gettop(L);
     uvidx = dp_absindex(L, uvidx);
-    if (!dp_scan_descriptor_set(data, len, err, sizeof err)) {
+    luaL_checkstack(L, 16, "dynpb: compile");
+    dp_dset *d = dp_dset_push(L);                                 /* +1 dset */
+    if (!dp_desc_read(L, d, data, len, err, sizeof err)) {
+        dp_dset_release(d);
+        lua_settop(L, top);
         lua_pushstring(L, err);
         return 0;
     }
-    luaL_checkstack(L, 16, "dynpb: compile");
-    holder *h = push_holder(L);                                   /* +1 holder */
-    h->set = (FDSet *)protobuf_c_message_unpack(
-        &google__protobuf__file_descriptor_set__descriptor, &h->pa, len, data);
-    if (!h->set) {
-        /* protobuf-c reports a failed allocation as a parse failure */
-        if (h->oom) luaL_error(L, "dynpb: not enough memory");
-        holder_release(h);
-        lua_settop(L, top);
-        lua_pushstring(L, "malformed descriptor set: not a valid FileDescriptorSet "
-                          "(protobuf-c could not parse it)");
-        return 0;
-    }
-    if (h->set->n_file == 0) {
-        holder_release(h);
+    if (d->n_file == 0) {
+        dp_dset_release(d);
         lua_settop(L, top);
         lua_pushstring(L, "empty descriptor set: it contains no files");
         return 0;
@@ -1155,28 +1256,24 @@ int dp_compile(lua_State *L, dp_schema *S, int uvidx, const unsigned char *data,
     memset(&c, 0, sizeof c);
     c.L = L;
     c.S = S;
+    c.d = d;
     c.uv = uvidx;
     lua_newtable(L); lua_pushvalue(L, -1); lua_rawseti(L, uvidx, DP_UV_NAMES);
     c.names = lua_gettop(L);
-    lua_newtable(L); lua_pushvalue(L, -1); lua_rawseti(L, uvidx, DP_UV_MSGS);
-    c.msgs = lua_gettop(L);
-    lua_newtable(L); lua_pushvalue(L, -1); lua_rawseti(L, uvidx, DP_UV_ENUMS);
-    c.enums = lua_gettop(L);
     lua_newtable(L); lua_rawseti(L, uvidx, DP_UV_ENUMTABS);
 
-    int ok = collect(&c, h->set);
-    if (ok) ok = collect_extensions(&c, h->set);
+    int ok = collect(&c, d);
+    if (ok) ok = collect_extensions(&c, d);
     for (uint32_t i = 0; ok && i < c.ne; i++) ok = compile_enum(&c, i);
     for (uint32_t i = 0; ok && i < c.nm; i++) ok = compile_msg(&c, i);
     if (ok) ok = check_maps(&c);
     if (ok) S->fhints = dp_schema_alloc(L, S, sizeof(uint16_t) * (S->nfields_total + 1));
+    dp_dset_release(d);            /* the set read now, not at the next GC */
     if (!ok) {
-        holder_release(h);         /* the parsed set now, not at the next GC */
-        lua_replace(L, top + 1);   /* message over the holder */
+        lua_replace(L, top + 1);   /* message over the dset */
         lua_settop(L, top + 1);
         return 0;
     }
-    holder_release(h);
     lua_settop(L, top);
     return 1;
 }

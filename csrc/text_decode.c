@@ -590,15 +590,7 @@ static int parse_field_value(pctx *c, const dp_field *f, int t, const char *what
 
 /* [-0, +0, e] message index of a full type name, or -1 */
 static int find_msg(pctx *c, const char *name, size_t n) {
-    lua_State *L = c->L;
-    lua_rawgeti(L, c->schema, 1);
-    dp_getuv(L, -1);
-    lua_rawgeti(L, -1, DP_UV_MSGS);
-    lua_pushlstring(L, name, n);
-    lua_rawget(L, -2);
-    int i = lua_isnil(L, -1) ? -1 : (int)lua_tointeger(L, -1);
-    lua_pop(L, 4);
-    return i;
+    return (int)dp_find_msg(dp_check_schema(c->L, c->schema), name, n);
 }
 
 /* `[type.googleapis.com/pkg.T] { ... }` in the Any m at t; url in c->b */

@@ -372,15 +372,7 @@ static void print_name(tctx *c, const dp_msg *m, const dp_field *f) {
 
 /* [-0, +0, e] message index of a full type name in the schema, or -1 */
 static int find_msg(tctx *c, const char *name, size_t n) {
-    lua_State *L = c->L;
-    lua_rawgeti(L, c->schema, 1);                     /* +1 core */
-    dp_getuv(L, -1);                                  /* +1 uv */
-    lua_rawgeti(L, -1, DP_UV_MSGS);                   /* +1 msgs */
-    lua_pushlstring(L, name, n);
-    lua_rawget(L, -2);                                /* +1 index */
-    int i = lua_isnil(L, -1) ? -1 : (int)lua_tointeger(L, -1);
-    lua_pop(L, 4);
-    return i;
+    return (int)dp_find_msg(dp_check_schema(c->L, c->schema), name, n);
 }
 
 /* [-0, +0, e] the Any at t as `[url] { ... }` when its type is in the

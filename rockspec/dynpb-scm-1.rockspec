@@ -22,7 +22,7 @@ dependencies = {
 }
 -- Lua modules (make install copies lua/dynpb/*.lua and lua/dynpb/resty/*.lua): dynpb.registry,
 -- dynpb.router, dynpb.grpc, dynpb.resty, dynpb.resty.gateway (the last two need nginx + lua-nginx-module)
--- Debian packages needed to build: libprotobuf-c-dev, libcurl4-openssl-dev, zlib1g-dev
+-- Debian packages needed to build: libcurl4-openssl-dev, zlib1g-dev
 -- (their headers sit on the compiler's default paths, multiarch included).
 build = {
   type = "make",

@@ -36,6 +36,22 @@ local have_python = run(PY .. " -c 'import google.protobuf' >/dev/null 2>&1")
 local S = assert(dynpb.load(T.fixture("services.pb")))
 local E = assert(dynpb.load(T.fixture("ext.pb")))
 
+describe("custom options of group type", function()
+  -- regression: protobuf-c 1.4 could not skip a group in unknown fields, so
+  -- sets like protoc's unittest_custom_options.proto did not load at all
+  -- ("protobuf-c could not parse it"); dynpb reads the wire bytes itself now
+  it("a set whose options hold groups loads, and the options decode", function()
+    local G = assert(dynpb.load(T.fixture("group_options.pb")))
+    local T2 = assert(G:message("grp.Tagged"))
+    assert.same({["[grp.complexopt6]"] = {xyzzy = 1234},
+                 ["[grp.complex]"] = {foo = 5, inner = {bar = "deep"}}}, T2:options())
+    local f = T2:fields()
+    assert.equal("id", f[1].name)
+    assert.same({["[grp.fieldgroup]"] = {note = "the key"}}, f[1].options)
+    assert.same({id = 7, name = "x"}, T2:decode(T2:encode({id = 7, name = "x"})))
+  end)
+end)
+
 describe("services and methods", function()
   it("services() lists full names in file order", function()
     assert.same({"svc.v1.ShopService", "svc.v1.Empty"}, S:services())

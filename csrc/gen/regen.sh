@@ -1,7 +1,6 @@
 #!/bin/sh
-# csrc/gen/regen.sh -- run by `make regen` (needs protoc, protoc-c, od, awk).
+# csrc/gen/regen.sh -- run by `make regen` (needs protoc, od, awk).
 # From csrc/gen/src/google/protobuf/descriptor.proto (see adapt.sh) generates
-#   csrc/gen/google/protobuf/descriptor.pb-c.{c,h}   protoc-c's C code
 #   csrc/gen/descriptor_set.c                        that file as a serialized
 #     FileDescriptorSet in a C byte array (dp_descriptor_set), so dynpb can
 #     decode any google.protobuf.*Options message by name without the user's
@@ -12,7 +11,6 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/src"
-protoc-c --c_out="$here" google/protobuf/descriptor.proto
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 protoc -o "$tmp" google/protobuf/descriptor.proto
@@ -34,5 +32,5 @@ n=$(wc -c < "$tmp" | tr -d ' ')
 protoc --decode=google.protobuf.FileDescriptorSet google/protobuf/descriptor.proto < "$tmp" |
   "${REGEN_LUA:-lua5.4}" "$here/features.lua" > "$here/feature_defaults.h.tmp"
 mv "$here/feature_defaults.h.tmp" "$here/feature_defaults.h"
-echo "regen.sh: csrc/gen/google/protobuf/descriptor.pb-c.{c,h}, csrc/gen/descriptor_set.c ($n bytes)"
+echo "regen.sh: csrc/gen/descriptor_set.c ($n bytes)"
 echo "regen.sh: csrc/gen/feature_defaults.h"
