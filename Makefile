@@ -34,7 +34,8 @@ SRCS := csrc/sha256.c csrc/wire.c csrc/schema.c csrc/cache.c csrc/reflect.c \
         csrc/text_encode.c csrc/text_decode.c csrc/tty.c \
         csrc/features.c \
         csrc/protoc/arena.c csrc/protoc/lexer.c csrc/protoc/parser.c csrc/protoc/resolve.c \
-        csrc/protoc/options.c csrc/protoc/emit.c csrc/protoc/srcinfo.c csrc/protoc/compile.c \
+        csrc/protoc/options.c csrc/protoc/editions.c csrc/protoc/emit.c csrc/protoc/srcinfo.c \
+        csrc/protoc/compile.c \
         csrc/gen/protoc_wkt.c \
         csrc/json_common.c csrc/json_encode.c csrc/json_decode.c
 OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRCS))
@@ -410,10 +411,14 @@ PROTOC_WKT := google/protobuf/any.proto google/protobuf/api.proto \
   google/protobuf/field_mask.proto google/protobuf/source_context.proto \
   google/protobuf/struct.proto google/protobuf/timestamp.proto google/protobuf/type.proto \
   google/protobuf/wrappers.proto google/protobuf/compiler/plugin.proto
+# editions files get these instead (csrc/gen/src: the descriptor.proto of
+# csrc/gen/adapt.sh, and the language feature files buf bundles)
+PROTOC_WKT_ED := google/protobuf/descriptor.proto google/protobuf/cpp_features.proto \
+  google/protobuf/java_features.proto google/protobuf/go_features.proto
 .PHONY: regen-protoc protoc-compare protoc-googleapis
 regen-protoc:
 	@sh .ci/deps.sh libprotobuf-dev libprotoc-dev lua5.4
-	lua5.4 csrc/protoc/gen_wkt.lua csrc/gen/protoc_wkt.c /usr/include $(PROTOC_WKT)
+	lua5.4 csrc/protoc/gen_wkt.lua csrc/gen/protoc_wkt.c /usr/include $(PROTOC_WKT) -- csrc/gen/src $(PROTOC_WKT_ED)
 protoc-compare: $(SO)
 	@sh .ci/deps.sh protobuf-compiler libprotobuf-dev libprotoc-dev
 	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" $(LUA) spec/protoc/compare.lua

@@ -72,7 +72,10 @@ static int virtual_ok(const char *name) {
     }
 }
 
-static int find_source(pc_ctx *C, const char *name, const char **src, size_t *len) {
+/* ed: the importer is in an editions context (pc_file.edctx); *from_ed is set
+   when the text is an editions-era built-in */
+static int find_source(pc_ctx *C, const char *name, int ed, const char **src, size_t *len, int *from_ed) {
+    *from_ed = 0;
     lua_State *L = C->L;
     if (C->srcidx) {
         lua_getfield(L, C->srcidx, name);
@@ -94,7 +97,9 @@ static int find_source(pc_ctx *C, const char *name, const char **src, size_t *le
             if (dir && read_path(C, dir, name, src, len)) return 1;
         }
     }
-    return pc_builtin(name, src, len);
+    if (ed && pc_builtin_ed(name, src, len)) return *from_ed = 1;
+    if (pc_builtin(name, src, len)) return 1;
+    return *from_ed = pc_builtin_ed(name, src, len);
 }
 
 static pc_file *find_loaded(pc_ctx *C, const char *name) {
@@ -136,13 +141,15 @@ static pc_file *load(pc_ctx *C, loader *ld, const char *name, pc_file *from, con
     if (C->pool.files.n >= PC_MAX_FILES) pc_fail(C, name, -1, 0, "too many files (limit %d)", PC_MAX_FILES);
     const char *src;
     size_t len;
-    if (!find_source(C, name, &src, &len)) {
+    int from_ed;
+    if (!find_source(C, name, from && from->edctx, &src, &len, &from_ed)) {
         if (from)
             pc_fail(C, from->name, pos->line, pos->col, "Import \"%s\" was not found or had errors.", name);
         pc_fail(C, name, -1, 0, "File not found.");
     }
     const char *nm = pc_strndup(C, name, strlen(name));
     f = pc_parse(C, nm, src, len);
+    f->edctx = f->edition || from_ed || (from && from->edctx);
     f->id = ++ld->nextid;
     pc_vec_push(C, &ld->loading, f);
     for (int i = 0; i < f->deps.n; i++) {
@@ -153,24 +160,27 @@ static pc_file *load(pc_ctx *C, loader *ld, const char *name, pc_file *from, con
     f->pool = &C->pool;
     pc_resolve_file(C, &C->pool, f);
     pc_interpret_options(C, f);
+    pc_check_editions(C, f);
     pc_vec_push(C, &C->pool.files, f);
     return f;
 }
 
-pc_file *pc_load_std(pc_ctx *C) {
-    if (C->stdfile) return C->stdfile;
+pc_file *pc_load_std(pc_ctx *C, int ed) {
+    pc_file **slot = ed ? &C->stdfile_ed : &C->stdfile;
+    pc_pool *pool = ed ? &C->std_ed : &C->std;
+    if (*slot) return *slot;
     const char *src;
     size_t len;
-    if (!pc_builtin("google/protobuf/descriptor.proto", &src, &len))
+    if (!(ed ? pc_builtin_ed : pc_builtin)("google/protobuf/descriptor.proto", &src, &len))
         pc_fail(C, "google/protobuf/descriptor.proto", -1, 0, "built-in descriptor.proto missing");
     C->in_std = 1;
     pc_file *f = pc_parse(C, "google/protobuf/descriptor.proto", src, len);
     C->in_std = 0;
-    f->id = -1;
-    f->pool = &C->std;
-    pc_resolve_file(C, &C->std, f);
-    pc_vec_push(C, &C->std.files, f);
-    C->stdfile = f;
+    f->id = ed ? -2 : -1;
+    f->pool = pool;
+    pc_resolve_file(C, pool, f);
+    pc_vec_push(C, &pool->files, f);
+    *slot = f;
     return f;
 }
 

@@ -436,15 +436,18 @@ static void text_message(oi *I, pc_lexer *X, pc_pool *P, pc_msg *m, pc_buf *out,
 
 /* ---- one options message */
 
-static pc_msg *options_type(pc_ctx *C, const char *name, pc_pool **pool) {
+/* the options message type for f: the pool's descriptor.proto when a compiled
+   file has it (unless f is an editions file and that copy predates features:
+   Debian's, loaded first by a proto2/proto3 importer), else the built-in one */
+static pc_msg *options_type(pc_ctx *C, pc_file *f, const char *name, pc_pool **pool) {
     pc_sym *s = pc_sym_find(&C->pool, name);
-    if (s && s->kind == SYM_MSG) {
+    if (s && s->kind == SYM_MSG && (!f->edition || field_by_name(s->p, "features", 8))) {
         *pool = &C->pool;
         return s->p;
     }
-    pc_load_std(C);
-    s = pc_sym_find(&C->std, name);
-    *pool = &C->std;
+    pc_load_std(C, f->edition != 0);
+    *pool = f->edition ? &C->std_ed : &C->std;
+    s = pc_sym_find(*pool, name);
     return s ? s->p : NULL;
 }
 
@@ -516,7 +519,7 @@ static int is_set(const unsigned char *p, const unsigned char *e, fpath *fp, int
 static void interpret(pc_ctx *C, pc_file *f, pc_opts *o, const char *type, const char *scope) {
     if (!o->present) return;
     pc_pool *tp;
-    pc_msg *om = options_type(C, type, &tp);
+    pc_msg *om = options_type(C, f, type, &tp);
     if (!om) pc_fail(C, f->name, -1, 0, "%s is not defined (descriptor.proto)", type);
     pc_vec entries = {0};
     int nknown = 0;
