@@ -1,0 +1,198 @@
+-- spec/protoc/buf.lua -- dynpb.compile against buf (npm @bufbuild/buf, the
+-- reference for editions sources: protoc 3.21 cannot read them), compared
+-- as parsed messages: both sets are decoded with the newer descriptor.proto
+-- (csrc/gen/src, with the cpp/java/go feature extensions) and printed with
+-- to_text, file by file. Byte identity is counted too.
+--
+--   local buf = require("buf")
+--   buf.bin()                                  -- the buf binary, or nil and why
+--   buf.compare(dynpb, dir, files, source_info) -- "bytes" | "same" | "both-fail" | nil, detail
+local _M = {}
+local lib = require("lib")
+local q = function(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "spec/protoc"
+local root = here .. "/../.."
+do -- absolute: buf runs in the module's directory
+  local p = io.popen("cd " .. q(root) .. " && pwd")
+  root = p:read("*l") or root
+  p:close()
+end
+
+-- BUF, else the copy `make buf-compare` installs (build/buf-npm)
+function _M.bin()
+  local b = os.getenv("BUF")
+  if not b or b == "" then b = root .. "/build/buf-npm/node_modules/@bufbuild/buf-linux-x64/bin/buf" end
+  local f = io.open(b, "rb")
+  if not f then return nil, "no buf binary at " .. b .. " (make buf-compare installs it)" end
+  f:close()
+  return b
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- buf build DIR --path f... --as-file-descriptor-set: bytes, or nil and the message
+function _M.build(dir, files, source_info)
+  local bin = assert(_M.bin())
+  local out = os.tmpname()
+  local cmd = { "cd " .. q(dir) .. " && BUF_CACHE_DIR=" .. q(root .. "/build/buf-cache"), q(bin), "build", ".",
+    "--as-file-descriptor-set", "-o", q(out) }
+  if not source_info then cmd[#cmd + 1] = "--exclude-source-info" end
+  for _, f in ipairs(files) do cmd[#cmd + 1] = "--path " .. q(f) end
+  local p = io.popen(table.concat(cmd, " ") .. " 2>&1")
+  local msg = p:read("*a")
+  local ok = p:close()
+  local s = read(out)
+  os.remove(out)
+  if not ok or not s or s == "" then return nil, msg end
+  return s
+end
+
+local schema
+local function desc_schema(dynpb)
+  if schema then return schema end
+  schema = assert(dynpb.load_proto { files = { "google/protobuf/descriptor.proto", "google/protobuf/cpp_features.proto",
+    "google/protobuf/java_features.proto", "google/protobuf/go_features.proto" }, paths = { root .. "/csrc/gen/src" } })
+  return schema
+end
+
+-- { names in set order }, { name = text format of that FileDescriptorProto },
+-- { name = its source_code_info locations, in the set's order }. The text has
+-- the locations sorted: buf records a declaration's parts in another order
+-- than protoc (e.g. an enum value's number before its name), the same
+-- locations otherwise
+-- buf's habits that differ from protoc (3.21 and current alike), normalized
+-- on both sides: a float default is printed from its float value widened to
+-- double ("8.999999488e+09" where protoc's SimpleFtoa writes "9e+09"); in
+-- source info, a trailing line comment loses its newline, a default value's
+-- span starts at "default" (protoc's: at the value), and a field's options
+-- location is missing when its brackets hold only default / json_name (so
+-- field options locations are left out of the comparison), and a statement
+-- kind given twice in a scope (two `reserved` lines) gets one location (so
+-- only the first location of each path is compared)
+local function f32(s)
+  local x = tonumber(s)
+  if not x or x ~= x or not string.pack then return s end
+  return ("%.9g"):format((string.unpack("f", string.pack("f", x))))
+end
+local function norm_fields(list)
+  for _, fd in ipairs(list or {}) do
+    if fd.type == "TYPE_FLOAT" and fd.default_value then fd.default_value = f32(fd.default_value) end
+  end
+end
+local function norm_msg(m)
+  norm_fields(m.field)
+  norm_fields(m.extension)
+  for _, n in ipairs(m.nested_type or {}) do norm_msg(n) end
+end
+
+function _M.parse(dynpb, set)
+  local S = desc_schema(dynpb)
+  local t = assert(S:message("google.protobuf.FileDescriptorSet"):decode(set))
+  local FD = S:message("google.protobuf.FileDescriptorProto")
+  local LOC = S:message("google.protobuf.SourceCodeInfo.Location")
+  local names, texts, locs = {}, {}, {}
+  for i, f in ipairs(t.file or {}) do
+    names[i] = f.name
+    local sci = f.source_code_info
+    f.source_code_info = nil
+    -- proto2/proto3 files: source info is protoc 3.21's (make protoc-compare
+    -- checks those bytes); buf's differs there (a group's type is a type_name
+    -- location), so only editions files' source info is compared with buf
+    if f.syntax ~= "editions" then sci = nil end
+    for _, m in ipairs(f.message_type or {}) do norm_msg(m) end
+    norm_fields(f.extension)
+    if sci then
+      local kept, seen = {}, {}
+      for _, loc in ipairs(sci.location or {}) do
+        local key = table.concat(loc.path or {}, ".")
+        local dup = seen[key]
+        seen[key] = true
+        if loc.trailing_comments then loc.trailing_comments = loc.trailing_comments:gsub("\n$", "") end
+        local p, n = loc.path or {}, #(loc.path or {})
+        local of_field = n >= 3 and n % 2 == 1 and (p[n - 2] == 2 or p[n - 2] == 6 or (n == 3 and p[1] == 7))
+        if of_field and p[n] == 7 then
+          -- a field's default value: protoc's span is the value, buf's starts at "default"
+          local sp = loc.span
+          loc.span = #sp == 3 and { sp[1], sp[3] } or { sp[3], sp[4] }
+        end
+        -- a field's [ ... ] with only default / json_name in it: buf records no options location
+        -- a statement given twice (two `reserved` lines): buf records its location once
+        if not (of_field and p[n] == 8) and not dup then kept[#kept + 1] = loc end
+      end
+      sci.location = kept
+    end
+    local txt = assert(FD:to_text(assert(FD:encode(f)), { print_unknown = true }))
+    if sci then
+      local l = {}
+      for k, loc in ipairs(sci.location or {}) do l[k] = assert(LOC:to_text(assert(LOC:encode(loc)))) end
+      locs[f.name] = table.concat(l, "--\n")
+      table.sort(l)
+      txt = txt .. "source_code_info (sorted locations):\n" .. table.concat(l, "--\n")
+    end
+    texts[f.name] = txt
+  end
+  return names, texts, locs
+end
+
+local function linediff(a, b)
+  local la, lb = {}, {}
+  for l in a:gmatch("[^\n]*") do la[#la + 1] = l end
+  for l in b:gmatch("[^\n]*") do lb[#lb + 1] = l end
+  for i = 1, math.max(#la, #lb) do
+    if la[i] ~= lb[i] then
+      local out = {}
+      for k = math.max(1, i - 3), math.min(math.max(#la, #lb), i + 3) do
+        out[#out + 1] = ("  %4d dynpb: %s\n       buf:   %s"):format(k, la[k] or "<end>", lb[k] or "<end>")
+      end
+      return table.concat(out, "\n")
+    end
+  end
+  return "(no line differs)"
+end
+
+-- compares the sets as parsed messages, file by file (the order may differ:
+-- both are dependencies first, buf breaks ties its own way): nil and the
+-- first difference, or true and whether the order of the files and of the
+-- source locations is the same too
+function _M.same_sets(dynpb, got, ref)
+  local gn, gt, gl = _M.parse(dynpb, got)
+  local rn, rt, rl = _M.parse(dynpb, ref)
+  if #gn ~= #rn then
+    return nil, ("dynpb has %d files (%s), buf %d (%s)"):format(#gn, table.concat(gn, " "), #rn, table.concat(rn, " "))
+  end
+  for _, n in ipairs(gn) do
+    if not rt[n] then return nil, "buf's set has no " .. n end
+    if gt[n] ~= rt[n] then return nil, n .. " differs:\n" .. linediff(gt[n], rt[n]) end
+  end
+  local order = true
+  for i = 1, #gn do order = order and gn[i] == rn[i] and gl[gn[i]] == rl[gn[i]] end
+  return true, order
+end
+
+-- dynpb.compile { files, paths = { dir } } against buf build of dir:
+-- "bytes" (identical bytes), "same" (equal parsed messages), "both-fail"
+-- (a, b: the two messages), or nil and what differs
+function _M.compare(dynpb, dir, files, source_info)
+  local ref, berr = _M.build(dir, files, source_info)
+  local got, err = dynpb.compile { files = files, paths = { dir }, source_info = source_info }
+  if ref and got then
+    if ref == got then return "bytes" end
+    local ok, why = _M.same_sets(dynpb, got, ref)
+    if ok then return "same", why end
+    return nil, why
+  end
+  if not ref and not got then return "both-fail", err, berr end
+  if not got then return nil, "dynpb failed, buf did not: " .. tostring(err) end
+  return nil, "buf failed, dynpb did not: " .. tostring(berr):gsub("\n$", "")
+end
+
+_M.read = read
+_M.q = q
+_M.lib = lib
+return _M
