@@ -411,9 +411,10 @@ PROTOC_WKT := google/protobuf/any.proto google/protobuf/api.proto \
   google/protobuf/field_mask.proto google/protobuf/source_context.proto \
   google/protobuf/struct.proto google/protobuf/timestamp.proto google/protobuf/type.proto \
   google/protobuf/wrappers.proto google/protobuf/compiler/plugin.proto
-# editions files get these instead (csrc/gen/src: the descriptor.proto of
-# csrc/gen/adapt.sh, and the language feature files buf bundles)
-PROTOC_WKT_ED := google/protobuf/descriptor.proto google/protobuf/cpp_features.proto \
+# a compile with an editions file gets these instead (csrc/gen/src: the
+# descriptor.proto of csrc/gen/adapt.sh, the other well-known types of the same
+# npm google-proto-files, the language feature files of protobuf: what buf bundles)
+PROTOC_WKT_ED := $(PROTOC_WKT) google/protobuf/cpp_features.proto \
   google/protobuf/java_features.proto google/protobuf/go_features.proto
 .PHONY: regen-protoc protoc-compare protoc-googleapis
 regen-protoc:

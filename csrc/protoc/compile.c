@@ -97,8 +97,8 @@ static int find_source(pc_ctx *C, const char *name, int ed, const char **src, si
             if (dir && read_path(C, dir, name, src, len)) return 1;
         }
     }
-    if (ed && pc_builtin_ed(name, src, len)) return *from_ed = 1;
-    if (pc_builtin(name, src, len)) return 1;
+    if ((ed || C->ed_mode) && pc_builtin_ed(name, src, len)) return *from_ed = 1;
+    if (pc_builtin(name, src, len)) return C->used_deb = 1;
     return *from_ed = pc_builtin_ed(name, src, len);
 }
 
@@ -149,7 +149,17 @@ static pc_file *load(pc_ctx *C, loader *ld, const char *name, pc_file *from, con
     }
     const char *nm = pc_strndup(C, name, strlen(name));
     f = pc_parse(C, nm, src, len);
-    f->edctx = f->edition || from_ed || (from && from->edctx);
+    if (f->edition && !C->ed_mode) {
+        /* the first editions file: from now on the editions-era built-ins (as
+           buf bundles them) serve every file; if a Debian one was used
+           already, the compile starts again in that mode */
+        if (C->used_deb) {
+            C->restart = 1;
+            longjmp(*C->jb, 1);
+        }
+        C->ed_mode = 1;
+    }
+    f->edctx = f->edition || from_ed || C->ed_mode || (from && from->edctx);
     f->id = ++ld->nextid;
     pc_vec_push(C, &ld->loading, f);
     for (int i = 0; i < f->deps.n; i++) {
@@ -166,6 +176,8 @@ static pc_file *load(pc_ctx *C, loader *ld, const char *name, pc_file *from, con
 }
 
 pc_file *pc_load_std(pc_ctx *C, int ed) {
+    ed = ed || C->ed_mode;
+    if (!ed) C->used_deb = 1;
     pc_file **slot = ed ? &C->stdfile_ed : &C->stdfile;
     pc_pool *pool = ed ? &C->std_ed : &C->std;
     if (*slot) return *slot;
@@ -255,9 +267,27 @@ static int compile(lua_State *L) {
     jmp_buf jb;
     C->jb = &jb;
     loader ld;
+    pc_buf out;
+    int ed_mode = 0;
+again:
     memset(&ld, 0, sizeof ld);
-    pc_buf out = {0};
+    memset(&out, 0, sizeof out);
+    C->ed_mode = ed_mode;
     if (setjmp(jb)) {
+        if (C->restart) {
+            /* an editions file after a Debian built-in: everything again, in
+               ed_mode (the arena holds every allocation of the first try) */
+            ctx_release(C);
+            memset(&C->pool, 0, sizeof C->pool);
+            memset(&C->std, 0, sizeof C->std);
+            memset(&C->std_ed, 0, sizeof C->std_ed);
+            C->stdfile = C->stdfile_ed = NULL;
+            C->restart = C->used_deb = 0;
+            C->depth = 0;
+            C->in_std = 0;
+            ed_mode = 1;
+            goto again;
+        }
         if (C->oom) {
             ctx_release(C);
             return luaL_error(L, "dynpb: compile: not enough memory");

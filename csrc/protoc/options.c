@@ -445,8 +445,7 @@ static pc_msg *options_type(pc_ctx *C, pc_file *f, const char *name, pc_pool **p
         *pool = &C->pool;
         return s->p;
     }
-    pc_load_std(C, f->edition != 0);
-    *pool = f->edition ? &C->std_ed : &C->std;
+    *pool = pc_load_std(C, f->edition != 0)->pool;
     s = pc_sym_find(*pool, name);
     return s ? s->p : NULL;
 }

@@ -274,6 +274,10 @@ struct pc_ctx {
     int srcidx, pathsidx;     /* Lua stack slots of opts.sources / opts.paths (0 = none) */
     int source_info;
     int in_std;               /* parsing the built-in descriptor.proto for option types */
+    int ed_mode;              /* the compile has an editions file: the editions-era built-ins
+                                 serve every file (compile.c) */
+    int used_deb;             /* a Debian built-in (file or option types) was used */
+    int restart;              /* longjmp'd to run the compile again in ed_mode */
     void *fp;                 /* FILE being read (closed on error) */
 };
 
