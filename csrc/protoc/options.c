@@ -20,7 +20,34 @@ typedef struct {
     pc_file *f;
     const char *optname;      /* as written, for messages */
     pc_pos pos;
+    int target;               /* editions: the FieldOptions.OptionTargetType being set (0: unchecked) */
 } oi;
+
+/* FieldOptions.OptionTargetType, by options message */
+static const char *const target_names[] = {"", "FILE", "EXTENSION_RANGE", "MESSAGE", "FIELD", "ONEOF", "ENUM",
+                                           "ENUM_ENTRY", "SERVICE", "METHOD"};
+static const char *const target_words[] = {"", "file", "extension range", "message", "field", "oneof", "enum",
+                                           "enum entry", "service", "method"};
+
+/* protoc's target check (command_line_interface.cc ValidateTargetConstraints):
+   an option field whose definition lists `targets` can be set only on those
+   entities; checked for editions files, whose descriptor.proto has targets */
+static void check_target(oi *I, pc_field *fd, pc_pos pos) {
+    if (!I->target) return;
+    int any = 0;
+    char want[40];
+    snprintf(want, sizeof want, "TARGET_TYPE_%s", target_names[I->target]);
+    for (pc_uopt *u = fd->opts.head; u; u = u->next) {
+        if (u->nparts != 1 || u->parts[0].is_ext || strcmp(u->parts[0].name, "targets") != 0 || u->vkind != V_IDENT)
+            continue;
+        if (strcmp(u->ident, want) == 0) return;
+        any = 1;
+    }
+    if (!any) return;
+    const char *owner = fd->parent && !fd->is_ext ? fd->parent->full : "";
+    pc_fail(I->C, I->f->name, pos.line, pos.col, "Option %s%s%s cannot be set on an entity of type `%s`.", owner,
+            *owner ? "." : "", fd->is_ext ? fd->full : fd->name, target_words[I->target]);
+}
 
 typedef struct oentry { uint32_t num; int known; pc_buf bytes; struct fpath *fp; } oentry;
 
@@ -272,9 +299,27 @@ static void text_value(oi *I, pc_lexer *X, pc_pool *P, pc_field *fd, pc_vec *ent
     pc_vec_push(I->C, entries, e);
 }
 
+/* features.repeated_field_encoding set by an option statement of o: 1 PACKED,
+   2 EXPANDED, 0 not set (the aggregate form `features = { ... }` is not seen) */
+static int uopt_encoding(const pc_opts *o) {
+    int v = 0;
+    for (const pc_uopt *u = o->head; u; u = u->next)
+        if (u->nparts == 2 && !u->parts[0].is_ext && !u->parts[1].is_ext && !strcmp(u->parts[0].name, "features") &&
+            !strcmp(u->parts[1].name, "repeated_field_encoding") && u->vkind == V_IDENT)
+            v = !strcmp(u->ident, "PACKED") ? 1 : !strcmp(u->ident, "EXPANDED") ? 2 : v;
+    return v;
+}
+
 static int packed(pc_field *fd) {
     int t = fd->type;
     if (!is_repeated(fd) || t == DP_T_STRING || t == DP_T_BYTES || t == DP_T_MESSAGE || t == DP_T_GROUP) return 0;
+    if (fd->file->edition) {
+        /* editions: the field's feature, else its messages', else the file's, else PACKED */
+        int v = uopt_encoding(&fd->opts);
+        for (pc_msg *m = fd->parent; !v && m; m = m->parent) v = uopt_encoding(&m->opts);
+        if (!v) v = uopt_encoding(&fd->file->opts);
+        return v != 2;
+    }
     if (fd->packed >= 0 && fd->packed != 0) return fd->packed > 0;
     return fd->file->proto3 && fd->packed == 0;
 }
@@ -363,6 +408,7 @@ static void text_message(oi *I, pc_lexer *X, pc_pool *P, pc_msg *m, pc_buf *out,
                 }
             }
             snprintf(nm, sizeof nm, "%.*s", (int)X->cur.n, X->cur.s);
+            if (fd) check_target(I, fd, I->pos);
             if (!fd) {
                 char full[400];
                 snprintf(full, sizeof full, "Message type \"%s\" has no field named \"%s\".", m->full, nm);
@@ -515,6 +561,16 @@ static int is_set(const unsigned char *p, const unsigned char *e, fpath *fp, int
     return 0;
 }
 
+static int target_of(const char *type) {
+    static const char *const t[] = {"", "google.protobuf.FileOptions", "google.protobuf.ExtensionRangeOptions",
+        "google.protobuf.MessageOptions", "google.protobuf.FieldOptions", "google.protobuf.OneofOptions",
+        "google.protobuf.EnumOptions", "google.protobuf.EnumValueOptions", "google.protobuf.ServiceOptions",
+        "google.protobuf.MethodOptions"};
+    for (int i = 1; i < 10; i++)
+        if (strcmp(t[i], type) == 0) return i;
+    return 0;
+}
+
 static void interpret(pc_ctx *C, pc_file *f, pc_opts *o, const char *type, const char *scope) {
     if (!o->present) return;
     pc_pool *tp;
@@ -523,7 +579,7 @@ static void interpret(pc_ctx *C, pc_file *f, pc_opts *o, const char *type, const
     pc_vec entries = {0};
     int nknown = 0;
     for (pc_uopt *u = o->head; u; u = u->next) {
-        oi I = {C, f, NULL, u->pos};
+        oi I = {C, f, NULL, u->pos, f->edition ? target_of(type) : 0};
         /* the name as written: a.(b.c).d */
         pc_buf nb = {0};
         for (int i = 0; i < u->nparts; i++) {
@@ -569,6 +625,7 @@ static void interpret(pc_ctx *C, pc_file *f, pc_opts *o, const char *type, const
                 if (!fd)
                     ofail(&I, pt->pos, "Option \"%s\" unknown. Ensure that your proto definition file imports the proto which defines the option.", dbg, NULL);
             }
+            check_target(&I, fd, pt->pos);
             fp->path[fp->n++] = fd;
             if (i + 1 < u->nparts) {
                 if (fd->type != DP_T_MESSAGE && fd->type != DP_T_GROUP) m = NULL;

@@ -62,13 +62,16 @@ local function desc_schema(dynpb)
 end
 
 -- { names in set order }, { name = text format of that FileDescriptorProto },
--- { name = its source_code_info locations, in the set's order }. The text has
+-- { name = its source_code_info locations, in the set's order }, whether the
+-- set has an editions file. The text has
 -- the locations sorted: buf records a declaration's parts in another order
 -- than protoc (e.g. an enum value's number before its name), the same
 -- locations otherwise
 -- buf's habits that differ from protoc (3.21 and current alike), normalized
 -- on both sides: a float default is printed from its float value widened to
--- double ("8.999999488e+09" where protoc's SimpleFtoa writes "9e+09"); in
+-- double ("8.999999488e+09" where protoc's SimpleFtoa writes "9e+09"), a
+-- double one in Go's shortest form ("1.23456789123e+08" for protoc's
+-- "123456789.123"); in
 -- source info, a trailing line comment loses its newline, a default value's
 -- span starts at "default" (protoc's: at the value), and a field's options
 -- location is missing when its brackets hold only default / json_name (so
@@ -83,6 +86,9 @@ end
 local function norm_fields(list)
   for _, fd in ipairs(list or {}) do
     if fd.type == "TYPE_FLOAT" and fd.default_value then fd.default_value = f32(fd.default_value) end
+    if fd.type == "TYPE_DOUBLE" and fd.default_value and tonumber(fd.default_value) then
+      fd.default_value = ("%.17g"):format(tonumber(fd.default_value))
+    end
   end
 end
 local function norm_msg(m)
@@ -91,14 +97,16 @@ local function norm_msg(m)
   for _, n in ipairs(m.nested_type or {}) do norm_msg(n) end
 end
 
-function _M.parse(dynpb, set)
-  local S = desc_schema(dynpb)
+function _M.parse(dynpb, set, S)
+  S = S or desc_schema(dynpb)
   local t = assert(S:message("google.protobuf.FileDescriptorSet"):decode(set))
   local FD = S:message("google.protobuf.FileDescriptorProto")
   local LOC = S:message("google.protobuf.SourceCodeInfo.Location")
-  local names, texts, locs = {}, {}, {}
+  local names, texts, locs, any_ed, has_desc = {}, {}, {}, false, false
   for i, f in ipairs(t.file or {}) do
     names[i] = f.name
+    has_desc = has_desc or f.name == "google/protobuf/descriptor.proto"
+    any_ed = any_ed or f.syntax == "editions"
     local sci = f.source_code_info
     f.source_code_info = nil
     -- proto2/proto3 files: source info is protoc 3.21's (make protoc-compare
@@ -137,7 +145,7 @@ function _M.parse(dynpb, set)
     end
     texts[f.name] = txt
   end
-  return names, texts, locs
+  return names, texts, locs, any_ed, has_desc
 end
 
 local function linediff(a, b)
@@ -161,13 +169,23 @@ end
 -- first difference, or true and whether the order of the files and of the
 -- source locations is the same too
 function _M.same_sets(dynpb, got, ref)
-  local gn, gt, gl = _M.parse(dynpb, got)
-  local rn, rt, rl = _M.parse(dynpb, ref)
+  -- decoded with buf's set itself when it has descriptor.proto: custom options
+  -- are then known extensions, so their order (protoc: as written; buf: by
+  -- number) and a repeated one's packing (protoc: never packed; buf: packed
+  -- when the extension's encoding is) compare as values
+  local S
+  local _, _, _, _, has_desc = _M.parse(dynpb, ref)
+  if has_desc then S = assert(dynpb.load(ref)) end
+  local gn, gt, gl, ged = _M.parse(dynpb, got, S)
+  local rn, rt, rl = _M.parse(dynpb, ref, S)
   if #gn ~= #rn then
     return nil, ("dynpb has %d files (%s), buf %d (%s)"):format(#gn, table.concat(gn, " "), #rn, table.concat(rn, " "))
   end
   for _, n in ipairs(gn) do
     if not rt[n] then return nil, "buf's set has no " .. n end
+    -- without an editions file, dynpb's built-ins are Debian's (protoc 3.21's
+    -- bytes, make protoc-compare), buf's are its own newer copies
+    if not ged and n:match("^google/protobuf/") then rt[n] = gt[n] end
     if gt[n] ~= rt[n] then return nil, n .. " differs:\n" .. linediff(gt[n], rt[n]) end
   end
   local order = true
