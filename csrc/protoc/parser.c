@@ -841,7 +841,8 @@ static void synthetic_oneofs(pc_parser *P, pc_msg *m) {
 }
 
 /* edition 2024's `export` / `local` before a message or enum (protoc's
-   ParseVisibility): 1 local, 2 export, 0 none */
+   ParseVisibility, before the declaration's location starts): 1 local,
+   2 export, 0 none */
 static int parse_visibility(pc_parser *P) {
     if (P->f->edition < PC_EDITION_2024 || (!looking_at(P, "export") && !looking_at(P, "local"))) return 0;
     int v = looking_at(P, "export") ? 2 : 1;
@@ -868,18 +869,15 @@ static void parse_message_block(pc_parser *P, pc_msg *m, pc_loc *mloc) {
         if (CUR(P)->type == TK_EOF) perr(P, "Reached end of input in message definition (missing '}').");
         if (try_end_decl(P, ";", NULL)) continue;
         pc_loc *l = NULL;
-        pc_tok vis_tok = *CUR(P);
         int vis = parse_visibility(P);
         if (looking_at(P, "message")) {
             l = LOC(P, mloc, 2, 3, m->nested.n);
-            if (vis) L_start_tok(l, &vis_tok);
             pc_msg *n = parse_message_def(P, m, l);
             n->visibility = vis;
             pc_vec_push(P->C, &m->nested, n);
             parse_message_block(P, n, l);
         } else if (looking_at(P, "enum")) {
             l = LOC(P, mloc, 2, 4, m->enums.n);
-            if (vis) L_start_tok(l, &vis_tok);
             parse_enum(P, &m->enums, l);
             ((pc_enum *)m->enums.v[m->enums.n - 1])->visibility = vis;
         } else if (looking_at(P, "extensions")) {
@@ -1162,18 +1160,15 @@ pc_file *pc_parse(pc_ctx *C, const char *name, const char *src, size_t len) {
     while (CUR(&P)->type != TK_EOF) {
         if (try_end_decl(&P, ";", NULL)) continue;
         pc_loc *l = NULL;
-        pc_tok vis_tok = *CUR(&P);
         int vis = parse_visibility(&P);
         if (looking_at(&P, "message")) {
             l = LOC(&P, root, 2, 4, f->msgs.n);
-            if (vis) L_start_tok(l, &vis_tok);
             pc_msg *m = parse_message_def(&P, NULL, l);
             m->visibility = vis;
             pc_vec_push(C, &f->msgs, m);
             parse_message_block(&P, m, l);
         } else if (looking_at(&P, "enum")) {
             l = LOC(&P, root, 2, 5, f->enums.n);
-            if (vis) L_start_tok(l, &vis_tok);
             parse_enum(&P, &f->enums, l);
             ((pc_enum *)f->enums.v[f->enums.n - 1])->visibility = vis;
         } else if (looking_at(&P, "service")) {

@@ -77,7 +77,10 @@ end
 -- location is missing when its brackets hold only default / json_name (so
 -- field options locations are left out of the comparison), and a statement
 -- kind given twice in a scope (two `reserved` lines) gets one location (so
--- only the first location of each path is compared)
+-- only the first location of each path is compared), the fields inside an
+-- aggregate option value get locations of their own (left out), and an
+-- aggregate option's span leaves out `option` and `;` (custom options'
+-- locations compare by path and lines)
 local function f32(s)
   local x = tonumber(s)
   if not x or x ~= x or not string.pack then return s end
@@ -97,7 +100,7 @@ local function norm_msg(m)
   for _, n in ipairs(m.nested_type or {}) do norm_msg(n) end
 end
 
-function _M.parse(dynpb, set, S)
+function _M.parse(dynpb, set, S, nocomments)
   S = S or desc_schema(dynpb)
   local t = assert(S:message("google.protobuf.FileDescriptorSet"):decode(set))
   local FD = S:message("google.protobuf.FileDescriptorProto")
@@ -122,6 +125,7 @@ function _M.parse(dynpb, set, S)
         local dup = seen[key]
         seen[key] = true
         if loc.trailing_comments then loc.trailing_comments = loc.trailing_comments:gsub("\n$", "") end
+        if nocomments then loc.leading_comments, loc.trailing_comments, loc.leading_detached_comments = nil, nil, nil end
         local p, n = loc.path or {}, #(loc.path or {})
         local of_field = n >= 3 and n % 2 == 1 and (p[n - 2] == 2 or p[n - 2] == 6 or (n == 3 and p[1] == 7))
         if of_field and p[n] == 7 then
@@ -132,6 +136,38 @@ function _M.parse(dynpb, set, S)
         -- a field's [ ... ] with only default / json_name in it: buf records no options location
         -- a statement given twice (two `reserved` lines): buf records its location once
         if not (of_field and p[n] == 8) and not dup then kept[#kept + 1] = loc end
+      end
+      -- buf also records the fields inside an aggregate option value
+      -- ({ sub < s: 'q' > }): locations under a custom option's location,
+      -- within its span; protoc records none, so those are left out
+      local opt = {}
+      for _, loc in ipairs(kept) do
+        local p = loc.path or {}
+        if p[#p] and p[#p] >= 1000 then opt[#opt + 1] = loc end
+      end
+      local function inside(a, b) -- a's path under b's, a's span within b's
+        local pa, pb = a.path or {}, b.path or {}
+        if #pa <= #pb then return false end
+        for i = 1, #pb do if pa[i] ~= pb[i] then return false end end
+        local sa, sb = a.span, b.span
+        local ea, eb = #sa == 3 and sa[1] or sa[3], #sb == 3 and sb[1] or sb[3]
+        local ca, cb = sa[#sa], sb[#sb]
+        return (sa[1] > sb[1] or (sa[1] == sb[1] and sa[2] >= sb[2])) and (ea < eb or (ea == eb and ca <= cb))
+      end
+      if #opt > 0 then
+        local k2 = {}
+        for _, loc in ipairs(kept) do
+          local drop = false
+          for _, o in ipairs(opt) do if inside(loc, o) then drop = true; break end end
+          if not drop then k2[#k2 + 1] = loc end
+        end
+        kept = k2
+      end
+      -- buf's span of an aggregate-valued option statement leaves out
+      -- `option` and `;`: custom option locations compare by path and lines
+      for _, o in ipairs(opt) do
+        local sp = o.span
+        o.span = { sp[1], #sp == 3 and sp[1] or sp[3] }
       end
       sci.location = kept
     end
@@ -168,7 +204,7 @@ end
 -- both are dependencies first, buf breaks ties its own way): nil and the
 -- first difference, or true and whether the order of the files and of the
 -- source locations is the same too
-function _M.same_sets(dynpb, got, ref)
+function _M.same_sets(dynpb, got, ref, nocomments)
   -- decoded with buf's set itself when it has descriptor.proto: custom options
   -- are then known extensions, so their order (protoc: as written; buf: by
   -- number) and a repeated one's packing (protoc: never packed; buf: packed
@@ -176,8 +212,8 @@ function _M.same_sets(dynpb, got, ref)
   local S
   local _, _, _, _, has_desc = _M.parse(dynpb, ref)
   if has_desc then S = assert(dynpb.load(ref)) end
-  local gn, gt, gl, ged = _M.parse(dynpb, got, S)
-  local rn, rt, rl = _M.parse(dynpb, ref, S)
+  local gn, gt, gl, ged = _M.parse(dynpb, got, S, nocomments)
+  local rn, rt, rl = _M.parse(dynpb, ref, S, nocomments)
   if #gn ~= #rn then
     return nil, ("dynpb has %d files (%s), buf %d (%s)"):format(#gn, table.concat(gn, " "), #rn, table.concat(rn, " "))
   end
@@ -195,14 +231,23 @@ end
 
 -- dynpb.compile { files, paths = { dir } } against buf build of dir:
 -- "bytes" (identical bytes), "same" (equal parsed messages), "both-fail"
--- (a, b: the two messages), or nil and what differs
-function _M.compare(dynpb, dir, files, source_info)
+-- (a, b: the two messages), or nil and what differs. nocomments: also
+-- "same-but-comments" when only comments differ (buf attributes some
+-- comments in other ways than protoc: drops a detached comment after a
+-- trailing block comment, ...; dynpb's are protoc's, make protoc-compare
+-- checks them byte for byte on proto2/proto3 sources, same code)
+function _M.compare(dynpb, dir, files, source_info, nocomments)
   local ref, berr = _M.build(dir, files, source_info)
   local got, err = dynpb.compile { files = files, paths = { dir }, source_info = source_info }
   if ref and got then
     if ref == got then return "bytes" end
     local ok, why = _M.same_sets(dynpb, got, ref)
     if ok then return "same", why end
+    if nocomments and source_info then
+      local ok2, why2 = _M.same_sets(dynpb, got, ref, true)
+      if ok2 then return "same-but-comments", why2 end
+      why = why2
+    end
     return nil, why
   end
   if not ref and not got then return "both-fail", err, berr end
