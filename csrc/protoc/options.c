@@ -571,6 +571,73 @@ static int target_of(const char *type) {
     return 0;
 }
 
+/* a field of m numbered n: m's own, or an extension some entry's option path
+   names at this depth */
+static pc_field *field_numbered(pc_msg *m, uint32_t n, oentry **ents, int nents, int depth) {
+    for (int i = 0; i < m->fields.n; i++)
+        if ((uint32_t)((pc_field *)m->fields.v[i])->number == n) return m->fields.v[i];
+    for (int i = 0; i < nents; i++) {
+        fpath *fp = ents[i]->fp;
+        if (fp->n > depth && (uint32_t)fp->path[depth]->number == n && fp->path[depth]->rext == m) return fp->path[depth];
+    }
+    return NULL;
+}
+
+typedef struct { uint32_t num; int wt, order; const unsigned char *rec, *pay; size_t reclen, paylen; } orec;
+
+static int orec_cmp(const void *a, const void *b) {
+    const orec *x = a, *y = b;
+    if (x->num != y->num) return x->num < y->num ? -1 : 1;
+    return x->order - y->order;
+}
+
+/* the serialized message m [p, p+n) as the C++ runtime writes it after
+   parsing: fields by number (stable), a singular message field's records
+   merged into one */
+static void canon(pc_ctx *C, pc_msg *m, const unsigned char *p, size_t n, pc_buf *out, oentry **ents, int nents,
+                  int depth) {
+    const unsigned char *e = p + n;
+    pc_vec recs = {0};
+    while (p < e) {
+        orec *r = pc_alloc(C, sizeof *r);
+        r->rec = p;
+        uint64_t t;
+        if (!rd_varint(&p, e, &t)) break;
+        r->num = (uint32_t)(t >> 3);
+        r->wt = (int)(t & 7);
+        r->order = recs.n;
+        const unsigned char *v = p;
+        if (!skip_value(&p, e, r->wt, t >> 3, NULL)) break;
+        if (r->wt == 2) {
+            uint64_t len;
+            rd_varint(&v, e, &len);
+            r->pay = v;
+            r->paylen = (size_t)len;
+        }
+        r->reclen = (size_t)(p - r->rec);
+        pc_vec_push(C, &recs, r);
+    }
+    orec *a = pc_alloc(C, sizeof(orec) * (size_t)(recs.n ? recs.n : 1));
+    for (int i = 0; i < recs.n; i++) a[i] = *(orec *)recs.v[i];
+    qsort(a, (size_t)recs.n, sizeof *a, orec_cmp);
+    for (int i = 0; i < recs.n;) {
+        int j = i + 1;
+        while (j < recs.n && a[j].num == a[i].num) j++;
+        pc_field *fd = m && depth < PC_MAX_DEPTH ? field_numbered(m, a[i].num, ents, nents, depth) : NULL;
+        int all2 = 1;
+        for (int x = i; x < j; x++) all2 &= a[x].wt == 2;
+        if (j - i > 1 && fd && fd->type == DP_T_MESSAGE && !is_repeated(fd) && all2) {
+            pc_buf inner = {0}, merged = {0};
+            for (int x = i; x < j; x++) pc_buf_put(C, &inner, a[x].pay, a[x].paylen);
+            canon(C, fd->rmsg, inner.p, inner.n, &merged, ents, nents, depth + 1);
+            pc_buf_lenbytes(C, out, a[i].num, merged.p, merged.n);
+        } else {
+            for (int x = i; x < j; x++) pc_buf_put(C, out, a[x].rec, a[x].reclen);
+        }
+        i = j;
+    }
+}
+
 static void interpret(pc_ctx *C, pc_file *f, pc_opts *o, const char *type, const char *scope) {
     if (!o->present) return;
     pc_pool *tp;
@@ -736,7 +803,29 @@ static void interpret(pc_ctx *C, pc_file *f, pc_opts *o, const char *type, const
                 while (j > 0 && k[j - 1]->num > e->num) { k[j] = k[j - 1]; j--; }
                 k[j] = e;
             }
-            for (int i = 0; i < nk; i++) pc_buf_put(C, &o->out, k[i]->bytes.p, k[i]->bytes.n);
+            for (int i = 0; i < nk;) {
+                /* a singular message field set by several statements
+                   (features.a = ..; features.b = ..): protoc parses the
+                   options into its options message, which merges them */
+                int j = i + 1;
+                pc_field *top = k[i]->fp->path[0];
+                while (j < nk && k[j]->num == k[i]->num) j++;
+                if (j - i > 1 && top->type == DP_T_MESSAGE && !is_repeated(top)) {
+                    pc_buf inner = {0}, merged = {0};
+                    for (int x = i; x < j; x++) {
+                        const unsigned char *q = k[x]->bytes.p, *qe = q + k[x]->bytes.n;
+                        uint64_t t, len;
+                        rd_varint(&q, qe, &t);
+                        rd_varint(&q, qe, &len);
+                        pc_buf_put(C, &inner, q, (size_t)len);
+                    }
+                    canon(C, top->rmsg, inner.p, inner.n, &merged, k + i, j - i, 1);
+                    pc_buf_lenbytes(C, &o->out, (uint32_t)top->number, merged.p, merged.n);
+                } else {
+                    for (int x = i; x < j; x++) pc_buf_put(C, &o->out, k[x]->bytes.p, k[x]->bytes.n);
+                }
+                i = j;
+            }
         } else {
             for (int i = 0; i < entries.n; i++) {
                 oentry *e = entries.v[i];
