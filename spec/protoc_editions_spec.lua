@@ -195,6 +195,12 @@ describe("dynpb.compile: editions errors, at file:line:col", function()
       'e.proto:4:9: The default JSON name of field "fooBar" ("fooBar") conflicts with the default JSON name of field "foo_bar".' },
     { 'edition = "2024";\nmessage M {\n  local int32 a = 1;\n}',
       "e.proto:3:9: 'local' and 'export' visibility modifiers are valid only on 'message' and 'enum'" },
+    { 'edition = "2024";\noption java_multiple_files = true;',
+      "e.proto:2:8: google.protobuf.FileOptions.java_multiple_files has been removed in edition 2024: This behavior is enabled by default in editions 2024 and above. To disable it, you can set `features.(pb.java).nest_in_file_class = YES` on individual messages, enums, or services." },
+    { 'edition = "2023";\noption features.enforce_naming_style = STYLE2024;',
+      "e.proto:2:17: google.protobuf.FeatureSet.enforce_naming_style wasn't introduced until edition 2024 and can't be used in edition 2023" },
+    { 'edition = "2024";\nmessage Foo { string s = 1 [ctype = CORD]; }',
+      "e.proto:2:15: ctype option is not allowed under edition 2024 and beyond. Use the feature string_type = VIEW|CORD|STRING|... instead." },
     { 'edition = "2023";\noption java_string_check_utf8 = true;',
       "e.proto:1:1: File option java_string_check_utf8 is not allowed under editions. Use the (pb.java).utf8_validation feature to control this behavior." },
   }

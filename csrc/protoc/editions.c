@@ -185,6 +185,12 @@ static void check_field(ed *E, pc_field *fd, const int parent[7]) {
             pc_fail(C, fn, np.line, np.col, "Implicit presence enum fields must always be open.");
     }
     if (fd->is_ext && v[FT_PRESENCE] == PRES_REQUIRED) pc_fail(C, fn, np.line, np.col, "Extensions can't be required.");
+    if (E->f->edition >= PC_EDITION_2024)
+        for (pc_uopt *u = fd->opts.head; u; u = u->next)
+            if (u->nparts == 1 && !u->parts[0].is_ext && strcmp(u->parts[0].name, "ctype") == 0)
+                pc_fail(C, fn, fd->type_pos.line, fd->type_pos.col,
+                        "ctype option is not allowed under edition 2024 and beyond. Use the feature string_type = "
+                        "VIEW|CORD|STRING|... instead.");
     if (fd->parent && fd->parent->map_entry) return;
     if (set[FT_PRESENCE]) {
         if (fd->oneof_index >= 0 && !fd->is_ext)

@@ -29,6 +29,80 @@ static const char *const target_names[] = {"", "FILE", "EXTENSION_RANGE", "MESSA
 static const char *const target_words[] = {"", "file", "extension range", "message", "field", "oneof", "enum",
                                            "enum entry", "service", "method"};
 
+static int tlook(pc_lexer *X, const char *s);
+
+/* an Edition enum name (EDITION_2023, ...) as a number; 0 if unknown */
+static int edition_num(const char *s, size_t n) {
+    static const struct { const char *name; int num; } e[] = {
+        {"EDITION_LEGACY", 900}, {"EDITION_PROTO2", 998}, {"EDITION_PROTO3", 999}, {"EDITION_2023", 1000},
+        {"EDITION_2024", 1001}, {"EDITION_2026", 1002}, {"EDITION_UNSTABLE", 9999}, {"EDITION_MAX", 0x7fffffff}};
+    for (size_t i = 0; i < sizeof e / sizeof e[0]; i++)
+        if (strlen(e[i].name) == n && memcmp(e[i].name, s, n) == 0) return e[i].num;
+    return 0;
+}
+
+static const char *edition_word(int ed) {
+    switch (ed) {
+    case 900: return "LEGACY";
+    case 998: return "PROTO2";
+    case 999: return "PROTO3";
+    case 1000: return "2023";
+    case 1001: return "2024";
+    case 1002: return "2026";
+    default: return "UNSTABLE";
+    }
+}
+
+static void full_name_of(pc_field *fd, char *buf, size_t n) {
+    if (fd->is_ext || !fd->parent) snprintf(buf, n, "%s", fd->full ? fd->full : fd->name);
+    else snprintf(buf, n, "%s.%s", fd->parent->full, fd->name);
+}
+
+/* protoc's feature lifetimes (feature_resolver.cc ValidateSingleFeatureLifetimes):
+   an option or feature field whose `feature_support` says it was introduced
+   after, or removed by, this file's edition cannot be set; editions files only */
+static void check_lifetime(oi *I, pc_field *fd, pc_pos pos) {
+    int ed = I->f->edition;
+    if (!ed) return;
+    for (pc_uopt *u = fd->opts.head; u; u = u->next) {
+        if (u->nparts != 1 || u->parts[0].is_ext || strcmp(u->parts[0].name, "feature_support") != 0 || u->vkind != V_AGG)
+            continue;
+        pc_lexer X;
+        pc_lex_init(&X, I->C, I->f->name, u->agg, 0, u->aggpos.line, u->aggpos.col);
+        X.end = u->agg + u->agglen;
+        pc_lex_next(&X);
+        int introduced = 0, removed = 0;
+        pc_buf err = {0};
+        while (X.cur.type != TK_EOF) {
+            if (X.cur.type != TK_IDENT) { pc_lex_next(&X); continue; }
+            pc_tok key = X.cur;
+            pc_lex_next(&X);
+            if (tlook(&X, ":")) pc_lex_next(&X);
+            int *slot = key.n == 18 && !memcmp(key.s, "edition_introduced", 18) ? &introduced
+                      : key.n == 15 && !memcmp(key.s, "edition_removed", 15) ? &removed : NULL;
+            if (slot && X.cur.type == TK_IDENT) {
+                *slot = edition_num(X.cur.s, X.cur.n);
+                pc_lex_next(&X);
+            } else if (key.n == 13 && !memcmp(key.s, "removal_error", 13)) {
+                while (X.cur.type == TK_STRING) {
+                    pc_lex_string(&X, &X.cur, &err);
+                    pc_lex_next(&X);
+                }
+            }
+        }
+        char name[300];
+        full_name_of(fd, name, sizeof name);
+        if (introduced && ed < introduced)
+            pc_fail(I->C, I->f->name, pos.line, pos.col, "%s wasn't introduced until edition %s and can't be used in edition %s",
+                    name, edition_word(introduced), edition_word(ed));
+        if (removed && ed >= removed) {
+            pc_buf_byte(I->C, &err, 0);
+            pc_fail(I->C, I->f->name, pos.line, pos.col, "%s has been removed in edition %s%s%s", name,
+                    edition_word(removed), err.n > 1 ? ": " : "", err.n > 1 ? (const char *)err.p : "");
+        }
+    }
+}
+
 /* protoc's target check (command_line_interface.cc ValidateTargetConstraints):
    an option field whose definition lists `targets` can be set only on those
    entities; checked for editions files, whose descriptor.proto has targets */
@@ -409,6 +483,7 @@ static void text_message(oi *I, pc_lexer *X, pc_pool *P, pc_msg *m, pc_buf *out,
             }
             snprintf(nm, sizeof nm, "%.*s", (int)X->cur.n, X->cur.s);
             if (fd) check_target(I, fd, I->pos);
+            if (fd) check_lifetime(I, fd, I->pos);
             if (!fd) {
                 char full[400];
                 snprintf(full, sizeof full, "Message type \"%s\" has no field named \"%s\".", m->full, nm);
@@ -693,6 +768,7 @@ static void interpret(pc_ctx *C, pc_file *f, pc_opts *o, const char *type, const
                     ofail(&I, pt->pos, "Option \"%s\" unknown. Ensure that your proto definition file imports the proto which defines the option.", dbg, NULL);
             }
             check_target(&I, fd, pt->pos);
+            check_lifetime(&I, fd, pt->pos);
             fp->path[fp->n++] = fd;
             if (i + 1 < u->nparts) {
                 if (fd->type != DP_T_MESSAGE && fd->type != DP_T_GROUP) m = NULL;
