@@ -201,6 +201,18 @@ describe("dynpb.compile: editions errors, at file:line:col", function()
       "e.proto:2:17: google.protobuf.FeatureSet.enforce_naming_style wasn't introduced until edition 2024 and can't be used in edition 2023" },
     { 'edition = "2024";\nmessage Foo { string s = 1 [ctype = CORD]; }',
       "e.proto:2:15: ctype option is not allowed under edition 2024 and beyond. Use the feature string_type = VIEW|CORD|STRING|... instead." },
+    { 'edition = "2024";\npackage p;\nmessage foo_bar {}',
+      "e.proto:3:9: Message name foo_bar should be TitleCase (features.enforce_naming_style = STYLE_LEGACY can be used to opt out of this check)" },
+    { 'edition = "2024";\nmessage M {\n  int32 fooBar = 1;\n}',
+      "e.proto:3:9: Field name fooBar should be lower_snake_case (features.enforce_naming_style = STYLE_LEGACY can be used to opt out of this check)" },
+    { 'edition = "2024";\nmessage M {\n  int32 f_1 = 1;\n}',
+      "e.proto:3:9: Field name f_1 contains style violating underscores (features.enforce_naming_style = STYLE_LEGACY can be used to opt out of this check)" },
+    { 'edition = "2024";\nenum E {\n  lower = 0;\n}',
+      "e.proto:3:3: Enum value name lower should be UPPER_SNAKE_CASE (features.enforce_naming_style = STYLE_LEGACY can be used to opt out of this check)" },
+    { 'edition = "2024";\npackage My.Pkg;',
+      "e.proto:2:1: Package name My.Pkg should be lower_snake_case (features.enforce_naming_style = STYLE_LEGACY can be used to opt out of this check)" },
+    { 'edition = "2024";\nservice s {}',
+      "e.proto:2:9: Service name s should begin with a capital letter (features.enforce_naming_style = STYLE_LEGACY can be used to opt out of this check)" },
     { 'edition = "2023";\noption java_string_check_utf8 = true;',
       "e.proto:1:1: File option java_string_check_utf8 is not allowed under editions. Use the (pb.java).utf8_validation feature to control this behavior." },
   }
@@ -211,6 +223,34 @@ describe("dynpb.compile: editions errors, at file:line:col", function()
       assert.equal("dynpb: compile: " .. r[2], err)
     end)
   end
+
+  it("edition 2024: STYLE_LEGACY opts out of the naming style; 2023 does not check it", function()
+    assert.is_string(compile('edition = "2024";\noption features.enforce_naming_style = STYLE_LEGACY;\nmessage foo_bar { int32 fooBar = 1; }'))
+    assert.is_string(compile('edition = "2023";\nmessage foo_bar { int32 fooBar = 1; }'))
+  end)
+
+  it("edition 2024: a nested type is local unless exported, a top-level one exported unless local", function()
+    local A = 'edition = "2024";\npackage p;\nmessage Outer {\n  message Inner {}\n  export message Pub {}\n}\nlocal message Hidden {}\n'
+    local function use(t)
+      return dynpb.compile { files = { "b.proto" }, sources = { ["a.proto"] = A,
+        ["b.proto"] = 'edition = "2024";\nimport "a.proto";\nmessage B {\n  ' .. t .. ' x = 1;\n}' } }
+    end
+    assert.is_string(use("p.Outer"))
+    assert.is_string(use("p.Outer.Pub"))
+    local ok, err = use("p.Outer.Inner")
+    assert.is_nil(ok)
+    assert.equal('dynpb: compile: b.proto:4:3: Symbol "p.Outer.Inner", defined in "a.proto"  is not visible from "b.proto". ' ..
+      "It defaulted to local from file-level 'option features.default_symbol_visibility = 'EXPORT_TOP_LEVEL'; and cannot be accessed outside its own file", err)
+    ok, err = use("p.Hidden")
+    assert.equal('dynpb: compile: b.proto:4:3: Symbol "p.Hidden", defined in "a.proto"  is not visible from "b.proto". ' ..
+      "It is explicitly marked 'local' and cannot be accessed outside its own file", err)
+    -- the same file may use its local types; export/local are written as visibility
+    local S = assert(dynpb.load_proto { files = { "google/protobuf/descriptor.proto" }, paths = { T.root .. "/csrc/gen/src" } })
+    local f = S:message("google.protobuf.FileDescriptorSet"):decode(assert(compile(A .. "message U { Outer.Inner i = 1; Hidden h = 2; }"))).file[1]
+    assert.equal("VISIBILITY_EXPORT", f.message_type[1].nested_type[2].visibility)
+    assert.equal("VISIBILITY_LOCAL", f.message_type[2].visibility)
+    assert.is_nil(f.message_type[1].visibility)
+  end)
 
   it("a proto3 file cannot use a closed editions enum", function()
     local ok, err = dynpb.compile { files = { "p3.proto" }, sources = {

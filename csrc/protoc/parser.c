@@ -880,6 +880,7 @@ static void parse_message_block(pc_parser *P, pc_msg *m, pc_loc *mloc) {
             l = LOC(P, mloc, 2, 4, m->enums.n);
             parse_enum(P, &m->enums, l);
             ((pc_enum *)m->enums.v[m->enums.n - 1])->visibility = vis;
+            ((pc_enum *)m->enums.v[m->enums.n - 1])->nested = 1;
         } else if (looking_at(P, "extensions")) {
             l = LOC(P, mloc, 1, 5, 0);
             parse_extensions(P, m, l);
@@ -1182,6 +1183,7 @@ pc_file *pc_parse(pc_ctx *C, const char *name, const char *src, size_t len) {
         } else if (looking_at(&P, "package")) {
             if (have_pkg) perr(&P, "Multiple package definitions.");
             l = LOC(&P, root, 1, 2, 0);
+            f->pkg_pos = curpos(&P);
             consume(&P, "package");
             pc_buf b = {0};
             const char *id = ident(&P, "Expected identifier.");

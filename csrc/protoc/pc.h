@@ -144,8 +144,8 @@ typedef struct pc_field {
     int has_json_name;
     int proto3_optional;
     int packed;               /* [packed = true] seen */
-    int feat[7];              /* editions: resolved FeatureSet enum values by field number 1-6 (editions.c) */
-    int feat_set[7];          /* editions: set on this field itself */
+    int feat[9];              /* editions: resolved FeatureSet enum values by field number 1-8 (editions.c) */
+    int feat_set[9];          /* editions: set on this field itself */
     pc_opts opts;
     pc_pos pos, name_pos, type_pos, num_pos, def_pos, json_pos, ext_pos, label_pos;
     pc_msg *parent;           /* containing message (or NULL at file level) */
@@ -169,7 +169,8 @@ struct pc_msg {
     pc_pos pos;
     pc_file *file;
     pc_msg *parent;
-    int feat[7];              /* editions: resolved features (editions.c) */
+    int feat[9];              /* editions: resolved features (editions.c) */
+    int is_local;             /* not visible to other files (2024 visibility, editions.c) */
     int map_entry;
     int message_set;          /* option message_set_wire_format = true */
     int visibility;           /* edition 2024: 1 local, 2 export, 0 unset */
@@ -186,6 +187,8 @@ struct pc_enum {
     const char *scope;
     int visibility;           /* edition 2024: 1 local, 2 export, 0 unset */
     int closed;               /* a closed enum (proto2, or enum_type = CLOSED): editions.c */
+    int is_local;             /* not visible to other files (2024 visibility, editions.c) */
+    int nested;               /* declared in a message */
 };
 
 typedef struct pc_method {
@@ -205,7 +208,7 @@ struct pc_file {
     int edition;              /* editions: 1000 (2023) or 1001 (2024); 0 for proto2/proto3 */
     int edctx;                /* an editions file, or imported (transitively) by one, or an
                                  editions-era built-in: its imports get the editions-era built-ins */
-    pc_pos edition_pos;
+    pc_pos edition_pos, pkg_pos;  /* the edition statement, the package statement */
     pc_vec deps;              /* const char* names */
     pc_vec dep_pos;           /* pc_pos* of each import */
     pc_vec public_deps, weak_deps;  /* intptr_t indices */
@@ -300,7 +303,8 @@ DP_HIDDEN void pc_interpret_options(pc_ctx *C, pc_file *f);
 #define PC_EDITION_2023 1000
 #define PC_EDITION_2024 1001
 /* FeatureSet fields (descriptor.proto) */
-enum { FT_PRESENCE = 1, FT_ENUM = 2, FT_REPEATED = 3, FT_UTF8 = 4, FT_MSGENC = 5, FT_JSON = 6 };
+enum { FT_PRESENCE = 1, FT_ENUM = 2, FT_REPEATED = 3, FT_UTF8 = 4, FT_MSGENC = 5, FT_JSON = 6, FT_NAMING = 7,
+       FT_VISIBILITY = 8 };
 /* resolves features (edition defaults, file, message, field) and applies protoc's
    editions validation (descriptor.cc ValidateFieldFeatures and friends) to f, after
    its options are interpreted; longjmps on the first error */

@@ -74,7 +74,7 @@ function _M.set(seed, opts)
     local proto3 = R(2) == 1
     -- editions mode: most files are editions (ed = "2023" / "2024"), the
     -- others proto2 / proto3 as proto3 says
-    local ed, fimplicit, fclosed
+    local ed, fimplicit, fclosed, fexpanded
     if editions then
       local k = R(10)
       if k <= 5 then ed = "2023" elseif k <= 7 then ed = "2024" end
@@ -119,7 +119,7 @@ function _M.set(seed, opts)
     if ed then
       if R(5) == 1 then fimplicit = true; w(0, "option features.field_presence = IMPLICIT;") end
       if R(6) == 1 then fclosed = true; w(0, "option features.enum_type = CLOSED;") end
-      if R(5) == 1 then w(0, "option features.repeated_field_encoding = EXPANDED;") end
+      if R(5) == 1 then fexpanded = true; w(0, "option features.repeated_field_encoding = EXPANDED;") end
       if R(5) == 1 then w(0, "option features.utf8_validation = NONE;") end
       if R(6) == 1 then w(0, "option features.json_format = LEGACY_BEST_EFFORT;") end
       if R(6) == 1 then w(0, "option features.message_encoding = DELIMITED;") end
@@ -134,7 +134,16 @@ function _M.set(seed, opts)
     if want_custom then
       custom = { pkg = pkg, file = fi }
       local pfx = pkg and (pkg .. ".") or ""
-      local function ow(line) w(0, ed and line:gsub("optional ", "") or line) end
+      local function ow(line)
+        -- (OptEnum may be closed and the file default IMPLICIT: e keeps presence)
+        -- (and an extension of a closed OptEnum under IMPLICIT: buf refuses it, protoc
+        -- does not, extensions having presence; OptEnum is made open)
+        if ed then
+          line = line:gsub("optional OptEnum e = 5;", "OptEnum e = 5 [features.field_presence = EXPLICIT];"):gsub("optional ", "")
+            :gsub("enum OptEnum { ", "enum OptEnum { option features.enum_type = OPEN; ")
+        end
+        w(0, line)
+      end
       ow("message OptAgg { optional int32 a = 1; optional string s = 2; repeated int32 r = 3; optional OptAgg sub = 4; optional OptEnum e = 5; }")
       ow("enum OptEnum { OPT_ZERO = 0; OPT_ONE = 1; OPT_NEG = -3; }")
       ow("extend google.protobuf.FileOptions { optional int32 fo_i = 51001; optional OptAgg fo_agg = 51002; }")
@@ -148,8 +157,11 @@ function _M.set(seed, opts)
         custom.proto2 = true
       end
       mine[#mine + 1] = { full = pfx .. "OptAgg", kind = "msg", proto3 = proto3 }
-      mine[#mine + 1] = { full = pfx .. "OptEnum", kind = "enum", proto3 = proto3 or (ed and not fclosed), values = { "OPT_ZERO" },
-        closed = (ed and fclosed) or (not ed and not proto3) }
+      mine[#mine + 1] = { full = pfx .. "OptEnum", kind = "enum", proto3 = proto3 or ed, values = { "OPT_ZERO" },
+        closed = not ed and not proto3 }
+      -- a repeated scalar in an aggregate value under a file-level EXPANDED:
+      -- buf packs it, protoc (features resolved before extension options) does not
+      custom.no_r = ed and fexpanded
     end
     local has_custom = custom and (custom.file == fi or (function()
       for _, j in ipairs(imports) do if j == custom.file then return true end end
@@ -160,7 +172,8 @@ function _M.set(seed, opts)
     if has_custom and R(2) == 1 then
       w(0, "option " .. copt("fo_i") .. " = " .. (R(2) == 1 and "-5" or "77") .. ";")
       if R(2) == 1 then
-        w(0, "option " .. copt("fo_agg") .. " = { a: 1 s: \"x\" r: [1, 2] r: 3 sub { a: 2 } e: OPT_ONE };")
+        w(0, "option " .. copt("fo_agg") .. (custom.no_r and " = { a: 1 s: \"x\" sub { a: 2 } e: OPT_ONE };"
+          or " = { a: 1 s: \"x\" r: [1, 2] r: 3 sub { a: 2 } e: OPT_ONE };"))
       else
         w(0, "option " .. copt("fo_agg") .. ".sub.a = 9;")
       end
