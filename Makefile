@@ -414,7 +414,8 @@ PROTOC_WKT := google/protobuf/any.proto google/protobuf/api.proto \
   google/protobuf/wrappers.proto google/protobuf/compiler/plugin.proto
 # a compile with an editions file gets these instead (csrc/gen/src: the
 # descriptor.proto of csrc/gen/adapt.sh, the other well-known types of the same
-# npm google-proto-files, the language feature files of protobuf: what buf bundles)
+# npm google-proto-files and the language feature files, csrc/gen/wkt_ed.sh:
+# what buf bundles)
 PROTOC_WKT_ED := $(PROTOC_WKT) google/protobuf/cpp_features.proto \
   google/protobuf/java_features.proto google/protobuf/go_features.proto
 .PHONY: regen-protoc protoc-compare protoc-googleapis
