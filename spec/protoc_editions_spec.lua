@@ -213,6 +213,11 @@ describe("dynpb.compile: editions errors, at file:line:col", function()
       "e.proto:2:1: Package name My.Pkg should be lower_snake_case (features.enforce_naming_style = STYLE_LEGACY can be used to opt out of this check)" },
     { 'edition = "2024";\nservice s {}',
       "e.proto:2:9: Service name s should begin with a capital letter (features.enforce_naming_style = STYLE_LEGACY can be used to opt out of this check)" },
+    { 'edition = "2023";\nimport option "o.proto";', "e.proto:2:8: option import is not supported before edition 2024." },
+    { 'edition = "2024";\nimport option "o.proto";\nimport "o.proto";',
+      "e.proto:3:8: imports should precede any option imports to ensure proto files can roundtrip." },
+    { 'edition = "2024";\nimport weak "o.proto";',
+      "e.proto:2:8: weak import is not supported in edition 2024 and above. Consider using option import instead." },
     { 'edition = "2023";\noption java_string_check_utf8 = true;',
       "e.proto:1:1: File option java_string_check_utf8 is not allowed under editions. Use the (pb.java).utf8_validation feature to control this behavior." },
   }
@@ -250,6 +255,27 @@ describe("dynpb.compile: editions errors, at file:line:col", function()
     assert.equal("VISIBILITY_EXPORT", f.message_type[1].nested_type[2].visibility)
     assert.equal("VISIBILITY_LOCAL", f.message_type[2].visibility)
     assert.is_nil(f.message_type[1].visibility)
+  end)
+
+  it("edition 2024: `import option` makes a file's extensions usable as options only (option_dependency, field 15)", function()
+    local src = {
+      ["o.proto"] = 'edition = "2024";\npackage o;\nimport "google/protobuf/descriptor.proto";\n' ..
+        "extend google.protobuf.MessageOptions { int32 tag = 50000; }\nmessage Unused {}\n",
+      ["e.proto"] = 'edition = "2024";\nimport option "o.proto";\nmessage M {\n  option (o.tag) = 5;\n  int32 x = 1;\n}\n' }
+    local set = assert(dynpb.compile { files = { "e.proto" }, sources = src })
+    local S = assert(dynpb.load(set))
+    local files = S:files()
+    assert.equal("o.proto", files[#files - 1].name)             -- emitted before its importer, as buf does
+    local D = assert(dynpb.load_proto { files = { "google/protobuf/descriptor.proto" }, paths = { T.root .. "/csrc/gen/src" } })
+    local f = D:message("google.protobuf.FileDescriptorSet"):decode(set).file
+    assert.same({ "o.proto" }, f[#f].option_dependency)
+    assert.is_nil(f[#f].dependency)
+    assert.equal(5, S:message("M"):options()["[o.tag]"])
+    -- but not for field types
+    src["e.proto"] = 'edition = "2024";\nimport option "o.proto";\nmessage M {\n  o.Unused u = 1;\n}\n'
+    local ok, err = dynpb.compile { files = { "e.proto" }, sources = src }
+    assert.is_nil(ok)
+    assert.matches('e.proto:4:3: "o.Unused" seems to be defined in "o.proto", which is not imported by "e.proto"', err, 1, true)
   end)
 
   it("a proto3 file cannot use a closed editions enum", function()

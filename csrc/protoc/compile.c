@@ -166,9 +166,14 @@ static pc_file *load(pc_ctx *C, loader *ld, const char *name, pc_file *from, con
         pc_file *d = load(C, ld, f->deps.v[i], f, f->dep_pos.v[i]);
         pc_vec_push(C, &f->depfiles, d);
     }
+    for (int i = 0; i < f->opt_deps.n; i++) {
+        pc_file *d = load(C, ld, f->opt_deps.v[i], f, f->opt_dep_pos.v[i]);
+        pc_vec_push(C, &f->optfiles, d);
+    }
     ld->loading.n--;
     f->pool = &C->pool;
     pc_resolve_file(C, &C->pool, f);
+    pc_mark_option_imports(f);
     pc_interpret_options(C, f);
     pc_check_editions(C, f);
     pc_vec_push(C, &C->pool.files, f);
@@ -200,6 +205,7 @@ static void emit_tree(pc_ctx *C, pc_file *f, pc_buf *out) {
     if (f->emitted) return;
     f->emitted = 1;
     for (int i = 0; i < f->depfiles.n; i++) emit_tree(C, f->depfiles.v[i], out);
+    for (int i = 0; i < f->optfiles.n; i++) emit_tree(C, f->optfiles.v[i], out);
     pc_emit_file(C, f, out);
 }
 

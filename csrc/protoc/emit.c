@@ -135,5 +135,6 @@ void pc_emit_file(pc_ctx *C, pc_file *f, pc_buf *out) {
         pc_buf_str(C, &b, 12, "editions");
         put_int(C, &b, 14, f->edition);
     }
+    for (int i = 0; i < f->opt_deps.n; i++) pc_buf_str(C, &b, 15, f->opt_deps.v[i]);
     put_sub(C, out, 1, &b);
 }

@@ -1069,6 +1069,25 @@ static void parse_import(pc_parser *P, const pc_loc *root) {
     *pos = curpos(P);
     pc_loc *l = LOC(P, root, 2, 3, f->deps.n);
     consume(P, "import");
+    if (looking_at(P, "option")) {
+        /* edition 2024: a file imported for its options only (FileDescriptorProto
+           field 15); the location is [15, i] from the `import` token */
+        if (f->edition < PC_EDITION_2024) perr(P, "option import is not supported before edition 2024.");
+        if (l) {
+            l->path[l->npath - 2] = 15;
+            l->path[l->npath - 1] = f->opt_deps.n;
+        }
+        consume(P, "option");
+        char *oname = string(P, "Expected a string naming the file to import.", NULL);
+        pc_vec_push(P->C, &f->opt_deps, oname);
+        pc_vec_push(P->C, &f->opt_dep_pos, pos);
+        end_decl(P, ";", l);
+        DONE(P, l);
+        return;
+    }
+    if (f->opt_deps.n) perr(P, "imports should precede any option imports to ensure proto files can roundtrip.");
+    if (looking_at(P, "weak") && f->edition >= PC_EDITION_2024)
+        perr(P, "weak import is not supported in edition 2024 and above. Consider using option import instead.");
     if (looking_at(P, "public")) {
         pc_loc *pl = LOC(P, root, 2, 10, f->public_deps.n);
         consume(P, "public");

@@ -212,6 +212,8 @@ struct pc_file {
     pc_vec deps;              /* const char* names */
     pc_vec dep_pos;           /* pc_pos* of each import */
     pc_vec public_deps, weak_deps;  /* intptr_t indices */
+    pc_vec opt_deps, opt_dep_pos;   /* edition 2024 `import option`: names, pc_pos* */
+    pc_vec optfiles;          /* pc_file* of opt_deps (resolved): visible to options only */
     pc_vec msgs, enums, services, exts;
     pc_opts opts;
     pc_vec depfiles;          /* pc_file* (resolved) */
@@ -295,6 +297,10 @@ DP_HIDDEN void pc_resolve_file(pc_ctx *C, pc_pool *P, pc_file *f);
 /* protoc's LookupSymbol: name relative to scope; only types if types_only */
 DP_HIDDEN pc_sym *pc_lookup(pc_ctx *C, pc_pool *P, pc_file *from, const char *scope,
                             const char *name, int types_only, const char **tried);
+
+/* makes the files f imports with `import option` (and their public imports)
+   visible to f's option names; called after f's types are resolved */
+DP_HIDDEN void pc_mark_option_imports(pc_file *f);
 
 /* ---- options.c */
 DP_HIDDEN void pc_interpret_options(pc_ctx *C, pc_file *f);

@@ -102,6 +102,11 @@ static void mark_visible(pc_file *f) {
         if (f->depfiles.v[i]) mark_public(f->depfiles.v[i], f->id);
 }
 
+void pc_mark_option_imports(pc_file *f) {
+    for (int i = 0; i < f->optfiles.n; i++)
+        if (f->optfiles.v[i]) mark_public(f->optfiles.v[i], f->id);
+}
+
 static int in_package(pc_file *f, const char *name) {
     size_t n = strlen(name);
     return strncmp(f->pkg, name, n) == 0 && (f->pkg[n] == 0 || f->pkg[n] == '.');
