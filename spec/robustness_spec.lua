@@ -645,3 +645,34 @@ describe("hostile Lua values on encode", function()
     assert.same({id = 3}, Order:decode(pb.vint(1, 3)))
   end)
 end)
+
+-- Lua 5.1 / LuaJIT keep a weak cache value that only a finalized object
+-- reaches (a schema's core holds its handles, which hold the schema object):
+-- loading those bytes again after the core's __gc must compile anew, not
+-- return the object whose C memory is gone (a use-after-free in decode)
+describe("the cache after a schema's collection", function()
+  it("loading the same bytes again after the core was collected gives a live schema", function()
+    local dynpb = require "dynpb"
+    local DB = assert(dynpb.compile { files = { "google/protobuf/descriptor.proto" } })
+    local set = assert(dynpb.compile { files = { "e.proto" }, sources = { ["e.proto"] = 'syntax = "proto3";\nmessage M { int32 a = 1; }' } })
+    local others = {}
+    for i = 1, 7 do
+      others[i] = assert(dynpb.compile { files = { "x.proto" }, sources = { ["x.proto"] = 'syntax = "proto3"; message N' .. i .. ' { int32 a = 1; }' } })
+    end
+    for round = 1, 30 do
+      do
+        local S = assert(dynpb.load(DB))
+        local t = assert(S:message("google.protobuf.FileDescriptorSet"):decode(set))
+        assert.equal("M", t.file[1].message_type[1].name)
+      end
+      for i = 1, round % 7 do
+        local S2 = assert(dynpb.load(others[i]))
+        S2:message("N" .. i)
+      end
+      -- distinct sets each round (a fresh fingerprint: new schemas to collect)
+      assert(dynpb.load(assert(dynpb.compile { files = { "y.proto" }, sources = { ["y.proto"] = 'syntax = "proto3"; message Y' .. round .. ' {}' } })))
+      if round % 3 == 0 then collectgarbage() end
+      if round % 5 == 0 then collectgarbage("step", 100) end
+    end
+  end)
+end)

@@ -72,7 +72,10 @@ static int virtual_ok(const char *name) {
     }
 }
 
-static int find_source(pc_ctx *C, const char *name, const char **src, size_t *len) {
+/* ed: the importer is in an editions context (pc_file.edctx); *from_ed is set
+   when the text is an editions-era built-in */
+static int find_source(pc_ctx *C, const char *name, int ed, const char **src, size_t *len, int *from_ed) {
+    *from_ed = 0;
     lua_State *L = C->L;
     if (C->srcidx) {
         lua_getfield(L, C->srcidx, name);
@@ -94,7 +97,9 @@ static int find_source(pc_ctx *C, const char *name, const char **src, size_t *le
             if (dir && read_path(C, dir, name, src, len)) return 1;
         }
     }
-    return pc_builtin(name, src, len);
+    if ((ed || C->ed_mode) && pc_builtin_ed(name, src, len)) return *from_ed = 1;
+    if (pc_builtin(name, src, len)) return C->used_deb = 1;
+    return *from_ed = pc_builtin_ed(name, src, len);
 }
 
 static pc_file *find_loaded(pc_ctx *C, const char *name) {
@@ -136,41 +141,63 @@ static pc_file *load(pc_ctx *C, loader *ld, const char *name, pc_file *from, con
     if (C->pool.files.n >= PC_MAX_FILES) pc_fail(C, name, -1, 0, "too many files (limit %d)", PC_MAX_FILES);
     const char *src;
     size_t len;
-    if (!find_source(C, name, &src, &len)) {
+    int from_ed;
+    if (!find_source(C, name, from && from->edctx, &src, &len, &from_ed)) {
         if (from)
             pc_fail(C, from->name, pos->line, pos->col, "Import \"%s\" was not found or had errors.", name);
         pc_fail(C, name, -1, 0, "File not found.");
     }
     const char *nm = pc_strndup(C, name, strlen(name));
     f = pc_parse(C, nm, src, len);
+    if (f->edition && !C->ed_mode) {
+        /* the first editions file: from now on the editions-era built-ins (as
+           buf bundles them) serve every file; if a Debian one was used
+           already, the compile starts again in that mode */
+        if (C->used_deb) {
+            C->restart = 1;
+            longjmp(*C->jb, 1);
+        }
+        C->ed_mode = 1;
+    }
+    f->edctx = f->edition || from_ed || C->ed_mode || (from && from->edctx);
     f->id = ++ld->nextid;
     pc_vec_push(C, &ld->loading, f);
     for (int i = 0; i < f->deps.n; i++) {
         pc_file *d = load(C, ld, f->deps.v[i], f, f->dep_pos.v[i]);
         pc_vec_push(C, &f->depfiles, d);
     }
+    for (int i = 0; i < f->opt_deps.n; i++) {
+        pc_file *d = load(C, ld, f->opt_deps.v[i], f, f->opt_dep_pos.v[i]);
+        pc_vec_push(C, &f->optfiles, d);
+    }
     ld->loading.n--;
     f->pool = &C->pool;
     pc_resolve_file(C, &C->pool, f);
+    pc_mark_option_imports(f);
     pc_interpret_options(C, f);
+    pc_check_editions(C, f);
     pc_vec_push(C, &C->pool.files, f);
     return f;
 }
 
-pc_file *pc_load_std(pc_ctx *C) {
-    if (C->stdfile) return C->stdfile;
+pc_file *pc_load_std(pc_ctx *C, int ed) {
+    ed = ed || C->ed_mode;
+    if (!ed) C->used_deb = 1;
+    pc_file **slot = ed ? &C->stdfile_ed : &C->stdfile;
+    pc_pool *pool = ed ? &C->std_ed : &C->std;
+    if (*slot) return *slot;
     const char *src;
     size_t len;
-    if (!pc_builtin("google/protobuf/descriptor.proto", &src, &len))
+    if (!(ed ? pc_builtin_ed : pc_builtin)("google/protobuf/descriptor.proto", &src, &len))
         pc_fail(C, "google/protobuf/descriptor.proto", -1, 0, "built-in descriptor.proto missing");
     C->in_std = 1;
     pc_file *f = pc_parse(C, "google/protobuf/descriptor.proto", src, len);
     C->in_std = 0;
-    f->id = -1;
-    f->pool = &C->std;
-    pc_resolve_file(C, &C->std, f);
-    pc_vec_push(C, &C->std.files, f);
-    C->stdfile = f;
+    f->id = ed ? -2 : -1;
+    f->pool = pool;
+    pc_resolve_file(C, pool, f);
+    pc_vec_push(C, &pool->files, f);
+    *slot = f;
     return f;
 }
 
@@ -178,6 +205,7 @@ static void emit_tree(pc_ctx *C, pc_file *f, pc_buf *out) {
     if (f->emitted) return;
     f->emitted = 1;
     for (int i = 0; i < f->depfiles.n; i++) emit_tree(C, f->depfiles.v[i], out);
+    for (int i = 0; i < f->optfiles.n; i++) emit_tree(C, f->optfiles.v[i], out);
     pc_emit_file(C, f, out);
 }
 
@@ -245,9 +273,27 @@ static int compile(lua_State *L) {
     jmp_buf jb;
     C->jb = &jb;
     loader ld;
+    pc_buf out;
+    int ed_mode = 0;
+again:
     memset(&ld, 0, sizeof ld);
-    pc_buf out = {0};
+    memset(&out, 0, sizeof out);
+    C->ed_mode = ed_mode;
     if (setjmp(jb)) {
+        if (C->restart) {
+            /* an editions file after a Debian built-in: everything again, in
+               ed_mode (the arena holds every allocation of the first try) */
+            ctx_release(C);
+            memset(&C->pool, 0, sizeof C->pool);
+            memset(&C->std, 0, sizeof C->std);
+            memset(&C->std_ed, 0, sizeof C->std_ed);
+            C->stdfile = C->stdfile_ed = NULL;
+            C->restart = C->used_deb = 0;
+            C->depth = 0;
+            C->in_std = 0;
+            ed_mode = 1;
+            goto again;
+        }
         if (C->oom) {
             ctx_release(C);
             return luaL_error(L, "dynpb: compile: not enough memory");

@@ -2,7 +2,8 @@
  * emit.c -- a resolved pc_file -> FileDescriptorProto bytes, as protoc
  * writes them: FileDescriptor::CopyTo plus CopyJsonNameTo, serialized by
  * the C++ runtime in field-number order. What CopyTo sets is what appears:
- * label and type always, syntax only for proto3, json_name on every field,
+ * label and type always, syntax only for proto3 and editions (with the
+ * edition, field 14), json_name on every field,
  * options whenever the source had any (even empty), streaming flags only
  * when true. Sub-messages are written to a scratch buffer and copied in
  * behind their length.
@@ -60,6 +61,7 @@ static void emit_enum(pc_ctx *C, pc_buf *out, uint32_t num, pc_enum *e) {
         put_sub(C, &b, 4, &rb);
     }
     for (int i = 0; i < e->resnames.n; i++) pc_buf_str(C, &b, 5, e->resnames.v[i]);
+    if (e->visibility) put_int(C, &b, 6, e->visibility);
     put_sub(C, out, num, &b);
 }
 
@@ -94,6 +96,7 @@ static void emit_msg(pc_ctx *C, pc_buf *out, uint32_t num, pc_msg *m) {
         put_sub(C, &b, 9, &rb);
     }
     for (int i = 0; i < m->resnames.n; i++) pc_buf_str(C, &b, 10, m->resnames.v[i]);
+    if (m->visibility) put_int(C, &b, 11, m->visibility);
     put_sub(C, out, num, &b);
 }
 
@@ -128,5 +131,10 @@ void pc_emit_file(pc_ctx *C, pc_file *f, pc_buf *out) {
     for (int i = 0; i < f->public_deps.n; i++) put_int(C, &b, 10, (intptr_t)f->public_deps.v[i]);
     for (int i = 0; i < f->weak_deps.n; i++) put_int(C, &b, 11, (intptr_t)f->weak_deps.v[i]);
     if (f->proto3) pc_buf_str(C, &b, 12, "proto3");
+    if (f->edition) {
+        pc_buf_str(C, &b, 12, "editions");
+        put_int(C, &b, 14, f->edition);
+    }
+    for (int i = 0; i < f->opt_deps.n; i++) pc_buf_str(C, &b, 15, f->opt_deps.v[i]);
     put_sub(C, out, 1, &b);
 }

@@ -20,7 +20,108 @@ typedef struct {
     pc_file *f;
     const char *optname;      /* as written, for messages */
     pc_pos pos;
+    int target;               /* editions: the FieldOptions.OptionTargetType being set (0: unchecked) */
 } oi;
+
+/* FieldOptions.OptionTargetType, by options message */
+static const char *const target_names[] = {"", "FILE", "EXTENSION_RANGE", "MESSAGE", "FIELD", "ONEOF", "ENUM",
+                                           "ENUM_ENTRY", "SERVICE", "METHOD"};
+static const char *const target_words[] = {"", "file", "extension range", "message", "field", "oneof", "enum",
+                                           "enum entry", "service", "method"};
+
+static int tlook(pc_lexer *X, const char *s);
+
+/* an Edition enum name (EDITION_2023, ...) as a number; 0 if unknown */
+static int edition_num(const char *s, size_t n) {
+    static const struct { const char *name; int num; } e[] = {
+        {"EDITION_LEGACY", 900}, {"EDITION_PROTO2", 998}, {"EDITION_PROTO3", 999}, {"EDITION_2023", 1000},
+        {"EDITION_2024", 1001}, {"EDITION_2026", 1002}, {"EDITION_UNSTABLE", 9999}, {"EDITION_MAX", 0x7fffffff}};
+    for (size_t i = 0; i < sizeof e / sizeof e[0]; i++)
+        if (strlen(e[i].name) == n && memcmp(e[i].name, s, n) == 0) return e[i].num;
+    return 0;
+}
+
+static const char *edition_word(int ed) {
+    switch (ed) {
+    case 900: return "LEGACY";
+    case 998: return "PROTO2";
+    case 999: return "PROTO3";
+    case 1000: return "2023";
+    case 1001: return "2024";
+    case 1002: return "2026";
+    default: return "UNSTABLE";
+    }
+}
+
+static void full_name_of(pc_field *fd, char *buf, size_t n) {
+    if (fd->is_ext || !fd->parent) snprintf(buf, n, "%s", fd->full ? fd->full : fd->name);
+    else snprintf(buf, n, "%s.%s", fd->parent->full, fd->name);
+}
+
+/* protoc's feature lifetimes (feature_resolver.cc ValidateSingleFeatureLifetimes):
+   an option or feature field whose `feature_support` says it was introduced
+   after, or removed by, this file's edition cannot be set; editions files only */
+static void check_lifetime(oi *I, pc_field *fd, pc_pos pos) {
+    int ed = I->f->edition;
+    if (!ed) return;
+    for (pc_uopt *u = fd->opts.head; u; u = u->next) {
+        if (u->nparts != 1 || u->parts[0].is_ext || strcmp(u->parts[0].name, "feature_support") != 0 || u->vkind != V_AGG)
+            continue;
+        pc_lexer X;
+        pc_lex_init(&X, I->C, I->f->name, u->agg, 0, u->aggpos.line, u->aggpos.col);
+        X.end = u->agg + u->agglen;
+        pc_lex_next(&X);
+        int introduced = 0, removed = 0;
+        pc_buf err = {0};
+        while (X.cur.type != TK_EOF) {
+            if (X.cur.type != TK_IDENT) { pc_lex_next(&X); continue; }
+            pc_tok key = X.cur;
+            pc_lex_next(&X);
+            if (tlook(&X, ":")) pc_lex_next(&X);
+            int *slot = key.n == 18 && !memcmp(key.s, "edition_introduced", 18) ? &introduced
+                      : key.n == 15 && !memcmp(key.s, "edition_removed", 15) ? &removed : NULL;
+            if (slot && X.cur.type == TK_IDENT) {
+                *slot = edition_num(X.cur.s, X.cur.n);
+                pc_lex_next(&X);
+            } else if (key.n == 13 && !memcmp(key.s, "removal_error", 13)) {
+                while (X.cur.type == TK_STRING) {
+                    pc_lex_string(&X, &X.cur, &err);
+                    pc_lex_next(&X);
+                }
+            }
+        }
+        char name[300];
+        full_name_of(fd, name, sizeof name);
+        if (introduced && ed < introduced)
+            pc_fail(I->C, I->f->name, pos.line, pos.col, "%s wasn't introduced until edition %s and can't be used in edition %s",
+                    name, edition_word(introduced), edition_word(ed));
+        if (removed && ed >= removed) {
+            pc_buf_byte(I->C, &err, 0);
+            pc_fail(I->C, I->f->name, pos.line, pos.col, "%s has been removed in edition %s%s%s", name,
+                    edition_word(removed), err.n > 1 ? ": " : "", err.n > 1 ? (const char *)err.p : "");
+        }
+    }
+}
+
+/* protoc's target check (command_line_interface.cc ValidateTargetConstraints):
+   an option field whose definition lists `targets` can be set only on those
+   entities; checked for editions files, whose descriptor.proto has targets */
+static void check_target(oi *I, pc_field *fd, pc_pos pos) {
+    if (!I->target) return;
+    int any = 0;
+    char want[40];
+    snprintf(want, sizeof want, "TARGET_TYPE_%s", target_names[I->target]);
+    for (pc_uopt *u = fd->opts.head; u; u = u->next) {
+        if (u->nparts != 1 || u->parts[0].is_ext || strcmp(u->parts[0].name, "targets") != 0 || u->vkind != V_IDENT)
+            continue;
+        if (strcmp(u->ident, want) == 0) return;
+        any = 1;
+    }
+    if (!any) return;
+    const char *owner = fd->parent && !fd->is_ext ? fd->parent->full : "";
+    pc_fail(I->C, I->f->name, pos.line, pos.col, "Option %s%s%s cannot be set on an entity of type `%s`.", owner,
+            *owner ? "." : "", fd->is_ext ? fd->full : fd->name, target_words[I->target]);
+}
 
 typedef struct oentry { uint32_t num; int known; pc_buf bytes; struct fpath *fp; } oentry;
 
@@ -272,9 +373,27 @@ static void text_value(oi *I, pc_lexer *X, pc_pool *P, pc_field *fd, pc_vec *ent
     pc_vec_push(I->C, entries, e);
 }
 
+/* features.repeated_field_encoding set by an option statement of o: 1 PACKED,
+   2 EXPANDED, 0 not set (the aggregate form `features = { ... }` is not seen) */
+static int uopt_encoding(const pc_opts *o) {
+    int v = 0;
+    for (const pc_uopt *u = o->head; u; u = u->next)
+        if (u->nparts == 2 && !u->parts[0].is_ext && !u->parts[1].is_ext && !strcmp(u->parts[0].name, "features") &&
+            !strcmp(u->parts[1].name, "repeated_field_encoding") && u->vkind == V_IDENT)
+            v = !strcmp(u->ident, "PACKED") ? 1 : !strcmp(u->ident, "EXPANDED") ? 2 : v;
+    return v;
+}
+
 static int packed(pc_field *fd) {
     int t = fd->type;
     if (!is_repeated(fd) || t == DP_T_STRING || t == DP_T_BYTES || t == DP_T_MESSAGE || t == DP_T_GROUP) return 0;
+    if (fd->file->edition) {
+        /* editions: the field's feature, else its messages', else the file's, else PACKED */
+        int v = uopt_encoding(&fd->opts);
+        for (pc_msg *m = fd->parent; !v && m; m = m->parent) v = uopt_encoding(&m->opts);
+        if (!v) v = uopt_encoding(&fd->file->opts);
+        return v != 2;
+    }
     if (fd->packed >= 0 && fd->packed != 0) return fd->packed > 0;
     return fd->file->proto3 && fd->packed == 0;
 }
@@ -363,6 +482,8 @@ static void text_message(oi *I, pc_lexer *X, pc_pool *P, pc_msg *m, pc_buf *out,
                 }
             }
             snprintf(nm, sizeof nm, "%.*s", (int)X->cur.n, X->cur.s);
+            if (fd) check_target(I, fd, I->pos);
+            if (fd) check_lifetime(I, fd, I->pos);
             if (!fd) {
                 char full[400];
                 snprintf(full, sizeof full, "Message type \"%s\" has no field named \"%s\".", m->full, nm);
@@ -436,15 +557,17 @@ static void text_message(oi *I, pc_lexer *X, pc_pool *P, pc_msg *m, pc_buf *out,
 
 /* ---- one options message */
 
-static pc_msg *options_type(pc_ctx *C, const char *name, pc_pool **pool) {
+/* the options message type for f: the pool's descriptor.proto when a compiled
+   file has it (unless f is an editions file and that copy predates features:
+   Debian's, loaded first by a proto2/proto3 importer), else the built-in one */
+static pc_msg *options_type(pc_ctx *C, pc_file *f, const char *name, pc_pool **pool) {
     pc_sym *s = pc_sym_find(&C->pool, name);
-    if (s && s->kind == SYM_MSG) {
+    if (s && s->kind == SYM_MSG && (!f->edition || field_by_name(s->p, "features", 8))) {
         *pool = &C->pool;
         return s->p;
     }
-    pc_load_std(C);
-    s = pc_sym_find(&C->std, name);
-    *pool = &C->std;
+    *pool = pc_load_std(C, f->edition != 0)->pool;
+    s = pc_sym_find(*pool, name);
     return s ? s->p : NULL;
 }
 
@@ -513,15 +636,92 @@ static int is_set(const unsigned char *p, const unsigned char *e, fpath *fp, int
     return 0;
 }
 
+static int target_of(const char *type) {
+    static const char *const t[] = {"", "google.protobuf.FileOptions", "google.protobuf.ExtensionRangeOptions",
+        "google.protobuf.MessageOptions", "google.protobuf.FieldOptions", "google.protobuf.OneofOptions",
+        "google.protobuf.EnumOptions", "google.protobuf.EnumValueOptions", "google.protobuf.ServiceOptions",
+        "google.protobuf.MethodOptions"};
+    for (int i = 1; i < 10; i++)
+        if (strcmp(t[i], type) == 0) return i;
+    return 0;
+}
+
+/* a field of m numbered n: m's own, or an extension some entry's option path
+   names at this depth */
+static pc_field *field_numbered(pc_msg *m, uint32_t n, oentry **ents, int nents, int depth) {
+    for (int i = 0; i < m->fields.n; i++)
+        if ((uint32_t)((pc_field *)m->fields.v[i])->number == n) return m->fields.v[i];
+    for (int i = 0; i < nents; i++) {
+        fpath *fp = ents[i]->fp;
+        if (fp->n > depth && (uint32_t)fp->path[depth]->number == n && fp->path[depth]->rext == m) return fp->path[depth];
+    }
+    return NULL;
+}
+
+typedef struct { uint32_t num; int wt, order; const unsigned char *rec, *pay; size_t reclen, paylen; } orec;
+
+static int orec_cmp(const void *a, const void *b) {
+    const orec *x = a, *y = b;
+    if (x->num != y->num) return x->num < y->num ? -1 : 1;
+    return x->order - y->order;
+}
+
+/* the serialized message m [p, p+n) as the C++ runtime writes it after
+   parsing: fields by number (stable), a singular message field's records
+   merged into one */
+static void canon(pc_ctx *C, pc_msg *m, const unsigned char *p, size_t n, pc_buf *out, oentry **ents, int nents,
+                  int depth) {
+    const unsigned char *e = p + n;
+    pc_vec recs = {0};
+    while (p < e) {
+        orec *r = pc_alloc(C, sizeof *r);
+        r->rec = p;
+        uint64_t t;
+        if (!rd_varint(&p, e, &t)) break;
+        r->num = (uint32_t)(t >> 3);
+        r->wt = (int)(t & 7);
+        r->order = recs.n;
+        const unsigned char *v = p;
+        if (!skip_value(&p, e, r->wt, t >> 3, NULL)) break;
+        if (r->wt == 2) {
+            uint64_t len;
+            rd_varint(&v, e, &len);
+            r->pay = v;
+            r->paylen = (size_t)len;
+        }
+        r->reclen = (size_t)(p - r->rec);
+        pc_vec_push(C, &recs, r);
+    }
+    orec *a = pc_alloc(C, sizeof(orec) * (size_t)(recs.n ? recs.n : 1));
+    for (int i = 0; i < recs.n; i++) a[i] = *(orec *)recs.v[i];
+    qsort(a, (size_t)recs.n, sizeof *a, orec_cmp);
+    for (int i = 0; i < recs.n;) {
+        int j = i + 1;
+        while (j < recs.n && a[j].num == a[i].num) j++;
+        pc_field *fd = m && depth < PC_MAX_DEPTH ? field_numbered(m, a[i].num, ents, nents, depth) : NULL;
+        int all2 = 1;
+        for (int x = i; x < j; x++) all2 &= a[x].wt == 2;
+        if (j - i > 1 && fd && fd->type == DP_T_MESSAGE && !is_repeated(fd) && all2) {
+            pc_buf inner = {0}, merged = {0};
+            for (int x = i; x < j; x++) pc_buf_put(C, &inner, a[x].pay, a[x].paylen);
+            canon(C, fd->rmsg, inner.p, inner.n, &merged, ents, nents, depth + 1);
+            pc_buf_lenbytes(C, out, a[i].num, merged.p, merged.n);
+        } else {
+            for (int x = i; x < j; x++) pc_buf_put(C, out, a[x].rec, a[x].reclen);
+        }
+        i = j;
+    }
+}
+
 static void interpret(pc_ctx *C, pc_file *f, pc_opts *o, const char *type, const char *scope) {
     if (!o->present) return;
     pc_pool *tp;
-    pc_msg *om = options_type(C, type, &tp);
+    pc_msg *om = options_type(C, f, type, &tp);
     if (!om) pc_fail(C, f->name, -1, 0, "%s is not defined (descriptor.proto)", type);
     pc_vec entries = {0};
     int nknown = 0;
     for (pc_uopt *u = o->head; u; u = u->next) {
-        oi I = {C, f, NULL, u->pos};
+        oi I = {C, f, NULL, u->pos, f->edition ? target_of(type) : 0};
         /* the name as written: a.(b.c).d */
         pc_buf nb = {0};
         for (int i = 0; i < u->nparts; i++) {
@@ -567,6 +767,8 @@ static void interpret(pc_ctx *C, pc_file *f, pc_opts *o, const char *type, const
                 if (!fd)
                     ofail(&I, pt->pos, "Option \"%s\" unknown. Ensure that your proto definition file imports the proto which defines the option.", dbg, NULL);
             }
+            check_target(&I, fd, pt->pos);
+            check_lifetime(&I, fd, pt->pos);
             fp->path[fp->n++] = fd;
             if (i + 1 < u->nparts) {
                 if (fd->type != DP_T_MESSAGE && fd->type != DP_T_GROUP) m = NULL;
@@ -677,7 +879,29 @@ static void interpret(pc_ctx *C, pc_file *f, pc_opts *o, const char *type, const
                 while (j > 0 && k[j - 1]->num > e->num) { k[j] = k[j - 1]; j--; }
                 k[j] = e;
             }
-            for (int i = 0; i < nk; i++) pc_buf_put(C, &o->out, k[i]->bytes.p, k[i]->bytes.n);
+            for (int i = 0; i < nk;) {
+                /* a singular message field set by several statements
+                   (features.a = ..; features.b = ..): protoc parses the
+                   options into its options message, which merges them */
+                int j = i + 1;
+                pc_field *top = k[i]->fp->path[0];
+                while (j < nk && k[j]->num == k[i]->num) j++;
+                if (j - i > 1 && top->type == DP_T_MESSAGE && !is_repeated(top)) {
+                    pc_buf inner = {0}, merged = {0};
+                    for (int x = i; x < j; x++) {
+                        const unsigned char *q = k[x]->bytes.p, *qe = q + k[x]->bytes.n;
+                        uint64_t t, len;
+                        rd_varint(&q, qe, &t);
+                        rd_varint(&q, qe, &len);
+                        pc_buf_put(C, &inner, q, (size_t)len);
+                    }
+                    canon(C, top->rmsg, inner.p, inner.n, &merged, k + i, j - i, 1);
+                    pc_buf_lenbytes(C, &o->out, (uint32_t)top->number, merged.p, merged.n);
+                } else {
+                    for (int x = i; x < j; x++) pc_buf_put(C, &o->out, k[x]->bytes.p, k[x]->bytes.n);
+                }
+                i = j;
+            }
         } else {
             for (int i = 0; i < entries.n; i++) {
                 oentry *e = entries.v[i];

@@ -328,6 +328,9 @@ static const char *user_type(pc_parser *P) {
 static int parse_type(pc_parser *P, const char **name) {
     int t = scalar_type(P);
     *name = NULL;
+    if (t == DP_T_GROUP && P->f->edition)
+        perr(P, "Group syntax is no longer supported in editions. To get group behavior you can specify "
+                "features.message_encoding = DELIMITED on a message field.");
     if (t) {
         pc_lex_next(&P->X);
         return t;
@@ -532,7 +535,7 @@ static void field_no_label(pc_parser *P, pc_field *fd, int has_label, pc_vec *ne
         consume(P, ">");
         pc_loc_add(P->C, tl, 6);
     } else {
-        if (!has_label && P->f->proto3) fd->label = 1;
+        if (!has_label && (P->f->proto3 || P->f->edition)) fd->label = 1;
         if (!fd->label) perr(P, "Expected \"required\", \"optional\", or \"repeated\".");
         if (!type_parsed) fd->type = parse_type(P, &fd->type_name);
         pc_loc_add(P->C, tl, fd->type_name ? 6 : 5);
@@ -583,8 +586,20 @@ static void field_no_label(pc_parser *P, pc_field *fd, int has_label, pc_vec *ne
         pc_msg *e = new_msg(P, map_entry_name(P, fd->name), parent, tpos);
         e->map_entry = 1;
         e->opts.present = 1;
-        pc_vec_push(P->C, &e->fields, entry_field(P, e, "key", 1, ktype, kname, tpos));
-        pc_vec_push(P->C, &e->fields, entry_field(P, e, "value", 2, vtype, vname, tpos));
+        pc_field *kf = entry_field(P, e, "key", 1, ktype, kname, tpos);
+        pc_field *vf = entry_field(P, e, "value", 2, vtype, vname, tpos);
+        /* protoc's GenerateMapEntry: the map field's features go to key and value */
+        for (pc_uopt *u = P->f->edition ? fd->opts.head : NULL; u; u = u->next) {
+            if (u->parts[0].is_ext || strcmp(u->parts[0].name, "features") != 0) continue;
+            for (int k = 0; k < 2; k++) {
+                pc_uopt *c = pc_alloc(P->C, sizeof *c);
+                *c = *u;
+                c->next = NULL;
+                add_uopt(k ? &vf->opts : &kf->opts, c);
+            }
+        }
+        pc_vec_push(P->C, &e->fields, kf);
+        pc_vec_push(P->C, &e->fields, vf);
         pc_vec_push(P->C, nested, e);
         fd->type_name = e->name;
     }
@@ -593,6 +608,11 @@ static void field_no_label(pc_parser *P, pc_field *fd, int has_label, pc_vec *ne
 static int parse_label(pc_parser *P, pc_field *fd, const pc_loc *floc) {
     fd->label_pos = curpos(P);
     if (!looking_at(P, "optional") && !looking_at(P, "required") && !looking_at(P, "repeated")) return 0;
+    if (P->f->edition && looking_at(P, "optional"))
+        perr(P, "Label \"optional\" is not supported in editions. By default, all singular fields have presence "
+                "unless features.field_presence is set.");
+    if (P->f->edition && looking_at(P, "required"))
+        perr(P, "Label \"required\" is not supported in editions, use features.field_presence = LEGACY_REQUIRED.");
     pc_loc *ll = LOC(P, floc, 1, 4, 0);
     if (try_consume(P, "optional")) fd->label = 1;
     else if (try_consume(P, "required")) fd->label = 2;
@@ -637,7 +657,18 @@ static void parse_reserved(pc_parser *P, pc_vec *ranges, pc_vec *names, int is_e
     pc_tok st = *CUR(P);
     consume(P, "reserved");
     pc_loc *l;
-    if (CUR(P)->type == TK_STRING) {
+    if (P->f->edition && CUR(P)->type == TK_STRING)
+        perr(P, "Reserved names must be identifiers in editions, not string literals.");
+    if (P->f->edition && CUR(P)->type == TK_IDENT) {
+        /* protoc's ParseReservedIdentifiers */
+        l = LOC(P, mloc, 1, is_enum ? 5 : 10, 0);
+        L_start_tok(l, &st);
+        do {
+            pc_loc *nl = LOC(P, l, 1, names->n, 0);
+            pc_vec_push(P->C, names, (void *)ident(P, is_enum ? "Expected enum value identifier." : "Expected field name identifier."));
+            DONE(P, nl);
+        } while (try_consume(P, ","));
+    } else if (CUR(P)->type == TK_STRING) {
         l = LOC(P, mloc, 1, is_enum ? 5 : 10, 0);
         L_start_tok(l, &st);
         do {
@@ -809,6 +840,18 @@ static void synthetic_oneofs(pc_parser *P, pc_msg *m) {
     }
 }
 
+/* edition 2024's `export` / `local` before a message or enum (protoc's
+   ParseVisibility, before the declaration's location starts): 1 local,
+   2 export, 0 none */
+static int parse_visibility(pc_parser *P) {
+    if (P->f->edition < PC_EDITION_2024 || (!looking_at(P, "export") && !looking_at(P, "local"))) return 0;
+    int v = looking_at(P, "export") ? 2 : 1;
+    pc_lex_next(&P->X);
+    if (!looking_at(P, "message") && !looking_at(P, "enum"))
+        perr(P, "'local' and 'export' visibility modifiers are valid only on 'message' and 'enum'");
+    return v;
+}
+
 /* "message" Name { ... }: mloc is the message's location */
 static pc_msg *parse_message_def(pc_parser *P, pc_msg *parent, pc_loc *mloc) {
     consume(P, "message");
@@ -826,14 +869,18 @@ static void parse_message_block(pc_parser *P, pc_msg *m, pc_loc *mloc) {
         if (CUR(P)->type == TK_EOF) perr(P, "Reached end of input in message definition (missing '}').");
         if (try_end_decl(P, ";", NULL)) continue;
         pc_loc *l = NULL;
+        int vis = parse_visibility(P);
         if (looking_at(P, "message")) {
             l = LOC(P, mloc, 2, 3, m->nested.n);
             pc_msg *n = parse_message_def(P, m, l);
+            n->visibility = vis;
             pc_vec_push(P->C, &m->nested, n);
             parse_message_block(P, n, l);
         } else if (looking_at(P, "enum")) {
             l = LOC(P, mloc, 2, 4, m->enums.n);
             parse_enum(P, &m->enums, l);
+            ((pc_enum *)m->enums.v[m->enums.n - 1])->visibility = vis;
+            ((pc_enum *)m->enums.v[m->enums.n - 1])->nested = 1;
         } else if (looking_at(P, "extensions")) {
             l = LOC(P, mloc, 1, 5, 0);
             parse_extensions(P, m, l);
@@ -1022,6 +1069,25 @@ static void parse_import(pc_parser *P, const pc_loc *root) {
     *pos = curpos(P);
     pc_loc *l = LOC(P, root, 2, 3, f->deps.n);
     consume(P, "import");
+    if (looking_at(P, "option")) {
+        /* edition 2024: a file imported for its options only (FileDescriptorProto
+           field 15); the location is [15, i] from the `import` token */
+        if (f->edition < PC_EDITION_2024) perr(P, "option import is not supported before edition 2024.");
+        if (l) {
+            l->path[l->npath - 2] = 15;
+            l->path[l->npath - 1] = f->opt_deps.n;
+        }
+        consume(P, "option");
+        char *oname = string(P, "Expected a string naming the file to import.", NULL);
+        pc_vec_push(P->C, &f->opt_deps, oname);
+        pc_vec_push(P->C, &f->opt_dep_pos, pos);
+        end_decl(P, ";", l);
+        DONE(P, l);
+        return;
+    }
+    if (f->opt_deps.n) perr(P, "imports should precede any option imports to ensure proto files can roundtrip.");
+    if (looking_at(P, "weak") && f->edition >= PC_EDITION_2024)
+        perr(P, "weak import is not supported in edition 2024 and above. Consider using option import instead.");
     if (looking_at(P, "public")) {
         pc_loc *pl = LOC(P, root, 2, 10, f->public_deps.n);
         consume(P, "public");
@@ -1041,6 +1107,24 @@ static void parse_import(pc_parser *P, const pc_loc *root) {
     pc_vec_push(P->C, &f->dep_pos, pos);
     end_decl(P, ";", l);
     DONE(P, l);
+}
+
+/* the Edition enum value of `edition = "<s>"` (protoc: "EDITION_" + s must name
+   one); dynpb.compile supports 2023 and 2024, as its feature defaults do */
+static int edition_number(pc_ctx *C, const char *file, pc_pos sp, const char *s) {
+    static const struct { const char *name; int num; } known[] = {
+        {"LEGACY", 900}, {"2023", 1000}, {"2024", 1001}, {"2026", 1002}, {"UNSTABLE", 9999},
+        {"1_TEST_ONLY", 1}, {"2_TEST_ONLY", 2}, {"99997_TEST_ONLY", 99997}, {"99998_TEST_ONLY", 99998},
+        {"99999_TEST_ONLY", 99999}, {"MAX", 0x7fffffff}};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (strcmp(known[i].name, s) != 0) continue;
+        int n = known[i].num;
+        if (n == PC_EDITION_2023 || n == PC_EDITION_2024) return n;
+        if (n < PC_EDITION_2023)
+            pc_fail(C, file, sp.line, sp.col, "Edition %s is earlier than the minimum supported edition 2023.", s);
+        pc_fail(C, file, sp.line, sp.col, "Edition %s is later than the maximum supported edition 2024.", s);
+    }
+    pc_fail(C, file, sp.line, sp.col, "Unknown edition \"%s\".", s);
 }
 
 pc_file *pc_parse(pc_ctx *C, const char *name, const char *src, size_t len) {
@@ -1081,20 +1165,32 @@ pc_file *pc_parse(pc_ctx *C, const char *name, const char *src, size_t len) {
             pc_fail(C, name, sp.line, sp.col,
                     "Unrecognized syntax identifier \"%s\".  This parser only recognizes \"proto2\" and \"proto3\".", syn);
     } else if (looking_at(&P, "edition")) {
-        perr(&P, "editions sources are not supported by dynpb.compile yet");
+        /* protoc's ParseSyntaxIdentifier: the statement's location is the syntax field's */
+        pc_loc *l = LOC(&P, root, 1, 12, 0);
+        f->edition_pos = curpos(&P);
+        consume(&P, "edition");
+        consume(&P, "=");
+        pc_pos sp = curpos(&P);
+        char *ed = string(&P, "Expected syntax identifier.", NULL);
+        end_decl(&P, ";", l);
+        DONE(&P, l);
+        f->edition = edition_number(C, name, sp, ed);
     }
     int have_pkg = 0;
     while (CUR(&P)->type != TK_EOF) {
         if (try_end_decl(&P, ";", NULL)) continue;
         pc_loc *l = NULL;
+        int vis = parse_visibility(&P);
         if (looking_at(&P, "message")) {
             l = LOC(&P, root, 2, 4, f->msgs.n);
             pc_msg *m = parse_message_def(&P, NULL, l);
+            m->visibility = vis;
             pc_vec_push(C, &f->msgs, m);
             parse_message_block(&P, m, l);
         } else if (looking_at(&P, "enum")) {
             l = LOC(&P, root, 2, 5, f->enums.n);
             parse_enum(&P, &f->enums, l);
+            ((pc_enum *)f->enums.v[f->enums.n - 1])->visibility = vis;
         } else if (looking_at(&P, "service")) {
             l = LOC(&P, root, 2, 6, f->services.n);
             parse_service(&P, l);
@@ -1106,6 +1202,7 @@ pc_file *pc_parse(pc_ctx *C, const char *name, const char *src, size_t len) {
         } else if (looking_at(&P, "package")) {
             if (have_pkg) perr(&P, "Multiple package definitions.");
             l = LOC(&P, root, 1, 2, 0);
+            f->pkg_pos = curpos(&P);
             consume(&P, "package");
             pc_buf b = {0};
             const char *id = ident(&P, "Expected identifier.");

@@ -144,6 +144,8 @@ typedef struct pc_field {
     int has_json_name;
     int proto3_optional;
     int packed;               /* [packed = true] seen */
+    int feat[9];              /* editions: resolved FeatureSet enum values by field number 1-8 (editions.c) */
+    int feat_set[9];          /* editions: set on this field itself */
     pc_opts opts;
     pc_pos pos, name_pos, type_pos, num_pos, def_pos, json_pos, ext_pos, label_pos;
     pc_msg *parent;           /* containing message (or NULL at file level) */
@@ -167,8 +169,11 @@ struct pc_msg {
     pc_pos pos;
     pc_file *file;
     pc_msg *parent;
+    int feat[9];              /* editions: resolved features (editions.c) */
+    int is_local;             /* not visible to other files (2024 visibility, editions.c) */
     int map_entry;
     int message_set;          /* option message_set_wire_format = true */
+    int visibility;           /* edition 2024: 1 local, 2 export, 0 unset */
 };
 
 typedef struct pc_enumval { const char *name, *full; int32_t number; pc_opts opts; pc_pos pos, num_pos; } pc_enumval;
@@ -180,6 +185,10 @@ struct pc_enum {
     pc_pos pos;
     pc_file *file;
     const char *scope;
+    int visibility;           /* edition 2024: 1 local, 2 export, 0 unset */
+    int closed;               /* a closed enum (proto2, or enum_type = CLOSED): editions.c */
+    int is_local;             /* not visible to other files (2024 visibility, editions.c) */
+    int nested;               /* declared in a message */
 };
 
 typedef struct pc_method {
@@ -196,9 +205,15 @@ struct pc_file {
     const char *name;
     const char *pkg;          /* "" if none */
     int proto3;
+    int edition;              /* editions: 1000 (2023) or 1001 (2024); 0 for proto2/proto3 */
+    int edctx;                /* an editions file, or imported (transitively) by one, or an
+                                 editions-era built-in: its imports get the editions-era built-ins */
+    pc_pos edition_pos, pkg_pos;  /* the edition statement, the package statement */
     pc_vec deps;              /* const char* names */
     pc_vec dep_pos;           /* pc_pos* of each import */
     pc_vec public_deps, weak_deps;  /* intptr_t indices */
+    pc_vec opt_deps, opt_dep_pos;   /* edition 2024 `import option`: names, pc_pos* */
+    pc_vec optfiles;          /* pc_file* of opt_deps (resolved): visible to options only */
     pc_vec msgs, enums, services, exts;
     pc_opts opts;
     pc_vec depfiles;          /* pc_file* (resolved) */
@@ -257,11 +272,17 @@ struct pc_ctx {
     pc_pool pool;             /* the files being compiled */
     pc_pool std;              /* built-in descriptor.proto (option types) */
     pc_file *stdfile;
+    pc_pool std_ed;           /* the newer built-in descriptor.proto: option types of editions files */
+    pc_file *stdfile_ed;
     int depth;
     /* file lookup (compile.c) */
     int srcidx, pathsidx;     /* Lua stack slots of opts.sources / opts.paths (0 = none) */
     int source_info;
     int in_std;               /* parsing the built-in descriptor.proto for option types */
+    int ed_mode;              /* the compile has an editions file: the editions-era built-ins
+                                 serve every file (compile.c) */
+    int used_deb;             /* a Debian built-in (file or option types) was used */
+    int restart;              /* longjmp'd to run the compile again in ed_mode */
     void *fp;                 /* FILE being read (closed on error) */
 };
 
@@ -277,15 +298,35 @@ DP_HIDDEN void pc_resolve_file(pc_ctx *C, pc_pool *P, pc_file *f);
 DP_HIDDEN pc_sym *pc_lookup(pc_ctx *C, pc_pool *P, pc_file *from, const char *scope,
                             const char *name, int types_only, const char **tried);
 
+/* makes the files f imports with `import option` (and their public imports)
+   visible to f's option names; called after f's types are resolved */
+DP_HIDDEN void pc_mark_option_imports(pc_file *f);
+
 /* ---- options.c */
 DP_HIDDEN void pc_interpret_options(pc_ctx *C, pc_file *f);
+
+/* ---- editions.c */
+#define PC_EDITION_2023 1000
+#define PC_EDITION_2024 1001
+/* FeatureSet fields (descriptor.proto) */
+enum { FT_PRESENCE = 1, FT_ENUM = 2, FT_REPEATED = 3, FT_UTF8 = 4, FT_MSGENC = 5, FT_JSON = 6, FT_NAMING = 7,
+       FT_VISIBILITY = 8 };
+/* resolves features (edition defaults, file, message, field) and applies protoc's
+   editions validation (descriptor.cc ValidateFieldFeatures and friends) to f, after
+   its options are interpreted; longjmps on the first error */
+DP_HIDDEN void pc_check_editions(pc_ctx *C, pc_file *f);
 
 /* ---- emit.c */
 DP_HIDDEN void pc_emit_file(pc_ctx *C, pc_file *f, pc_buf *out);
 
 /* ---- compile.c */
 /* finds, parses and resolves a file by import name (NULL if absent) */
-DP_HIDDEN pc_file *pc_load_std(pc_ctx *C);
+/* the built-in descriptor.proto whose *Options types interpret options: Debian's
+   3.21 copy, or for editions (ed != 0) the newer one */
+DP_HIDDEN pc_file *pc_load_std(pc_ctx *C, int ed);
+/* a built-in source: Debian's well-known types; ed != 0: the editions-era copies
+   (the newer descriptor.proto and the language feature files) first */
 DP_HIDDEN int pc_builtin(const char *name, const char **src, size_t *len);
+DP_HIDDEN int pc_builtin_ed(const char *name, const char **src, size_t *len);
 
 #endif

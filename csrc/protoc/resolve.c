@@ -102,6 +102,11 @@ static void mark_visible(pc_file *f) {
         if (f->depfiles.v[i]) mark_public(f->depfiles.v[i], f->id);
 }
 
+void pc_mark_option_imports(pc_file *f) {
+    for (int i = 0; i < f->optfiles.n; i++)
+        if (f->optfiles.v[i]) mark_public(f->optfiles.v[i], f->id);
+}
+
 static int in_package(pc_file *f, const char *name) {
     size_t n = strlen(name);
     return strncmp(f->pkg, name, n) == 0 && (f->pkg[n] == 0 || f->pkg[n] == '.');
@@ -451,7 +456,7 @@ static void resolve_field(rs *R, pc_field *fd) {
             pc_fail(C, fn, fd->type_pos.line, fd->type_pos.col, "Required fields are not allowed in proto3.");
         if (fd->type == DP_T_GROUP)
             pc_fail(C, fn, fd->type_pos.line, fd->type_pos.col, "Groups are not supported in proto3 syntax.");
-        if (fd->renum && !fd->renum->file->proto3)
+        if (fd->renum && !fd->renum->file->proto3 && !fd->renum->file->edition)
             pc_fail(C, fn, fd->type_pos.line, fd->type_pos.col,
                     "Enum type \"%s\" is not a proto3 enum, but is used in \"%s\" which is a proto3 message type.",
                     fd->renum->full, fd->parent ? fd->parent->full : fd->full);

@@ -6,6 +6,10 @@
 -- options (scalar and aggregate values, option paths), services.
 --
 --   local gen = require("gen"); local files = gen.set(seed)  -- { {name=, text=}, ... }
+--   gen.set(seed, { editions = true }): editions 2023 and 2024 files (features on
+--   files, messages, fields and enums; delimited, implicit and legacy-required
+--   fields, closed enums, 2024's export/local) mixed with proto2 and proto3 ones,
+--   for the comparison with buf (spec/protoc/buf_compare.lua)
 local _M = {}
 
 local floor, concat, fmt = math.floor, table.concat, string.format
@@ -25,7 +29,7 @@ local SCALARS = { "double", "float", "int64", "uint64", "int32", "fixed64", "fix
 local KEYS = { "int64", "uint64", "int32", "fixed64", "fixed32", "bool", "string", "uint32",
   "sfixed32", "sfixed64", "sint32", "sint64" }
 
-local function default_for(R, t)
+local function default_for(R, t, nohex)
   if t == "bool" then return R(2) == 1 and "true" or "false" end
   if t == "string" then
     local forms = { '"hello"', '"a\\tb\\n"', "'sq\\'x'", '"\\x41\\101\\u00e9"', '"con" "cat"', '"\\001\\377"', '""' }
@@ -37,6 +41,7 @@ local function default_for(R, t)
   end
   if t == "double" or t == "float" then
     local forms = { "1.5", "-2.25", "1e10", "-1E-5", "inf", "-inf", "nan", "0x10", "3", ".5", "1.", "0.1", "123456789.123" }
+    if nohex then forms[8] = "16" end   -- (buf refuses a hex float default)
     return forms[R(#forms)]
   end
   if t:match("^u") or t:match("^fixed") then
@@ -53,7 +58,8 @@ end
 
 local function ident(prefix, n) return prefix .. n end
 
-function _M.set(seed)
+function _M.set(seed, opts)
+  local editions = opts and opts.editions
   local R = rng(seed)
   local files = {}
   local nfiles = R(3)
@@ -66,6 +72,16 @@ function _M.set(seed)
 
   for fi = 1, nfiles do
     local proto3 = R(2) == 1
+    -- editions mode: most files are editions (ed = "2023" / "2024"), the
+    -- others proto2 / proto3 as proto3 says
+    local ed, fimplicit, fclosed, fexpanded
+    if editions then
+      local k = R(10)
+      if k <= 5 then ed = "2023" elseif k <= 7 then ed = "2024" end
+      if ed then proto3 = false end
+    end
+    local ed24 = ed == "2024"
+    local function opt_(l) return (ed and l == "optional ") and "" or l end  -- no labels under editions
     local pkg = R(3) > 1 and ("pk" .. seed % 97 .. ".f" .. fi) or nil
     local L = {}
     -- every line may get comments around it (source info: leading, trailing,
@@ -83,7 +99,8 @@ function _M.set(seed)
       if k == 5 then L[#L + 1] = "" end
       L[#L + 1] = pad .. s
     end
-    w(0, proto3 and 'syntax = "proto3";' or (R(2) == 1 and 'syntax = "proto2";' or "// no syntax: proto2"))
+    if ed then w(0, 'edition = "' .. ed .. '";')
+    else w(0, proto3 and 'syntax = "proto3";' or (R(2) == 1 and 'syntax = "proto2";' or "// no syntax: proto2")) end
     if pkg then w(0, "package " .. pkg .. ";") end
     local imports = {}
     for j = 1, fi - 1 do
@@ -99,30 +116,52 @@ function _M.set(seed)
     if R(3) == 1 then w(0, "option optimize_for = " .. ({ "SPEED", "CODE_SIZE" })[R(2)] .. ";") end
     if R(3) == 1 then w(0, "option cc_enable_arenas = true;") end
     if R(4) == 1 then w(0, 'option go_package = "ex/f' .. fi .. '";') end
+    if ed then
+      if R(5) == 1 then fimplicit = true; w(0, "option features.field_presence = IMPLICIT;") end
+      if R(6) == 1 then fclosed = true; w(0, "option features.enum_type = CLOSED;") end
+      if R(5) == 1 then fexpanded = true; w(0, "option features.repeated_field_encoding = EXPANDED;") end
+      if R(5) == 1 then w(0, "option features.utf8_validation = NONE;") end
+      if R(6) == 1 then w(0, "option features.json_format = LEGACY_BEST_EFFORT;") end
+      if R(6) == 1 then w(0, "option features.message_encoding = DELIMITED;") end
+    end
 
     local visible = {}
     for _, j in ipairs(imports) do
-      for _, t in ipairs(exported[j] or {}) do visible[#visible + 1] = t end
+      for _, t in ipairs(exported[j] or {}) do if not t.hidden then visible[#visible + 1] = t end end
     end
     local mine = {}
 
     if want_custom then
       custom = { pkg = pkg, file = fi }
       local pfx = pkg and (pkg .. ".") or ""
-      w(0, "message OptAgg { optional int32 a = 1; optional string s = 2; repeated int32 r = 3; optional OptAgg sub = 4; optional OptEnum e = 5; }")
-      w(0, "enum OptEnum { OPT_ZERO = 0; OPT_ONE = 1; OPT_NEG = -3; }")
-      w(0, "extend google.protobuf.FileOptions { optional int32 fo_i = 51001; optional OptAgg fo_agg = 51002; }")
-      w(0, "extend google.protobuf.MessageOptions { optional string mo_s = 51003; optional OptAgg mo_agg = 51004; repeated int32 mo_rep = 51005; }")
-      w(0, "extend google.protobuf.FieldOptions { optional sint64 fd_s = 51006; optional OptEnum fd_e = 51007; optional double fd_d = 51008; optional bool fd_b = 51009; optional fixed32 fd_f = 51010; }")
-      w(0, "extend google.protobuf.EnumValueOptions { optional uint64 ev_u = 51011; }")
-      w(0, "extend google.protobuf.ServiceOptions { optional bytes so_b = 51012; }")
-      w(0, "extend google.protobuf.MethodOptions { optional OptAgg mt_agg = 51013; }")
+      local function ow(line)
+        -- (OptEnum may be closed and the file default IMPLICIT: e keeps presence)
+        -- (and an extension of a closed OptEnum under IMPLICIT: buf refuses it, protoc
+        -- does not, extensions having presence; OptEnum is made open)
+        if ed then
+          line = line:gsub("optional OptEnum e = 5;", "OptEnum e = 5 [features.field_presence = EXPLICIT];"):gsub("optional ", "")
+            :gsub("enum OptEnum { ", "enum OptEnum { option features.enum_type = OPEN; ")
+        end
+        w(0, line)
+      end
+      ow("message OptAgg { optional int32 a = 1; optional string s = 2; repeated int32 r = 3; optional OptAgg sub = 4; optional OptEnum e = 5; }")
+      ow("enum OptEnum { OPT_ZERO = 0; OPT_ONE = 1; OPT_NEG = -3; }")
+      ow("extend google.protobuf.FileOptions { optional int32 fo_i = 51001; optional OptAgg fo_agg = 51002; }")
+      ow("extend google.protobuf.MessageOptions { optional string mo_s = 51003; optional OptAgg mo_agg = 51004; repeated int32 mo_rep = 51005; }")
+      ow("extend google.protobuf.FieldOptions { optional sint64 fd_s = 51006; optional OptEnum fd_e = 51007; optional double fd_d = 51008; optional bool fd_b = 51009; optional fixed32 fd_f = 51010; }")
+      ow("extend google.protobuf.EnumValueOptions { optional uint64 ev_u = 51011; }")
+      ow("extend google.protobuf.ServiceOptions { optional bytes so_b = 51012; }")
+      ow("extend google.protobuf.MethodOptions { optional OptAgg mt_agg = 51013; }")
       custom.prefix = pfx
       if not proto3 then
         custom.proto2 = true
       end
       mine[#mine + 1] = { full = pfx .. "OptAgg", kind = "msg", proto3 = proto3 }
-      mine[#mine + 1] = { full = pfx .. "OptEnum", kind = "enum", proto3 = proto3, values = { "OPT_ZERO" } }
+      mine[#mine + 1] = { full = pfx .. "OptEnum", kind = "enum", proto3 = proto3 or ed, values = { "OPT_ZERO" },
+        closed = not ed and not proto3 }
+      -- a repeated scalar in an aggregate value under a file-level EXPANDED:
+      -- buf packs it, protoc (features resolved before extension options) does not
+      custom.no_r = ed and fexpanded
     end
     local has_custom = custom and (custom.file == fi or (function()
       for _, j in ipairs(imports) do if j == custom.file then return true end end
@@ -133,7 +172,8 @@ function _M.set(seed)
     if has_custom and R(2) == 1 then
       w(0, "option " .. copt("fo_i") .. " = " .. (R(2) == 1 and "-5" or "77") .. ";")
       if R(2) == 1 then
-        w(0, "option " .. copt("fo_agg") .. " = { a: 1 s: \"x\" r: [1, 2] r: 3 sub { a: 2 } e: OPT_ONE };")
+        w(0, "option " .. copt("fo_agg") .. (custom.no_r and " = { a: 1 s: \"x\" sub { a: 2 } e: OPT_ONE };"
+          or " = { a: 1 s: \"x\" r: [1, 2] r: 3 sub { a: 2 } e: OPT_ONE };"))
       else
         w(0, "option " .. copt("fo_agg") .. ".sub.a = 9;")
       end
@@ -141,11 +181,17 @@ function _M.set(seed)
 
     -- declarations
     local enum_decl
-    local function enum_block(ind, name, full, is_proto3)
+    local function enum_block(ind, name, full, is_proto3, vis)
       local vals = {}
       local alias = R(4) == 1
-      w(ind, "enum " .. name .. " {")
+      w(ind, (vis or "") .. "enum " .. name .. " {")
       if alias then w(ind + 1, "option allow_alias = true;") end
+      local closed = ed and fclosed
+      if ed and R(4) == 1 then
+        closed = R(2) == 1
+        w(ind + 1, "option features.enum_type = " .. (closed and "CLOSED" or "OPEN") .. ";")
+      end
+      vals.closed = closed
       local n = R(4)
       local used = {}
       for k = 1, n do
@@ -161,17 +207,29 @@ function _M.set(seed)
       end
       if alias then w(ind + 1, vals[1] .. "_ALIAS = 0;") end
       if R(3) == 1 then w(ind + 1, "reserved 5000 to 5010, 6000 to max;") end
-      if R(4) == 1 then w(ind + 1, 'reserved "OLD_' .. name:upper() .. '";') end
+      if R(4) == 1 then w(ind + 1, ed and ("reserved OLD_" .. name:upper() .. ";") or ('reserved "OLD_' .. name:upper() .. '";')) end
       w(ind, "}")
       return vals
     end
     enum_decl = enum_block
 
     local msg_block
-    msg_block = function(ind, name, full, depth)
+    -- 2024: nested types are local unless exported, top-level ones exported
+    -- unless local; a local type is not visible to the other files
+    local function vis_for(depth)
+      if not ed24 then return nil, false end
+      if depth > 1 then
+        if R(2) == 1 then return "export ", false end
+        return nil, true
+      end
+      if R(6) == 1 then return "local ", true end
+      return (R(4) == 1 and "export " or nil), false
+    end
+    msg_block = function(ind, name, full, depth, vis, hidden)
       local types = {}
-      w(ind, "message " .. name .. " {")
+      w(ind, (vis or "") .. "message " .. name .. " {")
       if R(4) == 1 then w(ind + 1, "option deprecated = true;") end
+      if ed and R(5) == 1 then w(ind + 1, "option features.json_format = " .. (R(2) == 1 and "ALLOW" or "LEGACY_BEST_EFFORT") .. ";") end
       if has_custom and R(3) == 1 then w(ind + 1, "option " .. copt("mo_s") .. ' = "m' .. name .. '";') end
       if has_custom and R(4) == 1 then w(ind + 1, "option " .. copt("mo_rep") .. " = 1;"); w(ind + 1, "option " .. copt("mo_rep") .. " = 2;") end
       if has_custom and R(4) == 1 then w(ind + 1, "option " .. copt("mo_agg") .. " = { sub < s: 'q' > };") end
@@ -181,32 +239,64 @@ function _M.set(seed)
       if depth < 3 and R(3) == 1 then
         local nn = id("Nested")
         types[#types + 1] = { full = full .. "." .. nn, rel = nn, kind = "msg" }
-        msg_block(ind + 1, nn, full .. "." .. nn, depth + 1)
+        local v, h = vis_for(depth + 1)
+        msg_block(ind + 1, nn, full .. "." .. nn, depth + 1, v, h)
       end
       if R(2) == 1 then
         local en = id("En")
-        local vals = enum_decl(ind + 1, en, full .. "." .. en, proto3)
-        types[#types + 1] = { full = full .. "." .. en, rel = en, kind = "enum", values = vals }
-        mine[#mine + 1] = { full = full .. "." .. en, kind = "enum", proto3 = proto3, values = vals }
+        local v, h = vis_for(depth + 1)
+        local vals = enum_decl(ind + 1, en, full .. "." .. en, proto3, v)
+        types[#types + 1] = { full = full .. "." .. en, rel = en, kind = "enum", values = vals, closed = vals.closed }
+        mine[#mine + 1] = { full = full .. "." .. en, kind = "enum", proto3 = proto3 or (ed and not vals.closed), values = vals,
+          closed = vals.closed or (not proto3 and not ed), hidden = h }
       end
       local nf = R(8)
       local oneof_open = false
       for k = 1, nf do repeat
-        local fname = id(R(3) == 1 and "f_" or "fld")
+        local fname = id((R(3) == 1 and not ed24) and "f_" or "fld")
         if R(4) == 1 then fname = fname .. "_x_y" end
         local r = R(12)
         local label
         if proto3 then label = ({ "", "", "repeated ", "optional " })[R(4)]
         else label = ({ "optional ", "required ", "repeated " })[R(3)] end
         local opts = {}
+        -- editions: no labels; presence by feature (file default, or the field's)
+        local implicit = false
+        if ed then
+          local req = label == "required "
+          label = label == "repeated " and "repeated " or ""
+          if label == "" then
+            implicit = fimplicit
+            if req then opts[#opts + 1] = "features.field_presence = LEGACY_REQUIRED"; implicit = false
+            elseif R(5) == 1 then
+              implicit = R(2) == 1
+              opts[#opts + 1] = "features.field_presence = " .. (implicit and "IMPLICIT" or "EXPLICIT")
+            end
+          end
+        end
+        local function explicit() -- a default or a closed enum needs presence
+          if implicit then
+            for i = #opts, 1, -1 do if opts[i]:match("^features.field_presence") then table.remove(opts, i) end end
+            opts[#opts + 1] = "features.field_presence = EXPLICIT"
+            implicit = false
+          end
+        end
         local t
         if r <= 6 then
           t = SCALARS[R(#SCALARS)]
           if not proto3 and label == "optional " and R(2) == 1 then
-            opts[#opts + 1] = "default = " .. default_for(R, t)
+            opts[#opts + 1] = "default = " .. default_for(R, t, editions)
+          end
+          if ed and label == "" and R(3) == 1 then
+            explicit()
+            opts[#opts + 1] = "default = " .. default_for(R, t, editions)
           end
           if label == "repeated " and t ~= "string" and t ~= "bytes" and R(2) == 1 then
-            opts[#opts + 1] = "packed = " .. (R(2) == 1 and "true" or "false")
+            if ed then opts[#opts + 1] = "features.repeated_field_encoding = " .. (R(2) == 1 and "PACKED" or "EXPANDED")
+            else opts[#opts + 1] = "packed = " .. (R(2) == 1 and "true" or "false") end
+          end
+          if ed and t == "string" and R(4) == 1 then
+            opts[#opts + 1] = "features.utf8_validation = " .. (R(2) == 1 and "NONE" or "VERIFY")
           end
           if has_custom and R(4) == 1 then
             local cs = { copt("fd_s") .. " = -12", copt("fd_e") .. " = OPT_NEG", copt("fd_d") .. " = -2.5e3",
@@ -227,17 +317,32 @@ function _M.set(seed)
               if x.kind == "enum" and not proto3 and label == "optional " and x.values and R(2) == 1 then
                 opts[#opts + 1] = "default = " .. x.values[R(#x.values)]
               end
+              if ed and x.kind == "enum" and label == "" then
+                if x.closed then explicit() end
+                if x.values and R(3) == 1 then explicit(); opts[#opts + 1] = "default = " .. x.values[R(#x.values)] end
+              end
+              if ed and x.kind == "msg" then
+                -- a message field: presence always; message_encoding may be set
+                for i = #opts, 1, -1 do if opts[i]:match("^features.field_presence = [IE]") then table.remove(opts, i) end end
+                if R(3) == 1 then opts[#opts + 1] = "features.message_encoding = " .. (R(2) == 1 and "DELIMITED" or "LENGTH_PREFIXED") end
+              end
             else t = "int32" end
           end
         elseif r == 9 and not oneof_open then
           local kt = KEYS[R(#KEYS)]
           local vt = SCALARS[R(#SCALARS)]
-          if #types > 0 and R(2) == 1 then vt = types[R(#types)].rel end
+          if #types > 0 and R(2) == 1 then
+            local x = types[R(#types)]
+            -- (a closed enum value under IMPLICIT would be an implicit closed enum field)
+            if not (ed and fimplicit and x.closed) then vt = x.rel end
+          end
+          local mo = ""
+          if ed and (kt == "string" or vt == "string") and R(3) == 1 then mo = " [features.utf8_validation = NONE]" end
           if proto3 or true then
-            w(ind + 1, fmt("map<%s, %s> %s = %d;", kt, vt, fname, nextnum()))
+            w(ind + 1, fmt("map<%s, %s> %s = %d%s;", kt, vt, fname, nextnum(), mo))
           end
           break
-        elseif r == 10 and not proto3 and depth < 3 then
+        elseif r == 10 and not proto3 and not ed and depth < 3 then
           local gn = id("Grp")
           w(ind + 1, fmt("%sgroup %s = %d {", label, gn, nextnum()))
           w(ind + 2, fmt("optional int32 g%d = %d;", uid, 1))
@@ -246,8 +351,8 @@ function _M.set(seed)
         elseif r == 11 then
           local on = id("choice")
           w(ind + 1, "oneof " .. on .. " {")
-          w(ind + 2, fmt("%s %s = %d;", SCALARS[R(#SCALARS)], id("o_"), nextnum()))
-          w(ind + 2, fmt("%s %s = %d [json_name = \"J%d\"];", SCALARS[R(#SCALARS)], id("o_"), nextnum(), uid))
+          w(ind + 2, fmt("%s %s = %d;", SCALARS[R(#SCALARS)], id(ed24 and "o" or "o_"), nextnum()))
+          w(ind + 2, fmt("%s %s = %d [json_name = \"J%d\"];", SCALARS[R(#SCALARS)], id(ed24 and "o" or "o_"), nextnum(), uid))
           w(ind + 1, "}")
           break
         else
@@ -262,7 +367,7 @@ function _M.set(seed)
       until true end
       if R(3) == 1 then
         w(ind + 1, fmt("reserved %d, %d to %d;", num + 5, num + 10, num + 12))
-        w(ind + 1, fmt('reserved "gone%d";', uid))
+        w(ind + 1, ed and fmt("reserved gone%d;", uid) or fmt('reserved "gone%d";', uid))
         num = num + 12
       end
       if not proto3 and R(3) == 1 then
@@ -272,12 +377,12 @@ function _M.set(seed)
       end
       if not proto3 and types.ext and R(2) == 1 then
         w(ind + 1, "extend " .. name .. " {")
-        w(ind + 2, fmt("optional int32 %s = %d;", id("inner_ext"), types.ext.lo))
+        w(ind + 2, fmt("%sint32 %s = %d;", opt_("optional "), id("inner_ext"), types.ext.lo))
         w(ind + 2, fmt("repeated string %s = %d;", id("inner_ext"), types.ext.lo + 1))
         w(ind + 1, "}")
       end
       w(ind, "}")
-      local me = { full = full, rel = nil, kind = "msg", proto3 = proto3, ext = types.ext }
+      local me = { full = full, rel = nil, kind = "msg", proto3 = proto3, ext = types.ext, hidden = hidden }
       mine[#mine + 1] = me
       return me
     end
@@ -287,18 +392,21 @@ function _M.set(seed)
     for k = 1, nm do
       local name = id("Msg")
       local full = (pkg and (pkg .. ".") or "") .. name
-      msgs[#msgs + 1] = msg_block(0, name, full, 1)
+      local v, h = vis_for(1)
+      msgs[#msgs + 1] = msg_block(0, name, full, 1, v, h)
     end
     if R(2) == 1 then
       local en = id("TopEnum")
-      local vals = enum_decl(0, en, (pkg and (pkg .. ".") or "") .. en, proto3)
-      mine[#mine + 1] = { full = (pkg and (pkg .. ".") or "") .. en, kind = "enum", proto3 = proto3, values = vals }
+      local v, h = vis_for(1)
+      local vals = enum_decl(0, en, (pkg and (pkg .. ".") or "") .. en, proto3, v)
+      mine[#mine + 1] = { full = (pkg and (pkg .. ".") or "") .. en, kind = "enum", proto3 = proto3 or (ed and not vals.closed),
+        values = vals, closed = vals.closed or (not proto3 and not ed), hidden = h }
     end
     -- top-level extend (proto2 targets)
     for _, m in ipairs(msgs) do
       if m.ext and not proto3 and R(2) == 1 then
         w(0, "extend ." .. m.full .. " {")
-        w(1, fmt("optional string %s = %d [deprecated = true];", id("top_ext"), m.ext.lo + 50))
+        w(1, fmt("%sstring %s = %d [deprecated = true];", opt_("optional "), id("top_ext"), m.ext.lo + 50))
         w(0, "}")
         break
       end
