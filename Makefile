@@ -21,7 +21,11 @@ CC ?= cc
 OPT ?= -O2
 CFLAGS ?= $(OPT) -g
 WARN := -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-ALL_CFLAGS := $(WARN) -fPIC -fvisibility=hidden -I$(LUA_INC) -Icsrc -Icsrc/gen $(CFLAGS) $(XCFLAGS)
+# -fno-plt (when the compiler takes it): calls into the Lua API go through
+# the GOT instead of a PLT stub each; encode makes ~40K API calls per Large
+# message, and LuaJIT encode measured 4-7% faster with it (issue 17)
+NOPLT := $(shell $(CC) -fno-plt -x c -c -o /dev/null /dev/null 2>/dev/null && echo -fno-plt)
+ALL_CFLAGS := $(WARN) -fPIC $(NOPLT) -fvisibility=hidden -I$(LUA_INC) -Icsrc -Icsrc/gen $(CFLAGS) $(XCFLAGS)
 LDFLAGS_SO := -shared $(LDFLAGS) $(XLDFLAGS)
 
 BUILD := build/$(LUA)$(VARIANT)
