@@ -196,7 +196,7 @@ PEER_PB ?= $(firstword $(wildcard $(CURDIR)/../shared/peers/lua-protobuf /work/s
 BENCH_REF := $(if $(PEER_PB),$(BENCH_W)/$(LUA)/pb.so)
 PBC_BENCH := $(BENCH_W)/pbc_bench
 
-.PHONY: bench bench-scale bench-one bench-callgrind bench-callgrind-one bench-fixtures bench-guard bench-baseline
+.PHONY: bench bench-scale bench-one bench-vs-ref bench-callgrind bench-callgrind-one bench-fixtures bench-guard bench-baseline
 
 $(BENCH_FLOOR): bench/floor.c
 	@mkdir -p $(dir $@)
@@ -227,6 +227,15 @@ bench-scale:
 bench-one: $(SO) $(BENCH_FLOOR) $(PBC_BENCH) $(BENCH_REF)
 	@LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;$(CURDIR)/$(BENCH_W)/$(LUA)/?.so;;" \
 	  $(LUA) bench/run.lua bench $(BENCH_W)/results-$(LUA).tsv $(BENCH_TIME) $(BENCH_RUNS) $(PBC_BENCH)
+
+# dynpb against lua-protobuf alone, in alternating short bursts in one
+# process, VSREF_PROCS processes in turn (bench/vs_ref.lua); VSREF_OP=decode
+VSREF_OP ?= encode
+VSREF_PROCS ?= 8
+bench-vs-ref: $(SO) $(BENCH_REF)
+	@test -n "$(BENCH_REF)" || { echo "bench-vs-ref: lua-protobuf not found (../shared/peers/lua-protobuf)"; exit 1; }
+	@LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;$(CURDIR)/$(BENCH_W)/$(LUA)/?.so;;" \
+	  $(LUA) bench/vs_ref.lua bench $(VSREF_OP) 21 10 $(VSREF_PROCS)
 
 # callgrind runs Lua 5.4 through bench/cg_host (static liblua5.4.a: Lua's
 # internal functions get names in the profile)

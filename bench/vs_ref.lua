@@ -1,6 +1,6 @@
 -- bench/vs_ref.lua -- dynpb against lua-protobuf, one operation, side by side
 -- (issue 17). Run by `make bench-vs-ref`:
---   <lua> bench/vs_ref.lua <bench dir> [encode|decode] [rounds] [ms per burst]
+--   <lua> bench/vs_ref.lua <bench dir> [encode|decode] [rounds] [ms per burst] [processes]
 -- Needs dynpb and lua-protobuf (pb) on LUA_CPATH.
 --
 -- Each round runs a short burst (about <ms> of CPU) of dynpb, then one of
@@ -8,12 +8,43 @@
 -- figure is the median over rounds of the per-round time ratio
 -- (lua-protobuf / dynpb, higher is better), so load on a shared machine that
 -- drifts slower than a burst hits both alike. Quartiles show the spread.
+-- On a shared machine the ratio also moves between processes (seen: LuaJIT
+-- Order 1.37x in one process, 1.60x in the next, each with tight quartiles),
+-- so with <processes> > 1 the script runs itself that many times in turn and
+-- reports the median, min and max of the per-process figures.
 local BENCH = assert(arg[1], "bench dir")
 local OP = arg[2] or "encode"
 local ROUNDS = tonumber(arg[3]) or 61
 local MS = tonumber(arg[4]) or 20
+local PROCS = tonumber(arg[5]) or 1
 package.path = BENCH .. "/?.lua;" .. package.path
 assert(OP == "encode" or OP == "decode", "op: encode or decode")
+
+if PROCS > 1 then
+  local lua = arg[-1] or "lua"
+  local per, names = {}, {}
+  for i = 1, PROCS do
+    local p = assert(io.popen(("%s %s/vs_ref.lua %s %s %d %d 1"):format(lua, BENCH, BENCH, OP, ROUNDS, MS)))
+    for line in p:lines() do
+      if i == 1 and not line:match("^%u%l+%s") then print(line) end
+      local name, x = line:match("^(%u%l+)%s+%S+%s+%S+%s+([%d.]+)x")
+      if name then
+        if not per[name] then per[name] = {}; names[#names + 1] = name end
+        table.insert(per[name], tonumber(x))
+      end
+    end
+    assert(p:close(), "vs_ref.lua: a child process failed")
+  end
+  print(("%d processes: median, min and max of their medians (lua-protobuf time / dynpb time)"):format(PROCS))
+  for _, name in ipairs(names) do
+    local t = per[name]
+    table.sort(t)
+    local k = #t
+    local med = k % 2 == 1 and t[(k + 1) / 2] or (t[k / 2] + t[k / 2 + 1]) / 2
+    print(("%-6s %7.2fx  (min %.2fx, max %.2fx)"):format(name, med, t[1], t[k]))
+  end
+  os.exit(0)
+end
 
 local dynpb = require "dynpb"
 local ref = require "pb"
