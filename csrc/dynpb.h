@@ -121,6 +121,9 @@ typedef struct dp_msg {
     uint16_t *dense;          /* field number -> index+1, 0 = no such field */
     uint16_t *byname;         /* open-addressing hash of names: field index+1 */
     uint16_t *byptr;          /* the same, keyed by lname pointer */
+    const char **bykey;       /* hmask + 1 slots: bykey[i] is the lname of field
+                                 byptr[i] - 1, NULL where byptr[i] is 0 (encode's
+                                 key lookup reads one dense array; dp_encode_prepare) */
     uint32_t noneofs;
     uint8_t map_entry;        /* is a synthesized map entry (key=1, value=2) */
     uint8_t proto3;           /* declared in a proto3 file */
@@ -493,6 +496,8 @@ DP_HIDDEN int dp_l_isatty(lua_State *L);
 /* [-0, +0, e] JSON names, the JSON-name hash and the well-known-type kind of
    message m (called by dp_compile after its fields are sorted and hashed) */
 DP_HIDDEN void dp_json_prepare(lua_State *L, dp_schema *S, dp_msg *m);
+/* encode.c: fills m->bykey from m->byptr (called once m->byptr is built) */
+DP_HIDDEN void dp_encode_prepare(lua_State *L, dp_schema *S, dp_msg *m);
 DP_HIDDEN int dp_l_schema_to_json(lua_State *L);    /* schema:to_json(type, bytes [, opts]) */
 DP_HIDDEN int dp_l_handle_to_json(lua_State *L);    /* handle:to_json(bytes [, opts]) */
 DP_HIDDEN int dp_l_schema_from_json(lua_State *L);  /* schema:from_json(type, json [, opts]) */

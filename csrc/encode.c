@@ -1157,15 +1157,27 @@ static inline void found_add(found *fs, int k) {
     fs->n++;
 }
 
-/* dp_find_field_by_key giving the field's index (-1: none) */
+/* [-0, +0, m] Fills m->bykey, the key-name pointers of m->byptr's slots in
+   one dense array (allocated in the schema, as byptr), so that a key's
+   lookup compares pointers without touching m->fields. */
+void dp_encode_prepare(lua_State *L, dp_schema *S, dp_msg *m) {
+    m->bykey = dp_schema_alloc(L, S, sizeof(const char *) * (m->hmask + 1));
+    for (uint32_t i = 0; i <= m->hmask; i++)
+        m->bykey[i] = m->byptr[i] ? m->fields[m->byptr[i] - 1].lname : NULL;
+}
+
+/* dp_find_field_by_key giving the field's index (-1: none): probes
+   m->bykey for the pointer s; the first empty slot ends the probe, and
+   then the key is looked up by content (a key string that is not the
+   interned name, e.g. a long string on Lua 5.4) */
 static inline int field_index_by_key(const dp_msg *m, const char *s, size_t n) {
     for (uint32_t i = dp_ptr_hash(s) & m->hmask;; i = (i + 1) & m->hmask) {
-        uint16_t k = m->byptr[i];
-        if (!k) {
+        const char *p = m->bykey[i];
+        if (p == s) return m->byptr[i] - 1;
+        if (!p) {
             const dp_field *f = dp_find_field_by_name(m, s, n);
             return f ? (int)(f - m->fields) : -1;
         }
-        if (m->fields[k - 1].lname == s) return k - 1;
     }
 }
 

@@ -1196,6 +1196,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
         m->byptr[h] = (uint16_t)(i + 1);
     }
     dp_json_prepare(L, S, m);
+    dp_encode_prepare(L, S, m);
     return 1;
 }
 
