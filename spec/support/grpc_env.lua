@@ -44,7 +44,10 @@ function E.start(cmd, what)
   local port, pid = (line or ""):match("^(%d+) (%d+)$")
   if not port then
     pipe:close()
-    error((what or "server") .. " did not start: " .. tostring(line) .. " (" .. cmd .. ")")
+    -- the usual cause on a fresh machine: the test servers (npm @grpc/grpc-js,
+    -- python3-grpcio) were never installed; make test installs them, make check does not
+    error((what or "server") .. " did not start: " .. tostring(line) .. " (" .. cmd .. ")"
+      .. "; if the test servers are not installed, run `make grpc-deps` first")
   end
   return { pipe = pipe, port = tonumber(port), pid = pid, url = "http://127.0.0.1:" .. port }
 end
