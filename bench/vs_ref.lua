@@ -106,16 +106,19 @@ end
 
 print(("%s %s vs lua-protobuf: %d rounds of ~%d ms bursts, alternating"):format(LUA, OP, ROUNDS, MS))
 print(("%-6s %10s %10s %8s %8s %8s"):format("", "dynpb/s", "ref/s", "vs ref", "q1", "q3"))
+local ONLY = os.getenv("VSREF_ONLY")       -- e.g. "Large": that message alone
 for _, m in ipairs(msgs) do
-  local a, b = runner(m, "dynpb"), runner(m, "ref")
-  local na, nb = calibrate(a), calibrate(b)
-  local ra, ta, tb = {}, {}, {}
-  for r = 1, ROUNDS do
-    collectgarbage(); collectgarbage()
-    local x, y
-    if r % 2 == 1 then x = a(na) / na; y = b(nb) / nb else y = b(nb) / nb; x = a(na) / na end
-    ta[r], tb[r], ra[r] = x, y, y / x
+  if not ONLY or ONLY == m.name then
+    local a, b = runner(m, "dynpb"), runner(m, "ref")
+    local na, nb = calibrate(a), calibrate(b)
+    local ra, ta, tb = {}, {}, {}
+    for r = 1, ROUNDS do
+      collectgarbage(); collectgarbage()
+      local x, y
+      if r % 2 == 1 then x = a(na) / na; y = b(nb) / nb else y = b(nb) / nb; x = a(na) / na end
+      ta[r], tb[r], ra[r] = x, y, y / x
+    end
+    print(("%-6s %10.0f %10.0f %7.2fx %7.2fx %7.2fx"):format(m.name, 1 / median(ta), 1 / median(tb),
+      median(ra), median(ra, 0.25), median(ra, 0.75)))
   end
-  print(("%-6s %10.0f %10.0f %7.2fx %7.2fx %7.2fx"):format(m.name, 1 / median(ta), 1 / median(tb),
-    median(ra), median(ra, 0.25), median(ra, 0.75)))
 end

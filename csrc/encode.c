@@ -34,9 +34,25 @@ typedef struct ectx {
     const char *tname;               /* top message name, for errors */
     dp_opts o;
     int depth;
+    int room;                        /* the stack has room up to this index */
     dp_pathel path[DP_MAX_MAX_DEPTH + 2];
-    const void *tables[DP_MAX_MAX_DEPTH + 2];   /* ancestors, to find cycles */
+    int tables[DP_MAX_MAX_DEPTH + 2];   /* stack index of each ancestor table */
 } ectx;
+
+/* Makes sure the stack has n free slots above index top (the current
+   top): lua_checkstack only when the reserve made before does not reach.
+   A reserve holds for the whole call: Lua 5.1-5.4 keep the C function's
+   ci->top, which lua_checkstack raised, when the GC shrinks a stack, and
+   LuaJIT's pushes grow its stack themselves. Asks for twice n first, so
+   that sibling messages a few slots apart check once. Returns 0 when the
+   stack cannot grow. */
+static inline int room(ectx *c, int top, int n) {
+    if (top + n <= c->room) return 1;
+    if (lua_checkstack(c->L, 2 * n)) c->room = top + 2 * n;
+    else if (lua_checkstack(c->L, n)) c->room = top + n;
+    else return 0;
+    return 1;
+}
 
 /* ---- the output buffer */
 
@@ -343,17 +359,44 @@ static int get_enum(ectx *c, const dp_field *f, int idx, int32_t *out) {
 
 static int encode_msg(ectx *c, const dp_msg *m, int t);
 
+/* Cycles are not looked for on the way down (that costs a lua_topointer
+   per message): a table that contains itself nests until max_depth, or
+   until the stack cannot grow, and then the first table on the path that
+   repeats an ancestor is reported, at the field that reached it, as a check
+   on every level would have reported it (the fields before that one were
+   encoded the same way, without error, the first time round). */
+
+/* [-0, +1|0] Looks for a repeat among c->tables[0..n-1]; if there is one,
+   reports it (pushes the message) and returns 1, else returns 0. */
+static int report_cycle(ectx *c, int n) {
+    lua_State *L = c->L;
+    const void *p[DP_MAX_MAX_DEPTH + 2];
+    for (int i = 0; i < n; i++) p[i] = lua_topointer(L, c->tables[i]);
+    for (int j = 1; j < n; j++)
+        for (int i = 0; i < j; i++)
+            if (p[i] == p[j]) {
+                c->depth = j - 1;        /* the level whose field reached it */
+                fail(c, "the table contains itself (a cycle)");
+                return 1;
+            }
+    return 0;
+}
+
+/* Reports nesting past max_depth, on entering table t one level below
+   c->depth (or the cycle that caused it); returns 0. */
+static int too_deep(ectx *c, int t) {
+    c->tables[c->depth + 1] = t;
+    if (report_cycle(c, c->depth + 2)) return 0;
+    return fail(c, "nesting deeper than max_depth (%d)", c->o.max_depth);
+}
+
 /* Writes the body of message (or group) field f from the table at absolute
    index t: a length-delimited body, or a group's fields and END_GROUP tag
    (the tag before it is the caller's). Checks depth and cycles. */
 static int put_body(ectx *c, const dp_field *f, int t) {
-    if (c->depth >= c->o.max_depth)
-        return fail(c, "nesting deeper than max_depth (%d)", c->o.max_depth);
-    const void *tp = lua_topointer(c->L, t);
-    for (int i = 0; i <= c->depth; i++)
-        if (c->tables[i] == tp) return fail(c, "the table contains itself (a cycle)");
+    if (c->depth >= c->o.max_depth) return too_deep(c, t);
     c->depth++;
-    c->tables[c->depth] = tp;
+    c->tables[c->depth] = t;
     c->path[c->depth].f = NULL;
     int ok;
     if (f->type == DP_T_GROUP) {
@@ -525,46 +568,49 @@ static inline int fast_int(lua_State *L, const dp_field *f, int v, int vt, int64
 enum { PS_KEEP, PS_OMIT, PS_PACKED };
 
 /* Writes one value of field f from stack index v, whose Lua type is vt
-   (the caller's lua_type or lua_rawgeti result), in mode PS_*. The common
-   values (in-range integers, booleans, enum names, finite numbers, strings)
-   are read with one API call and written straight into the buffer;
-   everything else -- messages, numbers given as strings or floats, NaN, and
-   every error -- takes the checked path (put_field / put_value), which
-   writes the same bytes or reports the same error. */
-static DP_INLINE int put_scalar_inline(ectx *c, const dp_field *f, int v, int vt, int mode) {
+   (the caller's lua_type or lua_rawgeti result), in mode PS_*, when it is
+   one of the common values: an in-range integer, a boolean, an enum name,
+   a finite number, a string (valid UTF-8 where the schema asks), or a
+   table for a message field. Each is read with one API call and written
+   straight into the buffer. Returns 1 when written; 0 with nothing written
+   and nothing pushed for any other value (numbers given as strings or
+   floats, NaN, every error), which the checked path (put_field /
+   put_value) then writes the same way or reports; -1 when a message body
+   failed (the error is pushed). */
+static DP_INLINE int put_scalar_fast(ectx *c, const dp_field *f, int v, int vt, int mode) {
     lua_State *L = c->L;
     int64_t i;
     uint64_t u;
     unsigned char *p;
     switch (f->type) {
     case DP_T_INT32: case DP_T_INT64: case DP_T_UINT32: case DP_T_UINT64:
-        if (!fast_int(L, f, v, vt, &i)) break;
+        if (!fast_int(L, f, v, vt, &i)) return 0;
         u = (uint64_t)i;
         goto varint;
     case DP_T_SINT32:
-        if (!fast_int(L, f, v, vt, &i)) break;
+        if (!fast_int(L, f, v, vt, &i)) return 0;
         u = (uint32_t)(((uint32_t)i << 1) ^ (uint32_t)((int32_t)i >> 31));
         goto varint;
     case DP_T_SINT64:
-        if (!fast_int(L, f, v, vt, &i)) break;
+        if (!fast_int(L, f, v, vt, &i)) return 0;
         u = ((uint64_t)i << 1) ^ (uint64_t)(i >> 63);
         goto varint;
     case DP_T_BOOL:
-        if (vt != LUA_TBOOLEAN) break;
+        if (vt != LUA_TBOOLEAN) return 0;
         u = (uint64_t)lua_toboolean(L, v);
         goto varint;
     case DP_T_ENUM: {
-        if (vt != LUA_TSTRING) break;
+        if (vt != LUA_TSTRING) return 0;
         size_t n;
         const char *s = lua_tolstring(L, v, &n);
         const dp_enum *e = &c->S->enums[f->sub];
         int k = dp_enum_find_name(e, s, n);
-        if (k < 0) break;
+        if (k < 0) return 0;
         u = (uint64_t)(int64_t)e->values[k].number;
         goto varint;
     }
     case DP_T_FIXED32: case DP_T_SFIXED32: case DP_T_FIXED64: case DP_T_SFIXED64:
-        if (!fast_int(L, f, v, vt, &i)) break;
+        if (!fast_int(L, f, v, vt, &i)) return 0;
         if (mode == PS_OMIT && i == 0) return 1;
         ensure(c, 16);
         p = c->buf + c->len;
@@ -574,9 +620,9 @@ static DP_INLINE int put_scalar_inline(ectx *c, const dp_field *f, int v, int vt
         c->len = (size_t)(p - c->buf);
         return 1;
     case DP_T_DOUBLE: case DP_T_FLOAT: {
-        if (vt != LUA_TNUMBER) break;
+        if (vt != LUA_TNUMBER) return 0;
         double x = (double)lua_tonumber(L, v);
-        if (x != x) break;                                    /* NaN: canonical form */
+        if (x != x) return 0;                                 /* NaN: canonical form */
         ensure(c, 16);
         p = c->buf + c->len;
         if (f->type == DP_T_DOUBLE) {
@@ -586,7 +632,7 @@ static DP_INLINE int put_scalar_inline(ectx *c, const dp_field *f, int v, int vt
             p = wle64(p, u);
         } else {
             if (x > FLT_MAX || x < -FLT_MAX) {
-                if (!isinf(x)) break;                         /* out of range: error */
+                if (!isinf(x)) return 0;                      /* out of range: error */
             }
             float fx = (float)x;
             uint32_t b;
@@ -599,26 +645,21 @@ static DP_INLINE int put_scalar_inline(ectx *c, const dp_field *f, int v, int vt
         return 1;
     }
     case DP_T_STRING: case DP_T_BYTES: {
-        if (vt != LUA_TSTRING) break;
+        if (vt != LUA_TSTRING) return 0;
         size_t n;
         const char *s = lua_tolstring(L, v, &n);
-        if ((f->flags & DPF_UTF8) && !utf8_ok(s, n)) break;
+        if ((f->flags & DPF_UTF8) && !utf8_ok(s, n)) return 0;
         if (mode == PS_OMIT && n == 0) return 1;
         put_lenbytes(c, f, s, n);
         return 1;
     }
     case DP_T_MESSAGE:
-        if (vt != LUA_TTABLE) break;
+        if (vt != LUA_TTABLE) return 0;
         put_ftag(c, f);
-        return put_body(c, f, v < 0 ? dp_absindex(L, v) : v);   /* v: a stack slot */
+        return put_body(c, f, v < 0 ? dp_absindex(L, v) : v) ? 1 : -1;   /* v: a stack slot */
     default:
-        break;
+        return 0;
     }
-    if (mode == PS_PACKED) {
-        int zero;
-        return put_value(c, f, v, &zero);
-    }
-    return put_field(c, f, v, mode == PS_OMIT);
 varint:
     if (mode == PS_OMIT && u == 0) return 1;
     ensure(c, 24);
@@ -626,6 +667,19 @@ varint:
     if (mode != PS_PACKED) p = wtag(p, f);
     c->len = (size_t)(wvarint(p, u) - c->buf);
     return 1;
+}
+
+/* Writes one value of field f from stack index v (Lua type vt) in mode
+   PS_*: put_scalar_fast, else the checked path. Returns 0 on error (the
+   message pushed). */
+static DP_INLINE int put_scalar_inline(ectx *c, const dp_field *f, int v, int vt, int mode) {
+    int r = put_scalar_fast(c, f, v, vt, mode);
+    if (r) return r > 0;
+    if (mode == PS_PACKED) {
+        int zero;
+        return put_value(c, f, v, &zero);
+    }
+    return put_field(c, f, v, mode == PS_OMIT);
 }
 
 /* put_scalar_inline as a function, for the callers that are not hot */
@@ -866,7 +920,7 @@ static int put_map(ectx *c, const dp_field *f, int idx) {
     const dp_field *kf = dp_find_field(em, 1), *vf = dp_find_field(em, 2);
     mkey keys[DP_FAST_ENTRIES];
     int n = 0, base = lua_gettop(L);
-    luaL_checkstack(L, 2 * DP_FAST_ENTRIES + 8, "dynpb: encode");
+    if (!room(c, base, 2 * DP_FAST_ENTRIES + 8)) luaL_checkstack(L, 2 * DP_FAST_ENTRIES + 8, "dynpb: encode");
     if (kf->type == DP_T_STRING && (vf->type == DP_T_STRING || vf->type == DP_T_BYTES) &&
         put_map_strings(c, f, kf, vf, idx, base))
         return 1;
@@ -920,7 +974,7 @@ static int put_repeated(ectx *c, const dp_field *f, int idx) {
     pe->kind = DP_PK_INDEX;
     /* the elements stay on the stack, REP_BATCH at a time: one lua_settop
        per batch instead of a pop per element */
-    if (!lua_checkstack(L, REP_BATCH + 2)) return put_repeated_general(c, f, idx);
+    if (!room(c, top - 1, REP_BATCH + 2)) return put_repeated_general(c, f, idx);
     int held = 0;
     for (size_t i = 1; i <= n; i++) {
         pe->i = (int64_t)i;
@@ -1277,7 +1331,10 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
     found fs;
     int unknown = 0;
     int base = lua_gettop(L);
-    if (!lua_checkstack(L, 2 * DP_FAST_KEYS + 8)) return encode_msg_lookup(c, m, t);
+    if (!room(c, base, 2 * DP_FAST_KEYS + 8)) {
+        if (report_cycle(c, c->depth + 1)) return 0;             /* the likely cause */
+        return encode_msg_lookup(c, m, t);
+    }
     found_init(&fs);
     if (collect_fields(c, m, t, base, &fs, &unknown) < 0) {
         unknown = 0;
@@ -1338,7 +1395,8 @@ static int encode_run(lua_State *L, dp_state *b, const dp_schema *S, const dp_ms
     c.path[0].f = NULL;
     c.path[0].kind = DP_PK_NONE;
     c.o = *o;
-    c.tables[0] = lua_topointer(L, tidx);
+    c.tables[0] = tidx;
+    c.room = 0;
     c.names = names;
     ensure(&c, 64);
     if (!encode_msg(&c, m, tidx)) {

@@ -261,6 +261,33 @@ describe("hostile descriptor sets", function()
       assert.truthy(Node:encode({kids = {shared, shared}, next = shared}))
     end)
 
+    -- encode looks for cycles only once nesting passes max_depth (or the
+    -- stack cannot grow): the report must name the same field as a check
+    -- on every level would
+    it("a cycle is reported where it closes, whatever the depth limit or what precedes it", function()
+      local want = "dynpb: encode r.Node: field 'kids[2]': the table contains itself (a cycle)"
+      -- kids[1] is a 60-deep chain: on the second time round it passes max_depth first
+      local chain = {name = "end"}
+      for _ = 1, 60 do chain = {next = chain} end
+      local t = {name = "a"}
+      t.kids = {chain, t}
+      for _, opts in ipairs({{}, {max_depth = 61}, {max_depth = 150}, {max_depth = 1000}}) do
+        local s1, e1 = Node:encode(t, opts)
+        assert.is_nil(s1)
+        assert.equal(want, e1)
+      end
+      -- a wide message nested 1000 deep outgrows the Lua stack on 5.1/LuaJIT before max_depth
+      local w = {name = "w", byname = {a = {name = "a"}, b = {name = "b"}}, other = {}}
+      w.kids = {{name = "k"}, w}
+      local s2, e2 = Node:encode(w, {max_depth = 1000})
+      assert.is_nil(s2)
+      assert.equal(want, e2)
+      -- a 60-deep chain under a limit of 50, without any cycle
+      local s3, e3 = Node:encode({kids = {chain}}, {max_depth = 50})
+      assert.is_nil(s3)
+      assert.matches("nesting deeper than max_depth %(50%)", e3)
+    end)
+
     it("recursion on the wire is bounded by max_depth", function()
       local bytes = ""
       for _ = 1, 150 do bytes = pb.len(1, bytes) end
