@@ -114,7 +114,7 @@ robust-deps:
 
 asan: robust-deps
 	@$(MAKE) --no-print-directory all LUA=lua5.4 VARIANT=-asan CC=$(ASAN_CC) OPT=-O1 \
-	  XCFLAGS="$(ASAN_SAN)" XLDFLAGS="-fsanitize=address,undefined"
+	  XCFLAGS="$(ASAN_SAN) -DDP_CHECK_TOP" XLDFLAGS="-fsanitize=address,undefined"
 	$(ASAN_ENV) $(SPEC_ENV) DYNPB_CPATH="$(CURDIR)/build/lua5.4-asan/?.so" DYNPB_LUA=lua5.4 DYNPB_SLOW=1 \
 	  lua5.4 /usr/bin/busted --helper=spec/helper.lua $(BUSTED_ARGS) $(ROBUST_SPECS)
 

@@ -100,6 +100,8 @@ typedef struct dp_field {
     uint8_t tag[8];           /* the encoded tag (wire type of one element;
                                  START_GROUP for groups), taglen bytes */
     uint8_t taglen;
+    uint8_t emode;            /* how encode writes it as a member (encode.c's
+                                 PS_KEEP, PS_OMIT, or EM_OTHER; dp_encode_prepare) */
     uint32_t namelen;         /* strlen(cname) */
     const char *cname;        /* the name as C string (errors, reflection) */
     const char *lname;        /* bytes of the interned Lua string NAMES[name]:
@@ -111,6 +113,13 @@ typedef struct dp_field {
     uint32_t jnamelen;
 } dp_field;
 
+/* a slot of a message's encode key table: an interned field name and the
+   field's index (key NULL: an empty slot) */
+typedef struct dp_ekey {
+    const char *key;
+    uint32_t index;
+} dp_ekey;
+
 typedef struct dp_msg {
     const char *name;         /* full name, no leading dot */
     uint32_t namelen;         /* strlen(name) */
@@ -121,9 +130,12 @@ typedef struct dp_msg {
     uint16_t *dense;          /* field number -> index+1, 0 = no such field */
     uint16_t *byname;         /* open-addressing hash of names: field index+1 */
     uint16_t *byptr;          /* the same, keyed by lname pointer */
-    const char **bykey;       /* hmask + 1 slots: bykey[i] is the lname of field
-                                 byptr[i] - 1, NULL where byptr[i] is 0 (encode's
-                                 key lookup reads one dense array; dp_encode_prepare) */
+    dp_ekey *ekeys;           /* encode's key table (dp_encode_prepare): ekmask + 1
+                                 slots of {lname, field index}, slot dp_ekey_slot */
+    uint64_t ekmul;           /* its hash multiplier, picked so that no two names
+                                 share a slot where a few tries can manage it */
+    uint32_t ekmask;
+    uint8_t ekshift;          /* 64 - log2(slots) */
     uint32_t noneofs;
     uint8_t map_entry;        /* is a synthesized map entry (key=1, value=2) */
     uint8_t proto3;           /* declared in a proto3 file */
@@ -496,7 +508,7 @@ DP_HIDDEN int dp_l_isatty(lua_State *L);
 /* [-0, +0, e] JSON names, the JSON-name hash and the well-known-type kind of
    message m (called by dp_compile after its fields are sorted and hashed) */
 DP_HIDDEN void dp_json_prepare(lua_State *L, dp_schema *S, dp_msg *m);
-/* encode.c: fills m->bykey from m->byptr (called once m->byptr is built) */
+/* encode.c: builds m->ekeys, encode's key table (once the fields have lname) */
 DP_HIDDEN void dp_encode_prepare(lua_State *L, dp_schema *S, dp_msg *m);
 DP_HIDDEN int dp_l_schema_to_json(lua_State *L);    /* schema:to_json(type, bytes [, opts]) */
 DP_HIDDEN int dp_l_handle_to_json(lua_State *L);    /* handle:to_json(bytes [, opts]) */

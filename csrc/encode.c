@@ -23,6 +23,11 @@
 
 #include "dynpb.h"
 
+/* for the functions compiled into their hot callers (put_scalar_inline
+   into encode_msg's loop, through put_member, and into put_repeated's), so
+   that a value costs no C call; other callers use put_scalar */
+#define DP_INLINE inline __attribute__((always_inline))
+
 typedef struct ectx {
     lua_State *L;
     const dp_schema *S;
@@ -357,7 +362,7 @@ static int get_enum(ectx *c, const dp_field *f, int idx, int32_t *out) {
     return fail(c, "expected enum name or number, got %s", value_desc(L, idx, d, sizeof d));
 }
 
-static int encode_msg(ectx *c, const dp_msg *m, int t);
+static int encode_msg(ectx *c, const dp_msg *m, int t, int top);
 
 /* Cycles are not looked for on the way down (that costs a lua_topointer
    per message): a table that contains itself nests until max_depth, or
@@ -392,19 +397,21 @@ static int too_deep(ectx *c, int t) {
 
 /* Writes the body of message (or group) field f from the table at absolute
    index t: a length-delimited body, or a group's fields and END_GROUP tag
-   (the tag before it is the caller's). Checks depth and cycles. */
-static int put_body(ectx *c, const dp_field *f, int t) {
+   (the tag before it is the caller's). Checks depth and cycles. top: the
+   stack top, when the caller knows it (no lua_gettop), else -1. */
+static int put_body(ectx *c, const dp_field *f, int t, int top) {
     if (c->depth >= c->o.max_depth) return too_deep(c, t);
     c->depth++;
     c->tables[c->depth] = t;
     c->path[c->depth].f = NULL;
+    c->path[c->depth].kind = DP_PK_NONE;
     int ok;
     if (f->type == DP_T_GROUP) {
-        ok = encode_msg(c, &c->S->msgs[f->sub], t);
+        ok = encode_msg(c, &c->S->msgs[f->sub], t, top);
         if (ok) put_tag(c, f->number, DP_WT_EGROUP);
     } else {
         size_t mark = begin_len(c);
-        ok = encode_msg(c, &c->S->msgs[f->sub], t);
+        ok = encode_msg(c, &c->S->msgs[f->sub], t, top);
         if (ok) end_len(c, mark);
     }
     if (ok) c->depth--;
@@ -494,7 +501,7 @@ static int put_value(ectx *c, const dp_field *f, int idx, int *zero) {
     case DP_T_MESSAGE: case DP_T_GROUP:
         if (!lua_istable(L, idx)) return fail(c, "expected table, got %s", lua_kind(L, idx));
         *zero = 0;
-        return put_body(c, f, dp_absindex(L, idx));
+        return put_body(c, f, dp_absindex(L, idx), -1);
     }
     return fail(c, "unsupported field type");
 }
@@ -531,12 +538,23 @@ static inline int utf8_ok(const char *p, size_t n) {
 
 /* the range of a Lua integer written by put_scalar's fast path, by type;
    anything outside it (and every other value) takes the checked path */
+#if LUA_VERSION_NUM >= 503
 static const struct { int64_t min, max; } int_lim[19] = {
     [DP_T_INT32] = {INT32_MIN, INT32_MAX},   [DP_T_SINT32] = {INT32_MIN, INT32_MAX},
     [DP_T_SFIXED32] = {INT32_MIN, INT32_MAX}, [DP_T_UINT32] = {0, UINT32_MAX},
     [DP_T_FIXED32] = {0, UINT32_MAX},         [DP_T_INT64] = {INT64_MIN, INT64_MAX},
     [DP_T_SINT64] = {INT64_MIN, INT64_MAX},   [DP_T_SFIXED64] = {INT64_MIN, INT64_MAX},
     [DP_T_UINT64] = {0, INT64_MAX},           [DP_T_FIXED64] = {0, INT64_MAX}};
+#else
+/* int_lim in doubles, 64-bit types cut to +-2^53 (Lua 5.1 and LuaJIT) */
+#define DP_2P53 9007199254740992.0
+static const struct { double min, max; } int_dlim[19] = {
+    [DP_T_INT32] = {INT32_MIN, INT32_MAX},   [DP_T_SINT32] = {INT32_MIN, INT32_MAX},
+    [DP_T_SFIXED32] = {INT32_MIN, INT32_MAX}, [DP_T_UINT32] = {0, UINT32_MAX},
+    [DP_T_FIXED32] = {0, UINT32_MAX},         [DP_T_INT64] = {-DP_2P53, DP_2P53},
+    [DP_T_SINT64] = {-DP_2P53, DP_2P53},      [DP_T_SFIXED64] = {-DP_2P53, DP_2P53},
+    [DP_T_UINT64] = {0, DP_2P53},             [DP_T_FIXED64] = {0, DP_2P53}};
+#endif
 
 /* Reads the value at v, of Lua type vt, into *out when it is an integral
    number within int_lim of f's type; returns 0 for anything else (nothing
@@ -546,26 +564,25 @@ static inline int fast_int(lua_State *L, const dp_field *f, int v, int vt, int64
 #if LUA_VERSION_NUM >= 503
     int isint;
     int64_t i = (int64_t)lua_tointegerx(L, v, &isint);      /* a number: no string */
-    if (!isint) return 0;
+    if (!isint || i < int_lim[f->type].min || i > int_lim[f->type].max) return 0;
 #else
+    /* one range test in doubles (64-bit types: within 2^53, where every
+       double is exact; NaN fails it) and one test that x is integral */
     lua_Number x = lua_tonumber(L, v);
-    if (!(x >= -9007199254740992.0 && x <= 9007199254740992.0)) return 0;   /* 2^53 */
+    if (!(x >= int_dlim[f->type].min && x <= int_dlim[f->type].max)) return 0;
     int64_t i = (int64_t)x;
     if ((lua_Number)i != x) return 0;
 #endif
-    if (i < int_lim[f->type].min || i > int_lim[f->type].max) return 0;
     *out = i;
     return 1;
 }
 
-/* for the functions compiled into their hot callers: put_scalar_inline into
-   encode_msg's loop (through put_member) and put_repeated's, so that a
-   value costs no C call; other callers use put_scalar */
-#define DP_INLINE inline __attribute__((always_inline))
-
 /* how put_scalar writes: with the tag (zero values kept or omitted, as
-   proto3 implicit presence asks), or a bare packed element */
-enum { PS_KEEP, PS_OMIT, PS_PACKED };
+   proto3 implicit presence asks), or a bare packed element; a field's
+   emode is PS_KEEP or PS_OMIT for a singular field outside any oneof
+   (written by put_scalar, with that mode), else EM_OTHER (a repeated
+   field, a map, an extension, a oneof member: put_member_other) */
+enum { PS_KEEP, PS_OMIT, PS_PACKED, EM_OTHER };
 
 /* Writes one value of field f from stack index v, whose Lua type is vt
    (the caller's lua_type or lua_rawgeti result), in mode PS_*, when it is
@@ -576,8 +593,12 @@ enum { PS_KEEP, PS_OMIT, PS_PACKED };
    and nothing pushed for any other value (numbers given as strings or
    floats, NaN, every error), which the checked path (put_field /
    put_value) then writes the same way or reports; -1 when a message body
-   failed (the error is pushed). */
-static DP_INLINE int put_scalar_fast(ectx *c, const dp_field *f, int v, int vt, int mode) {
+   failed (the error is pushed). top: the stack top, or -1 (put_body).
+   member: f is a member of the message
+   being written (put_member), so its path element is set before a body
+   is entered (put_member sets it lazily); else the caller has set it. */
+static DP_INLINE int put_scalar_fast(ectx *c, const dp_field *f, int v, int vt, int mode,
+                                     int member, int top) {
     lua_State *L = c->L;
     int64_t i;
     uint64_t u;
@@ -655,8 +676,9 @@ static DP_INLINE int put_scalar_fast(ectx *c, const dp_field *f, int v, int vt, 
     }
     case DP_T_MESSAGE:
         if (vt != LUA_TTABLE) return 0;
+        if (member) c->path[c->depth].f = f;                  /* the path below names it */
         put_ftag(c, f);
-        return put_body(c, f, v < 0 ? dp_absindex(L, v) : v) ? 1 : -1;   /* v: a stack slot */
+        return put_body(c, f, v < 0 ? dp_absindex(L, v) : v, top) ? 1 : -1;   /* v: a stack slot */
     default:
         return 0;
     }
@@ -672,8 +694,9 @@ varint:
 /* Writes one value of field f from stack index v (Lua type vt) in mode
    PS_*: put_scalar_fast, else the checked path. Returns 0 on error (the
    message pushed). */
-static DP_INLINE int put_scalar_inline(ectx *c, const dp_field *f, int v, int vt, int mode) {
-    int r = put_scalar_fast(c, f, v, vt, mode);
+static DP_INLINE int put_scalar_inline(ectx *c, const dp_field *f, int v, int vt, int mode,
+                                       int top) {
+    int r = put_scalar_fast(c, f, v, vt, mode, 0, top);
     if (r) return r > 0;
     if (mode == PS_PACKED) {
         int zero;
@@ -684,7 +707,7 @@ static DP_INLINE int put_scalar_inline(ectx *c, const dp_field *f, int v, int vt
 
 /* put_scalar_inline as a function, for the callers that are not hot */
 static int put_scalar(ectx *c, const dp_field *f, int v, int vt, int mode) {
-    return put_scalar_inline(c, f, v, vt, mode);
+    return put_scalar_inline(c, f, v, vt, mode, -1);
 }
 
 /* Counts the keys of the table at t. */
@@ -913,13 +936,14 @@ checked:
 
 /* Encodes the map table at idx. Up to DP_FAST_ENTRIES entries: keys and
    values stay on the Lua stack and are sorted in a C array; larger maps
-   take put_map_general. String maps try put_map_strings first. */
-static int put_map(ectx *c, const dp_field *f, int idx) {
+   take put_map_general. String maps try put_map_strings first. top: the
+   stack top, or -1. */
+static int put_map(ectx *c, const dp_field *f, int idx, int top) {
     lua_State *L = c->L;
     const dp_msg *em = &c->S->msgs[f->sub];
     const dp_field *kf = dp_find_field(em, 1), *vf = dp_find_field(em, 2);
     mkey keys[DP_FAST_ENTRIES];
-    int n = 0, base = lua_gettop(L);
+    int n = 0, base = top >= 0 ? top : lua_gettop(L);
     if (!room(c, base, 2 * DP_FAST_ENTRIES + 8)) luaL_checkstack(L, 2 * DP_FAST_ENTRIES + 8, "dynpb: encode");
     if (kf->type == DP_T_STRING && (vf->type == DP_T_STRING || vf->type == DP_T_BYTES) &&
         put_map_strings(c, f, kf, vf, idx, base))
@@ -959,13 +983,14 @@ static int put_map(ectx *c, const dp_field *f, int idx) {
 /* Encodes the array at idx as repeated field f: elements 1..#t by index,
    then one lua_next from #t to check that no other key follows. A hole, or
    a key past the border, rewinds and takes put_repeated_general, which
-   sorts out what the table is (and reports it). */
-static int put_repeated(ectx *c, const dp_field *f, int idx) {
+   sorts out what the table is (and reports it). stacktop: the stack top,
+   or -1. */
+static int put_repeated(ectx *c, const dp_field *f, int idx, int stacktop) {
     lua_State *L = c->L;
     size_t n = dp_rawlen(L, idx), start = c->len, mark = 0;
     dp_pathel *pe = &c->path[c->depth];
     int mode = (f->flags & DPF_PACKED) ? PS_PACKED : PS_KEEP;
-    int top = lua_gettop(L) + 1;                              /* where an element sits */
+    int top = (stacktop >= 0 ? stacktop : lua_gettop(L)) + 1;   /* where an element sits */
     if (n > (size_t)INT32_MAX) return put_repeated_general(c, f, idx);
     if (n && mode == PS_PACKED) {
         put_tag(c, f->number, DP_WT_LEN);
@@ -983,7 +1008,7 @@ static int put_repeated(ectx *c, const dp_field *f, int idx) {
             lua_settop(L, top - 1);
             goto general;
         }
-        if (!put_scalar_inline(c, f, top + held, vt, mode)) return 0;
+        if (!put_scalar_inline(c, f, top + held, vt, mode, top + held)) return 0;
         if (++held == REP_BATCH) {
             lua_settop(L, top - 1);                           /* -REP_BATCH */
             held = 0;
@@ -1093,43 +1118,50 @@ static int put_item(ectx *c, const dp_field *f, int v) {
     put_tag(c, 2, DP_WT_VARINT);
     put_varint(c, f->number);
     put_tag(c, 3, DP_WT_LEN);
-    if (!put_body(c, f, v < 0 ? dp_absindex(L, v) : v)) return 0;
+    if (!put_body(c, f, v < 0 ? dp_absindex(L, v) : v, -1)) return 0;
     put_tag(c, 1, DP_WT_EGROUP);
     return 1;
 }
 
-/* put_member for repeated fields, maps and extensions (a MessageSet's
-   message extensions are items) */
-static int put_member_other(ectx *c, const dp_msg *m, const dp_field *f, int v) {
+/* put_member for the fields whose emode is EM_OTHER: oneof members,
+   repeated fields, maps and extensions (a MessageSet's message extensions
+   are items); top: the stack top, or -1 */
+static int put_member_other(ectx *c, const dp_msg *m, const dp_field *f, int t, int v,
+                            oneofs *oo, int top) {
     lua_State *L = c->L;
+    c->path[c->depth].f = f;
+    if (f->oneof >= 0 && !track_oneof(c, m, f, t, oo)) return 0;
     if (m->message_set && (f->flags & DPF_EXTENSION) && f->type == DP_T_MESSAGE &&
         !(f->flags & DPF_REPEATED))
         return put_item(c, f, v);
     if (f->flags & DPF_REPEATED) {
         if (!lua_istable(L, v)) return fail(c, "expected table, got %s", lua_kind(L, v));
-        return (f->flags & DPF_MAP) ? put_map(c, f, v) : put_repeated(c, f, v);
+        return (f->flags & DPF_MAP) ? put_map(c, f, v, top) : put_repeated(c, f, v, top);
     }
     return put_scalar(c, f, v, lua_type(L, v), (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
 }
 
 /* Encodes field f of m from the value at v (not nil); t is the table.
-   Singular non-extension fields (the common case) go straight to put_scalar
-   (inline: this is compiled into encode_msg's loop). */
+   Singular fields outside oneofs (the common case) take put_scalar_fast
+   (inline: this is compiled into encode_msg's loop), which needs no path
+   element; only the checked path, which may fail, sets it (c->path[depth]
+   .kind is DP_PK_NONE between members: put_body sets it, and whatever
+   changes it puts it back on success). vt: the value's Lua type; top: the
+   stack top. */
 static DP_INLINE int put_member(ectx *c, const dp_msg *m, const dp_field *f, int t, int v,
-                                oneofs *oo) {
-    dp_pathel *pe = &c->path[c->depth];
-    pe->f = f;
-    pe->kind = DP_PK_NONE;
-    if (f->oneof >= 0 && !track_oneof(c, m, f, t, oo)) return 0;
-    if (f->flags & (DPF_REPEATED | DPF_EXTENSION)) return put_member_other(c, m, f, v);
-    return put_scalar_inline(c, f, v, lua_type(c->L, v),
-                             (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
+                                int vt, oneofs *oo, int top) {
+    if (f->emode == EM_OTHER) return put_member_other(c, m, f, t, v, oo, top);
+    int r = put_scalar_fast(c, f, v, vt, f->emode, 1, top);
+    if (r) return r > 0;
+    c->path[c->depth].f = f;
+    return put_field(c, f, v, f->emode == PS_OMIT);
 }
 
-/* put_member as a function, for encode_msg_lookup */
+/* put_member as a function, for encode_msg_lookup: the value at v is the
+   top of the stack */
 static int put_member_call(ectx *c, const dp_msg *m, const dp_field *f, int t, int v,
                            oneofs *oo) {
-    return put_member(c, m, f, t, v, oo);
+    return put_member(c, m, f, t, v, lua_type(c->L, v), oo, v);
 }
 
 /* Appends the raw unknown fields held at v (the dynpb.UNKNOWN value). */
@@ -1195,6 +1227,7 @@ typedef struct found {
     uint16_t fi[DP_FAST_KEYS];  /* field index of the i-th pair */
     uint64_t present;           /* bit k: field k found (k < 64) */
     uint8_t at[64];             /* field k's pair, when present */
+    uint8_t vt[DP_FAST_KEYS];   /* the Lua type of the i-th pair's value */
 } found;
 
 static inline void found_init(found *fs) {
@@ -1202,36 +1235,90 @@ static inline void found_init(found *fs) {
     fs->present = 0;
 }
 
-static inline void found_add(found *fs, int k) {
+/* [-0, +0] records field k, whose value is at the top of the stack */
+static inline void found_add(lua_State *L, found *fs, int k) {
     fs->fi[fs->n] = (uint16_t)k;
     if (k < 64) {
         fs->present |= UINT64_C(1) << k;
         fs->at[k] = (uint8_t)fs->n;
     }
-    fs->n++;
+    fs->vt[fs->n++] = (uint8_t)lua_type(L, -1);
 }
 
-/* [-0, +0, m] Fills m->bykey, the key-name pointers of m->byptr's slots in
-   one dense array (allocated in the schema, as byptr), so that a key's
-   lookup compares pointers without touching m->fields. */
+/* the slot of key pointer p in m's encode key table: the top bits of a
+   multiplicative hash (aligned addresses differ in their high bits there) */
+static inline uint32_t ekey_slot(const dp_msg *m, const char *p) {
+    return (uint32_t)(((uint64_t)(uintptr_t)p * m->ekmul) >> m->ekshift);
+}
+
+/* the multipliers dp_encode_prepare tries: odd, from a fixed splitmix64
+   sequence (the same tables on every load of the same schema bytes) */
+static uint64_t ekey_mul(int i) {
+    uint64_t z = UINT64_C(0x9E3779B97F4A7C15) * (uint64_t)(i + 1);
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return (z ^ (z >> 31)) | 1;
+}
+
+enum { EK_TRIES = 32, EK_MAX_SLOTS = 1024 };
+
+/* [-0, +0, m] Builds m->ekeys, the table encode finds a key's field in by
+   the key's address (the interned name, m->fields[i].lname), so that a
+   lookup is one load and one compare: tables of 2, 4 and 8 slots per
+   field, each with EK_TRIES multipliers, are tried in turn, and the first
+   in which no two names share a slot is kept (else the one with the
+   fewest shared: they are probed linearly, as any open-addressing table).
+   Messages of over EK_MAX_SLOTS / 2 fields take the first multiplier. */
 void dp_encode_prepare(lua_State *L, dp_schema *S, dp_msg *m) {
-    m->bykey = dp_schema_alloc(L, S, sizeof(const char *) * (m->hmask + 1));
-    for (uint32_t i = 0; i <= m->hmask; i++)
-        m->bykey[i] = m->byptr[i] ? m->fields[m->byptr[i] - 1].lname : NULL;
+    uint32_t n = m->nfields, bits = 2, best_bits = 0, best_hits = UINT32_MAX;
+    uint64_t best_mul = ekey_mul(0);
+    while ((UINT32_C(1) << bits) < 2 * n) bits++;
+    if ((UINT32_C(1) << bits) <= EK_MAX_SLOTS / 2) {
+        uint8_t used[EK_MAX_SLOTS];
+        for (uint32_t b = bits; b <= bits + 2 && (UINT32_C(1) << b) <= EK_MAX_SLOTS && best_hits; b++)
+            for (int t = 0; t < EK_TRIES && best_hits; t++) {
+                uint64_t mul = ekey_mul(t);
+                uint32_t hits = 0;
+                memset(used, 0, (size_t)1 << b);
+                for (uint32_t i = 0; i < n; i++) {
+                    uint32_t h = (uint32_t)(((uint64_t)(uintptr_t)m->fields[i].lname * mul) >> (64 - b));
+                    hits += used[h];
+                    used[h] = 1;
+                }
+                if (hits < best_hits) {
+                    best_hits = hits;
+                    best_bits = b;
+                    best_mul = mul;
+                }
+            }
+        bits = best_bits;
+    }
+    m->ekmul = best_mul;
+    m->ekshift = (uint8_t)(64 - bits);
+    m->ekmask = (UINT32_C(1) << bits) - 1;
+    m->ekeys = dp_schema_alloc(L, S, sizeof(dp_ekey) * ((size_t)m->ekmask + 1));
+    memset(m->ekeys, 0, sizeof(dp_ekey) * ((size_t)m->ekmask + 1));
+    for (uint32_t i = 0; i < n; i++) {
+        dp_field *f = &m->fields[i];
+        f->emode = (f->oneof >= 0 || (f->flags & (DPF_REPEATED | DPF_EXTENSION))) ? EM_OTHER
+                   : (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT;
+        if (strcmp(f->cname, "inf") == 0) continue;           /* see collect_fields */
+        uint32_t h = ekey_slot(m, m->fields[i].lname);
+        while (m->ekeys[h].key) h = (h + 1) & m->ekmask;
+        m->ekeys[h].key = m->fields[i].lname;
+        m->ekeys[h].index = i;
+    }
 }
 
-/* dp_find_field_by_key giving the field's index (-1: none): probes
-   m->bykey for the pointer s; the first empty slot ends the probe, and
-   then the key is looked up by content (a key string that is not the
-   interned name, e.g. a long string on Lua 5.4) */
-static inline int field_index_by_key(const dp_msg *m, const char *s, size_t n) {
-    for (uint32_t i = dp_ptr_hash(s) & m->hmask;; i = (i + 1) & m->hmask) {
-        const char *p = m->bykey[i];
-        if (p == s) return m->byptr[i] - 1;
-        if (!p) {
-            const dp_field *f = dp_find_field_by_name(m, s, n);
-            return f ? (int)(f - m->fields) : -1;
-        }
+/* the index of the field whose interned name is the string s (-1: none
+   found by address: a key that is not a field name, a number key's text, a
+   name not interned, e.g. a long string on Lua 5.4, or "inf", which
+   dp_encode_prepare leaves out) */
+static inline int field_index_by_key(const dp_msg *m, const char *s) {
+    for (uint32_t i = ekey_slot(m, s);; i = (i + 1) & m->ekmask) {
+        const dp_ekey *e = &m->ekeys[i];
+        if (e->key == s) return (int)e->index;
+        if (!e->key) return -1;
     }
 }
 
@@ -1244,31 +1331,55 @@ static inline int field_index_by_key(const dp_msg *m, const char *s, size_t n) {
    lua_tolstring turns a number key into its text in place (on the stack
    only: the table is not changed), and such a text is never a field name
    (names start with a letter or '_'; the text of an infinity, "inf", is
-   the one exception: that name goes to the checked pass). So any other
-   key, or more than DP_FAST_KEYS fields, gives -1 with the stack back at
-   base, and encode_msg runs collect_fields_checked, which tells what the
-   key is. Returns 1 otherwise. */
-static int collect_fields(ectx *c, const dp_msg *m, int t, int base, found *fs,
-                          int *unknown) {
+   the one exception: that name is not in the pointer hash, and goes to the
+   checked pass). A name found by content (not interned) is taken too. So
+   any other key, or more than DP_FAST_KEYS fields, gives -1 with the stack
+   back at base, and encode_msg runs collect_fields_checked, which tells
+   what the key is. Returns 1 otherwise.
+   small: m has at most 64 fields, and fs gets present and at only (each
+   field is found once at most: a table has one key of each content, and a
+   number's text is no name in the hash, so there are at most 64 pairs);
+   else fi only, and the count is checked. */
+static DP_INLINE int collect_fields_as(ectx *c, const dp_msg *m, int t, int base, found *fs,
+                                       int *unknown, int small) {
     lua_State *L = c->L;
     lua_pushnil(L);                                           /* +1 first key */
     while (lua_next(L, t)) {                                  /* -1 +2 key, value */
         size_t kn;
         const char *k = lua_tolstring(L, -2, &kn);
-        int fk = k ? field_index_by_key(m, k, kn) : -1;
-        if (fk < 0 && k && kn == sizeof(DP_UNKNOWN_KEY) - 1 && memcmp(k, DP_UNKNOWN_KEY, kn) == 0) {
-            *unknown = 1;
-            lua_pop(L, 1);                                    /* -1 value */
-            continue;
+        int fk = k ? field_index_by_key(m, k) : -1;
+        if (fk < 0) {                                         /* rare: see above */
+            if (k && kn == sizeof(DP_UNKNOWN_KEY) - 1 && memcmp(k, DP_UNKNOWN_KEY, kn) == 0) {
+                *unknown = 1;
+                lua_pop(L, 1);                                /* -1 value */
+                continue;
+            }
+            const dp_field *f = k ? dp_find_field_by_name(m, k, kn) : NULL;
+            if (!f || (kn == 3 && memcmp(k, "inf", 3) == 0)) {
+                lua_settop(L, base);
+                return -1;
+            }
+            fk = (int)(f - m->fields);
         }
-        if (fk < 0 || fs->n == DP_FAST_KEYS || (kn == 3 && memcmp(k, "inf", 3) == 0)) {
-            lua_settop(L, base);
-            return -1;
+        if (small) {
+            fs->present |= UINT64_C(1) << fk;
+            fs->at[fk] = (uint8_t)fs->n;
+        } else {
+            if (fs->n == DP_FAST_KEYS) {
+                lua_settop(L, base);
+                return -1;
+            }
+            fs->fi[fs->n] = (uint16_t)fk;
         }
-        found_add(fs, fk);
+        fs->vt[fs->n++] = (uint8_t)lua_type(L, -1);
         lua_pushvalue(L, -2);                                 /* +1 the key, to go on */
     }
     return 1;
+}
+
+static int collect_fields(ectx *c, const dp_msg *m, int t, int base, found *fs, int *unknown) {
+    if (m->nfields <= 64) return collect_fields_as(c, m, t, base, fs, unknown, 1);
+    return collect_fields_as(c, m, t, base, fs, unknown, 0);
 }
 
 enum { CF_FAILED = -1, CF_TOO_MANY = -2 };
@@ -1310,7 +1421,7 @@ static int collect_fields_checked(ectx *c, const dp_msg *m, int t, int base, fou
             lua_settop(L, base);
             return CF_TOO_MANY;
         }
-        found_add(fs, (int)(f - m->fields));
+        found_add(L, fs, (int)(f - m->fields));
         lua_pushvalue(L, -2);                                 /* +1 the key, to go on */
     }
     return 1;
@@ -1325,12 +1436,17 @@ static int collect_fields_checked(ectx *c, const dp_msg *m, int t, int base, fou
    are written in field-number order straight from those slots: canonical
    output with no sort of the bytes. Unknown keys are found before anything
    is written. Larger tables, or a stack that cannot grow, take
-   encode_msg_lookup. */
-static int encode_msg(ectx *c, const dp_msg *m, int t) {
+   encode_msg_lookup. top: the stack top, when the caller knows it (the
+   fast paths do: no lua_gettop per message), else -1. */
+static int encode_msg(ectx *c, const dp_msg *m, int t, int top) {
     lua_State *L = c->L;
     found fs;
     int unknown = 0;
-    int base = lua_gettop(L);
+    int base = top >= 0 ? top : lua_gettop(L);
+#ifdef DP_CHECK_TOP
+    /* the sanitizer builds check what the callers say */
+    if (base != lua_gettop(L)) luaL_error(L, "dynpb: encode: stack top %d, not %d", lua_gettop(L), base);
+#endif
     if (!room(c, base, 2 * DP_FAST_KEYS + 8)) {
         if (report_cycle(c, c->depth + 1)) return 0;             /* the likely cause */
         return encode_msg_lookup(c, m, t);
@@ -1371,9 +1487,11 @@ static int encode_msg(ectx *c, const dp_msg *m, int t) {
             pair = order[i];
             k = fs.fi[pair];
         }
-        if (!put_member(c, m, &m->fields[k], t, base + 2 + 2 * pair, &oo)) return 0;
+        if (!put_member(c, m, &m->fields[k], t, base + 2 + 2 * pair, fs.vt[pair], &oo,
+                        base + 2 * fs.n))
+            return 0;
     }
-    if (unknown && get_member(c, NULL, t) && !put_unknown(c, lua_gettop(L))) return 0;
+    if (unknown && get_member(c, NULL, t) && !put_unknown(c, base + 2 * fs.n + 1)) return 0;
     lua_settop(L, base);                                      /* drop the pairs */
     c->path[c->depth].f = NULL;
     return 1;
@@ -1399,7 +1517,7 @@ static int encode_run(lua_State *L, dp_state *b, const dp_schema *S, const dp_ms
     c.room = 0;
     c.names = names;
     ensure(&c, 64);
-    if (!encode_msg(&c, m, tidx)) {
+    if (!encode_msg(&c, m, tidx, -1)) {
         lua_pushnil(L);
         lua_insert(L, -2);
         return 2;
