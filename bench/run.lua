@@ -5,8 +5,10 @@
 -- Every test is calibrated once to take about <seconds> of process CPU time
 -- (os.clock), then run <runs> rounds; a round runs every test once, in turn
 -- (protobuf-c included, as a child process), so slow drifts of a shared
--- machine hit all tests alike. Figures are medians over rounds; a ratio is the
--- median of the per-round ratios of two tests measured side by side.
+-- machine hit all tests alike; a lua-protobuf test runs right before or after
+-- its dynpb test (the order alternating by round). Figures are medians over
+-- rounds; a ratio is the median of the per-round ratios of two tests measured
+-- side by side.
 local BENCH, OUT = assert(arg[1], "bench dir"), assert(arg[2], "output file")
 local SECONDS = tonumber(arg[3]) or 0.2
 local RUNS = tonumber(arg[4]) or 7
@@ -257,14 +259,29 @@ local function median(xs)
   return k % 2 == 1 and s[(k + 1) / 2] or (s[k / 2] + s[k / 2 + 1]) / 2
 end
 
+-- a reference test runs right next to its dynpb test, first in every other
+-- round, so that the pair's ratio sees the same moment of a shared machine
+for _, t in ipairs(tests) do
+  local p = t.id:match("^ref%.(.*)$") and byid["dynpb." .. t.id:sub(5)]
+  if p then p.partner, t.partner_of = t, p end
+end
+local function measure(t, r)
+  collectgarbage(); collectgarbage()
+  t.times[r] = t.fn(t.n) / t.n
+end
+
 local start = clock()
 io.stderr:write(("bench %s: calibrating %d tests ..."):format(LUA, #tests))
 for _, t in ipairs(tests) do calibrate(t) end
 io.stderr:write(" measuring " .. RUNS .. " rounds:")
 for r = 1, RUNS do
   for _, t in ipairs(tests) do
-    collectgarbage(); collectgarbage()
-    t.times[r] = t.fn(t.n) / t.n
+    if not t.partner_of then
+      local p = t.partner
+      if p and r % 2 == 0 then measure(p, r) end
+      measure(t, r)
+      if p and r % 2 == 1 then measure(p, r) end
+    end
   end
   byid["protoc.compile"].times[r] = protoc_cpu()
   if PBC then

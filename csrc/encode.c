@@ -594,9 +594,9 @@ enum { PS_KEEP, PS_OMIT, PS_PACKED, EM_OTHER };
    floats, NaN, every error), which the checked path (put_field /
    put_value) then writes the same way or reports; -1 when a message body
    failed (the error is pushed). top: the stack top, or -1 (put_body).
-   member: f is a member of the message
-   being written (put_member), so its path element is set before a body
-   is entered (put_member sets it lazily); else the caller has set it. */
+   member: f is a member of the message being written (put_member), so its
+   path element is set before a body is entered (put_member sets it
+   lazily); else the caller has set it. */
 static DP_INLINE int put_scalar_fast(ectx *c, const dp_field *f, int v, int vt, int mode,
                                      int member, int top) {
     lua_State *L = c->L;
@@ -1252,7 +1252,7 @@ static inline uint32_t ekey_slot(const dp_msg *m, const char *p) {
 }
 
 /* the multipliers dp_encode_prepare tries: odd, from a fixed splitmix64
-   sequence (the same tables on every load of the same schema bytes) */
+   sequence (no random seed: the i-th try is the same in every process) */
 static uint64_t ekey_mul(int i) {
     uint64_t z = UINT64_C(0x9E3779B97F4A7C15) * (uint64_t)(i + 1);
     z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
@@ -1268,7 +1268,8 @@ enum { EK_TRIES = 32, EK_MAX_SLOTS = 1024 };
    field, each with EK_TRIES multipliers, are tried in turn, and the first
    in which no two names share a slot is kept (else the one with the
    fewest shared: they are probed linearly, as any open-addressing table).
-   Messages of over EK_MAX_SLOTS / 2 fields take the first multiplier. */
+   Messages of over EK_MAX_SLOTS / 4 fields take the first multiplier and
+   2 slots per field. Sets each field's emode too. */
 void dp_encode_prepare(lua_State *L, dp_schema *S, dp_msg *m) {
     uint32_t n = m->nfields, bits = 2, best_bits = 0, best_hits = UINT32_MAX;
     uint64_t best_mul = ekey_mul(0);
