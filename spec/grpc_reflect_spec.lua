@@ -119,8 +119,21 @@ describe("grpc.reflect (grpc-js + @grpc/reflection)", function()
     E.stop(py)
     E.sh("rm -rf '" .. tmp .. "'")
     assert.is_nil(bytes)
-    if E.slow and err:find("Stream error", 1, true) then return end   -- see grpc_client_spec (Nope)
-    assert.matches("grpc%.reflection%.v1alpha%.ServerReflection/ServerReflectionInfo .*UNIMPLEMENTED", err)
+    local function named(version)
+      return "^dynpb: grpc /grpc%.reflection%." .. version
+        .. "%.ServerReflection/ServerReflectionInfo at grpc://127%.0%.0%.1:" .. py.port .. ": "
+    end
+    if err:find(": UNAVAILABLE: ", 1, true) then
+      -- the server answers UNIMPLEMENTED before the request body is sent and
+      -- resets the stream; libcurl 7.88 can drop that answer (README: gRPC,
+      -- the client), in any mode, however rarely. grpc.reflect sends each
+      -- exchange three times: all three lost on v1, or on v1alpha after v1's
+      -- UNIMPLEMENTED, leave the documented framing error of that version
+      local lost = "UNAVAILABLE: Stream error in the HTTP/2 framing layer$"
+      assert.is_true(err:find(named("v1") .. lost) ~= nil or err:find(named("v1alpha") .. lost) ~= nil, err)
+    else
+      assert.matches(named("v1alpha") .. "UNIMPLEMENTED", err)
+    end
   end)
 end)
 

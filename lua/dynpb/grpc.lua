@@ -660,6 +660,8 @@ local function final_status(call, res, extra)
     local cls = res.error_class
     local code = res.error == "cancelled" and 1 or cls == "timeout" and 4 or 14
     -- a stream the server closed with a status before the transport failed
+    -- (libcurl 7.88: a trailers-only answer, then a reset while the request
+    -- was still being sent): the server's status, as from a normal end
     if src and code ~= 4 and code ~= 1 then
       code = nil
     else
@@ -736,12 +738,14 @@ local function pump(call, wait_ms)
   end
   if done then
     local res = call.x:result()
-    -- libcurl 7.88 loses the response of a server that answered (a
-    -- trailers-only status) and reset the stream between the request's
-    -- HEADERS and its DATA: the transfer fails with CURLE_HTTP2_STREAM (92)
-    -- before any header arrived. With one request message the server cannot
-    -- have run the method then (it needs the whole message), so the call is
-    -- sent again, twice at most, on a fresh connection.
+    -- a server that answered (a trailers-only status) before the request
+    -- was sent and reset the stream: libcurl 7.88 fails the transfer with
+    -- CURLE_HTTP2_STREAM (92). When it read the answer before the reset it
+    -- passed the headers on first, and final_status takes their status;
+    -- when it read both at once it dropped them (no header at all). With
+    -- one request message the server cannot have run the method then (it
+    -- needs the whole message), so a call without any header is sent again,
+    -- twice at most, on a fresh connection.
     if not problem and res.curl_code == 92 and res.headers == "" and not call.m.client_streaming
        and call.tries < 2 and #call.queue == 0 then
       call.tries = call.tries + 1

@@ -64,6 +64,29 @@ function E.have_python_grpc()
   return sh(E.python .. " -c 'import grpc, google.protobuf' 2>/dev/null")
 end
 
+-- E.pin_apart() --> cpu, restore | nil. Pins this process to one of the
+-- CPUs it may use (taskset, util-linux) and returns another one for a server
+-- (start it with `taskset -c CPU`), and restore() giving this process its
+-- CPUs back; nil with fewer than two CPUs or without taskset. For races
+-- that depend on whether client and server run at the same time
+-- (grpc_client_spec, grpc-js).
+function E.pin_apart()
+  local f = io.open("/proc/self/stat")
+  local pid = f and f:read("*l"):match("^(%d+)")
+  if f then f:close() end
+  if not pid then return nil end
+  local p = io.popen(wrap("taskset -cp " .. pid .. " 2>/dev/null"))
+  local list = (p:read("*l") or ""):match("affinity list: ([%d,%-]+)$")
+  p:close()
+  if not list then return nil end
+  local cpus = {}
+  for a, b in list:gmatch("(%d+)%-?(%d*)") do
+    for cpu = tonumber(a), tonumber(b ~= "" and b or a) do cpus[#cpus + 1] = cpu end
+  end
+  if #cpus < 2 or not sh("taskset -cp " .. cpus[1] .. " " .. pid .. " >/dev/null 2>&1") then return nil end
+  return cpus[2], function() sh("taskset -cp " .. list .. " " .. pid .. " >/dev/null 2>&1") end
+end
+
 -- a free TCP port on 127.0.0.1 (bound to 0 then released), for servers
 -- that cannot listen on port 0 (nginx)
 function E.free_port()
