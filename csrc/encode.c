@@ -1227,7 +1227,6 @@ typedef struct found {
     uint16_t fi[DP_FAST_KEYS];  /* field index of the i-th pair */
     uint64_t present;           /* bit k: field k found (k < 64) */
     uint8_t at[64];             /* field k's pair, when present */
-    uint8_t vt[DP_FAST_KEYS];   /* the Lua type of the i-th pair's value */
 } found;
 
 static inline void found_init(found *fs) {
@@ -1235,14 +1234,13 @@ static inline void found_init(found *fs) {
     fs->present = 0;
 }
 
-/* [-0, +0] records field k, whose value is at the top of the stack */
-static inline void found_add(lua_State *L, found *fs, int k) {
+static inline void found_add(found *fs, int k) {
     fs->fi[fs->n] = (uint16_t)k;
     if (k < 64) {
         fs->present |= UINT64_C(1) << k;
         fs->at[k] = (uint8_t)fs->n;
     }
-    fs->vt[fs->n++] = (uint8_t)lua_type(L, -1);
+    fs->n++;
 }
 
 /* the slot of key pointer p in m's encode key table: the top bits of a
@@ -1372,7 +1370,7 @@ static DP_INLINE int collect_fields_as(ectx *c, const dp_msg *m, int t, int base
             }
             fs->fi[fs->n] = (uint16_t)fk;
         }
-        fs->vt[fs->n++] = (uint8_t)lua_type(L, -1);
+        fs->n++;
         lua_pushvalue(L, -2);                                 /* +1 the key, to go on */
     }
     return 1;
@@ -1422,7 +1420,7 @@ static int collect_fields_checked(ectx *c, const dp_msg *m, int t, int base, fou
             lua_settop(L, base);
             return CF_TOO_MANY;
         }
-        found_add(L, fs, (int)(f - m->fields));
+        found_add(fs, (int)(f - m->fields));
         lua_pushvalue(L, -2);                                 /* +1 the key, to go on */
     }
     return 1;
@@ -1488,7 +1486,7 @@ static int encode_msg(ectx *c, const dp_msg *m, int t, int top) {
             pair = order[i];
             k = fs.fi[pair];
         }
-        if (!put_member(c, m, &m->fields[k], t, base + 2 + 2 * pair, fs.vt[pair], &oo,
+        if (!put_member(c, m, &m->fields[k], t, base + 2 + 2 * pair, lua_type(L, base + 2 + 2 * pair), &oo,
                         base + 2 * fs.n))
             return 0;
     }
