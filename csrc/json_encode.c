@@ -224,6 +224,43 @@ static void out_i64(jw *w, int64_t v, int quote) {
    one digit. Floats always start at 6 digits, as protobuf's runtimes print
    them (python's json_format included). -0 is written "-0.0" (a JSON
    reader taking "-0" as the integer 0 would lose the sign). */
+
+/* fmt_real's common case without printf: d, of magnitude in [1e-4, 1e15)
+   (1e6 when single), is the nearest double (float) to a decimal D = m /
+   10^k of at most 15 (6) significant digits. Then the %.15g (%.6g) text
+   of d is D itself, in fixed notation: d lies within half an ulp of D,
+   and an ulp is under half the spacing of 15 (6) digit decimals; and that
+   text reads back as d, so fmt_real's search stops there. Writes D (the
+   fewest fraction digits: k is tried from 0 up, m is the nearest integer
+   to d * 10^k) and returns its length; 0 when d is not such a number
+   (fmt_real then prints it). The check: m / 10^k is one correctly
+   rounded division of two exact doubles (k <= 19, m < 10^15), as strtod
+   rounds D; single rounds that to float as fmt_real's check does. */
+static const double dp_p10[20] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+                                  1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19};
+static int fmt_short(char *b, double d, int single) {
+    double a = fabs(d), top = single ? 1e6 : 1e15;
+    if (!(a >= 1e-4 && a < top)) return 0;
+    for (int k = 0; k < 20; k++) {
+        double s = a * dp_p10[k];
+        if (s >= top) return 0;                   /* more digits than the precision */
+        uint64_t m = (uint64_t)(s + 0.5);         /* the nearest m, checked below */
+        if ((double)m >= top) return 0;
+        double q = (double)m / dp_p10[k];
+        if (single ? (float)q != (float)a : q != a) continue;
+        char t[48], *e = t + sizeof t, *p = e;
+        if (k) {                                  /* k fraction digits, then the point */
+            for (int i = 0; i < k; i++, m /= 10) *--p = (char)('0' + m % 10);
+            *--p = '.';
+        }
+        do *--p = (char)('0' + m % 10); while (m /= 10);
+        if (d < 0) *--p = '-';
+        memcpy(b, p, (size_t)(e - p));
+        return (int)(e - p);
+    }
+    return 0;
+}
+
 static int fmt_real(char *b, double d, int single) {
     int lo = single ? 6 : 15, hi = single ? 9 : 17;
     if (d == 0) {
@@ -231,6 +268,8 @@ static int fmt_real(char *b, double d, int single) {
         memcpy(b, "-0.0", 4);
         return 4;
     }
+    int fast = fmt_short(b, d, single);
+    if (fast) return fast;
     if (!single && fabs(d) < DBL_MIN) lo = 1;
     int n = 0;
     for (int prec = lo; prec <= hi; prec++) {

@@ -192,6 +192,63 @@ describe("to_json", function()
     end)
   end
 
+  it("prints a double or float as the shortest %.15g..%.17g (%.6g..%.9g) text that reads back", function()
+    -- the reference: fmt_real's search in Lua (string.format is C's printf;
+    -- LuaJIT has a printf of its own, rounding ties otherwise: there only
+    -- the reading back is checked); to_json skips printf for decimals of
+    -- few digits: it must agree everywhere
+    local R = assert(dynpb.load_proto { files = { "r.proto" }, sources = { ["r.proto"] =
+      'syntax = "proto3"; message R { double d = 1; float f = 2; }' } }):message("R")
+    local function want(x, single)
+      if x == 0 then return 1 / x < 0 and "-0.0" or "0" end
+      local lo, hi = single and 6 or 15, single and 9 or 17
+      if not single and math.abs(x) < 2.2250738585072014e-308 then lo = 1 end
+      local txt
+      for p = lo, hi do
+        txt = ("%." .. p .. "g"):format(x)
+        local r = tonumber(txt)
+        if single then
+          if R:encode({ f = r }) == R:encode({ f = x }) then break end
+        elseif r == x then break end
+      end
+      return txt
+    end
+    local seed = 12345
+    local function rnd(n)                          -- deterministic, any Lua
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n
+    end
+    local xs = { 1e-4, 1e-4 * (1 - 2^-52), 0.00012, 1e15, 1e15 - 1, 1e15 - 0.5, 999999999999999.9,
+                 1e6, 999999.5, 999999, 0.1, 0.3, 0.1 + 0.2, 1 / 3, 2 ^ 53, 2 ^ 52 + 0.5, 5e-324, 1e300,
+                 123456.789, 100, 12.5, -2.5, 1.7976931348623157e308 }
+    for _ = 1, 3000 do                             -- decimals of 1 to 17 digits, scaled
+      local m, k = rnd(10 ^ (1 + rnd(9))) + rnd(10 ^ rnd(8)) * 10 ^ 9, rnd(24) - 4
+      xs[#xs + 1] = m / 10 ^ k
+      xs[#xs + 1] = -(m + 0.5) / 10 ^ rnd(12)
+    end
+    for _ = 1, 2000 do                             -- doubles from random bits
+      local v = (rnd(2 ^ 26) * 2 ^ 26 + rnd(2 ^ 26)) / 2 ^ 52 + 1
+      xs[#xs + 1] = v * 2 ^ (rnd(120) - 60)
+    end
+    for _, x in ipairs(xs) do
+      local d = R:to_json(assert(R:encode({ d = x })))
+      local e = x == 0 and "0" or jit and tostring(tonumber(d:match('^{"d":(.*)}$')) == x) or want(x, false)
+      if d ~= '{"d":' .. e .. "}" and e ~= "true" and not (x == 0 and d == "{}") then
+        error(("double %.17g: %s, want %s"):format(x, d, e))
+      end
+      local fb = math.abs(x) < 3.4e38 and R:encode({ f = x })
+      local fx = fb and assert(R:decode(fb)).f or 0                      -- x rounded to float
+      if fx == fx and math.abs(fx) < math.huge and fx ~= 0 then
+        local f = R:to_json(assert(R:encode({ f = fx })))
+        local ef = jit and tostring(R:encode({ f = tonumber(f:match('^{"f":(.*)}$')) }) == R:encode({ f = fx }))
+          or want(fx, true)
+        if f ~= '{"f":' .. ef .. "}" and ef ~= "true" then
+          error(("float %.9g: %s, want %s"):format(fx, f, ef))
+        end
+      end
+    end
+  end)
+
   it("prints fields in field-number order whatever the byte order", function()
     local b = pb.vint(2, 7) .. pb.len(1, "a")
     assert.equal('{"fullName":"a","age":7}', P:to_json(b))
