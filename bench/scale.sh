@@ -21,13 +21,26 @@ if [ ! -s "$SET" ]; then
 fi
 n=$(wc -l < "$W/npm/files.txt" 2>/dev/null || echo "?")
 size=$(wc -c < "$SET")
-printf '\ngoogleapis: %s files, %s bytes (protoc --include_imports); fresh process per row\n' "$n" "$size"
+RUNS=${SCALE_RUNS:-3}
+printf '\ngoogleapis: %s files, %s bytes (protoc --include_imports); a fresh process per load,\n' "$n" "$size"
+printf '%s rounds of dynpb then lua-protobuf; each row is the round of median load time\n' "$RUNS"
 printf '%-10s %-8s %8s %10s %14s %10s\n' lua library "load ms" "RSS +MB" "stats().bytes" "again ms"
 for l in "$@"; do
-  for lib in dynpb ref; do
-    [ $lib = ref ] && [ ! -e "$W/$l/pb.so" ] && { echo "$l: lua-protobuf not built (no ../shared/peers/lua-protobuf)"; continue; }
-    line=$(LUA_CPATH="$PWD/build/$l/?.so;$PWD/$W/$l/?.so;;" $l bench/scale.lua $lib "$SET" 2>&1) || { echo "$line"; exit 1; }
-    echo "$line" | awk -v l=$l -F'\t' '{ printf "%-10s %-8s %8s %10s %14s %10s\n", l, ($1=="ref"?"lua-pb":$1), $2, $3, $4, $5 }'
+  libs=dynpb
+  if [ -e "$W/$l/pb.so" ]; then libs="dynpb ref"; else echo "$l: lua-protobuf not built (no ../shared/peers/lua-protobuf)"; fi
+  rows=$W/scale-$l.rows
+  : > "$rows"
+  r=0
+  while [ $r -lt "$RUNS" ]; do
+    for lib in $libs; do
+      line=$(LUA_CPATH="$PWD/build/$l/?.so;$PWD/$W/$l/?.so;;" $l bench/scale.lua $lib "$SET" 2>&1) || { echo "$line"; exit 1; }
+      echo "$line" >> "$rows"
+    done
+    r=$((r + 1))
+  done
+  for lib in $libs; do
+    grep "^$lib	" "$rows" | sort -t'	' -k2,2n | awk -v l=$l -v k="$RUNS" -F'\t' \
+      'NR == int((k + 1) / 2) { printf "%-10s %-8s %8s %10s %14s %10s\n", l, ($1=="ref"?"lua-pb":$1), $2, $3, $4, $5 }'
   done
 done
 echo "target (issue 17): dynpb load faster than lua-protobuf's, RSS growth <= 100 MB, stats().bytes within 25% of it"
