@@ -36,7 +36,82 @@ static int opt_bool(lua_State *L, int idx, const char *fn, const char *name, int
     return r;
 }
 
+/* parse_opts' names, in this order: decode also takes the last */
+enum { OPT_MAX_DEPTH, OPT_INT64, OPT_ENUMS, OPT_DEFAULTS, OPT_UNKNOWN, OPT_IGNORE_UNKNOWN_KEYS,
+       OPT_ARRAY_MT, OPT_FIELDS, OPT_COUNT };
+static const char *const opt_names[OPT_COUNT + 1] = {"max_depth", "int64", "enums", "defaults",
+                                                     "unknown", "ignore_unknown_keys", "array_mt",
+                                                     "fields", NULL};
+
+/* [-0, +0] reads option k's value at the top of the stack into o; 0 when
+   the value is not one the option takes (parse_opts then reports it) */
+static int opt_read(lua_State *L, int k, dp_opts *o) {
+    int t = lua_type(L, -1);
+    const char *v = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    switch (k) {
+    case OPT_MAX_DEPTH: {
+        lua_Number n = lua_tonumber(L, -1);
+        if (t != LUA_TNUMBER || !(n >= 1 && n <= DP_MAX_MAX_DEPTH) || n != (lua_Number)(int)n) return 0;
+        o->max_depth = (int)n;
+        return 1;
+    }
+    case OPT_INT64:
+        if (!v || (strcmp(v, "auto") != 0 && strcmp(v, "string") != 0)) return 0;
+        o->int64_string = v[0] == 's';
+        return 1;
+    case OPT_ENUMS:
+        if (!v || (strcmp(v, "name") != 0 && strcmp(v, "number") != 0)) return 0;
+        o->enums_number = v[1] == 'u';
+        return 1;
+    case OPT_UNKNOWN:
+        if (!v || (strcmp(v, "keep") != 0 && strcmp(v, "drop") != 0)) return 0;
+        o->drop_unknown = v[0] == 'd';
+        return 1;
+    case OPT_DEFAULTS:
+        if (v && strcmp(v, "all") == 0) o->defaults = 2;
+        else if (t == LUA_TBOOLEAN) o->defaults = (uint8_t)lua_toboolean(L, -1);
+        else return 0;
+        return 1;
+    case OPT_ARRAY_MT:
+        o->array_mt = 1;
+        return t == LUA_TTABLE;
+    case OPT_IGNORE_UNKNOWN_KEYS:
+        o->ignore_unknown_keys = (uint8_t)lua_toboolean(L, -1);
+        return t == LUA_TBOOLEAN;
+    default:                                          /* fields: decode.c reads it */
+        return 1;
+    }
+}
+
+static void parse_opts_checked(lua_State *L, int idx, const char *fn, dp_opts *o);
+
+/* Reads the call options table at idx (nil: none) into o. One lua_next
+   pass reads each option it holds; a key that is no option, or a value an
+   option does not take, sends the table to parse_opts_checked, which
+   raises the error naming it (unknown keys first, as it always has). */
 void dp_parse_opts(lua_State *L, int idx, const char *fn, dp_opts *o) {
+    o->max_depth = DP_DEFAULT_MAX_DEPTH;
+    o->int64_string = o->enums_number = o->defaults = o->drop_unknown = 0;
+    o->ignore_unknown_keys = o->array_mt = 0;
+    if (lua_isnoneornil(L, idx)) return;
+    if (!lua_istable(L, idx)) parse_opts_checked(L, idx, fn, o);   /* raises */
+    int nopts = strcmp(fn, "decode") == 0 ? OPT_COUNT : OPT_FIELDS;
+    int top = lua_gettop(L), ok = 1;
+    idx = dp_absindex(L, idx);
+    lua_pushnil(L);                                   /* +1 first key */
+    while (ok && lua_next(L, idx)) {                  /* -1 +2 key, value */
+        size_t kn;
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &kn) : NULL;
+        int i = 0;
+        while (k && i < nopts && !(strlen(opt_names[i]) == kn && memcmp(opt_names[i], k, kn) == 0)) i++;
+        ok = k && i < nopts && opt_read(L, i, o);
+        lua_pop(L, 1);                                /* -1 value */
+    }
+    lua_settop(L, top);
+    if (!ok) parse_opts_checked(L, idx, fn, o);       /* raises */
+}
+
+static void parse_opts_checked(lua_State *L, int idx, const char *fn, dp_opts *o) {
     static const char *const known[] = {"max_depth", "int64", "enums", "defaults", "unknown",
                                         "ignore_unknown_keys", "array_mt", NULL};
     /* decode also takes `fields` (a partial decode, read by decode.c) */
