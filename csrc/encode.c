@@ -362,7 +362,7 @@ static int get_enum(ectx *c, const dp_field *f, int idx, int32_t *out) {
     return fail(c, "expected enum name or number, got %s", value_desc(L, idx, d, sizeof d));
 }
 
-static int encode_msg(ectx *c, const dp_msg *m, int t, int top);
+static int encode_msg(ectx *c, const dp_msg *m, int t, int top, int *left);
 
 /* Cycles are not looked for on the way down (that costs a lua_topointer
    per message): a table that contains itself nests until max_depth, or
@@ -398,8 +398,9 @@ static int too_deep(ectx *c, int t) {
 /* Writes the body of message (or group) field f from the table at absolute
    index t: a length-delimited body, or a group's fields and END_GROUP tag
    (the tag before it is the caller's). Checks depth and cycles. top: the
-   stack top, when the caller knows it (no lua_gettop), else -1. */
-static int put_body(ectx *c, const dp_field *f, int t, int top) {
+   stack top, when the caller knows it (no lua_gettop), else -1; left: as
+   encode_msg's (NULL: the stack is as it was). */
+static int put_body(ectx *c, const dp_field *f, int t, int top, int *left) {
     if (c->depth >= c->o.max_depth) return too_deep(c, t);
     c->depth++;
     c->tables[c->depth] = t;
@@ -407,11 +408,11 @@ static int put_body(ectx *c, const dp_field *f, int t, int top) {
     c->path[c->depth].kind = DP_PK_NONE;
     int ok;
     if (f->type == DP_T_GROUP) {
-        ok = encode_msg(c, &c->S->msgs[f->sub], t, top);
+        ok = encode_msg(c, &c->S->msgs[f->sub], t, top, left);
         if (ok) put_tag(c, f->number, DP_WT_EGROUP);
     } else {
         size_t mark = begin_len(c);
-        ok = encode_msg(c, &c->S->msgs[f->sub], t, top);
+        ok = encode_msg(c, &c->S->msgs[f->sub], t, top, left);
         if (ok) end_len(c, mark);
     }
     if (ok) c->depth--;
@@ -501,7 +502,7 @@ static int put_value(ectx *c, const dp_field *f, int idx, int *zero) {
     case DP_T_MESSAGE: case DP_T_GROUP:
         if (!lua_istable(L, idx)) return fail(c, "expected table, got %s", lua_kind(L, idx));
         *zero = 0;
-        return put_body(c, f, dp_absindex(L, idx), -1);
+        return put_body(c, f, dp_absindex(L, idx), -1, NULL);
     }
     return fail(c, "unsupported field type");
 }
@@ -678,7 +679,7 @@ static DP_INLINE int put_scalar_fast(ectx *c, const dp_field *f, int v, int vt, 
         if (vt != LUA_TTABLE) return 0;
         if (member) c->path[c->depth].f = f;                  /* the path below names it */
         put_ftag(c, f);
-        return put_body(c, f, v < 0 ? dp_absindex(L, v) : v, top) ? 1 : -1;   /* v: a stack slot */
+        return put_body(c, f, v < 0 ? dp_absindex(L, v) : v, top, NULL) ? 1 : -1;   /* v: a stack slot */
     default:
         return 0;
     }
@@ -979,6 +980,7 @@ static int put_map(ectx *c, const dp_field *f, int idx, int top) {
 }
 
 #define REP_BATCH 16
+#define REP_HELD 256             /* stack slots a batch of messages may leave */
 
 /* Encodes the array at idx as repeated field f: elements 1..#t by index,
    then one lua_next from #t to check that no other key follows. A hole, or
@@ -1001,6 +1003,33 @@ static int put_repeated(ectx *c, const dp_field *f, int idx, int stacktop) {
        per batch instead of a pop per element */
     if (!room(c, top - 1, REP_BATCH + 2)) return put_repeated_general(c, f, idx);
     int held = 0;
+    if (f->type == DP_T_MESSAGE) {
+        /* each element's key, value pairs stay above it (encode_msg's
+           left): dropped with the batch, or when they pass REP_HELD slots */
+        int cur = top - 1;                                    /* the stack top */
+        for (size_t i = 1; i <= n; i++) {
+            pe->i = (int64_t)i;
+            int vt = dp_rawgeti_t(L, idx, (lua_Integer)i);      /* +1 element */
+            if (vt == LUA_TNIL) {
+                lua_settop(L, top - 1);
+                goto general;
+            }
+            cur++;
+            if (vt != LUA_TTABLE) {
+                if (!put_scalar_inline(c, f, cur, vt, mode, cur)) return 0;   /* reports it */
+            } else {
+                put_ftag(c, f);
+                if (!put_body(c, f, cur, cur, &cur)) return 0;
+            }
+            if (++held == REP_BATCH || cur - top > REP_HELD) {
+                lua_settop(L, top - 1);                       /* -what the batch left */
+                cur = top - 1;
+                held = 0;
+            }
+        }
+        if (held) lua_settop(L, top - 1);
+        goto ended;
+    }
     for (size_t i = 1; i <= n; i++) {
         pe->i = (int64_t)i;
         int vt = dp_rawgeti_t(L, idx, (lua_Integer)i);          /* +1 element */
@@ -1015,6 +1044,7 @@ static int put_repeated(ectx *c, const dp_field *f, int idx, int stacktop) {
         }
     }
     if (held) lua_settop(L, top - 1);                         /* -held */
+ended:
 #if LUA_VERSION_NUM < 502
     /* LuaJIT keeps t[0] in its array part, where lua_next meets it before
        t[1]: a next from #t would never see it */
@@ -1118,7 +1148,7 @@ static int put_item(ectx *c, const dp_field *f, int v) {
     put_tag(c, 2, DP_WT_VARINT);
     put_varint(c, f->number);
     put_tag(c, 3, DP_WT_LEN);
-    if (!put_body(c, f, v < 0 ? dp_absindex(L, v) : v, -1)) return 0;
+    if (!put_body(c, f, v < 0 ? dp_absindex(L, v) : v, -1, NULL)) return 0;
     put_tag(c, 1, DP_WT_EGROUP);
     return 1;
 }
@@ -1436,8 +1466,11 @@ static int collect_fields_checked(ectx *c, const dp_msg *m, int t, int base, fou
    output with no sort of the bytes. Unknown keys are found before anything
    is written. Larger tables, or a stack that cannot grow, take
    encode_msg_lookup. top: the stack top, when the caller knows it (the
-   fast paths do: no lua_gettop per message), else -1. */
-static int encode_msg(ectx *c, const dp_msg *m, int t, int top) {
+   fast paths do: no lua_gettop per message), else -1. left NULL: the
+   pairs are dropped before it returns; else they stay (a caller that drops
+   many messages' at once saves a lua_settop per message) and *left is the
+   stack top it leaves. */
+static int encode_msg(ectx *c, const dp_msg *m, int t, int top, int *left) {
     lua_State *L = c->L;
     found fs;
     int unknown = 0;
@@ -1448,6 +1481,7 @@ static int encode_msg(ectx *c, const dp_msg *m, int t, int top) {
 #endif
     if (!room(c, base, 2 * DP_FAST_KEYS + 8)) {
         if (report_cycle(c, c->depth + 1)) return 0;             /* the likely cause */
+        if (left) *left = base;
         return encode_msg_lookup(c, m, t);
     }
     found_init(&fs);
@@ -1455,7 +1489,10 @@ static int encode_msg(ectx *c, const dp_msg *m, int t, int top) {
         unknown = 0;
         found_init(&fs);
         int r = collect_fields_checked(c, m, t, base, &fs, &unknown);
-        if (r == CF_TOO_MANY) return encode_msg_lookup(c, m, t);
+        if (r == CF_TOO_MANY) {
+            if (left) *left = base;
+            return encode_msg_lookup(c, m, t);
+        }
         if (r == CF_FAILED) return 0;
     }
     /* stack: base+1 .. base+2n = key, value of the i-th field found; in
@@ -1490,8 +1527,10 @@ static int encode_msg(ectx *c, const dp_msg *m, int t, int top) {
                         base + 2 * fs.n))
             return 0;
     }
-    if (unknown && get_member(c, NULL, t) && !put_unknown(c, base + 2 * fs.n + 1)) return 0;
-    lua_settop(L, base);                                      /* drop the pairs */
+    int end = base + 2 * fs.n;
+    if (unknown && get_member(c, NULL, t) && !put_unknown(c, ++end)) return 0;
+    if (left) *left = end;
+    else lua_settop(L, base);                                 /* drop the pairs */
     c->path[c->depth].f = NULL;
     return 1;
 }
@@ -1516,7 +1555,7 @@ static int encode_run(lua_State *L, dp_state *b, const dp_schema *S, const dp_ms
     c.room = 0;
     c.names = names;
     ensure(&c, 64);
-    if (!encode_msg(&c, m, tidx, -1)) {
+    if (!encode_msg(&c, m, tidx, -1, NULL)) {
         lua_pushnil(L);
         lua_insert(L, -2);
         return 2;
