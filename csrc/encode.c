@@ -40,6 +40,7 @@ typedef struct ectx {
     dp_opts o;
     int depth;
     int room;                        /* the stack has room up to this index */
+    int top0;                        /* the stack top when the encode began */
     dp_pathel path[DP_MAX_MAX_DEPTH + 2];
     int tables[DP_MAX_MAX_DEPTH + 2];   /* stack index of each ancestor table */
 } ectx;
@@ -981,6 +982,9 @@ static int put_map(ectx *c, const dp_field *f, int idx, int top) {
 
 #define REP_BATCH 16
 #define REP_HELD 256             /* stack slots a batch of messages may leave */
+#define REP_LEFT 1024            /* ... and all batches of an encode (beyond: none,
+                                    so that deep messages need no more stack than
+                                    a stack of pairs per level) */
 
 /* Encodes the array at idx as repeated field f: elements 1..#t by index,
    then one lua_next from #t to check that no other key follows. A hole, or
@@ -1005,7 +1009,8 @@ static int put_repeated(ectx *c, const dp_field *f, int idx, int stacktop) {
     int held = 0;
     if (f->type == DP_T_MESSAGE) {
         /* each element's key, value pairs stay above it (encode_msg's
-           left): dropped with the batch, or when they pass REP_HELD slots */
+           left): dropped with the batch, or when they pass REP_HELD slots
+           (REP_LEFT in the whole encode) */
         int cur = top - 1;                                    /* the stack top */
         for (size_t i = 1; i <= n; i++) {
             pe->i = (int64_t)i;
@@ -1021,7 +1026,7 @@ static int put_repeated(ectx *c, const dp_field *f, int idx, int stacktop) {
                 put_ftag(c, f);
                 if (!put_body(c, f, cur, cur, &cur)) return 0;
             }
-            if (++held == REP_BATCH || cur - top > REP_HELD) {
+            if (++held == REP_BATCH || cur - top > REP_HELD || cur - c->top0 > REP_LEFT) {
                 lua_settop(L, top - 1);                       /* -what the batch left */
                 cur = top - 1;
                 held = 0;
@@ -1553,6 +1558,7 @@ static int encode_run(lua_State *L, dp_state *b, const dp_schema *S, const dp_ms
     c.o = *o;
     c.tables[0] = tidx;
     c.room = 0;
+    c.top0 = lua_gettop(L);
     c.names = names;
     ensure(&c, 64);
     if (!encode_msg(&c, m, tidx, -1, NULL)) {

@@ -155,6 +155,32 @@ describe("encode fast paths", function()
     end
   end)
 
+  it("deep chains of wide repeated messages encode (the stack that batches of elements leave is bounded)", function()
+    local N = assert(dynpb.load_proto { files = { "n.proto" }, sources = { ["n.proto"] = [[
+      syntax = "proto3";
+      message N { repeated N kids = 1; int32 a = 2; int32 b = 3; int32 c = 4; int32 e = 5;
+                  string s = 6; int32 f = 7; int32 g = 8; int32 h = 9; }
+    ]] } }):message("N")
+    for _, depth in ipairs({ 40, 300 }) do
+      local root = {}
+      local cur = root
+      for i = 1, depth do
+        local kids = {}
+        for k = 1, 15 do kids[k] = { a = k, b = 2, c = 3, e = 4, s = "x", f = 6, g = 7, h = 8 } end
+        kids[16] = { a = i }
+        cur.kids, cur = kids, kids[16]
+      end
+      local bytes = assert(N:encode(root, { max_depth = 1000 }))
+      local back = assert(N:decode(bytes, { max_depth = 1000 }))
+      local n = 0
+      while back.kids do
+        assert.equal(15, back.kids[15].a)
+        back, n = back.kids[16], n + 1
+      end
+      assert.equal(depth, n)
+    end
+  end)
+
   it("after errors raised out of encodes (a finalizer's, on Lua 5.1/LuaJIT), encodes stay right", function()
     -- the per-state buffer is then marked busy for good: every later call
     -- takes the leased holder, as an encode inside an encode does. In a
