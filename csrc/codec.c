@@ -43,6 +43,12 @@ static const char *const opt_names[OPT_COUNT + 1] = {"max_depth", "int64", "enum
                                                      "unknown", "ignore_unknown_keys", "array_mt",
                                                      "fields", NULL};
 
+/* 0 or 1 when v is a or b, else -1 (v NULL: not a string) */
+static int choice2(const char *v, const char *a, const char *b) {
+    if (!v) return -1;
+    return strcmp(v, a) == 0 ? 0 : strcmp(v, b) == 0 ? 1 : -1;
+}
+
 /* [-0, +0] reads option k's value at the top of the stack into o; 0 when
    the value is not one the option takes (parse_opts then reports it) */
 static int opt_read(lua_State *L, int k, dp_opts *o) {
@@ -55,18 +61,15 @@ static int opt_read(lua_State *L, int k, dp_opts *o) {
         o->max_depth = (int)n;
         return 1;
     }
-    case OPT_INT64:
-        if (!v || (strcmp(v, "auto") != 0 && strcmp(v, "string") != 0)) return 0;
-        o->int64_string = v[0] == 's';
+    case OPT_INT64: case OPT_ENUMS: case OPT_UNKNOWN: {
+        int r = k == OPT_INT64 ? choice2(v, "auto", "string")
+              : k == OPT_ENUMS ? choice2(v, "name", "number") : choice2(v, "keep", "drop");
+        if (r < 0) return 0;
+        if (k == OPT_INT64) o->int64_string = (uint8_t)r;
+        else if (k == OPT_ENUMS) o->enums_number = (uint8_t)r;
+        else o->drop_unknown = (uint8_t)r;
         return 1;
-    case OPT_ENUMS:
-        if (!v || (strcmp(v, "name") != 0 && strcmp(v, "number") != 0)) return 0;
-        o->enums_number = v[1] == 'u';
-        return 1;
-    case OPT_UNKNOWN:
-        if (!v || (strcmp(v, "keep") != 0 && strcmp(v, "drop") != 0)) return 0;
-        o->drop_unknown = v[0] == 'd';
-        return 1;
+    }
     case OPT_DEFAULTS:
         if (v && strcmp(v, "all") == 0) o->defaults = 2;
         else if (t == LUA_TBOOLEAN) o->defaults = (uint8_t)lua_toboolean(L, -1);

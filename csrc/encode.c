@@ -1006,35 +1006,10 @@ static int put_repeated(ectx *c, const dp_field *f, int idx, int stacktop) {
     /* the elements stay on the stack, REP_BATCH at a time: one lua_settop
        per batch instead of a pop per element */
     if (!room(c, top - 1, REP_BATCH + 2)) return put_repeated_general(c, f, idx);
-    int held = 0;
-    if (f->type == DP_T_MESSAGE) {
-        /* each element's key, value pairs stay above it (encode_msg's
-           left): dropped with the batch, or when they pass REP_HELD slots
-           (REP_LEFT in the whole encode) */
-        int cur = top - 1;                                    /* the stack top */
-        for (size_t i = 1; i <= n; i++) {
-            pe->i = (int64_t)i;
-            int vt = dp_rawgeti_t(L, idx, (lua_Integer)i);      /* +1 element */
-            if (vt == LUA_TNIL) {
-                lua_settop(L, top - 1);
-                goto general;
-            }
-            cur++;
-            if (vt != LUA_TTABLE) {
-                if (!put_scalar_inline(c, f, cur, vt, mode, cur)) return 0;   /* reports it */
-            } else {
-                put_ftag(c, f);
-                if (!put_body(c, f, cur, cur, &cur)) return 0;
-            }
-            if (++held == REP_BATCH || cur - top > REP_HELD || cur - c->top0 > REP_LEFT) {
-                lua_settop(L, top - 1);                       /* -what the batch left */
-                cur = top - 1;
-                held = 0;
-            }
-        }
-        if (held) lua_settop(L, top - 1);
-        goto ended;
-    }
+    /* a message element's key, value pairs stay above it (encode_msg's
+       left), dropped with the batch, or when they pass REP_HELD slots
+       (REP_LEFT in the whole encode) */
+    int held = 0, cur = top - 1;                              /* cur: the stack top */
     for (size_t i = 1; i <= n; i++) {
         pe->i = (int64_t)i;
         int vt = dp_rawgeti_t(L, idx, (lua_Integer)i);          /* +1 element */
@@ -1042,14 +1017,20 @@ static int put_repeated(ectx *c, const dp_field *f, int idx, int stacktop) {
             lua_settop(L, top - 1);
             goto general;
         }
-        if (!put_scalar_inline(c, f, top + held, vt, mode, top + held)) return 0;
-        if (++held == REP_BATCH) {
-            lua_settop(L, top - 1);                           /* -REP_BATCH */
+        cur++;
+        if (vt == LUA_TTABLE && f->type == DP_T_MESSAGE) {
+            put_ftag(c, f);
+            if (!put_body(c, f, cur, cur, &cur)) return 0;
+        } else if (!put_scalar_inline(c, f, cur, vt, mode, cur)) {
+            return 0;
+        }
+        if (++held == REP_BATCH || cur - top > REP_HELD || cur - c->top0 > REP_LEFT) {
+            lua_settop(L, top - 1);                           /* -the batch */
+            cur = top - 1;
             held = 0;
         }
     }
     if (held) lua_settop(L, top - 1);                         /* -held */
-ended:
 #if LUA_VERSION_NUM < 502
     /* LuaJIT keeps t[0] in its array part, where lua_next meets it before
        t[1]: a next from #t would never see it */
