@@ -32,7 +32,7 @@ BUILD := build/$(LUA)$(VARIANT)
 # every C source of dynpb.so; a feature adds its files here (OBJS, FUZZ_OBJS
 # and AF_OBJS are computed from this list once, before the rules use them)
 SRCS := csrc/sha256.c csrc/wire.c csrc/desc_read.c csrc/schema.c csrc/cache.c csrc/reflect.c \
-        csrc/codec.c csrc/decode.c csrc/encode.c csrc/dynpb.c \
+        csrc/codec.c csrc/decode.c csrc/encode.c csrc/encode_check.c csrc/dynpb.c \
         csrc/gen/descriptor_set.c csrc/options.c csrc/services.c \
         csrc/durable.c \
         csrc/text_encode.c csrc/text_decode.c csrc/tty.c \

@@ -13,7 +13,9 @@
  * reserved, and the body is moved when the length needs more.
  *
  * Errors: the first failure pushes its message, and every encode function
- * returns 0 up to the method, which returns nil and that message.
+ * returns 0 up to the method, which returns nil and that message. The
+ * checked path and the messages are encode_check.c's; encode.h holds what
+ * the two share.
  */
 #include <float.h>
 #include <math.h>
@@ -21,50 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dynpb.h"
-
-/* for the functions compiled into their hot callers (put_scalar_inline
-   into encode_msg's loop, through put_member, and into put_repeated's), so
-   that a value costs no C call; other callers use put_scalar */
-#define DP_INLINE inline __attribute__((always_inline))
-
-typedef struct ectx {
-    lua_State *L;
-    const dp_schema *S;
-    dp_state *st;                    /* the buffer's holder (encode_call) */
-    unsigned char *buf;              /* st->buf, cached (grow updates both) */
-    size_t cap;                      /* st->bufcap, cached */
-    size_t len;                      /* bytes written to buf */
-    int names;                       /* stack index of the NAMES array */
-    const char *tname;               /* top message name, for errors */
-    dp_opts o;
-    int depth;
-    int room;                        /* the stack has room up to this index */
-    int top0;                        /* the stack top when the encode began */
-    dp_pathel path[DP_MAX_MAX_DEPTH + 2];
-    int tables[DP_MAX_MAX_DEPTH + 2];   /* stack index of each ancestor table */
-} ectx;
-
-/* Makes sure the stack has n free slots above index top (the current
-   top): lua_checkstack only when the reserve made before does not reach.
-   A reserve holds for the whole call: Lua 5.1-5.4 keep the C function's
-   ci->top, which lua_checkstack raised, when the GC shrinks a stack, and
-   LuaJIT's pushes grow its stack themselves. Asks for twice n first, so
-   that sibling messages a few slots apart check once. Returns 0 when the
-   stack cannot grow. */
-static inline int room(ectx *c, int top, int n) {
-    if (top + n <= c->room) return 1;
-    if (lua_checkstack(c->L, 2 * n)) c->room = top + 2 * n;
-    else if (lua_checkstack(c->L, n)) c->room = top + n;
-    else return 0;
-    return 1;
-}
+#include "encode.h"
 
 /* ---- the output buffer */
 
 /* Makes room for need more bytes (raises on overflow or out of memory; the
    buffer stays owned by st, so nothing leaks). */
-static void grow(ectx *c, size_t need) {
+void enc_grow(ectx *c, size_t need) {
     dp_state *st = c->st;
     size_t cap = st->bufcap ? st->bufcap : 256;
     while (cap - c->len < need) {
@@ -79,91 +44,8 @@ static void grow(ectx *c, size_t need) {
     st->bufcap = c->cap = cap;
 }
 
-static inline void ensure(ectx *c, size_t n) {
-    if (c->cap - c->len < n) grow(c, n);
-}
-
-/* Writes v as a varint at p (room for 10 bytes); returns the end. */
-static inline unsigned char *wvarint(unsigned char *p, uint64_t v) {
-    while (v >= 0x80) {
-        *p++ = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (unsigned char)v;
-    return p;
-}
-
-static inline unsigned char *wle32(unsigned char *p, uint32_t v) {
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-    return p + 4;
-}
-
-static inline unsigned char *wle64(unsigned char *p, uint64_t v) {
-    return wle32(wle32(p, (uint32_t)v), (uint32_t)(v >> 32));
-}
-
-/* Writes f's precomputed tag at p (room for 8 bytes); returns the end. */
-static inline unsigned char *wtag(unsigned char *p, const dp_field *f) {
-    memcpy(p, f->tag, sizeof f->tag);
-    return p + f->taglen;
-}
-
-/* Appends f's precomputed tag. */
-static inline void put_ftag(ectx *c, const dp_field *f) {
-    ensure(c, sizeof f->tag);
-    c->len = (size_t)(wtag(c->buf + c->len, f) - c->buf);
-}
-
-/* Appends f's tag, the length n and the n bytes at s. */
-static inline void put_lenbytes(ectx *c, const dp_field *f, const char *s, size_t n) {
-    ensure(c, sizeof f->tag + 10 + n);
-    unsigned char *p = wvarint(wtag(c->buf + c->len, f), n);
-    memcpy(p, s, n);
-    c->len = (size_t)(p + n - c->buf);
-}
-
-static inline void put_varint(ectx *c, uint64_t v) {
-    ensure(c, 10);
-    c->len = (size_t)(wvarint(c->buf + c->len, v) - c->buf);
-}
-
-static inline void put_bytes(ectx *c, const void *s, size_t n) {
-    ensure(c, n);
-    memcpy(c->buf + c->len, s, n);
-    c->len += n;
-}
-
-static inline void put_le32(ectx *c, uint32_t v) {
-    ensure(c, 4);
-    c->len = (size_t)(wle32(c->buf + c->len, v) - c->buf);
-}
-
-static inline void put_le64(ectx *c, uint64_t v) {
-    ensure(c, 8);
-    c->len = (size_t)(wle64(c->buf + c->len, v) - c->buf);
-}
-
-static inline void put_tag(ectx *c, uint32_t number, int wt) {
-    put_varint(c, ((uint64_t)number << 3) | (uint64_t)wt);
-}
-
-static int varint_size(uint64_t v) {
-    int n = 1;
-    while (v >= 0x80) { v >>= 7; n++; }
-    return n;
-}
-
-/* Starts a length-delimited body: reserves one byte; returns its offset. */
-static size_t begin_len(ectx *c) {
-    ensure(c, 1);
-    return c->len++;
-}
-
 /* Ends the body begun at mark: writes its length, moving it if needed. */
-static void end_len(ectx *c, size_t mark) {
+void enc_end_len(ectx *c, size_t mark) {
     size_t n = c->len - mark - 1;
     if (n < 0x80) {                           /* the common case: one byte */
         c->buf[mark] = (unsigned char)n;
@@ -174,193 +56,6 @@ static void end_len(ectx *c, size_t mark) {
     memmove(c->buf + mark + k, c->buf + mark + 1, n);
     c->len += (size_t)k - 1;
     wvarint(c->buf + mark, n);
-}
-
-/* ---- errors */
-
-/* [-0, +1] pushes the error message; returns 0. The innermost path element
-   is the field being encoded (c->path[c->depth]). */
-static int fail(ectx *c, const char *fmt, ...) {
-    lua_State *L = c->L;
-    va_list ap;
-    dp_push_path(L, c->path, c->depth + (c->path[c->depth].f != NULL));
-    const char *path = lua_tostring(L, -1);
-    va_start(ap, fmt);
-    const char *rule = lua_pushvfstring(L, fmt, ap);
-    va_end(ap);
-    if (*path)
-        lua_pushfstring(L, "dynpb: encode %s: field '%s': %s", c->tname, path, rule);
-    else
-        lua_pushfstring(L, "dynpb: encode %s: %s", c->tname, rule);
-    lua_replace(L, -3);
-    lua_pop(L, 1);
-    return 0;
-}
-
-/* the type name used in messages: the same on every Lua version */
-#define lua_kind(L, idx) luaL_typename((L), (idx))
-
-/* Writes a number as messages show it, the same on every Lua: integral
-   values below 1e21 in full without ".0", others in the shortest %g that
-   reads back the same (at most 17 digits). */
-static void fmt_number(lua_State *L, int idx, char *buf, size_t size) {
-#if LUA_VERSION_NUM >= 503
-    if (lua_isinteger(L, idx)) {
-        snprintf(buf, size, "%lld", (long long)lua_tointeger(L, idx));
-        return;
-    }
-#endif
-    double x = (double)lua_tonumber(L, idx);
-    if (x != x) snprintf(buf, size, "nan");
-    else if (isinf(x)) snprintf(buf, size, x < 0 ? "-inf" : "inf");
-    else if (x == floor(x) && fabs(x) < 1e21) snprintf(buf, size, "%.0f", x);
-    else
-        for (int prec = 15; prec <= 17; prec++) {
-            snprintf(buf, size, "%.*g", prec, x);
-            if (strtod(buf, NULL) == x) break;
-        }
-}
-
-/* Describes the value at idx for "got ..." in messages: its type, and its
-   value for strings (the first 40 bytes, control bytes as '?'), numbers and
-   booleans, e.g. "string '12abc'", "number 1.5", "boolean true". */
-static const char *value_desc(lua_State *L, int idx, char *buf, size_t size) {
-    int t = lua_type(L, idx);
-    if (t == LUA_TNUMBER) {
-        char num[48];
-        fmt_number(L, idx, num, sizeof num);
-        snprintf(buf, size, "number %s", num);
-    } else if (t == LUA_TBOOLEAN) {
-        snprintf(buf, size, "boolean %s", lua_toboolean(L, idx) ? "true" : "false");
-    } else if (t == LUA_TSTRING) {
-        size_t n;
-        const char *s = lua_tolstring(L, idx, &n);
-        char part[44];
-        size_t k = n > 40 ? 40 : n;
-        for (size_t i = 0; i < k; i++)
-            part[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-        part[k] = 0;
-        snprintf(buf, size, "string '%s'%s", part, n > 40 ? "..." : "");
-    } else {
-        snprintf(buf, size, "%s", lua_kind(L, idx));
-    }
-    return buf;
-}
-
-/* ---- values */
-
-/* integer types: 64 bits wide? unsigned? (indexed by DP_T_*) */
-enum { IK_64 = 1, IK_UNSIGNED = 2 };
-static const uint8_t int_kind[19] = {
-    [DP_T_INT64] = IK_64, [DP_T_UINT64] = IK_64 | IK_UNSIGNED, [DP_T_SINT64] = IK_64,
-    [DP_T_FIXED64] = IK_64 | IK_UNSIGNED, [DP_T_SFIXED64] = IK_64,
-    [DP_T_UINT32] = IK_UNSIGNED, [DP_T_FIXED32] = IK_UNSIGNED};
-
-/* Parses a decimal integer string (optional '-'); returns 1 on success. */
-static int parse_dec(const char *s, size_t n, int *neg, uint64_t *mag) {
-    size_t i = 0;
-    *neg = 0;
-    *mag = 0;
-    if (n && s[0] == '-') { *neg = 1; i = 1; }
-    if (i == n || n - i > 20) return 0;
-    for (; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return 0;
-        uint64_t d = (uint64_t)(s[i] - '0');
-        if (*mag > (UINT64_MAX - d) / 10) return 0;
-        *mag = *mag * 10 + d;
-    }
-    return 1;
-}
-
-/* Reads the integer at idx for field f into *out (sign-extended for signed
-   types). Accepts Lua integers, integral floats and, for 64-bit types,
-   decimal strings. Range is checked against the field's type. */
-static int get_int(ectx *c, const dp_field *f, int idx, uint64_t *out) {
-    lua_State *L = c->L;
-    int is64 = int_kind[f->type] & IK_64;
-    int is_unsigned = int_kind[f->type] & IK_UNSIGNED;
-    int neg;
-    uint64_t mag;
-    int t = lua_type(L, idx);
-    if (t == LUA_TNUMBER) {
-#if LUA_VERSION_NUM >= 503
-        int isint;
-        lua_Integer i = lua_tointegerx(L, idx, &isint);   /* integral floats too */
-        if (isint) {
-            neg = i < 0;
-            mag = neg ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
-            goto range;
-        }
-#endif
-        lua_Number x = lua_tonumber(L, idx);
-        if (x != x || isinf(x))
-            return fail(c, "expected integer, got %s", x != x ? "nan" : "inf");
-        if (x != floor(x)) {
-            char num[48];
-            fmt_number(L, idx, num, sizeof num);
-            return fail(c, "expected integer, got non-integral number %s", num);
-        }
-        if (!(x >= -9223372036854775808.0 && x < 18446744073709551616.0)) goto out_of_range;
-        neg = x < 0;
-        mag = neg ? (uint64_t)(-x) : (uint64_t)x;
-        if (neg && x == -9223372036854775808.0) mag = UINT64_C(1) << 63;
-    } else if (t == LUA_TSTRING && is64) {
-        size_t n;
-        const char *s = lua_tolstring(L, idx, &n);
-        if (!parse_dec(s, n, &neg, &mag))
-            return fail(c, "expected integer, got string '%s' (not a decimal integer)", s);
-    } else {
-        char d[96];
-        return fail(c, "expected integer, got %s", value_desc(L, idx, d, sizeof d));
-    }
-#if LUA_VERSION_NUM >= 503
-range:
-#endif
-    if (neg && mag == 0) neg = 0;
-    if (is_unsigned) {
-        uint64_t max = is64 ? UINT64_MAX : UINT32_MAX;
-        if (neg || mag > max) goto out_of_range;
-        *out = mag;
-    } else {
-        uint64_t max = is64 ? (uint64_t)INT64_MAX : (uint64_t)INT32_MAX;
-        if (neg ? mag > max + 1 : mag > max) goto out_of_range;
-        *out = neg ? (uint64_t)0 - mag : mag;
-    }
-    return 1;
-out_of_range: {
-        char num[48];
-        if (t == LUA_TSTRING) snprintf(num, sizeof num, "%s", lua_tostring(L, idx));
-        else fmt_number(L, idx, num, sizeof num);
-        return fail(c, "integer %s out of range for %s", num, dp_type_str(f->type));
-    }
-}
-
-/* Reads an enum value (a name, or a number) for field f. */
-static int get_enum(ectx *c, const dp_field *f, int idx, int32_t *out) {
-    lua_State *L = c->L;
-    const dp_enum *e = &c->S->enums[f->sub];
-    if (lua_type(L, idx) == LUA_TSTRING) {
-        size_t n;
-        const char *s = lua_tolstring(L, idx, &n);
-        int i = dp_enum_find_name(e, s, n);
-        if (i >= 0) {
-            *out = e->values[i].number;
-            return 1;
-        }
-        return fail(c, "unknown value '%s' for enum %s", s, e->name);
-    }
-    if (lua_type(L, idx) == LUA_TNUMBER) {
-        uint64_t v;
-        dp_field tmp = *f;
-        tmp.type = DP_T_INT32;
-        if (!get_int(c, &tmp, idx, &v)) return 0;
-        if (e->closed && dp_enum_find(e, (int32_t)v) < 0)
-            return fail(c, "unknown value %d for closed enum %s", (int)(int32_t)v, e->name);
-        *out = (int32_t)v;
-        return 1;
-    }
-    char d[96];
-    return fail(c, "expected enum name or number, got %s", value_desc(L, idx, d, sizeof d));
 }
 
 static int encode_msg(ectx *c, const dp_msg *m, int t, int top, int *left);
@@ -382,7 +77,7 @@ static int report_cycle(ectx *c, int n) {
         for (int i = 0; i < j; i++)
             if (p[i] == p[j]) {
                 c->depth = j - 1;        /* the level whose field reached it */
-                fail(c, "the table contains itself (a cycle)");
+                enc_fail(c, "the table contains itself (a cycle)");
                 return 1;
             }
     return 0;
@@ -393,7 +88,7 @@ static int report_cycle(ectx *c, int n) {
 static int too_deep(ectx *c, int t) {
     c->tables[c->depth + 1] = t;
     if (report_cycle(c, c->depth + 2)) return 0;
-    return fail(c, "nesting deeper than max_depth (%d)", c->o.max_depth);
+    return enc_fail(c, "nesting deeper than max_depth (%d)", c->o.max_depth);
 }
 
 /* Writes the body of message (or group) field f from the table at absolute
@@ -401,7 +96,7 @@ static int too_deep(ectx *c, int t) {
    (the tag before it is the caller's). Checks depth and cycles. top: the
    stack top, when the caller knows it (no lua_gettop), else -1; left: as
    encode_msg's (NULL: the stack is as it was). */
-static int put_body(ectx *c, const dp_field *f, int t, int top, int *left) {
+int enc_put_body(ectx *c, const dp_field *f, int t, int top, int *left) {
     if (c->depth >= c->o.max_depth) return too_deep(c, t);
     c->depth++;
     c->tables[c->depth] = t;
@@ -414,109 +109,10 @@ static int put_body(ectx *c, const dp_field *f, int t, int top, int *left) {
     } else {
         size_t mark = begin_len(c);
         ok = encode_msg(c, &c->S->msgs[f->sub], t, top, left);
-        if (ok) end_len(c, mark);
+        if (ok) enc_end_len(c, mark);
     }
     if (ok) c->depth--;
     return ok;
-}
-
-/* Writes one value (no tag) of field f from stack index idx.
-   *zero is set when the value is its type's zero (proto3 omission). */
-static int put_value(ectx *c, const dp_field *f, int idx, int *zero) {
-    lua_State *L = c->L;
-    uint64_t u;
-    char d[96];                      /* value_desc() for messages */
-    switch (f->type) {
-    case DP_T_INT32: case DP_T_INT64: case DP_T_UINT32: case DP_T_UINT64:
-        if (!get_int(c, f, idx, &u)) return 0;
-        *zero = u == 0;
-        put_varint(c, u);
-        return 1;
-    case DP_T_SINT32:
-        if (!get_int(c, f, idx, &u)) return 0;
-        *zero = u == 0;
-        put_varint(c, (uint32_t)(((uint32_t)u << 1) ^ (uint32_t)((int32_t)u >> 31)));
-        return 1;
-    case DP_T_SINT64:
-        if (!get_int(c, f, idx, &u)) return 0;
-        *zero = u == 0;
-        put_varint(c, (u << 1) ^ (uint64_t)((int64_t)u >> 63));
-        return 1;
-    case DP_T_FIXED32: case DP_T_SFIXED32:
-        if (!get_int(c, f, idx, &u)) return 0;
-        *zero = u == 0;
-        put_le32(c, (uint32_t)u);
-        return 1;
-    case DP_T_FIXED64: case DP_T_SFIXED64:
-        if (!get_int(c, f, idx, &u)) return 0;
-        *zero = u == 0;
-        put_le64(c, u);
-        return 1;
-    case DP_T_BOOL:
-        if (lua_type(L, idx) != LUA_TBOOLEAN)
-            return fail(c, "expected boolean, got %s", value_desc(L, idx, d, sizeof d));
-        *zero = !lua_toboolean(L, idx);
-        put_varint(c, (uint64_t)!*zero);
-        return 1;
-    case DP_T_ENUM: {
-        int32_t e = 0;
-        if (!get_enum(c, f, idx, &e)) return 0;
-        *zero = e == 0;
-        put_varint(c, (uint64_t)(int64_t)e);
-        return 1;
-    }
-    case DP_T_FLOAT: case DP_T_DOUBLE: {
-        if (lua_type(L, idx) != LUA_TNUMBER)
-            return fail(c, "expected number, got %s", value_desc(L, idx, d, sizeof d));
-        double x = (double)lua_tonumber(L, idx);
-        uint64_t bits;
-        /* NaN is written as the canonical quiet NaN: Lua implementations
-           do not all keep a NaN's sign and payload */
-        if (f->type == DP_T_FLOAT) {
-            if (x == x && !isinf(x) && (x > FLT_MAX || x < -FLT_MAX))
-                return fail(c, "number %s out of range for float", value_desc(L, idx, d, sizeof d) + 7);
-            float fx = (float)x;
-            uint32_t b32 = UINT32_C(0x7fc00000);
-            if (x == x) memcpy(&b32, &fx, 4);
-            *zero = b32 == 0;
-            put_le32(c, b32);
-        } else {
-            bits = UINT64_C(0x7ff8000000000000);
-            if (x == x) memcpy(&bits, &x, 8);
-            *zero = bits == 0;
-            put_le64(c, bits);
-        }
-        return 1;
-    }
-    case DP_T_STRING: case DP_T_BYTES: {
-        if (lua_type(L, idx) != LUA_TSTRING)
-            return fail(c, "expected string, got %s", value_desc(L, idx, d, sizeof d));
-        size_t n;
-        const char *s = lua_tolstring(L, idx, &n);
-        if ((f->flags & DPF_UTF8) && !dp_utf8_valid((const unsigned char *)s, n))
-            return fail(c, "invalid UTF-8 in string");
-        *zero = n == 0;
-        put_varint(c, n);
-        put_bytes(c, s, n);
-        return 1;
-    }
-    case DP_T_MESSAGE: case DP_T_GROUP:
-        if (!lua_istable(L, idx)) return fail(c, "expected table, got %s", lua_kind(L, idx));
-        *zero = 0;
-        return put_body(c, f, dp_absindex(L, idx), -1, NULL);
-    }
-    return fail(c, "unsupported field type");
-}
-
-/* Encodes one value with its tag; proto3 implicit-presence zeros are
-   dropped by truncating what was written. */
-static int put_field(ectx *c, const dp_field *f, int idx, int omit_zero) {
-    size_t start = c->len;
-    int zero = 0;
-    put_ftag(c, f);
-    if (!put_value(c, f, idx, &zero)) return 0;
-    if (omit_zero && zero) c->len = start;
-    return 1;
 }
 
 /* dp_utf8_valid with its common case inline: an all-ASCII string needs no
@@ -680,7 +276,7 @@ static DP_INLINE int put_scalar_fast(ectx *c, const dp_field *f, int v, int vt, 
         if (vt != LUA_TTABLE) return 0;
         if (member) c->path[c->depth].f = f;                  /* the path below names it */
         put_ftag(c, f);
-        return put_body(c, f, v < 0 ? dp_absindex(L, v) : v, top, NULL) ? 1 : -1;   /* v: a stack slot */
+        return enc_put_body(c, f, v < 0 ? dp_absindex(L, v) : v, top, NULL) ? 1 : -1;   /* v: a stack slot */
     default:
         return 0;
     }
@@ -702,9 +298,9 @@ static DP_INLINE int put_scalar_inline(ectx *c, const dp_field *f, int v, int vt
     if (r) return r > 0;
     if (mode == PS_PACKED) {
         int zero;
-        return put_value(c, f, v, &zero);
+        return enc_put_value(c, f, v, &zero);
     }
-    return put_field(c, f, v, mode == PS_OMIT);
+    return enc_put_field(c, f, v, mode == PS_OMIT);
 }
 
 /* put_scalar_inline as a function, for the callers that are not hot */
@@ -760,7 +356,7 @@ static int put_entry(ectx *c, const dp_field *f, const dp_field *kf, const dp_fi
         return 0;
     }
     if (!put_scalar(c, vf, vslot, lua_type(c->L, vslot), PS_KEEP)) return 0;
-    end_len(c, mark);
+    enc_end_len(c, mark);
     return 1;
 }
 
@@ -772,19 +368,19 @@ static int read_key(ectx *c, const dp_field *kf, int idx, mkey *k) {
     c->path[c->depth].kind = DP_PK_NONE;
     if (kf->type == DP_T_STRING) {
         if (lua_type(L, idx) != LUA_TSTRING)
-            return fail(c, "map key must be a string, got %s", lua_kind(L, idx));
+            return enc_fail(c, "map key must be a string, got %s", lua_kind(L, idx));
         k->kind = 1;
         k->s = lua_tolstring(L, idx, &k->n);
         if ((kf->flags & DPF_UTF8) && !dp_utf8_valid((const unsigned char *)k->s, k->n))
-            return fail(c, "invalid UTF-8 in map key");
+            return enc_fail(c, "invalid UTF-8 in map key");
     } else if (kf->type == DP_T_BOOL) {
         if (lua_type(L, idx) != LUA_TBOOLEAN)
-            return fail(c, "map key must be a boolean, got %s", lua_kind(L, idx));
+            return enc_fail(c, "map key must be a boolean, got %s", lua_kind(L, idx));
         k->kind = 2;
         k->u = (uint64_t)lua_toboolean(L, idx);
     } else {
         k->kind = 0;
-        if (!get_int(c, kf, idx, &k->u)) return 0;
+        if (!enc_get_int(c, kf, idx, &k->u)) return 0;
         int is_unsigned = kf->type == DP_T_UINT32 || kf->type == DP_T_UINT64 ||
                           kf->type == DP_T_FIXED32 || kf->type == DP_T_FIXED64;
         k->neg = !is_unsigned && (int64_t)k->u < 0;
@@ -834,7 +430,7 @@ static int put_repeated_general(ectx *c, const dp_field *f, int idx) {
     lua_State *L = c->L;
     size_t n = dp_rawlen(L, idx);
     if (count_keys(L, idx) != n)
-        return fail(c, "expected an array (keys 1..n), got a table with other keys");
+        return enc_fail(c, "expected an array (keys 1..n), got a table with other keys");
     if (n == 0) return 1;
     dp_pathel *pe = &c->path[c->depth];
     if (f->flags & DPF_PACKED) {
@@ -845,16 +441,16 @@ static int put_repeated_general(ectx *c, const dp_field *f, int idx) {
             pe->kind = DP_PK_INDEX;
             pe->i = (int64_t)i;
             lua_rawgeti(L, idx, (int)i);
-            if (!put_value(c, f, -1, &zero)) return 0;
+            if (!enc_put_value(c, f, -1, &zero)) return 0;
             lua_pop(L, 1);
         }
-        end_len(c, mark);
+        enc_end_len(c, mark);
     } else {
         for (size_t i = 1; i <= n; i++) {
             pe->kind = DP_PK_INDEX;
             pe->i = (int64_t)i;
             lua_rawgeti(L, idx, (int)i);
-            if (!put_field(c, f, -1, 0)) return 0;
+            if (!enc_put_field(c, f, -1, 0)) return 0;
             lua_pop(L, 1);
         }
     }
@@ -1020,7 +616,7 @@ static int put_repeated(ectx *c, const dp_field *f, int idx, int stacktop) {
         cur++;
         if (vt == LUA_TTABLE && f->type == DP_T_MESSAGE) {
             put_ftag(c, f);
-            if (!put_body(c, f, cur, cur, &cur)) return 0;
+            if (!enc_put_body(c, f, cur, cur, &cur)) return 0;
         } else if (!put_scalar_inline(c, f, cur, vt, mode, cur)) {
             return 0;
         }
@@ -1046,7 +642,7 @@ static int put_repeated(ectx *c, const dp_field *f, int idx, int stacktop) {
         lua_pop(L, 2);
         goto general;
     }
-    if (n && mode == PS_PACKED) end_len(c, mark);
+    if (n && mode == PS_PACKED) enc_end_len(c, mark);
     pe->kind = DP_PK_NONE;
     return 1;
 general:
@@ -1068,11 +664,11 @@ static int report_unknown_key(ectx *c, const dp_msg *m, int t) {
             for (i = 0; i < m->nfields; i++)
                 if (strcmp(m->fields[i].cname, k) == 0) break;
             if (i < m->nfields) continue;
-            return fail(c, "'%s' is not a field of %s", k, m->name);
+            return enc_fail(c, "'%s' is not a field of %s", k, m->name);
         }
-        return fail(c, "a %s key is not a field of %s", lua_kind(L, -1), m->name);
+        return enc_fail(c, "a %s key is not a field of %s", lua_kind(L, -1), m->name);
     }
-    return fail(c, "a key that is not a field of %s", m->name);
+    return enc_fail(c, "a key that is not a field of %s", m->name);
 }
 
 /* the oneof members seen in one message: index of the member set, or -1 */
@@ -1087,7 +683,7 @@ static int oneof_conflict(ectx *c, const dp_msg *m, const dp_field *f, const dp_
     const dp_field *a = g, *b = f;
     if (a->number > b->number) { a = f; b = g; }
     c->path[c->depth].f = b;
-    return fail(c, "oneof '%s' has two members set: '%s' and '%s'", m->oneof_names[f->oneof],
+    return enc_fail(c, "oneof '%s' has two members set: '%s' and '%s'", m->oneof_names[f->oneof],
                 a->cname, b->cname);
 }
 
@@ -1129,12 +725,12 @@ static int track_oneof(ectx *c, const dp_msg *m, const dp_field *f, int t, oneof
    bytes }. */
 static int put_item(ectx *c, const dp_field *f, int v) {
     lua_State *L = c->L;
-    if (lua_type(L, v) != LUA_TTABLE) return fail(c, "expected table, got %s", lua_kind(L, v));
+    if (lua_type(L, v) != LUA_TTABLE) return enc_fail(c, "expected table, got %s", lua_kind(L, v));
     put_tag(c, 1, DP_WT_SGROUP);
     put_tag(c, 2, DP_WT_VARINT);
     put_varint(c, f->number);
     put_tag(c, 3, DP_WT_LEN);
-    if (!put_body(c, f, v < 0 ? dp_absindex(L, v) : v, -1, NULL)) return 0;
+    if (!enc_put_body(c, f, v < 0 ? dp_absindex(L, v) : v, -1, NULL)) return 0;
     put_tag(c, 1, DP_WT_EGROUP);
     return 1;
 }
@@ -1151,7 +747,7 @@ static int put_member_other(ectx *c, const dp_msg *m, const dp_field *f, int t, 
         !(f->flags & DPF_REPEATED))
         return put_item(c, f, v);
     if (f->flags & DPF_REPEATED) {
-        if (!lua_istable(L, v)) return fail(c, "expected table, got %s", lua_kind(L, v));
+        if (!lua_istable(L, v)) return enc_fail(c, "expected table, got %s", lua_kind(L, v));
         return (f->flags & DPF_MAP) ? put_map(c, f, v, top) : put_repeated(c, f, v, top);
     }
     return put_scalar(c, f, v, lua_type(L, v), (f->flags & DPF_PRESENCE) ? PS_KEEP : PS_OMIT);
@@ -1170,7 +766,7 @@ static DP_INLINE int put_member(ectx *c, const dp_msg *m, const dp_field *f, int
     int r = put_scalar_fast(c, f, v, vt, f->emode, 1, top);
     if (r) return r > 0;
     c->path[c->depth].f = f;
-    return put_field(c, f, v, f->emode == PS_OMIT);
+    return enc_put_field(c, f, v, f->emode == PS_OMIT);
 }
 
 /* put_member as a function, for encode_msg_lookup: the value at v is the
@@ -1186,7 +782,7 @@ static int put_unknown(ectx *c, int v) {
     c->path[c->depth].f = NULL;
     c->path[c->depth].kind = DP_PK_NONE;
     if (lua_type(L, v) != LUA_TSTRING)
-        return fail(c, "dynpb.UNKNOWN must hold a string of raw fields, got %s", lua_kind(L, v));
+        return enc_fail(c, "dynpb.UNKNOWN must hold a string of raw fields, got %s", lua_kind(L, v));
     if (!c->o.drop_unknown) {
         size_t n;
         const char *s = lua_tolstring(L, v, &n);
@@ -1427,9 +1023,9 @@ static int collect_fields_checked(ectx *c, const dp_msg *m, int t, int base, fou
             }
             c->path[c->depth].f = NULL;
             if (lua_type(L, -2) == LUA_TSTRING)
-                fail(c, "'%s' is not a field of %s", lua_tostring(L, -2), m->name);
+                enc_fail(c, "'%s' is not a field of %s", lua_tostring(L, -2), m->name);
             else
-                fail(c, "a %s key is not a field of %s", lua_kind(L, -2), m->name);
+                enc_fail(c, "a %s key is not a field of %s", lua_kind(L, -2), m->name);
             return CF_FAILED;
         }
         if (fs->n == DP_FAST_KEYS) {                          /* too many: general path */
