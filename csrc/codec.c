@@ -7,41 +7,17 @@
 
 #include "dynpb.h"
 
-/* [-0, +0, e] reads option `name` of the table at idx as one of the strings
-   in choices (NULL-terminated); returns its index, or dflt when absent. */
-static int opt_choice(lua_State *L, int idx, const char *fn, const char *name,
-                      const char *const choices[], int dflt) {
-    lua_getfield(L, idx, name);                       /* +1 */
-    int r = dflt;
-    if (!lua_isnil(L, -1)) {
-        const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-        for (r = 0; v && choices[r]; r++)
-            if (strcmp(choices[r], v) == 0) break;
-        if (!v || !choices[r])
-            luaL_error(L, "dynpb: %s: option '%s' must be \"%s\" or \"%s\"", fn, name, choices[0],
-                       choices[1]);
-    }
-    lua_pop(L, 1);                                    /* -1 */
-    return r;
-}
-
-static int opt_bool(lua_State *L, int idx, const char *fn, const char *name, int dflt) {
-    lua_getfield(L, idx, name);
-    int r = dflt;
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isboolean(L, -1)) luaL_error(L, "dynpb: %s: option '%s' must be a boolean", fn, name);
-        r = lua_toboolean(L, -1);
-    }
-    lua_pop(L, 1);
-    return r;
-}
-
 /* parse_opts' names, in this order: decode also takes the last */
 enum { OPT_MAX_DEPTH, OPT_INT64, OPT_ENUMS, OPT_DEFAULTS, OPT_UNKNOWN, OPT_IGNORE_UNKNOWN_KEYS,
        OPT_ARRAY_MT, OPT_FIELDS, OPT_COUNT };
 static const char *const opt_names[OPT_COUNT + 1] = {"max_depth", "int64", "enums", "defaults",
                                                      "unknown", "ignore_unknown_keys", "array_mt",
                                                      "fields", NULL};
+
+/* the two strings each two-way option takes */
+static const char *const opt_pairs[][2] = {[OPT_INT64] = {"auto", "string"},
+                                           [OPT_ENUMS] = {"name", "number"},
+                                           [OPT_UNKNOWN] = {"keep", "drop"}};
 
 /* 0 or 1 when v is a or b, else -1 (v NULL: not a string) */
 static int choice2(const char *v, const char *a, const char *b) {
@@ -50,7 +26,7 @@ static int choice2(const char *v, const char *a, const char *b) {
 }
 
 /* [-0, +0] reads option k's value at the top of the stack into o; 0 when
-   the value is not one the option takes (parse_opts then reports it) */
+   the value is not one the option takes (dp_parse_opts then reports it) */
 static int opt_read(lua_State *L, int k, dp_opts *o) {
     int t = lua_type(L, -1);
     const char *v = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
@@ -62,8 +38,7 @@ static int opt_read(lua_State *L, int k, dp_opts *o) {
         return 1;
     }
     case OPT_INT64: case OPT_ENUMS: case OPT_UNKNOWN: {
-        int r = k == OPT_INT64 ? choice2(v, "auto", "string")
-              : k == OPT_ENUMS ? choice2(v, "name", "number") : choice2(v, "keep", "drop");
+        int r = choice2(v, opt_pairs[k][0], opt_pairs[k][1]);
         if (r < 0) return 0;
         if (k == OPT_INT64) o->int64_string = (uint8_t)r;
         else if (k == OPT_ENUMS) o->enums_number = (uint8_t)r;
@@ -86,76 +61,61 @@ static int opt_read(lua_State *L, int k, dp_opts *o) {
     }
 }
 
-static void parse_opts_checked(lua_State *L, int idx, const char *fn, dp_opts *o);
+/* [-0, +0, e] raises the error for option k (its value in the table at
+   idx is not one it takes) */
+static void opt_error(lua_State *L, int idx, const char *fn, int k) {
+    switch (k) {
+    case OPT_MAX_DEPTH:
+        luaL_error(L, "dynpb: %s: option 'max_depth' must be an integer from 1 to %d", fn,
+                   DP_MAX_MAX_DEPTH);
+        break;
+    case OPT_INT64: case OPT_ENUMS: case OPT_UNKNOWN:
+        luaL_error(L, "dynpb: %s: option '%s' must be \"%s\" or \"%s\"", fn, opt_names[k],
+                   opt_pairs[k][0], opt_pairs[k][1]);
+        break;
+    case OPT_DEFAULTS:
+        luaL_error(L, "dynpb: %s: option 'defaults' must be a boolean or \"all\"", fn);
+        break;
+    case OPT_ARRAY_MT:
+        lua_getfield(L, idx, "array_mt");             /* +1 (raising) */
+        luaL_error(L, "dynpb: %s: option 'array_mt' must be a table (a metatable), got %s", fn,
+                   luaL_typename(L, -1));
+        break;
+    default:
+        luaL_error(L, "dynpb: %s: option '%s' must be a boolean", fn, opt_names[k]);
+    }
+}
 
-/* Reads the call options table at idx (nil: none) into o. One lua_next
-   pass reads each option it holds; a key that is no option, or a value an
-   option does not take, sends the table to parse_opts_checked, which
-   raises the error naming it (unknown keys first, as it always has). */
+/* Reads the call options table at idx (nil: none) into o, in one lua_next
+   pass. A key that is no option raises at once; a value an option does not
+   take raises after the pass, so that an unknown key is the one reported
+   (as the keys were always checked first), and of bad values the first in
+   this order: max_depth, int64, enums, unknown, defaults, array_mt,
+   ignore_unknown_keys. */
 void dp_parse_opts(lua_State *L, int idx, const char *fn, dp_opts *o) {
+    static const int order[] = {OPT_MAX_DEPTH, OPT_INT64, OPT_ENUMS, OPT_UNKNOWN, OPT_DEFAULTS,
+                                OPT_ARRAY_MT, OPT_IGNORE_UNKNOWN_KEYS};
     o->max_depth = DP_DEFAULT_MAX_DEPTH;
     o->int64_string = o->enums_number = o->defaults = o->drop_unknown = 0;
     o->ignore_unknown_keys = o->array_mt = 0;
     if (lua_isnoneornil(L, idx)) return;
-    if (!lua_istable(L, idx)) parse_opts_checked(L, idx, fn, o);   /* raises */
+    if (!lua_istable(L, idx))
+        luaL_error(L, "dynpb: %s: options must be a table, got %s", fn, luaL_typename(L, idx));
     int nopts = strcmp(fn, "decode") == 0 ? OPT_COUNT : OPT_FIELDS;
-    int top = lua_gettop(L), ok = 1;
+    unsigned bad = 0;                                 /* bit k: option k's value is not taken */
     idx = dp_absindex(L, idx);
     lua_pushnil(L);                                   /* +1 first key */
-    while (ok && lua_next(L, idx)) {                  /* -1 +2 key, value */
+    while (lua_next(L, idx)) {                        /* -1 +2 key, value */
         size_t kn;
         const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &kn) : NULL;
         int i = 0;
         while (k && i < nopts && !(strlen(opt_names[i]) == kn && memcmp(opt_names[i], k, kn) == 0)) i++;
-        ok = k && i < nopts && opt_read(L, i, o);
+        if (!k || i == nopts) luaL_error(L, "dynpb: %s: unknown option '%s'", fn, dp_keyname(L, -2));
+        if (!opt_read(L, i, o)) bad |= 1u << i;
         lua_pop(L, 1);                                /* -1 value */
     }
-    lua_settop(L, top);
-    if (!ok) parse_opts_checked(L, idx, fn, o);       /* raises */
-}
-
-static void parse_opts_checked(lua_State *L, int idx, const char *fn, dp_opts *o) {
-    static const char *const known[] = {"max_depth", "int64", "enums", "defaults", "unknown",
-                                        "ignore_unknown_keys", "array_mt", NULL};
-    /* decode also takes `fields` (a partial decode, read by decode.c) */
-    static const char *const known_decode[] = {"max_depth", "int64", "enums", "defaults",
-                                               "unknown", "ignore_unknown_keys", "array_mt",
-                                               "fields", NULL};
-    static const char *const int64s[] = {"auto", "string", NULL};
-    static const char *const enums[] = {"name", "number", NULL};
-    static const char *const unknowns[] = {"keep", "drop", NULL};
-    o->max_depth = DP_DEFAULT_MAX_DEPTH;
-    o->int64_string = o->enums_number = o->defaults = o->drop_unknown = 0;
-    o->ignore_unknown_keys = o->array_mt = 0;
-    if (lua_isnoneornil(L, idx)) return;
-    dp_check_options(L, idx, fn, strcmp(fn, "decode") == 0 ? known_decode : known);
-    idx = dp_absindex(L, idx);
-    lua_getfield(L, idx, "max_depth");
-    if (!lua_isnil(L, -1)) {
-        lua_Number n = lua_tonumber(L, -1);
-        if (lua_type(L, -1) != LUA_TNUMBER || !(n >= 1 && n <= DP_MAX_MAX_DEPTH) ||
-            n != (lua_Number)(int)n)
-            luaL_error(L, "dynpb: %s: option 'max_depth' must be an integer from 1 to %d", fn,
-                       DP_MAX_MAX_DEPTH);
-        o->max_depth = (int)n;
-    }
-    lua_pop(L, 1);
-    o->int64_string = (uint8_t)opt_choice(L, idx, fn, "int64", int64s, 0);
-    o->enums_number = (uint8_t)opt_choice(L, idx, fn, "enums", enums, 0);
-    o->drop_unknown = (uint8_t)opt_choice(L, idx, fn, "unknown", unknowns, 0);
-    lua_getfield(L, idx, "defaults");                 /* true, false or "all" */
-    if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "all") == 0) o->defaults = 2;
-    else if (lua_isboolean(L, -1)) o->defaults = (uint8_t)lua_toboolean(L, -1);
-    else if (!lua_isnil(L, -1))
-        luaL_error(L, "dynpb: %s: option 'defaults' must be a boolean or \"all\"", fn);
-    lua_pop(L, 1);
-    lua_getfield(L, idx, "array_mt");
-    if (!lua_isnil(L, -1) && !lua_istable(L, -1))
-        luaL_error(L, "dynpb: %s: option 'array_mt' must be a table (a metatable), got %s", fn,
-                   luaL_typename(L, -1));
-    o->array_mt = (uint8_t)lua_istable(L, -1);
-    lua_pop(L, 1);
-    o->ignore_unknown_keys = (uint8_t)opt_bool(L, idx, fn, "ignore_unknown_keys", 0);
+    for (size_t i = 0; bad && i < sizeof order / sizeof order[0]; i++)
+        if (bad & (1u << order[i])) opt_error(L, idx, fn, order[i]);
 }
 
 void dp_push_path(lua_State *L, const dp_pathel *path, int n) {
