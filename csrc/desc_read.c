@@ -96,7 +96,7 @@ void *dp_dalloc(lua_State *L, dp_dset *d, size_t n) {
 
 enum { K_SET, K_FILE, K_MSG, K_FIELD, K_ENUM, K_EVAL, K_SVC, K_METHOD, K_ONEOF, K_XRANGE,
        K_FILEOPTS, K_MSGOPTS, K_FIELDOPTS, K_ONEOFOPTS, K_ENUMOPTS, K_EVALOPTS, K_SVCOPTS,
-       K_METHODOPTS, K_XOPTS, K_FEATURES, K_UNINT, K_SCI, K_LEAF };
+       K_METHODOPTS, K_XOPTS, K_FEATURES, K_UNINT, K_SCI, K_LOC, K_LEAF };
 
 /* the kind of message field num of a message of kind k holds, or -1 (a
    scalar, or not a field of descriptor.proto). K_LEAF: a message without
@@ -145,7 +145,7 @@ static int child_kind(int k, uint32_t num) {
     case K_XOPTS:                                    /* declaration */
         return num == 50 ? K_FEATURES : num == 999 ? K_UNINT : num == 2 ? K_LEAF : -1;
     case K_UNINT: return num == 2 ? K_LEAF : -1;     /* name parts */
-    case K_SCI: return num == 1 ? K_LEAF : -1;       /* locations */
+    case K_SCI: return num == 1 ? K_LOC : -1;        /* locations */
     default: return -1;
     }
 }
@@ -257,12 +257,28 @@ static dp_dstr rd_dstr(rd *r, bp v, bp ve) {
 
 static int check_msg(rd *r, int k, bp p, bp end);
 
+/* Is field num of a message of kind k one of descriptor.proto's repeated
+   varint fields (public_dependency, weak_dependency, a location's path and
+   span, FieldOptions.targets)? Its length-delimited form is a packed run,
+   which the decoder reads varint by varint. */
+static int packed_varints(int k, uint32_t num) {
+    return (k == K_FILE && (num == 10 || num == 11)) || (k == K_LOC && (num == 1 || num == 2)) ||
+           (k == K_FIELDOPTS && num == 19);
+}
+
 /* a field of a message of kind k that is not kept: a message field of
-   descriptor.proto is entered and checked, anything else skipped */
+   descriptor.proto is entered and checked, a packed run read, anything
+   else skipped */
 static int rd_other(rd *r, int k, uint32_t num, int wt, bp at, bp *pp, bp end) {
     if (wt == DP_WT_LEN) {
         bp v, ve;
         if (!rd_len(r, at, pp, end, &v, &ve)) return 0;
+        if (packed_varints(k, num)) {
+            uint64_t x;
+            while (v < ve)
+                if (!rd_varint(r, v, &v, ve, &x)) return 0;
+            return 1;
+        }
         int child = child_kind(k, num);
         return child < 0 || check_msg(r, child, v, ve);
     }

@@ -92,6 +92,33 @@ describe("hostile descriptor sets", function()
 
   -- regression (fuzz_load): protobuf-c read such a tag by dropping its high
   -- bits, dynpb's decoder (which reads the set again for options) refuses it
+  it("a broken packed run in a field load does not keep is a load error (found by fuzz_load)", function()
+    -- public_dependency (file field 10), a location's path (source_code_info
+    -- 9 > location 1 > path 1), FieldOptions.targets (19): the decoder that
+    -- reads options back (enum_values) takes them varint by varint
+    local enum = pb.len(1, "E") .. pb.len(2, pb.len(1, "E_ZERO") .. pb.vint(2, 0))
+    local function set(extra, fieldopts)
+      local field = pb.field("f", 1, 1, 5)
+      if fieldopts then field = field .. pb.len(8, fieldopts) end
+      local file = pb.file("p.proto", { package = "p", syntax = "proto3",
+                                        messages = { pb.message("M", { field }) }, enums = { enum } })
+      return pb.len(1, file .. extra)
+    end
+    local good = { pb.len(10, ""), pb.len(9, pb.len(1, pb.len(1, pb.varint(4) .. pb.varint(300)))), "" }
+    for i, extra in ipairs(good) do
+      local s = assert(dynpb.load(set(extra, i == 3 and pb.len(19, pb.varint(1) .. pb.varint(2)) or nil)))
+      assert.equal(0, assert(s:enum_values(".p.E"))[1].number)
+    end
+    local bad = { { pb.len(10, "\128"), nil }, { pb.len(11, "\1\255"), nil },
+                  { pb.len(9, pb.len(1, pb.len(1, "\4\128"))), nil },
+                  { pb.len(9, pb.len(1, pb.len(2, ("\255"):rep(11)))), nil }, { "", pb.len(19, "\1\128") } }
+    for _, b in ipairs(bad) do
+      local s, err = dynpb.load(set(b[1], b[2]))
+      assert.is_nil(s)
+      assert.matches("^dynpb: load: malformed descriptor set: ", err)
+    end
+  end)
+
   it("a field number beyond 2^29 - 1 anywhere in the set is a load error", function()
     local bad = pb.vint(2 ^ 29, 0)                    -- tag 2^32: number out of range
     local rows = {
