@@ -116,7 +116,8 @@ int enc_put_body(ectx *c, const dp_field *f, int t, int top, int *left) {
 }
 
 /* dp_utf8_valid with its common case inline: an all-ASCII string needs no
-   call (8 bytes at a time, the last 8 overlapping; byte by byte below 8). */
+   call (8 bytes at a time, the last 8 overlapping; below 8, two 4-byte
+   loads that overlap, or the bytes one by one). */
 static inline int utf8_ok(const char *p, size_t n) {
     const unsigned char *s = (const unsigned char *)p;
     uint64_t acc = 0, w;
@@ -128,8 +129,13 @@ static inline int utf8_ok(const char *p, size_t n) {
         }
         memcpy(&w, last, 8);
         acc |= w;
-    } else {
-        for (size_t i = 0; i < n; i++) acc |= s[i];
+    } else if (n >= 4) {                                      /* two loads that overlap */
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        acc = a | b;
+    } else if (n) {                                           /* 1-3: first, middle, last */
+        acc = (uint64_t)(s[0] | s[n >> 1] | s[n - 1]);
     }
     return !(acc & UINT64_C(0x8080808080808080)) || dp_utf8_valid(s, n);
 }
@@ -520,9 +526,9 @@ static int put_map_strings(ectx *c, const dp_field *f, const dp_field *kf, const
         ensure(c, sizeof f->tag + 10 + body);
         unsigned char *p = wvarint(wtag(c->buf + c->len, f), body);
         p = wvarint(wtag(p, kf), x->kn);
-        memcpy(p, x->k, x->kn);
+        copy_bytes(p, x->k, x->kn);
         p = wvarint(wtag(p + x->kn, vf), x->vn);
-        memcpy(p, x->v, x->vn);
+        copy_bytes(p, x->v, x->vn);
         c->len = (size_t)(p + x->vn - c->buf);
     }
     lua_settop(L, base);
@@ -674,7 +680,8 @@ static int report_unknown_key(ectx *c, const dp_msg *m, int t) {
 /* the oneof members seen in one message: index of the member set, or -1 */
 typedef struct oneofs {
     uint32_t n;                /* oneofs tracked (at most 64) */
-    int32_t set[64];
+    uint64_t seen;             /* bit i: oneof i has a member set, set[i] */
+    int32_t set[64];           /* valid where seen has the bit */
 } oneofs;
 
 /* Reports two members f and g of one oneof set. */
@@ -703,8 +710,9 @@ static int get_member(ectx *c, const dp_field *f, int t) {
 static int track_oneof(ectx *c, const dp_msg *m, const dp_field *f, int t, oneofs *oo) {
     lua_State *L = c->L;
     if ((uint32_t)f->oneof < oo->n) {
-        int32_t prev = oo->set[f->oneof];
-        if (prev >= 0) return oneof_conflict(c, m, f, &m->fields[prev]);
+        uint64_t bit = UINT64_C(1) << f->oneof;
+        if (oo->seen & bit) return oneof_conflict(c, m, f, &m->fields[oo->set[f->oneof]]);
+        oo->seen |= bit;
         oo->set[f->oneof] = (int32_t)(f - m->fields);
     } else {
         /* past the 64 tracked oneofs: look for another member in the table */
@@ -793,7 +801,7 @@ static int put_unknown(ectx *c, int v) {
 
 static void oneofs_init(oneofs *oo, const dp_msg *m) {
     oo->n = m->noneofs < 64 ? m->noneofs : 64;
-    for (uint32_t i = 0; i < oo->n; i++) oo->set[i] = -1;
+    oo->seen = 0;
 }
 
 /* The general path (tables with more than DP_FAST_KEYS fields set): each
@@ -956,10 +964,11 @@ static DP_INLINE int collect_fields_as(ectx *c, const dp_msg *m, int t, int base
     lua_State *L = c->L;
     lua_pushnil(L);                                           /* +1 first key */
     while (lua_next(L, t)) {                                  /* -1 +2 key, value */
-        size_t kn;
-        const char *k = lua_tolstring(L, -2, &kn);
+        const char *k = lua_tolstring(L, -2, NULL);          /* the length: below */
         int fk = k ? field_index_by_key(m, k) : -1;
         if (fk < 0) {                                         /* rare: see above */
+            size_t kn = 0;
+            if (k) lua_tolstring(L, -2, &kn);                 /* the same text */
             if (k && kn == sizeof(DP_UNKNOWN_KEY) - 1 && memcmp(k, DP_UNKNOWN_KEY, kn) == 0) {
                 *unknown = 1;
                 lua_pop(L, 1);                                /* -1 value */

@@ -91,11 +91,39 @@ static inline void put_ftag(ectx *c, const dp_field *f) {
     c->len = (size_t)(wtag(c->buf + c->len, f) - c->buf);
 }
 
+/* Copies n bytes from s to p, as memcpy; up to 32 without a call: two
+   blocks that overlap (16, 8 or 4 bytes), or the bytes one by one below 4. */
+static inline void copy_bytes(unsigned char *p, const char *s, size_t n) {
+    if (n > 32) {
+        memcpy(p, s, n);
+    } else if (n >= 16) {
+        unsigned char a[16], b[16];
+        memcpy(a, s, 16);
+        memcpy(b, s + n - 16, 16);
+        memcpy(p, a, 16);
+        memcpy(p + n - 16, b, 16);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(p, &a, 8);
+        memcpy(p + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(p, &a, 4);
+        memcpy(p + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) p[i] = (unsigned char)s[i];
+    }
+}
+
 /* Appends f's tag, the length n and the n bytes at s. */
 static inline void put_lenbytes(ectx *c, const dp_field *f, const char *s, size_t n) {
     ensure(c, sizeof f->tag + 10 + n);
     unsigned char *p = wvarint(wtag(c->buf + c->len, f), n);
-    memcpy(p, s, n);
+    copy_bytes(p, s, n);
     c->len = (size_t)(p + n - c->buf);
 }
 

@@ -115,7 +115,9 @@ describe("encode fast paths", function()
 
   it("UTF-8 is checked at every length and position, on fields, elements and map entries", function()
     for n = 1, 40 do
-      for _, at in ipairs { 1, math.floor((n + 1) / 2), n } do
+      local ats = { 1, math.floor((n + 1) / 2), n }
+      if n <= 12 then ats = {} for at = 1, n do ats[at] = at end end   -- the short paths: every byte
+      for _, at in ipairs(ats) do
         local bad = ("a"):rep(at - 1) .. "\255" .. ("a"):rep(n - at)
         local good = ("a"):rep(at - 1) .. "\195\169" .. ("a"):rep(n - at)
         local where = ("n=%d at=%d"):format(n, at)
@@ -130,6 +132,22 @@ describe("encode fast paths", function()
         assert.equal(good, assert(M:decode(assert(M:encode({ nan = good })))).nan, where)
         assert.equal(bad, assert(M:decode(assert(M:encode({ blobs = { k = bad } })))).blobs.k, where)
       end
+    end
+  end)
+
+  it("strings and bytes of every length are copied byte for byte (fields, elements, map entries)", function()
+    local function len(n) return n < 128 and string.char(n) or string.char(n % 128 + 128, math.floor(n / 128)) end
+    for n = 0, 70 do
+      local t = {}
+      for i = 1, n do t[i] = string.char(32 + (i * 7 + n) % 90) end
+      local s = table.concat(t)                      -- every byte differs from its neighbours
+      local where = "n=" .. n
+      assert.equal(n == 0 and "" or "\18" .. len(n) .. s, assert(M:encode({ nan = s })), where)
+      assert.equal("\42\1x\42" .. len(n) .. s, assert(M:encode({ words = { "x", s } })), where)
+      local body = "\10" .. len(n) .. s .. "\18" .. len(n + 1) .. s .. "v"
+      assert.equal("\50" .. len(#body) .. body, assert(M:encode({ attrs = { [s] = s .. "v" } })), where)
+      body = "\10\1k\18" .. len(n) .. s
+      assert.equal("\58" .. len(#body) .. body, assert(M:encode({ blobs = { k = s } })), where)
     end
   end)
 
