@@ -1195,8 +1195,7 @@ static int compile_msg(ctx *c, uint32_t idx) {
         while (m->byptr[h]) h = (h + 1) & m->hmask;
         m->byptr[h] = (uint16_t)(i + 1);
     }
-    dp_json_prepare(L, S, m);
-    dp_encode_prepare(L, S, m);
+    dp_json_prepare(L, S, m);                  /* encode's key table: on first use */
     return 1;
 }
 

@@ -94,6 +94,29 @@ describe("dynpb.load", function()
     assert.is_nil(s)
   end)
 
+  it("counts the key table an encode builds on a message's first encode, and frees it with the schema", function()
+    -- encode's key table is built on first use, not at load (most messages of
+    -- a big set are never encoded); 300 fields give one bigger than a block
+    dynpb.configure{pin = 0}
+    T.gc()
+    local st0 = dynpb.stats()
+    local fields = {}
+    for i = 1, 300 do fields[i] = pb.field("f" .. i, i) end
+    local s = assert(dynpb.load(pb.set(pb.file("wide_keys.proto", {messages = {pb.message("Wide", fields)}}))))
+    local st1 = dynpb.stats()
+    local H = assert(s:message("Wide"))
+    assert.equal("\8\7", assert(H:encode({f1 = 7})))
+    local st2 = dynpb.stats()
+    assert.is_true(st2.bytes > st1.bytes, "the first encode builds the key table")
+    assert.equal("\136\1\9", assert(H:encode({f17 = 9})))
+    assert.equal(st2.bytes, dynpb.stats().bytes, "built once")
+    s, H = nil, nil
+    T.gc()
+    local st3 = dynpb.stats()
+    assert.equal(st0.live, st3.live)
+    assert.equal(st0.bytes, st3.bytes)
+  end)
+
   it("keeps a schema alive through a message handle", function()
     dynpb.configure{pin = 0}
     T.gc()

@@ -536,6 +536,32 @@ describe("from_json", function()
     assert.equal(P:from_json('{"age":3}'), s3:from_json("jt.Person", '{"age":3}'))
   end)
 
+  it("finds field and enum value names of every length 1 to 48 by their text (JSON keys and strings)", function()
+    -- names that share a prefix and differ in length only; the JSON text of a
+    -- name is followed by other bytes than its NUL-ended copy in the schema,
+    -- so a name hash that read past the name would miss it
+    local lines = { 'syntax = "proto3"; package nl;', "enum Kind {" }
+    for k = 1, 48 do lines[#lines + 1] = ("  E%s = %d;"):format(("V"):rep(k - 1), k - 1) end
+    lines[#lines + 1] = "}"
+    lines[#lines + 1] = "message M { Kind e = 100;"
+    for k = 1, 48 do lines[#lines + 1] = ("  int32 f%s = %d;"):format(("q"):rep(k - 1), k) end
+    lines[#lines + 1] = "}"
+    local H = assert(assert(dynpb.load_proto { files = { "nl.proto" },
+      sources = { ["nl.proto"] = table.concat(lines, "\n") } }):message("nl.M"))
+    for k = 1, 48 do
+      local f, v = "f" .. ("q"):rep(k - 1), "E" .. ("V"):rep(k - 1)
+      local want = assert(H:encode({ [f] = k, e = k > 1 and v or nil }))
+      assert.equal(want, assert(H:from_json(('{"%s": %d, "e": "%s"}'):format(f, k, v))), f)
+      assert.same({ [f] = k, e = k > 1 and v or nil }, assert(H:decode(want)), f)
+    end
+    local ok, err = H:from_json('{"f' .. ("q"):rep(48) .. '": 1}')
+    assert.is_nil(ok)
+    assert.matches("no field", err)
+    ok, err = H:from_json('{"e": "E' .. ("V"):rep(48) .. '"}')
+    assert.is_nil(ok)
+    assert.matches("EVVV", err)
+  end)
+
   it("reuses the state's buffers: a call allocates its result only", function()
     -- a finalizer that calls to_json during another call gets its own scratch
     local b = enc(P, { full_name = ("x"):rep(1000), tags = { "a", "b" } })
