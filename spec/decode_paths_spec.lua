@@ -96,6 +96,45 @@ describe("decode fast paths", function()
     assert.equal(pb.vint(99, 2), t[dynpb.UNKNOWN])
   end)
 
+  it("varints of every length with more input after them, canonical or padded with zero groups", function()
+    -- 7-bit groups that all differ, so a group put in the wrong place shows
+    local function groups(n)
+      local g = {}
+      for i = 1, n do g[i] = (i * 37 + 11) % 128 end
+      return g
+    end
+    local function bytes(g)
+      local t = {}
+      for i = 1, #g do t[i] = string.char(g[i] + (i < #g and 128 or 0)) end
+      return table.concat(t)
+    end
+    local tail = pb.vint(1, 3) .. pb.len(3, "12345678")   -- 8 or more bytes follow
+    for n = 1, 10 do
+      local g = groups(n)
+      if n == 10 then g[10] = 1 end                       -- bit 63: the last group holds one bit
+      local t = assert(Order:decode(pb.tag(2, 0) .. bytes(g) .. tail), "n=" .. n)
+      assert.equal(3, t.id)
+      assert.equal("12345678", t.user_name)
+      if math.type then                                   -- 64-bit integers (they wrap): every length
+        local v = 0
+        for i = n, 1, -1 do v = v * 128 + g[i] end
+        assert.equal(v, t.user_id, "n=" .. n)
+      elseif n <= 7 then
+        local v = 0
+        for i = n, 1, -1 do v = v * 128 + g[i] end
+        assert.equal(v, t.user_id, "n=" .. n)
+      end
+      -- padded: the same value with zero groups after it, to 8 bytes or
+      -- to n + 1 past that
+      if n < 10 then
+        local len = math.max(n + 1, 8)
+        local pad = bytes(g):sub(1, n - 1) .. string.char(g[n] + 128) .. string.rep("\128", len - n - 1) .. "\0"
+        local u = assert(Order:decode(pb.tag(2, 0) .. pad .. tail), "padded n=" .. n)
+        assert.equal(t.user_id, u.user_id, "padded n=" .. n)
+      end
+    end
+  end)
+
   it("varints of every length, last in the input and cut short", function()
     for n = 1, 10 do
       local v = string.rep("\255", n - 1) .. "\1"
