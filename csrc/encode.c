@@ -679,7 +679,7 @@ static int report_unknown_key(ectx *c, const dp_msg *m, int t) {
     return enc_fail(c, "a key that is not a field of %s", m->name);
 }
 
-/* the oneof members seen in one message: index of the member set, or -1 */
+/* the oneof members seen in one message (the first 64 oneofs) */
 typedef struct oneofs {
     uint32_t n;                /* oneofs tracked (at most 64) */
     uint64_t seen;             /* bit i: oneof i has a member set, set[i] */
@@ -935,7 +935,7 @@ static void encode_prepare(lua_State *L, dp_schema *S, dp_msg *m) {
 /* [-0, +0, m] Prepares m for encode on its first encode (encode_msg and
    encode_msg_lookup call it while m->ekeys is NULL): a load compiles no key
    tables, so a big set whose messages are mostly never encoded here pays
-   neither their time nor their memory (googleapis: 7.9 MB, a seventh of
+   neither their time nor their memory (googleapis: 7.9 MB, a sixth of
    the schema). The bytes are counted in stats() as a load's are; the
    schema is the state's own (no other state or thread sees it). */
 static void enc_prepare(ectx *c, const dp_msg *m) {
