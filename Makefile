@@ -197,7 +197,7 @@ PEER_PB ?= $(firstword $(wildcard $(CURDIR)/../shared/peers/lua-protobuf /work/s
 BENCH_REF := $(if $(PEER_PB),$(BENCH_W)/$(LUA)/pb.so)
 PBC_BENCH := $(BENCH_W)/pbc_bench
 
-.PHONY: bench bench-scale bench-one bench-vs-ref bench-callgrind bench-callgrind-one bench-fixtures bench-guard bench-baseline
+.PHONY: bench bench-scale bench-one bench-vs-ref bench-ab bench-callgrind bench-callgrind-one bench-fixtures bench-guard bench-baseline
 
 $(BENCH_FLOOR): bench/floor.c
 	@mkdir -p $(dir $@)
@@ -237,6 +237,16 @@ bench-vs-ref: $(SO) $(BENCH_REF)
 	@test -n "$(BENCH_REF)" || { echo "bench-vs-ref: lua-protobuf not found (../shared/peers/lua-protobuf)"; exit 1; }
 	@LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;$(CURDIR)/$(BENCH_W)/$(LUA)/?.so;;" \
 	  $(LUA) bench/vs_ref.lua bench $(VSREF_OP) 21 10 $(VSREF_PROCS)
+
+# two or more builds of dynpb side by side in one process (bench/ab.lua):
+#   make bench-ab LUA=luajit AB_SO="/tmp/old/dynpb.so build/luajit/dynpb.so" AB_OP=encode AB_MSG=Large
+AB_OP ?= encode
+AB_MSG ?= Large
+AB_ROUNDS ?= 41
+bench-ab: $(SO) $(BENCH_REF)
+	@test -n "$(AB_SO)" || { echo 'bench-ab: give AB_SO="a/dynpb.so b/dynpb.so ..." (builds of this LUA)'; exit 1; }
+	@LUA_CPATH="$(CURDIR)/$(BENCH_W)/$(LUA)/?.so;;" \
+	  $(LUA) bench/ab.lua bench $(AB_OP) $(AB_MSG) $(AB_ROUNDS) $(AB_SO)
 
 # callgrind runs Lua 5.4 through bench/cg_host (static liblua5.4.a: Lua's
 # internal functions get names in the profile)
