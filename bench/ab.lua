@@ -72,13 +72,7 @@ for r = 1, ROUNDS do
   for _, i in ipairs(order) do times[i][r] = burst(fns[i], n) / n end
 end
 
-local function median(xs)
-  local s = {}
-  for i, x in ipairs(xs) do s[i] = x end
-  table.sort(s)
-  local k = #s
-  return k % 2 == 1 and s[(k + 1) / 2] or (s[k / 2] + s[k / 2 + 1]) / 2
-end
+local median = require("stats").quantile
 local function ratio(a, b)
   local rs = {}
   for r = 1, ROUNDS do rs[r] = a[r] / b[r] end

@@ -250,14 +250,7 @@ local function calibrate(t)
   end
 end
 
-local function median(xs)
-  local s = {}
-  for i, x in ipairs(xs) do s[i] = x end
-  table.sort(s)
-  local k = #s
-  if k == 0 then return nil end
-  return k % 2 == 1 and s[(k + 1) / 2] or (s[k / 2] + s[k / 2 + 1]) / 2
-end
+local median = require("stats").quantile
 
 -- a reference test runs right next to its dynpb test, first in every other
 -- round, so that the pair's ratio sees the same moment of a shared machine

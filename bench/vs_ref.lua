@@ -39,9 +39,7 @@ if PROCS > 1 then
   for _, name in ipairs(names) do
     local t = per[name]
     table.sort(t)
-    local k = #t
-    local med = k % 2 == 1 and t[(k + 1) / 2] or (t[k / 2] + t[k / 2 + 1]) / 2
-    print(("%-6s %7.2fx  (min %.2fx, max %.2fx)"):format(name, med, t[1], t[k]))
+    print(("%-6s %7.2fx  (min %.2fx, max %.2fx)"):format(name, require("stats").quantile(t), t[1], t[#t]))
   end
   os.exit(0)
 end
@@ -67,14 +65,7 @@ local msgs = {
   { name = "Large", full = "bench.Large", bin = readfile("large.bin"), t = require("large_data").build() },
 }
 
-local function median(xs, q)
-  local s = {}
-  for i, x in ipairs(xs) do s[i] = x end
-  table.sort(s)
-  local i = (#s - 1) * (q or 0.5) + 1
-  local lo = math.floor(i)
-  return s[lo] + (s[math.min(lo + 1, #s)] - s[lo]) * (i - lo)
-end
+local median = require("stats").quantile
 
 -- fn(n) -> CPU seconds for n operations
 local function runner(m, lib)
